@@ -1,0 +1,245 @@
+//! The configuration contract: every value comes from the environment (template.yaml sets it in AWS,
+//! `cargo xtask dev` and the test harness set it locally). Every external base URL is overridable so the
+//! whole system can be pointed at simulators.
+
+use crate::Secret;
+use std::collections::HashMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Reads variables from a map (tests) or the process environment (Lambda).
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &'static str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name)
+            .map(str::to_owned)
+            .ok_or(ConfigError::Missing(name))
+    }
+
+    fn url(&self, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
+        let value = match (self.get(name), default) {
+            (Some(v), _) => v.to_owned(),
+            (None, Some(d)) => d.to_owned(),
+            (None, None) => return Err(ConfigError::Missing(name)),
+        };
+        if !(value.starts_with("https://") || value.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(value.trim_end_matches('/').to_owned())
+    }
+}
+
+/// Where our AWS resources are (`TABLE_NAME`, `SYNC_QUEUE_URL`, `SEND_QUEUE_URL`, `EVENT_BUS_NAME`).
+/// The SDK itself is configured by the standard AWS variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
+#[derive(Debug, Clone)]
+pub struct AwsResources {
+    pub table_name: String,
+    pub sync_queue_url: String,
+    pub send_queue_url: String,
+    pub event_bus_name: String,
+}
+
+impl AwsResources {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: env.required("TABLE_NAME")?,
+            sync_queue_url: env.required("SYNC_QUEUE_URL")?,
+            send_queue_url: env.required("SEND_QUEUE_URL")?,
+            event_bus_name: env.required("EVENT_BUS_NAME")?,
+        })
+    }
+}
+
+/// `APP_URL`: the public base URL of the app (the HTTP API), used for callback URLs, the checkout script,
+/// recovery links and opt-out pages.
+#[derive(Debug, Clone)]
+pub struct AppUrl(String);
+
+impl AppUrl {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        env.url("APP_URL", None).map(Self)
+    }
+
+    pub fn new(url: &str) -> Self {
+        Self(url.trim_end_matches('/').to_owned())
+    }
+
+    /// `path` must start with `/`.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{}", self.0, path)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The app's BigCommerce credentials and API locations (`BC_*`).
+#[derive(Debug, Clone)]
+pub struct BigCommerceConfig {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// `BC_API_URL`, default `https://api.bigcommerce.com`.
+    pub api_url: String,
+    /// `BC_LOGIN_URL`, default `https://login.bigcommerce.com`.
+    pub login_url: String,
+}
+
+impl BigCommerceConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            client_id: env.required("BC_CLIENT_ID")?,
+            client_secret: Secret::new(env.required("BC_CLIENT_SECRET")?),
+            api_url: env.url("BC_API_URL", Some("https://api.bigcommerce.com"))?,
+            login_url: env.url("BC_LOGIN_URL", Some("https://login.bigcommerce.com"))?,
+        })
+    }
+}
+
+/// Which SMS provider sends, with its credentials (`SMS_PROVIDER` and the provider's variables).
+#[derive(Debug, Clone)]
+pub enum SmsConfig {
+    /// `MESSAGEMEDIA_API_KEY`, `MESSAGEMEDIA_API_SECRET`, `MESSAGEMEDIA_API_URL` (default
+    /// `https://api.messagemedia.com`).
+    MessageMedia {
+        api_key: String,
+        api_secret: Secret,
+        api_url: String,
+    },
+    /// `TWILIO_ACCOUNT_SID`, `TWILIO_AUTH_TOKEN`, `TWILIO_API_URL` (default `https://api.twilio.com`).
+    Twilio {
+        account_sid: String,
+        auth_token: Secret,
+        api_url: String,
+    },
+    /// The local sandbox provider: MessageMedia's API shape at `SANDBOX_SMS_API_URL`.
+    Sandbox { api_url: String },
+}
+
+impl SmsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.get("SMS_PROVIDER").unwrap_or("sandbox") {
+            "messagemedia" => Ok(Self::MessageMedia {
+                api_key: env.required("MESSAGEMEDIA_API_KEY")?,
+                api_secret: Secret::new(env.required("MESSAGEMEDIA_API_SECRET")?),
+                api_url: env.url("MESSAGEMEDIA_API_URL", Some("https://api.messagemedia.com"))?,
+            }),
+            "twilio" => Ok(Self::Twilio {
+                account_sid: env.required("TWILIO_ACCOUNT_SID")?,
+                auth_token: Secret::new(env.required("TWILIO_AUTH_TOKEN")?),
+                api_url: env.url("TWILIO_API_URL", Some("https://api.twilio.com"))?,
+            }),
+            "sandbox" => Ok(Self::Sandbox {
+                api_url: env.url("SANDBOX_SMS_API_URL", None)?,
+            }),
+            other => Err(ConfigError::Invalid {
+                name: "SMS_PROVIDER",
+                reason: format!("{other:?} is not one of messagemedia, twilio, sandbox"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_resources_need_every_variable() {
+        let env = Env::from_pairs([
+            ("TABLE_NAME", "t"),
+            ("SYNC_QUEUE_URL", "q1"),
+            ("SEND_QUEUE_URL", "q2"),
+        ]);
+        assert!(matches!(
+            AwsResources::from_env(&env),
+            Err(ConfigError::Missing("EVENT_BUS_NAME"))
+        ));
+    }
+
+    #[test]
+    fn bigcommerce_urls_default_to_production_and_can_be_overridden() {
+        let env = Env::from_pairs([("BC_CLIENT_ID", "id"), ("BC_CLIENT_SECRET", "s")]);
+        let config = BigCommerceConfig::from_env(&env).unwrap();
+        assert_eq!(config.api_url, "https://api.bigcommerce.com");
+        assert_eq!(config.login_url, "https://login.bigcommerce.com");
+
+        let env = Env::from_pairs([
+            ("BC_CLIENT_ID", "id"),
+            ("BC_CLIENT_SECRET", "s"),
+            ("BC_API_URL", "http://127.0.0.1:9/"),
+        ]);
+        assert_eq!(
+            BigCommerceConfig::from_env(&env).unwrap().api_url,
+            "http://127.0.0.1:9"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let env = Env::from_pairs([("BC_CLIENT_ID", "id"), ("BC_CLIENT_SECRET", "very-secret")]);
+        let config = BigCommerceConfig::from_env(&env).unwrap();
+        assert!(!format!("{config:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn sms_provider_selection() {
+        let env = Env::from_pairs([("SMS_PROVIDER", "carrier-pigeon")]);
+        assert!(matches!(
+            SmsConfig::from_env(&env),
+            Err(ConfigError::Invalid { .. })
+        ));
+        let env = Env::from_pairs([("SMS_PROVIDER", "twilio"), ("TWILIO_ACCOUNT_SID", "AC1")]);
+        assert!(matches!(
+            SmsConfig::from_env(&env),
+            Err(ConfigError::Missing("TWILIO_AUTH_TOKEN"))
+        ));
+        let env = Env::from_pairs([("SANDBOX_SMS_API_URL", "http://127.0.0.1:1")]);
+        assert!(matches!(
+            SmsConfig::from_env(&env),
+            Ok(SmsConfig::Sandbox { .. })
+        ));
+    }
+
+    #[test]
+    fn urls_must_be_http() {
+        let env = Env::from_pairs([("APP_URL", "ftp://x")]);
+        assert!(AppUrl::from_env(&env).is_err());
+        let env = Env::from_pairs([("APP_URL", "https://app.example.com/")]);
+        assert_eq!(
+            AppUrl::from_env(&env).unwrap().join("/auth"),
+            "https://app.example.com/auth"
+        );
+    }
+}

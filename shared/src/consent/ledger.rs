@@ -1,0 +1,146 @@
+//! The consent ledger: every event that grants, confirms or withdraws SMS consent for one phone at one
+//! store. Append-only; the current state is a fold over the events.
+
+use crate::{Phone, StoreHash};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a message is for. Consent for one purpose never authorises the other: transactional consent never
+/// authorises marketing. Cart reminders are marketing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Purpose {
+    Marketing,
+    Transactional,
+}
+
+/// How a person withdrew consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum OptOutMethod {
+    /// A reply such as STOP; the raw text is kept as evidence.
+    Keyword {
+        raw_text: String,
+        message_id: Option<String>,
+    },
+    /// Our one-click web opt-out page.
+    WebPage {
+        ip: Option<String>,
+        user_agent: Option<String>,
+    },
+    /// The merchant unsubscribed the contact.
+    Merchant { user_email: String },
+    /// The SMS provider reported the number opted out at the carrier (e.g. Twilio 21610).
+    ProviderReported { provider: String, code: String },
+    /// The shopper unticked the checkout checkbox after ticking it.
+    CheckboxUnticked,
+}
+
+/// One kind of consent event, with the evidence it carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ConsentEventKind {
+    /// The shopper ticked our SMS checkbox at checkout. It authorises nothing until the phone is verified
+    /// ([`ConsentEventKind::CheckoutPhoneVerified`]) or confirmed by text.
+    CheckoutCheckbox {
+        disclosure_version: String,
+        disclosure_text: String,
+        checkbox_default_checked: bool,
+        ip: String,
+        user_agent: String,
+        page_url: Option<String>,
+        cart_id: Option<String>,
+    },
+    /// The server confirmed the checkbox's phone is the checkout's billing phone.
+    CheckoutPhoneVerified {
+        checkbox_event_id: String,
+        cart_id: String,
+    },
+    /// START, UNSTOP or YES texted to the store's number.
+    KeywordOptIn {
+        keyword: String,
+        raw_text: String,
+        message_id: Option<String>,
+    },
+    /// We texted a double opt-in request.
+    DoubleOptInRequested {
+        message_id: Option<String>,
+    },
+    /// The person replied YES to the double opt-in request.
+    DoubleOptInConfirmed {
+        raw_text: String,
+        message_id: Option<String>,
+    },
+    /// BigCommerce's general marketing opt-in or opt-out (subscriber `consents`, or the customer flag).
+    GeneralMarketing {
+        opted_in: bool,
+        evidence: String,
+    },
+    /// The person gave their phone (at checkout or in their account) where the merchant relies on inferred
+    /// consent.
+    Inferred {
+        source: String,
+    },
+    /// Imported by the bulk sync as subscribed-by-default (SMS-checkbox option, MessageMedia seed). The
+    /// engine decides what, if anything, this authorises (never a US marketing SMS).
+    ImportDefault {
+        sync_job_id: String,
+    },
+    /// A completed purchase: the basis for implied consent (Canada) and soft opt-in (UK).
+    Purchase {
+        order_id: u64,
+        opt_out_offered: bool,
+    },
+    OptOut(OptOutMethod),
+    /// The merchant erased the person; nothing may be sent afterwards without new express consent.
+    Erasure {
+        requested_by: String,
+    },
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    /// Unique and sortable by recording time.
+    pub event_id: String,
+    pub store_hash: StoreHash,
+    pub phone: Phone,
+    pub purpose: Purpose,
+    /// When it happened (the order date, the reply's receipt); the ledger is ordered by it.
+    pub occurred_at: DateTime<Utc>,
+    /// When we recorded it.
+    pub recorded_at: DateTime<Utc>,
+    /// Deterministic per real-world event (`reply:{id}`, `import:{customer}`), so a redelivered message
+    /// never appends the same event twice.
+    pub idempotency_key: String,
+    pub kind: ConsentEventKind,
+}
+
+impl ConsentEvent {
+    /// Builds an event recorded at `now`, with a fresh sortable id.
+    pub fn new(
+        store_hash: StoreHash,
+        phone: Phone,
+        purpose: Purpose,
+        occurred_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        idempotency_key: impl Into<String>,
+        kind: ConsentEventKind,
+    ) -> Self {
+        Self {
+            event_id: format!(
+                "{:013}-{}",
+                now.timestamp_millis(),
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+            store_hash,
+            phone,
+            purpose,
+            // An event cannot have happened after we recorded it.
+            occurred_at: occurred_at.min(now),
+            recorded_at: now,
+            idempotency_key: idempotency_key.into(),
+            kind,
+        }
+    }
+}

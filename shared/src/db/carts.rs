@@ -1,0 +1,214 @@
+//! Carts and the due-time index the sweep reads.
+//!
+//! A cart with a `next_due_at` is in the sparse `DueCarts` index under `DUE#{hour bucket}#{shard}`. The sweep
+//! reads buckets from its watermark up to now, so its cost grows with the carts that are due, not with the
+//! table. Writes never land in a bucket older than the current hour, and the watermark never passes the
+//! current hour, so no due cart is skipped.
+
+use super::keys::{
+    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk,
+    due_shard, due_sk, timestamp,
+};
+use super::{Db, DbError, Item, s, to_item};
+use crate::StoreHash;
+use crate::model::Cart;
+use chrono::{DateTime, Duration, Utc};
+
+/// A cart found in the due index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueCart {
+    pub store_hash: StoreHash,
+    pub cart_id: String,
+    pub due_at: DateTime<Utc>,
+}
+
+/// What one sweep read from the due index.
+#[derive(Debug, Clone, Default)]
+pub struct DueIndexPage {
+    /// Due carts, earliest first.
+    pub carts: Vec<DueCart>,
+    /// The oldest bucket read.
+    pub from_bucket: String,
+    /// Queries made.
+    pub queries: u32,
+}
+
+impl Db {
+    fn cart_item(cart: &Cart, now: DateTime<Utc>) -> Result<Item, DbError> {
+        let mut keys = vec![
+            ("pk", cart_pk(&cart.store_hash, &cart.cart_id)),
+            ("sk", CART_SK.to_owned()),
+        ];
+        if let Some(due_at) = cart.next_due_at {
+            // A due time in the past is filed under the current hour: the sweep may already have moved on.
+            let bucket = due_bucket(due_at.max(now));
+            keys.push((
+                "due_pk",
+                due_pk(&bucket, due_shard(&cart.store_hash, &cart.cart_id)),
+            ));
+            keys.push(("due_sk", due_sk(due_at, &cart.store_hash, &cart.cart_id)));
+        }
+        to_item(cart, &keys)
+    }
+
+    pub async fn get_cart(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+    ) -> Result<Option<Cart>, DbError> {
+        self.get_as(&cart_pk(store, cart_id), CART_SK).await
+    }
+
+    /// Saves the cart and files it in the due index under its `next_due_at` (or removes it from the index).
+    pub async fn put_cart(&self, cart: &Cart, now: DateTime<Utc>) -> Result<(), DbError> {
+        self.put(Self::cart_item(cart, now)?).await
+    }
+
+    /// Saves many carts at once (benchmarks, imports).
+    pub async fn put_carts(&self, carts: &[Cart], now: DateTime<Utc>) -> Result<(), DbError> {
+        let items = carts
+            .iter()
+            .map(|cart| Self::cart_item(cart, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_put(items).await
+    }
+
+    /// Saves `cart` only if the stored cart still has `expected_due` as its due time: the compare-and-set
+    /// that lets one sweep (of several overlapping ones) take a due cart. `Ok(false)` if another write won.
+    pub async fn put_cart_if_due(
+        &self,
+        cart: &Cart,
+        expected_due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        self.counter.call();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::cart_item(cart, now)?))
+            .condition_expression("next_due_at = :expected")
+            .expression_attribute_values(
+                ":expected",
+                serde_dynamo::to_attribute_value(expected_due)?,
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if super::is_condition_failed(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Carts due at or before `now`, earliest first, reading every bucket from `from` (inclusive) to now.
+    /// At most `limit` carts are returned.
+    pub async fn due_carts(
+        &self,
+        from: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<DueIndexPage, DbError> {
+        let mut page = DueIndexPage {
+            from_bucket: due_bucket(from),
+            ..Default::default()
+        };
+        let upper = format!("{}$", timestamp(now)); // '$' sorts after the '#' that follows the timestamp
+        let mut hour = from.min(now);
+        loop {
+            let bucket = due_bucket(hour);
+            for shard in 0..DUE_SHARDS {
+                let mut start = None;
+                loop {
+                    page.queries += 1;
+                    self.counter.call();
+                    let output = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(DUE_CARTS_INDEX)
+                        .key_condition_expression("due_pk = :pk AND due_sk < :upper")
+                        .expression_attribute_values(":pk", s(&due_pk(&bucket, shard)))
+                        .expression_attribute_values(":upper", s(&upper))
+                        .projection_expression("store_hash, cart_id, next_due_at")
+                        .set_exclusive_start_key(start.take())
+                        .send()
+                        .await?;
+                    let items = output.items.unwrap_or_default();
+                    self.counter.read(items.len());
+                    for item in items {
+                        #[derive(serde::Deserialize)]
+                        struct Row {
+                            store_hash: StoreHash,
+                            cart_id: String,
+                            next_due_at: DateTime<Utc>,
+                        }
+                        let row: Row = serde_dynamo::from_item(item)?;
+                        page.carts.push(DueCart {
+                            store_hash: row.store_hash,
+                            cart_id: row.cart_id,
+                            due_at: row.next_due_at,
+                        });
+                    }
+                    match output.last_evaluated_key {
+                        Some(key) if page.carts.len() < limit => start = Some(key),
+                        _ => break,
+                    }
+                }
+            }
+            if due_bucket(hour) == due_bucket(now) || page.carts.len() >= limit {
+                break;
+            }
+            hour += Duration::hours(1);
+        }
+        page.carts.sort_by(|a, b| {
+            a.due_at
+                .cmp(&b.due_at)
+                .then_with(|| a.cart_id.cmp(&b.cart_id))
+        });
+        page.carts.truncate(limit);
+        Ok(page)
+    }
+
+    /// The oldest hour the sweep still needs to read (`None` before the first sweep).
+    pub async fn sweep_watermark(&self) -> Result<Option<DateTime<Utc>>, DbError> {
+        let Some(item) = self.get(SWEEP_PK, WATERMARK_SK).await? else {
+            return Ok(None);
+        };
+        let from = item
+            .get("from")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| DbError::Conflict("watermark without from".into()))?;
+        let parsed = DateTime::parse_from_rfc3339(from)
+            .map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?;
+        Ok(Some(parsed.with_timezone(&Utc)))
+    }
+
+    /// Moves the watermark forward to `to`, never backward and never closer than an hour to `now` (so a
+    /// writer whose clock runs slightly behind cannot file a cart under a bucket the sweep has passed).
+    pub async fn advance_sweep_watermark(
+        &self,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let to = timestamp(to.min(now - Duration::hours(1)));
+        self.counter.call();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(SWEEP_PK))
+            .key("sk", s(WATERMARK_SK))
+            .update_expression("SET #from = :to")
+            .condition_expression("attribute_not_exists(#from) OR #from < :to")
+            .expression_attribute_names("#from", "from")
+            .expression_attribute_values(":to", s(&to))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if super::is_update_condition_failed(&error) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Every key the table uses, in one place. `docs/data-model.md` documents them as a table.
+//!
+//! Partitions:
+//! - `STORE#{hash}`: the store record, its settings versions, users, sync jobs and their page markers.
+//! - `STORE#{hash}#PHONE#{e164}`: everything about one phone at one store: the contact, the consent ledger,
+//!   idempotency markers of ledger events, and the sends to it (one query answers a send decision).
+//! - `STORE#{hash}#CART#{id}`: a cart, its send claims (one per step) and its reminder decisions.
+//! - `STORE#{hash}#GROUP#{name}`: membership items of a contact group.
+//! - `DEDUPE#{key}`: de-duplication markers with a TTL (webhook hashes, provider reply ids).
+//! - `TOKEN#{token}`: recovery-link and opt-out tokens.
+//! - `SWEEP`: the sweep's watermark.
+//!
+//! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id), `StoreContacts`
+//! (`gsi2pk`/`gsi2sk`: every contact of a store) and `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly
+//! buckets sharded [`DUE_SHARDS`] ways).
+
+use crate::{Phone, StoreHash};
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub const LOOKUP_INDEX: &str = "Lookup";
+pub const STORE_CONTACTS_INDEX: &str = "StoreContacts";
+pub const DUE_CARTS_INDEX: &str = "DueCarts";
+/// The TTL attribute (epoch seconds).
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Shards per due-time bucket, so carts due in the same hour spread over several partitions.
+pub const DUE_SHARDS: u32 = 8;
+
+pub fn store_pk(store: &StoreHash) -> String {
+    format!("STORE#{store}")
+}
+
+pub const STORE_SK: &str = "STORE";
+
+pub fn settings_sk(version: u32) -> String {
+    format!("SETTINGS#{version:010}")
+}
+
+pub fn user_sk(user_id: u64) -> String {
+    format!("USER#{user_id}")
+}
+
+pub fn sync_job_sk(job_id: &str) -> String {
+    format!("SYNCJOB#{job_id}")
+}
+
+pub fn sync_page_sk(job_id: &str, page: u32) -> String {
+    format!("SYNCJOB#{job_id}#PAGE#{page:06}")
+}
+
+pub fn phone_pk(store: &StoreHash, phone: &Phone) -> String {
+    format!("STORE#{store}#PHONE#{}", phone.as_e164())
+}
+
+pub const CONTACT_SK: &str = "CONTACT";
+
+pub fn consent_sk(occurred_at: DateTime<Utc>, event_id: &str) -> String {
+    format!("CONSENT#{}#{event_id}", timestamp(occurred_at))
+}
+
+pub fn consent_key_sk(idempotency_key: &str) -> String {
+    format!("CONSENTKEY#{idempotency_key}")
+}
+
+pub fn sent_sk(sent_at: DateTime<Utc>, cart_id: &str, step: u8) -> String {
+    format!("SENT#{}#{cart_id}#{step}", timestamp(sent_at))
+}
+
+pub fn customer_lookup(store: &StoreHash, customer_id: u64) -> String {
+    format!("STORE#{store}#CUSTOMER#{customer_id}")
+}
+
+pub fn store_contacts(store: &StoreHash) -> String {
+    format!("STORE#{store}#CONTACTS")
+}
+
+pub fn group_pk(store: &StoreHash, group: &str) -> String {
+    format!("STORE#{store}#GROUP#{group}")
+}
+
+pub fn cart_pk(store: &StoreHash, cart_id: &str) -> String {
+    format!("STORE#{store}#CART#{cart_id}")
+}
+
+pub const CART_SK: &str = "CART";
+
+pub fn send_sk(step: u8) -> String {
+    format!("SEND#{step:02}")
+}
+
+pub fn decision_sk(decided_at: DateTime<Utc>, step: u8) -> String {
+    format!("DECISION#{}#{step:02}", timestamp(decided_at))
+}
+
+pub fn provider_message_lookup(provider: &str, message_id: &str) -> String {
+    format!("PROVIDERMSG#{provider}#{message_id}")
+}
+
+pub fn dedupe_pk(key: &str) -> String {
+    format!("DEDUPE#{key}")
+}
+
+pub fn token_pk(token: &str) -> String {
+    format!("TOKEN#{token}")
+}
+
+pub const SWEEP_PK: &str = "SWEEP";
+pub const WATERMARK_SK: &str = "WATERMARK";
+
+/// Fixed-width UTC timestamps, so sort keys order by time.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The hourly bucket a due time falls in (`2026112514` for 14:xx UTC on 25 Nov 2026).
+pub fn due_bucket(at: DateTime<Utc>) -> String {
+    at.format("%Y%m%d%H").to_string()
+}
+
+/// The shard of a cart in every bucket: stable, spread by a hash of the cart's key.
+pub fn due_shard(store: &StoreHash, cart_id: &str) -> u32 {
+    // FNV-1a: stable across processes and releases (std's hasher is not).
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in store.as_str().bytes().chain([b'#']).chain(cart_id.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % DUE_SHARDS
+}
+
+pub fn due_pk(bucket: &str, shard: u32) -> String {
+    format!("DUE#{bucket}#{shard}")
+}
+
+pub fn due_sk(due_at: DateTime<Utc>, store: &StoreHash, cart_id: &str) -> String {
+    format!("{}#{store}#{cart_id}", timestamp(due_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn timestamps_sort_like_time() {
+        let a = timestamp(at("2026-11-25T09:59:59.999Z"));
+        let b = timestamp(at("2026-11-25T10:00:00Z"));
+        let c = timestamp(at("2026-11-25T10:00:00.001Z"));
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert_eq!(b, "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn due_buckets_are_hours_and_shards_are_stable() {
+        assert_eq!(due_bucket(at("2026-11-25T14:59:00Z")), "2026112514");
+        let store = StoreHash::parse("abc123").unwrap();
+        let shard = due_shard(&store, "cart-1");
+        assert!(shard < DUE_SHARDS);
+        assert_eq!(shard, due_shard(&store, "cart-1"));
+        let shards: std::collections::HashSet<u32> = (0..200)
+            .map(|i| due_shard(&store, &format!("cart-{i}")))
+            .collect();
+        assert_eq!(
+            shards.len() as u32,
+            DUE_SHARDS,
+            "carts spread over every shard"
+        );
+    }
+}

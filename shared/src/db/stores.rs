@@ -1,0 +1,148 @@
+//! Stores, their authorised users and their versioned settings.
+
+use super::keys::{STORE_SK, settings_sk, store_pk, user_sk};
+use super::{Db, DbError, n, s, to_item};
+use crate::StoreHash;
+use crate::model::{MerchantUser, Settings, Store, StoreStatus};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+
+impl Db {
+    pub async fn get_store(&self, store: &StoreHash) -> Result<Option<Store>, DbError> {
+        self.get_as(&store_pk(store), STORE_SK).await
+    }
+
+    /// Saves the store record (install and re-install). The settings version is kept on re-install.
+    pub async fn put_store(&self, store: &Store) -> Result<(), DbError> {
+        self.put(to_item(
+            store,
+            &[
+                ("pk", store_pk(&store.store_hash)),
+                ("sk", STORE_SK.to_owned()),
+            ],
+        )?)
+        .await
+    }
+
+    /// Marks the store uninstalled: from this moment nothing is sent for it.
+    pub async fn mark_uninstalled(
+        &self,
+        store: &StoreHash,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        self.counter.call();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&store_pk(store)))
+            .key("sk", s(STORE_SK))
+            .update_expression("SET #status = :uninstalled, uninstalled_at = :at, updated_at = :at")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":uninstalled",
+                serde_dynamo::to_attribute_value(StoreStatus::Uninstalled)?,
+            )
+            .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|error| {
+                if super::is_update_condition_failed(&error) {
+                    Ok(())
+                } else {
+                    Err(error.into())
+                }
+            })
+    }
+
+    pub async fn put_user(&self, store: &StoreHash, user: &MerchantUser) -> Result<(), DbError> {
+        self.put(to_item(
+            user,
+            &[("pk", store_pk(store)), ("sk", user_sk(user.id))],
+        )?)
+        .await
+    }
+
+    pub async fn remove_user(&self, store: &StoreHash, user_id: u64) -> Result<(), DbError> {
+        self.counter.call();
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&store_pk(store)))
+            .key("sk", s(&user_sk(user_id)))
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get_user(
+        &self,
+        store: &StoreHash,
+        user_id: u64,
+    ) -> Result<Option<MerchantUser>, DbError> {
+        self.get_as(&store_pk(store), &user_sk(user_id)).await
+    }
+
+    /// Saves `settings` as the next version and makes it current, in one transaction. The caller passes the
+    /// version it started from; a concurrent save by another user makes this fail with [`DbError::Conflict`]
+    /// instead of silently overwriting.
+    pub async fn save_settings(
+        &self,
+        store: &StoreHash,
+        based_on_version: u32,
+        mut settings: Settings,
+    ) -> Result<Settings, DbError> {
+        settings.version = based_on_version + 1;
+        let pk = store_pk(store);
+        let put = self.put_action(
+            to_item(
+                &settings,
+                &[("pk", pk.clone()), ("sk", settings_sk(settings.version))],
+            )?,
+            Some("attribute_not_exists(pk)"),
+        );
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&pk))
+            .key("sk", s(STORE_SK))
+            .update_expression("SET settings_version = :next")
+            .condition_expression("settings_version = :current")
+            .expression_attribute_values(":next", n(settings.version))
+            .expression_attribute_values(":current", n(based_on_version))
+            .build()
+            .expect("update fields set");
+        match self
+            .transact(vec![put, TransactWriteItem::builder().update(bump).build()])
+            .await?
+        {
+            Ok(()) => Ok(settings),
+            Err(_) => Err(DbError::Conflict(format!(
+                "settings of {store} changed since version {based_on_version}; reload and save again"
+            ))),
+        }
+    }
+
+    pub async fn settings_version(
+        &self,
+        store: &StoreHash,
+        version: u32,
+    ) -> Result<Option<Settings>, DbError> {
+        self.get_as(&store_pk(store), &settings_sk(version)).await
+    }
+
+    /// The store and the settings in force (`None` until the merchant has connected).
+    pub async fn store_with_settings(
+        &self,
+        store: &StoreHash,
+    ) -> Result<Option<(Store, Option<Settings>)>, DbError> {
+        let Some(record) = self.get_store(store).await? else {
+            return Ok(None);
+        };
+        let settings = match record.settings_version {
+            0 => None,
+            version => self.settings_version(store, version).await?,
+        };
+        Ok(Some((record, settings)))
+    }
+}

@@ -1,0 +1,25 @@
+//! The domain of the app: contacts, consent, carts and reminders, plus the adapters that connect it to
+//! DynamoDB, SQS, EventBridge, BigCommerce and SMS providers.
+//!
+//! Pure logic (the consent engine above all) lives in modules without I/O: [`consent`], [`phone`],
+//! [`model`], [`messages`]. Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] and [`sms`]. Each Lambda
+//! function builds the adapters it needs once, in its `main.rs`, from [`config`].
+
+pub mod aws;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod consent;
+pub mod db;
+pub mod logging;
+pub mod messages;
+pub mod model;
+pub mod phone;
+pub mod queue;
+pub mod secret;
+pub mod store_hash;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use phone::Phone;
+pub use secret::Secret;
+pub use store_hash::StoreHash;

@@ -1,0 +1,16 @@
+//! What the app keeps, in the merchant's words: stores and their settings, contacts, carts, reminders
+//! (send records) and sync jobs. Plain data: no I/O here; [`crate::db`] stores it.
+
+pub mod cart;
+pub mod contact;
+pub mod send;
+pub mod settings;
+pub mod store;
+pub mod sync_job;
+
+pub use cart::{Cart, CartStatus, LineItem};
+pub use contact::{Address, Contact, ContactSource};
+pub use send::{ReminderDecision, SendRecord, SendStatus};
+pub use settings::{ConsentOption, QuietHours, ReminderSettings, Settings};
+pub use store::{MerchantUser, Store, StoreStatus};
+pub use sync_job::{SyncJob, SyncJobStatus};

@@ -1,0 +1,68 @@
+use crate::{Phone, StoreHash};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendStatus {
+    /// The send is claimed: no other attempt may send this (store, cart, step).
+    Claimed,
+    /// The provider accepted the message.
+    Sent,
+    Delivered,
+    /// The provider or carrier could not deliver it.
+    Failed,
+}
+
+/// One reminder for one cart step: the exactly-once claim and the evidence of what was sent and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendRecord {
+    pub store_hash: StoreHash,
+    pub cart_id: String,
+    pub step: u8,
+    pub phone: Phone,
+    pub status: SendStatus,
+    pub claimed_at: DateTime<Utc>,
+    /// The consent ledger event that authorised the message.
+    pub ledger_event_id: String,
+    /// The settings version in force when it was allowed.
+    pub settings_version: u32,
+    pub body: String,
+    pub segments: u32,
+    /// Token of the recovery link carried by the message.
+    pub link_token: String,
+    #[serde(default)]
+    pub provider: Option<String>,
+    #[serde(default)]
+    pub provider_message_id: Option<String>,
+    #[serde(default)]
+    pub sent_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub clicked_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub recovered_order_id: Option<u64>,
+    #[serde(default)]
+    pub recovered_amount: Option<Decimal>,
+}
+
+/// The consent engine's answer for one due reminder, kept so every decision can be explained later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReminderDecision {
+    pub store_hash: StoreHash,
+    pub cart_id: String,
+    pub step: u8,
+    pub decided_at: DateTime<Utc>,
+    /// `allow`, `deny` or `defer`.
+    pub outcome: String,
+    /// Machine-readable reason code (deny) or authorising ledger event (allow).
+    pub code: String,
+    /// One sentence a merchant or reviewer can read.
+    pub explanation: String,
+    #[serde(default)]
+    pub defer_until: Option<DateTime<Utc>>,
+}

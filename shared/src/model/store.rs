@@ -1,0 +1,45 @@
+use crate::{Secret, StoreHash};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreStatus {
+    Installed,
+    /// The merchant uninstalled the app: nothing is sent for this store; consent records are kept.
+    Uninstalled,
+}
+
+/// A BigCommerce user (the owner or another authorised user of a store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MerchantUser {
+    pub id: u64,
+    pub email: String,
+}
+
+/// One installed store: the tenant record, keyed by store hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Store {
+    pub store_hash: StoreHash,
+    pub status: StoreStatus,
+    /// The OAuth access token for the store's API. Never logged (see [`Secret`]).
+    pub access_token: Secret,
+    pub scopes: Vec<String>,
+    pub owner: MerchantUser,
+    pub account_uuid: String,
+    /// Sent by BigCommerce as a custom header on every webhook delivery to this store's hooks.
+    pub webhook_secret: Secret,
+    pub installed_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub uninstalled_at: Option<DateTime<Utc>>,
+    /// The settings version in force; 0 until the merchant connects for the first time.
+    #[serde(default)]
+    pub settings_version: u32,
+}
+
+impl Store {
+    pub fn is_installed(&self) -> bool {
+        self.status == StoreStatus::Installed
+    }
+}
