@@ -18,6 +18,7 @@ pub mod phone;
 pub mod queue;
 pub mod secret;
 pub mod store_hash;
+pub mod web;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use phone::Phone;

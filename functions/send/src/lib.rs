@@ -1,1 +1,41 @@
+//! The `send` function: the final consent decision for one due reminder, then exactly one SMS.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent};
+use shared::config::{AwsResources, Env};
+use shared::messages::SendJob;
+use shared::{Clock, SystemClock, aws::Aws};
+use std::sync::Arc;
+
+pub struct Deps {
+    pub aws: Aws,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, Error> {
+        let env = Env::from_process();
+        Ok(Self {
+            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
+            clock: Arc::new(SystemClock),
+        })
+    }
+}
+
+pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let _ = deps;
+    let mut response = SqsBatchResponse::default();
+    for record in event.payload.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        match serde_json::from_str::<SendJob>(record.body.as_deref().unwrap_or_default()) {
+            Ok(job) => {
+                tracing::info!(store_hash = %job.store_hash, step = job.step, "send job received")
+            }
+            Err(error) => {
+                tracing::error!(message_id = %id, %error, "unreadable send job");
+                response.add_failure(id);
+            }
+        }
+    }
+    Ok(response)
+}

@@ -1,0 +1,374 @@
+//! The HTTP API: serves the template's `HttpApi` routes on a loopback port, turning each request into the
+//! API Gateway HTTP API (payload 2.0) event the function receives in AWS, and its response back into HTTP.
+
+use crate::invoke::{InvokeError, SharedFunction};
+use crate::template::{EventDef, Template, TemplateError};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Matches API Gateway's payload limit for HTTP APIs.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Route {
+    method: String,
+    /// `/r/{token}` split into segments.
+    segments: Vec<String>,
+    route_key: String,
+    function: SharedFunction,
+}
+
+impl Route {
+    fn matches(&self, method: &str, path: &str) -> Option<BTreeMap<String, String>> {
+        if self.method != "ANY" && !self.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut params = BTreeMap::new();
+        for (i, segment) in self.segments.iter().enumerate() {
+            if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix("+}")) {
+                params.insert(name.to_owned(), parts.get(i..)?.join("/"));
+                return Some(params);
+            }
+            let part = parts.get(i)?;
+            match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) if !part.is_empty() => {
+                    params.insert(name.to_owned(), percent_decode(part));
+                }
+                Some(_) => return None,
+                None if segment == part => {}
+                None => return None,
+            }
+        }
+        (parts.len() == self.segments.len()).then_some(params)
+    }
+}
+
+fn percent_decode(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let hex = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(high), Some(low)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            ) {
+                out.push(high << 4 | low);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A running HTTP API.
+pub struct Gateway {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Gateway {
+    /// Serves every `HttpApi` route of the template's functions. `functions` maps function logical ids
+    /// (`InstallFunction`) to implementations; a route whose function is missing is an error.
+    pub async fn start(
+        template: &Template,
+        functions: &BTreeMap<String, SharedFunction>,
+    ) -> Result<Self, TemplateError> {
+        Self::start_on(template, functions, "127.0.0.1:0").await
+    }
+
+    pub async fn start_on(
+        template: &Template,
+        functions: &BTreeMap<String, SharedFunction>,
+        address: &str,
+    ) -> Result<Self, TemplateError> {
+        let mut routes = Vec::new();
+        for function in template.functions()? {
+            for (_, event) in &function.events {
+                if let EventDef::Http { method, path } = event {
+                    let implementation = functions.get(&function.logical_id).ok_or_else(|| {
+                        TemplateError::Shape(format!(
+                            "no implementation given for {}",
+                            function.logical_id
+                        ))
+                    })?;
+                    routes.push(Route {
+                        method: method.to_uppercase(),
+                        segments: path
+                            .trim_start_matches('/')
+                            .split('/')
+                            .map(str::to_owned)
+                            .collect(),
+                        route_key: format!("{} {path}", method.to_uppercase()),
+                        function: implementation.clone(),
+                    });
+                }
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|e| TemplateError::Shape(format!("cannot listen on {address}: {e}")))?;
+        let url = format!("http://{}", listener.local_addr().expect("bound"));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::new(routes));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await;
+        });
+        Ok(Self { url, task })
+    }
+
+    /// The base URL (the local `APP_URL`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+async fn handle(
+    State(routes): State<Arc<Vec<Route>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_PAYLOAD {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large").into_response();
+    }
+    let path = uri.path();
+    // Like API Gateway: a route-less request never reaches a function.
+    let Some((route, params)) = routes
+        .iter()
+        .find_map(|r| r.matches(method.as_str(), path).map(|p| (r, p)))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"message": "Not Found"})),
+        )
+            .into_response();
+    };
+    let event = api_gateway_event(route, &params, &method, &uri, &headers, &body, peer);
+    match route.function.invoke(event).await {
+        Ok(response) => into_http(response),
+        Err(InvokeError::Function(message))
+        | Err(InvokeError::Payload(message))
+        | Err(InvokeError::Transport(message)) => {
+            tracing::error!(%message, route = %route.route_key, "function failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(json!({"message": "Internal Server Error"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn api_gateway_event(
+    route: &Route,
+    params: &BTreeMap<String, String>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    peer: SocketAddr,
+) -> Value {
+    let mut header_map: Map<String, Value> = Map::new();
+    let mut cookies = Vec::new();
+    for name in headers.keys() {
+        let values: Vec<&str> = headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        if name == "cookie" {
+            cookies.extend(
+                values
+                    .iter()
+                    .flat_map(|v| v.split("; "))
+                    .map(|c| Value::String(c.to_owned())),
+            );
+        } else {
+            header_map.insert(name.as_str().to_owned(), Value::String(values.join(",")));
+        }
+    }
+    let raw_query = uri.query().unwrap_or_default().to_owned();
+    let mut query: Map<String, Value> = Map::new();
+    for (key, value) in form_urlencoded_pairs(&raw_query) {
+        match query.get_mut(&key) {
+            Some(Value::String(existing)) => *existing = format!("{existing},{value}"),
+            _ => {
+                query.insert(key, Value::String(value));
+            }
+        }
+    }
+    let (body_value, is_base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (Value::Null, false),
+        Ok(text) => (Value::String(text.to_owned()), false),
+        Err(_) => (
+            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+            true,
+        ),
+    };
+    let now = chrono::Utc::now();
+    json!({
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": uri.path(),
+        "rawQueryString": raw_query,
+        "cookies": if cookies.is_empty() { Value::Null } else { Value::Array(cookies) },
+        "headers": header_map,
+        "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
+        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.as_str(),
+                "path": uri.path(),
+                "protocol": "HTTP/1.1",
+                "sourceIp": peer.ip().to_string(),
+                "userAgent": headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or_default(),
+            },
+            "requestId": uuid::Uuid::new_v4().to_string(),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        },
+        "body": body_value,
+        "isBase64Encoded": is_base64,
+    })
+}
+
+fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
+}
+
+/// API Gateway HTTP API response (payload 2.0) → HTTP.
+fn into_http(response: Value) -> Response {
+    let status = response
+        .get("statusCode")
+        .and_then(Value::as_u64)
+        .and_then(|s| StatusCode::from_u16(s as u16).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut http = Response::builder().status(status);
+    let headers = http.headers_mut().expect("builder has no error yet");
+    for (name, value) in response
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let (Ok(name), Some(Ok(value))) = (
+            HeaderName::try_from(name.as_str()),
+            value.as_str().map(HeaderValue::from_str),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    for (name, values) in response
+        .get("multiValueHeaders")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        for value in values.as_array().into_iter().flatten() {
+            if let (Ok(name), Some(Ok(value))) = (
+                HeaderName::try_from(name.as_str()),
+                value.as_str().map(HeaderValue::from_str),
+            ) {
+                if !headers.get_all(&name).iter().any(|v| v == value) {
+                    headers.append(name, value);
+                }
+            }
+        }
+    }
+    for cookie in response
+        .get("cookies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(Ok(value)) = cookie.as_str().map(HeaderValue::from_str) {
+            headers.append(axum::http::header::SET_COOKIE, value);
+        }
+    }
+    let body = match response.get("body").and_then(Value::as_str) {
+        Some(text) if response.get("isBase64Encoded").and_then(Value::as_bool) == Some(true) => {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .unwrap_or_default()
+        }
+        Some(text) => text.as_bytes().to_vec(),
+        None => Vec::new(),
+    };
+    http.body(axum::body::Body::from(body))
+        .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(method: &str, path: &str) -> Route {
+        let function = crate::invoke::handler_fn(|_: lambda_runtime::LambdaEvent<Value>| async {
+            Ok::<_, lambda_runtime::Error>(Value::Null)
+        });
+        Route {
+            method: method.into(),
+            segments: path
+                .trim_start_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect(),
+            route_key: format!("{method} {path}"),
+            function,
+        }
+    }
+
+    #[test]
+    fn matches_literal_and_parameter_segments() {
+        let r = route("GET", "/r/{token}");
+        assert_eq!(r.matches("GET", "/r/abc%2Fd").unwrap()["token"], "abc/d");
+        assert!(r.matches("POST", "/r/abc").is_none());
+        assert!(r.matches("GET", "/r/").is_none());
+        assert!(r.matches("GET", "/r/abc/extra").is_none());
+        assert!(
+            route("GET", "/auth")
+                .matches("GET", "/auth")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(route("GET", "/auth").matches("GET", "/authx").is_none());
+        assert_eq!(
+            route("ANY", "/files/{proxy+}")
+                .matches("PUT", "/files/a/b")
+                .unwrap()["proxy"],
+            "a/b"
+        );
+    }
+}

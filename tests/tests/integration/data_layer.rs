@@ -1,0 +1,585 @@
+//! The DynamoDB repository against moto: claims, batches, the due index, de-duplication, ledgers, jobs.
+
+use chrono::Duration;
+use integration_tests::{TestAws, at};
+use rust_decimal::Decimal;
+use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
+use shared::db::{Appended, ClaimOutcome, DbError, PageCounts};
+use shared::model::*;
+use shared::{Phone, StoreHash};
+
+fn store() -> StoreHash {
+    StoreHash::parse("g5cd38").unwrap()
+}
+
+fn phone(n: u32) -> Phone {
+    // 212 (New York) numbers with valid exchange 201.
+    Phone::parse(&format!("212201{n:04}"), Some("US")).unwrap()
+}
+
+fn contact(n: u32, group: &str) -> Contact {
+    let now = at("2026-11-25T14:00:00Z");
+    Contact {
+        store_hash: store(),
+        phone: phone(n),
+        first_name: Some(format!("Shopper{n}")),
+        last_name: Some("Example".into()),
+        email: Some(format!("shopper{n}@example.com")),
+        customer_id: Some(u64::from(n) + 1),
+        groups: vec![group.to_owned()],
+        notes: None,
+        tags: vec![],
+        shipping_address: None,
+        subscribed_in_bigcommerce: Some(n % 2 == 0),
+        labels: vec![contact::BIGCOMMERCE_LABEL.to_owned()],
+        source: ContactSource::BulkSync,
+        created_at: now,
+        updated_at: now,
+        erased_at: None,
+        undeliverable: None,
+    }
+}
+
+fn cart(id: &str, due: Option<&str>) -> Cart {
+    let now = at("2026-11-25T14:00:00Z");
+    Cart {
+        store_hash: store(),
+        cart_id: id.to_owned(),
+        customer_id: 0,
+        channel_id: 1,
+        email: None,
+        first_name: None,
+        phone: Some(phone(1)),
+        country_code: Some("US".into()),
+        state_code: Some("NY".into()),
+        line_items: vec![LineItem {
+            product_id: 1,
+            variant_id: None,
+            name: "Canvas tote".into(),
+            quantity: 1,
+            price: Decimal::new(2500, 2),
+            image_url: None,
+        }],
+        amount: Decimal::new(2500, 2),
+        currency: "USD".into(),
+        status: CartStatus::Active,
+        last_activity_at: now,
+        reminders_sent: 0,
+        next_due_at: due.map(at),
+        converted_order_id: None,
+        updated_at: now,
+    }
+}
+
+fn send_record(cart_id: &str, step: u8) -> SendRecord {
+    SendRecord {
+        store_hash: store(),
+        cart_id: cart_id.to_owned(),
+        step,
+        phone: phone(1),
+        status: SendStatus::Claimed,
+        claimed_at: at("2026-11-25T14:30:00Z"),
+        ledger_event_id: "evt-1".into(),
+        settings_version: 1,
+        body: "Hi".into(),
+        segments: 1,
+        link_token: "tok".into(),
+        provider: None,
+        provider_message_id: None,
+        sent_at: None,
+        delivered_at: None,
+        error: None,
+        clicked_at: None,
+        recovered_order_id: None,
+        recovered_amount: None,
+    }
+}
+
+#[tokio::test]
+async fn a_duplicate_send_claim_is_rejected() {
+    let env = TestAws::new().await;
+    let record = send_record("cart-1", 1);
+    assert_eq!(
+        env.db().claim_send(&record).await.unwrap(),
+        ClaimOutcome::Claimed
+    );
+    // A retry, an overlapping sweep, a redelivered job: all lose.
+    let mut again = send_record("cart-1", 1);
+    again.claimed_at = at("2026-11-25T14:31:00Z");
+    assert_eq!(
+        env.db().claim_send(&again).await.unwrap(),
+        ClaimOutcome::AlreadyClaimed
+    );
+    // Another step of the same cart is a different send.
+    assert_eq!(
+        env.db()
+            .claim_send(&send_record("cart-1", 2))
+            .await
+            .unwrap(),
+        ClaimOutcome::Claimed
+    );
+
+    // The losing claim wrote nothing: one record per step, one sent marker per winning claim.
+    let stored = env
+        .db()
+        .get_send(&store(), "cart-1", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.claimed_at, record.claimed_at);
+    let snapshot = env.db().phone_snapshot(&store(), &phone(1)).await.unwrap();
+    assert_eq!(snapshot.sends.len(), 2);
+
+    // Only a claimed send can be updated; the provider id then finds it.
+    let mut sent = stored.clone();
+    sent.mark_sent("messagemedia", "mm-123", at("2026-11-25T14:30:01Z"));
+    env.db().update_send(&sent).await.unwrap();
+    let found = env
+        .db()
+        .send_by_provider_message("messagemedia", "mm-123")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, SendStatus::Sent);
+    assert!(matches!(
+        env.db().update_send(&send_record("never-claimed", 1)).await,
+        Err(DbError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn batch_write_of_1000_contacts_lands_every_item() {
+    let env = TestAws::new().await;
+    let contacts: Vec<Contact> = (0..1000)
+        .map(|n| contact(n, if n % 3 == 0 { "VIP" } else { "Retail" }))
+        .collect();
+    env.db().put_contacts(&contacts).await.unwrap();
+
+    let all = env.db().store_contacts(&store()).await.unwrap();
+    assert_eq!(all.len(), 1000);
+    let phones: Vec<Phone> = contacts.iter().map(|c| c.phone.clone()).collect();
+    let read_back = env.db().get_contacts(&store(), &phones).await.unwrap();
+    assert_eq!(read_back.len(), 1000);
+    assert!(
+        read_back.iter().all(|c| contacts.contains(c)),
+        "items read back equal the items written"
+    );
+
+    let vips = env.db().contacts_in_group(&store(), "VIP").await.unwrap();
+    assert_eq!(vips.len(), 334);
+    assert!(vips.iter().all(|c| c.groups == ["VIP"]));
+    let by_customer = env
+        .db()
+        .contact_by_customer(&store(), 43)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_customer.phone, phone(42));
+
+    // Moving a contact to another group takes it out of the old group's list.
+    let mut moved = contact(0, "Retail");
+    moved.updated_at = at("2026-11-25T15:00:00Z");
+    env.db().put_contact(&moved).await.unwrap();
+    assert_eq!(
+        env.db()
+            .contacts_in_group(&store(), "VIP")
+            .await
+            .unwrap()
+            .len(),
+        333
+    );
+}
+
+#[tokio::test]
+async fn the_due_index_returns_only_due_carts_in_time_order() {
+    let env = TestAws::new().await;
+    let now = at("2026-11-25T14:00:00Z");
+    let carts = vec![
+        cart("due-late", Some("2026-11-25T13:59:59Z")),
+        cart("due-early", Some("2026-11-25T12:10:00Z")),
+        cart("due-now", Some("2026-11-25T14:00:00Z")),
+        cart("not-yet", Some("2026-11-25T14:00:01Z")),
+        cart("tomorrow", Some("2026-11-26T09:00:00Z")),
+        cart("no-sequence", None),
+    ];
+    env.db()
+        .put_carts(&carts, at("2026-11-25T12:00:00Z"))
+        .await
+        .unwrap();
+
+    let page = env
+        .db()
+        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.carts.iter().map(|c| c.cart_id.as_str()).collect();
+    assert_eq!(ids, ["due-early", "due-late", "due-now"]);
+    // Three hourly buckets (12h, 13h, 14h) times the shards: cost follows the buckets read, not the table.
+    assert_eq!(page.queries, 3 * shared::db::keys::DUE_SHARDS);
+
+    // Taking a due cart is a compare-and-set on its due time: the second of two overlapping sweeps loses.
+    let mut taken = carts[1].clone();
+    taken.next_due_at = Some(now + Duration::minutes(15));
+    assert!(
+        env.db()
+            .put_cart_if_due(&taken, at("2026-11-25T12:10:00Z"), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.db()
+            .put_cart_if_due(&taken, at("2026-11-25T12:10:00Z"), now)
+            .await
+            .unwrap()
+    );
+    let page = env
+        .db()
+        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
+        .await
+        .unwrap();
+    assert!(page.carts.iter().all(|c| c.cart_id != "due-early"));
+
+    // A cart whose sequence ended leaves the index.
+    let mut ended = carts[0].clone();
+    ended.next_due_at = None;
+    ended.status = CartStatus::Converted;
+    env.db().put_cart(&ended, now).await.unwrap();
+    let page = env
+        .db()
+        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.carts
+            .iter()
+            .map(|c| c.cart_id.as_str())
+            .collect::<Vec<_>>(),
+        ["due-now"]
+    );
+}
+
+#[tokio::test]
+async fn a_cart_due_in_the_past_is_filed_where_the_sweep_still_looks() {
+    let env = TestAws::new().await;
+    let now = at("2026-11-25T14:20:00Z");
+    env.db()
+        .advance_sweep_watermark(at("2026-11-25T13:00:00Z"), now)
+        .await
+        .unwrap();
+    // A late webhook: the reminder was due two hours ago.
+    env.db()
+        .put_cart(&cart("late", Some("2026-11-25T12:15:00Z")), now)
+        .await
+        .unwrap();
+    let from = env.db().sweep_watermark().await.unwrap().unwrap();
+    let page = env.db().due_carts(from, now, 10).await.unwrap();
+    assert_eq!(page.carts.len(), 1);
+    assert_eq!(page.carts[0].due_at, at("2026-11-25T12:15:00Z"));
+
+    // The watermark only moves forward, and never closer than an hour to now.
+    env.db()
+        .advance_sweep_watermark(at("2026-11-25T14:00:00Z"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.db().sweep_watermark().await.unwrap(),
+        Some(at("2026-11-25T13:20:00Z"))
+    );
+    env.db()
+        .advance_sweep_watermark(at("2026-11-25T10:00:00Z"), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        env.db().sweep_watermark().await.unwrap(),
+        Some(at("2026-11-25T13:20:00Z"))
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_hash_is_accepted_once() {
+    let env = TestAws::new().await;
+    let now = at("2026-11-25T14:00:00Z");
+    let hash = "bc:g5cd38:352e4afc6dd3fc85ea26bfdf3f91852604d57528";
+    assert!(
+        env.db()
+            .first_sighting(hash, now, Duration::days(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.db()
+            .first_sighting(hash, now + Duration::seconds(61), Duration::days(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        env.db()
+            .first_sighting("bc:g5cd38:other", now, Duration::days(3))
+            .await
+            .unwrap()
+    );
+    // Forgetting (when enqueueing failed) lets the retry through.
+    env.db().forget_sighting(hash).await.unwrap();
+    assert!(
+        env.db()
+            .first_sighting(hash, now, Duration::days(3))
+            .await
+            .unwrap()
+    );
+}
+
+fn event(key: &str, occurred: &str, kind: ConsentEventKind) -> ConsentEvent {
+    ConsentEvent::new(
+        store(),
+        phone(7),
+        Purpose::Marketing,
+        at(occurred),
+        at("2026-11-25T14:00:00Z"),
+        key,
+        kind,
+    )
+}
+
+#[tokio::test]
+async fn consent_events_are_appended_once_and_read_in_time_order() {
+    let env = TestAws::new().await;
+    let opt_in = event(
+        "keyword:r1",
+        "2026-11-20T10:00:00Z",
+        ConsentEventKind::KeywordOptIn {
+            keyword: "START".into(),
+            raw_text: "Start".into(),
+            message_id: Some("r1".into()),
+        },
+    );
+    let opt_out = event(
+        "keyword:r2",
+        "2026-11-24T10:00:00Z",
+        ConsentEventKind::OptOut(OptOutMethod::Keyword {
+            raw_text: "stop pls".into(),
+            message_id: Some("r2".into()),
+        }),
+    );
+    assert_eq!(
+        env.db().append_consent(&opt_out).await.unwrap(),
+        Appended::New
+    );
+    assert_eq!(
+        env.db().append_consent(&opt_in).await.unwrap(),
+        Appended::New
+    );
+    // The same reply delivered again (with a new event id) appends nothing.
+    let again = event("keyword:r2", "2026-11-24T10:00:00Z", opt_out.kind.clone());
+    assert_eq!(
+        env.db().append_consent(&again).await.unwrap(),
+        Appended::AlreadyRecorded
+    );
+
+    let ledger = env.db().ledger(&store(), &phone(7)).await.unwrap();
+    assert_eq!(ledger, vec![opt_in.clone(), opt_out.clone()]);
+
+    // Bulk appends skip what is already recorded and write the rest.
+    let imports: Vec<ConsentEvent> = (0..60)
+        .map(|i| {
+            event(
+                &format!("import:{i}"),
+                "2026-11-25T09:00:00Z",
+                ConsentEventKind::ImportDefault {
+                    sync_job_id: "j1".into(),
+                },
+            )
+        })
+        .chain([again])
+        .collect();
+    assert_eq!(env.db().append_consents(&imports).await.unwrap(), 60);
+    assert_eq!(env.db().append_consents(&imports).await.unwrap(), 0);
+    let snapshot = env.db().phone_snapshot(&store(), &phone(7)).await.unwrap();
+    assert_eq!(snapshot.ledger.len(), 62);
+    assert!(
+        snapshot
+            .ledger
+            .windows(2)
+            .all(|w| w[0].occurred_at <= w[1].occurred_at)
+    );
+}
+
+#[tokio::test]
+async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
+    let env = TestAws::new().await;
+    let now = at("2026-11-25T14:00:00Z");
+    let owner = MerchantUser {
+        id: 1,
+        email: "owner@example.com".into(),
+    };
+    let record = Store {
+        store_hash: store(),
+        status: StoreStatus::Installed,
+        access_token: "token-abc".into(),
+        scopes: vec!["store_v2_customers".into()],
+        owner: owner.clone(),
+        account_uuid: "acc".into(),
+        webhook_secret: shared::Secret::random(),
+        installed_at: now,
+        updated_at: now,
+        uninstalled_at: None,
+        settings_version: 0,
+    };
+    env.db().put_store(&record).await.unwrap();
+    assert_eq!(
+        env.db()
+            .store_with_settings(&store())
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        None
+    );
+
+    let first = env
+        .db()
+        .save_settings(&store(), 0, Settings::defaults(owner.clone(), "Acme", now))
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    let mut changed = Settings::defaults(owner.clone(), "Acme Outdoor", now + Duration::minutes(5));
+    changed.consent_option = ConsentOption::GeneralMarketing;
+    let second = env.db().save_settings(&store(), 1, changed).await.unwrap();
+    assert_eq!(second.version, 2);
+    // A second user saving from the old version must not overwrite the newer choice.
+    let stale = env
+        .db()
+        .save_settings(&store(), 1, Settings::defaults(owner, "Stale", now))
+        .await;
+    assert!(matches!(stale, Err(DbError::Conflict(_))));
+
+    let (current_store, current) = env
+        .db()
+        .store_with_settings(&store())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current_store.settings_version, 2);
+    assert_eq!(current.unwrap().brand_name, "Acme Outdoor");
+    // Every version stays as evidence.
+    assert_eq!(
+        env.db()
+            .settings_version(&store(), 1)
+            .await
+            .unwrap()
+            .unwrap()
+            .brand_name,
+        "Acme"
+    );
+
+    env.db()
+        .mark_uninstalled(&store(), now + Duration::days(1))
+        .await
+        .unwrap();
+    let uninstalled = env.db().get_store(&store()).await.unwrap().unwrap();
+    assert!(!uninstalled.is_installed());
+    assert_eq!(uninstalled.settings_version, 2);
+}
+
+#[tokio::test]
+async fn each_sync_page_counts_once() {
+    let env = TestAws::new().await;
+    let job = SyncJob {
+        store_hash: store(),
+        job_id: "20261125T140000Z-a1".into(),
+        status: SyncJobStatus::Running,
+        started_at: at("2026-11-25T14:00:00Z"),
+        finished_at: None,
+        settings_version: 1,
+        total_pages: 0,
+        pages_done: 0,
+        pages_failed: 0,
+        groups_synced: 0,
+        contacts_imported: 0,
+        skipped_no_phone: 0,
+        skipped_invalid_phone: 0,
+    };
+    env.db().create_sync_job(&job).await.unwrap();
+    env.db()
+        .set_sync_total_pages(&store(), &job.job_id, 3, 4)
+        .await
+        .unwrap();
+    let counts = PageCounts {
+        imported: 240,
+        skipped_no_phone: 8,
+        skipped_invalid_phone: 2,
+    };
+    assert!(
+        env.db()
+            .record_sync_page_done(&store(), &job.job_id, 1, counts)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.db()
+            .record_sync_page_done(&store(), &job.job_id, 1, counts)
+            .await
+            .unwrap(),
+        "redelivery counts nothing"
+    );
+    assert!(
+        env.db()
+            .record_sync_page_failed(&store(), &job.job_id, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        env.db()
+            .record_sync_page_done(&store(), &job.job_id, 3, counts)
+            .await
+            .unwrap()
+    );
+
+    let finished = env
+        .db()
+        .finish_sync_job_if_complete(&store(), &job.job_id, at("2026-11-25T14:05:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished.status, SyncJobStatus::CompletedWithFailures);
+    assert_eq!(
+        (
+            finished.pages_done,
+            finished.pages_failed,
+            finished.contacts_imported
+        ),
+        (2, 1, 480)
+    );
+    assert_eq!(finished.groups_synced, 4);
+
+    // The failed page, retried from the dead-letter queue, moves from failed to done.
+    assert!(
+        env.db()
+            .record_sync_page_done(&store(), &job.job_id, 2, counts)
+            .await
+            .unwrap()
+    );
+    let retried = env
+        .db()
+        .finish_sync_job_if_complete(&store(), &job.job_id, at("2026-11-25T15:00:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retried.status, SyncJobStatus::Completed);
+    assert_eq!(
+        (
+            retried.pages_done,
+            retried.pages_failed,
+            retried.contacts_imported
+        ),
+        (3, 0, 720)
+    );
+    assert_eq!(
+        env.db()
+            .latest_sync_job(&store())
+            .await
+            .unwrap()
+            .unwrap()
+            .job_id,
+        job.job_id
+    );
+}
