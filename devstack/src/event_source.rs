@@ -54,22 +54,12 @@ impl SqsEventSource {
                 } => Some((queue.clone(), *batch_size, *report_batch_item_failures)),
                 _ => None,
             })
-            .ok_or_else(|| {
-                TemplateError::Shape(format!("{function_logical_id} has no SQS event"))
-            })?;
+            .ok_or_else(|| TemplateError::Shape(format!("{function_logical_id} has no SQS event")))?;
         let missing = || TemplateError::Shape(format!("queue {queue} was not provisioned"));
         Ok(Self {
             sqs: aws_sdk_sqs::Client::new(sdk),
-            queue_url: resources
-                .queue_urls
-                .get(&queue)
-                .ok_or_else(missing)?
-                .clone(),
-            queue_arn: resources
-                .queue_arns
-                .get(&queue)
-                .ok_or_else(missing)?
-                .clone(),
+            queue_url: resources.queue_urls.get(&queue).ok_or_else(missing)?.clone(),
+            queue_arn: resources.queue_arns.get(&queue).ok_or_else(missing)?.clone(),
             batch_size: batch_size.clamp(1, 10) as i32,
             report_batch_item_failures: report,
             function,
@@ -121,26 +111,16 @@ impl SqsEventSource {
                 })
             })
             .collect();
-        let failed: HashSet<String> = match self
-            .function
-            .invoke(json!({ "Records": records }))
-            .await
-        {
+        let failed: HashSet<String> = match self.function.invoke(json!({ "Records": records })).await {
             Ok(response) if self.report_batch_item_failures => match failed_ids(&response) {
                 Some(ids) => ids,
                 // An invalid batch response fails the whole batch, as in Lambda.
-                None => messages
-                    .iter()
-                    .filter_map(|m| m.message_id.clone())
-                    .collect(),
+                None => messages.iter().filter_map(|m| m.message_id.clone()).collect(),
             },
             Ok(_) => HashSet::new(),
             Err(error) => {
                 tracing::warn!(%error, queue = %self.queue_url, "consumer failed; the batch will be retried");
-                messages
-                    .iter()
-                    .filter_map(|m| m.message_id.clone())
-                    .collect()
+                messages.iter().filter_map(|m| m.message_id.clone()).collect()
             }
         };
         let mut outcome = PollOutcome {
@@ -213,10 +193,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?
         .attributes
         .unwrap_or_default();
-    Ok(attributes
-        .values()
-        .filter_map(|v| v.parse::<u64>().ok())
-        .sum())
+    Ok(attributes.values().filter_map(|v| v.parse::<u64>().ok()).sum())
 }
 
 fn failed_ids(response: &Value) -> Option<HashSet<String>> {
@@ -243,10 +220,7 @@ mod tests {
     #[test]
     fn batch_responses_follow_lambda_rules() {
         assert_eq!(failed_ids(&json!({})).unwrap().len(), 0);
-        assert_eq!(
-            failed_ids(&json!({"batchItemFailures": []})).unwrap().len(),
-            0
-        );
+        assert_eq!(failed_ids(&json!({"batchItemFailures": []})).unwrap().len(), 0);
         let ids = failed_ids(&json!({"batchItemFailures": [{"itemIdentifier": "a"}]})).unwrap();
         assert!(ids.contains("a"));
         // An empty or missing identifier makes the whole response invalid.

@@ -57,15 +57,14 @@ fn percent_decode(value: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let (Some(high), Some(low)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            ) {
-                out.push(high << 4 | low);
-                i += 3;
-                continue;
-            }
+        if let (b'%', Some(high), Some(low)) = (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            out.push(high << 4 | low);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -105,18 +104,11 @@ impl Gateway {
             for (_, event) in &function.events {
                 if let EventDef::Http { method, path } = event {
                     let implementation = functions.get(&function.logical_id).ok_or_else(|| {
-                        TemplateError::Shape(format!(
-                            "no implementation given for {}",
-                            function.logical_id
-                        ))
+                        TemplateError::Shape(format!("no implementation given for {}", function.logical_id))
                     })?;
                     routes.push(Route {
                         method: method.to_uppercase(),
-                        segments: path
-                            .trim_start_matches('/')
-                            .split('/')
-                            .map(str::to_owned)
-                            .collect(),
+                        segments: path.trim_start_matches('/').split('/').map(str::to_owned).collect(),
                         route_key: format!("{} {path}", method.to_uppercase()),
                         function: implementation.clone(),
                     });
@@ -127,15 +119,9 @@ impl Gateway {
             .await
             .map_err(|e| TemplateError::Shape(format!("cannot listen on {address}: {e}")))?;
         let url = format!("http://{}", listener.local_addr().expect("bound"));
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(Arc::new(routes));
+        let app = axum::Router::new().fallback(handle).with_state(Arc::new(routes));
         let task = tokio::spawn(async move {
-            let _ = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         Ok(Self { url, task })
     }
@@ -163,11 +149,7 @@ async fn handle(
         .iter()
         .find_map(|r| r.matches(method.as_str(), path).map(|p| (r, p)))
     else {
-        return (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"message": "Not Found"})),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"}))).into_response();
     };
     let event = api_gateway_event(route, &params, &method, &uri, &headers, &body, peer);
     match route.function.invoke(event).await {
@@ -197,11 +179,7 @@ fn api_gateway_event(
     let mut header_map: Map<String, Value> = Map::new();
     let mut cookies = Vec::new();
     for name in headers.keys() {
-        let values: Vec<&str> = headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
         if name == "cookie" {
             cookies.extend(
                 values
@@ -277,12 +255,7 @@ fn into_http(response: Value) -> Response {
         .unwrap_or(StatusCode::OK);
     let mut http = Response::builder().status(status);
     let headers = http.headers_mut().expect("builder has no error yet");
-    for (name, value) in response
-        .get("headers")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
+    for (name, value) in response.get("headers").and_then(Value::as_object).into_iter().flatten() {
         if let (Ok(name), Some(Ok(value))) = (
             HeaderName::try_from(name.as_str()),
             value.as_str().map(HeaderValue::from_str),
@@ -300,19 +273,13 @@ fn into_http(response: Value) -> Response {
             if let (Ok(name), Some(Ok(value))) = (
                 HeaderName::try_from(name.as_str()),
                 value.as_str().map(HeaderValue::from_str),
-            ) {
-                if !headers.get_all(&name).iter().any(|v| v == value) {
-                    headers.append(name, value);
-                }
+            ) && !headers.get_all(&name).iter().any(|v| v == value)
+            {
+                headers.append(name, value);
             }
         }
     }
-    for cookie in response
-        .get("cookies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for cookie in response.get("cookies").and_then(Value::as_array).into_iter().flatten() {
         if let Some(Ok(value)) = cookie.as_str().map(HeaderValue::from_str) {
             headers.append(axum::http::header::SET_COOKIE, value);
         }
@@ -326,8 +293,7 @@ fn into_http(response: Value) -> Response {
         Some(text) => text.as_bytes().to_vec(),
         None => Vec::new(),
     };
-    http.body(axum::body::Body::from(body))
-        .expect("valid response")
+    http.body(axum::body::Body::from(body)).expect("valid response")
 }
 
 #[cfg(test)]
@@ -340,11 +306,7 @@ mod tests {
         });
         Route {
             method: method.into(),
-            segments: path
-                .trim_start_matches('/')
-                .split('/')
-                .map(str::to_owned)
-                .collect(),
+            segments: path.trim_start_matches('/').split('/').map(str::to_owned).collect(),
             route_key: format!("{method} {path}"),
             function,
         }
@@ -357,17 +319,10 @@ mod tests {
         assert!(r.matches("POST", "/r/abc").is_none());
         assert!(r.matches("GET", "/r/").is_none());
         assert!(r.matches("GET", "/r/abc/extra").is_none());
-        assert!(
-            route("GET", "/auth")
-                .matches("GET", "/auth")
-                .unwrap()
-                .is_empty()
-        );
+        assert!(route("GET", "/auth").matches("GET", "/auth").unwrap().is_empty());
         assert!(route("GET", "/auth").matches("GET", "/authx").is_none());
         assert_eq!(
-            route("ANY", "/files/{proxy+}")
-                .matches("PUT", "/files/a/b")
-                .unwrap()["proxy"],
+            route("ANY", "/files/{proxy+}").matches("PUT", "/files/a/b").unwrap()["proxy"],
             "a/b"
         );
     }

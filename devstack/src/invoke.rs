@@ -33,8 +33,7 @@ pub type SharedFunction = Arc<dyn Function>;
 fn context() -> Context {
     let mut context = Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
-    context.invoked_function_arn =
-        "arn:aws:lambda:us-east-1:123456789012:function:local".to_owned();
+    context.invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:local".to_owned();
     context
 }
 
@@ -62,8 +61,7 @@ where
         move |event: Value| -> BoxFuture<'static, Result<Value, InvokeError>> {
             let handler = handler.clone();
             Box::pin(async move {
-                let payload: E = serde_json::from_value(event)
-                    .map_err(|e| InvokeError::Payload(e.to_string()))?;
+                let payload: E = serde_json::from_value(event).map_err(|e| InvokeError::Payload(e.to_string()))?;
                 let response = handler(LambdaEvent::new(payload, context()))
                     .await
                     .map_err(|e| InvokeError::Function(e.to_string()))?;
@@ -85,8 +83,8 @@ where
         move |event: Value| -> BoxFuture<'static, Result<Value, InvokeError>> {
             let handler = handler.clone();
             Box::pin(async move {
-                let request: lambda_http::request::LambdaRequest = serde_json::from_value(event)
-                    .map_err(|e| InvokeError::Payload(e.to_string()))?;
+                let request: lambda_http::request::LambdaRequest =
+                    serde_json::from_value(event).map_err(|e| InvokeError::Payload(e.to_string()))?;
                 let service = lambda_http::service_fn(move |req: Request| {
                     let handler = handler.clone();
                     async move { handler(req).await }
@@ -109,7 +107,7 @@ pub struct WatchFunction {
 }
 
 impl WatchFunction {
-    pub fn new(watch_url: &str, function_name: &str) -> SharedFunction {
+    pub fn shared(watch_url: &str, function_name: &str) -> SharedFunction {
         Arc::new(Self {
             client: reqwest::Client::new(),
             url: format!(

@@ -56,13 +56,9 @@ impl Moto {
             .await
             .map_err(|_| MotoError::Start("no endpoint printed within 60 s".into()))?
             .map_err(|e| MotoError::Start(e.to_string()))?
-            .ok_or_else(|| {
-                MotoError::Start("launcher exited before printing its endpoint".into())
-            })?;
+            .ok_or_else(|| MotoError::Start("launcher exited before printing its endpoint".into()))?;
         if !first.starts_with("http://") {
-            return Err(MotoError::Start(format!(
-                "unexpected launcher output: {first}"
-            )));
+            return Err(MotoError::Start(format!("unexpected launcher output: {first}")));
         }
         Ok(Self {
             url: first,

@@ -3,8 +3,8 @@
 
 use crate::template::{EnvValue, Template, TemplateError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::BTreeMap;
@@ -103,8 +103,7 @@ pub async fn provision(
             let projection = Projection::builder()
                 .projection_type(ProjectionType::from(index.projection_type.as_str()))
                 .set_non_key_attributes(
-                    (!index.non_key_attributes.is_empty())
-                        .then(|| index.non_key_attributes.clone()),
+                    (!index.non_key_attributes.is_empty()).then(|| index.non_key_attributes.clone()),
                 )
                 .build();
             request = request.global_secondary_indexes(
@@ -146,21 +145,14 @@ pub async fn provision(
         let name = format!("{prefix}-{}", queue.logical_id);
         let mut request = sqs.create_queue().queue_name(&name);
         if let Some(seconds) = queue.visibility_timeout {
-            request =
-                request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
+            request = request.attributes(QueueAttributeName::VisibilityTimeout, seconds.to_string());
         }
         if let Some(seconds) = queue.message_retention_period {
-            request = request.attributes(
-                QueueAttributeName::MessageRetentionPeriod,
-                seconds.to_string(),
-            );
+            request = request.attributes(QueueAttributeName::MessageRetentionPeriod, seconds.to_string());
         }
         if let Some((dead_letter, max_receives)) = &queue.dead_letter {
             let arn = resources.queue_arns.get(dead_letter).ok_or_else(|| {
-                ProvisionError::Aws(
-                    name.clone(),
-                    format!("dead-letter queue {dead_letter} not defined"),
-                )
+                ProvisionError::Aws(name.clone(), format!("dead-letter queue {dead_letter} not defined"))
             })?;
             let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives.to_string() });
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());

@@ -99,8 +99,7 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
+        let text = std::fs::read_to_string(path).map_err(|e| TemplateError::Read(path.display().to_string(), e))?;
         Self::parse(&text)
     }
 
@@ -124,10 +123,7 @@ impl Template {
             .filter_map(|(k, v)| Some((k.as_str()?, v)))
     }
 
-    fn resources_of_type<'a>(
-        &'a self,
-        kind: &'a str,
-    ) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
+    fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> + 'a {
         self.resources()
             .filter(move |(_, v)| v.get("Type").and_then(Value::as_str) == Some(kind))
     }
@@ -137,12 +133,7 @@ impl Template {
             .map(|(id, resource)| {
                 let props = properties(id, resource)?;
                 let attributes = seq(props, "AttributeDefinitions")
-                    .map(|a| {
-                        Ok((
-                            str_field(a, "AttributeName", id)?,
-                            str_field(a, "AttributeType", id)?,
-                        ))
-                    })
+                    .map(|a| Ok((str_field(a, "AttributeName", id)?, str_field(a, "AttributeType", id)?)))
                     .collect::<Result<_, TemplateError>>()?;
                 let indexes = seq(props, "GlobalSecondaryIndexes")
                     .map(|index| {
@@ -189,18 +180,10 @@ impl Template {
                 let int = |name: &str| props.and_then(|p| p.get(name)).and_then(Value::as_i64);
                 let dead_letter = match props.and_then(|p| p.get("RedrivePolicy")) {
                     Some(policy) => {
-                        let target = policy
-                            .get("deadLetterTargetArn")
-                            .and_then(get_att)
-                            .ok_or_else(|| {
-                                TemplateError::Shape(format!(
-                                    "{id}: deadLetterTargetArn must be !GetAtt Queue.Arn"
-                                ))
-                            })?;
-                        let max = policy
-                            .get("maxReceiveCount")
-                            .and_then(Value::as_i64)
-                            .unwrap_or(5);
+                        let target = policy.get("deadLetterTargetArn").and_then(get_att).ok_or_else(|| {
+                            TemplateError::Shape(format!("{id}: deadLetterTargetArn must be !GetAtt Queue.Arn"))
+                        })?;
+                        let max = policy.get("maxReceiveCount").and_then(Value::as_i64).unwrap_or(5);
                         Some((target.0, max))
                     }
                     None => None,
@@ -233,10 +216,7 @@ impl Template {
                     .flatten()
                     .map(|(name, event)| {
                         let name = name.as_str().unwrap_or_default().to_owned();
-                        let kind = event
-                            .get("Type")
-                            .and_then(Value::as_str)
-                            .unwrap_or_default();
+                        let kind = event.get("Type").and_then(Value::as_str).unwrap_or_default();
                         let p = event.get("Properties").unwrap_or(&Value::Null);
                         let def = match kind {
                             "HttpApi" => EventDef::Http {
@@ -244,26 +224,15 @@ impl Template {
                                 path: str_field(p, "Path", id)?,
                             },
                             "SQS" => EventDef::Sqs {
-                                queue: p
-                                    .get("Queue")
-                                    .and_then(get_att)
-                                    .map(|(q, _)| q)
-                                    .ok_or_else(|| {
-                                        TemplateError::Shape(format!(
-                                            "{id}.{name}: Queue must be !GetAtt Queue.Arn"
-                                        ))
-                                    })?,
-                                batch_size: p
-                                    .get("BatchSize")
-                                    .and_then(Value::as_i64)
-                                    .unwrap_or(10),
+                                queue: p.get("Queue").and_then(get_att).map(|(q, _)| q).ok_or_else(|| {
+                                    TemplateError::Shape(format!("{id}.{name}: Queue must be !GetAtt Queue.Arn"))
+                                })?,
+                                batch_size: p.get("BatchSize").and_then(Value::as_i64).unwrap_or(10),
                                 report_batch_item_failures: p
                                     .get("FunctionResponseTypes")
                                     .and_then(Value::as_sequence)
                                     .is_some_and(|types| {
-                                        types
-                                            .iter()
-                                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                                        types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures"))
                                     }),
                                 max_concurrency: p
                                     .get("ScalingConfig")
@@ -311,11 +280,7 @@ fn properties<'a>(id: &str, resource: &'a Value) -> Result<&'a Value, TemplateEr
 }
 
 fn seq<'a>(value: &'a Value, name: &str) -> impl Iterator<Item = &'a Value> {
-    value
-        .get(name)
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
+    value.get(name).and_then(Value::as_sequence).into_iter().flatten()
 }
 
 fn str_field(value: &Value, name: &str, context: &str) -> Result<String, TemplateError> {
@@ -382,11 +347,7 @@ mod tests {
         assert_eq!(tables.len(), 1);
         let table = &tables[0];
         assert_eq!(
-            table
-                .keys
-                .iter()
-                .map(|k| k.attribute.as_str())
-                .collect::<Vec<_>>(),
+            table.keys.iter().map(|k| k.attribute.as_str()).collect::<Vec<_>>(),
             ["pk", "sk"]
         );
         let index_names: Vec<_> = table.indexes.iter().map(|i| i.name.as_str()).collect();
@@ -398,10 +359,7 @@ mod tests {
                 shared::db::keys::DUE_CARTS_INDEX
             ]
         );
-        assert_eq!(
-            table.ttl_attribute.as_deref(),
-            Some(shared::db::keys::TTL_ATTRIBUTE)
-        );
+        assert_eq!(table.ttl_attribute.as_deref(), Some(shared::db::keys::TTL_ATTRIBUTE));
 
         let queues = template.queues().unwrap();
         let sync = queues.iter().find(|q| q.logical_id == "SyncQueue").unwrap();
@@ -414,13 +372,12 @@ mod tests {
         let names: Vec<_> = functions.iter().map(FunctionDef::crate_name).collect();
         assert_eq!(names.len(), 6, "{names:?}");
         let send = functions.iter().find(|f| f.crate_name() == "send").unwrap();
-        assert!(send.events.iter().any(|(_, e)| matches!(e, EventDef::Sqs { queue, report_batch_item_failures: true, .. } if queue == "SendQueue")));
+        assert!(send.events.iter().any(
+            |(_, e)| matches!(e, EventDef::Sqs { queue, report_batch_item_failures: true, .. } if queue == "SendQueue")
+        ));
 
         let globals = template.global_environment();
-        assert!(globals.contains(&(
-            "TABLE_NAME".to_owned(),
-            EnvValue::Ref("AppTable".to_owned())
-        )));
+        assert!(globals.contains(&("TABLE_NAME".to_owned(), EnvValue::Ref("AppTable".to_owned()))));
     }
 
     #[test]

@@ -21,10 +21,7 @@ impl Aws {
             db: Db::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table_name),
             sync_queue: Queue::new(sqs.clone(), &resources.sync_queue_url),
             send_queue: Queue::new(sqs, &resources.send_queue_url),
-            bus: Bus::new(
-                aws_sdk_eventbridge::Client::new(sdk),
-                &resources.event_bus_name,
-            ),
+            bus: Bus::new(aws_sdk_eventbridge::Client::new(sdk), &resources.event_bus_name),
         }
     }
 

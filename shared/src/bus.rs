@@ -13,9 +13,7 @@ pub enum BusError {
     Rejected(String),
 }
 
-impl<E: std::error::Error + 'static, R: std::fmt::Debug>
-    From<aws_sdk_eventbridge::error::SdkError<E, R>> for BusError
-{
+impl<E: std::error::Error + 'static, R: std::fmt::Debug> From<aws_sdk_eventbridge::error::SdkError<E, R>> for BusError {
     fn from(error: aws_sdk_eventbridge::error::SdkError<E, R>) -> Self {
         Self::Request(aws_sdk_eventbridge::error::DisplayErrorContext(&error).to_string())
     }

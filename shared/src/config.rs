@@ -23,25 +23,15 @@ impl Env {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
     fn get(&self, name: &'static str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name)
-            .map(str::to_owned)
-            .ok_or(ConfigError::Missing(name))
+        self.get(name).map(str::to_owned).ok_or(ConfigError::Missing(name))
     }
 
     fn url(&self, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
@@ -177,11 +167,7 @@ mod tests {
 
     #[test]
     fn aws_resources_need_every_variable() {
-        let env = Env::from_pairs([
-            ("TABLE_NAME", "t"),
-            ("SYNC_QUEUE_URL", "q1"),
-            ("SEND_QUEUE_URL", "q2"),
-        ]);
+        let env = Env::from_pairs([("TABLE_NAME", "t"), ("SYNC_QUEUE_URL", "q1"), ("SEND_QUEUE_URL", "q2")]);
         assert!(matches!(
             AwsResources::from_env(&env),
             Err(ConfigError::Missing("EVENT_BUS_NAME"))
@@ -200,10 +186,7 @@ mod tests {
             ("BC_CLIENT_SECRET", "s"),
             ("BC_API_URL", "http://127.0.0.1:9/"),
         ]);
-        assert_eq!(
-            BigCommerceConfig::from_env(&env).unwrap().api_url,
-            "http://127.0.0.1:9"
-        );
+        assert_eq!(BigCommerceConfig::from_env(&env).unwrap().api_url, "http://127.0.0.1:9");
     }
 
     #[test]
@@ -216,20 +199,14 @@ mod tests {
     #[test]
     fn sms_provider_selection() {
         let env = Env::from_pairs([("SMS_PROVIDER", "carrier-pigeon")]);
-        assert!(matches!(
-            SmsConfig::from_env(&env),
-            Err(ConfigError::Invalid { .. })
-        ));
+        assert!(matches!(SmsConfig::from_env(&env), Err(ConfigError::Invalid { .. })));
         let env = Env::from_pairs([("SMS_PROVIDER", "twilio"), ("TWILIO_ACCOUNT_SID", "AC1")]);
         assert!(matches!(
             SmsConfig::from_env(&env),
             Err(ConfigError::Missing("TWILIO_AUTH_TOKEN"))
         ));
         let env = Env::from_pairs([("SANDBOX_SMS_API_URL", "http://127.0.0.1:1")]);
-        assert!(matches!(
-            SmsConfig::from_env(&env),
-            Ok(SmsConfig::Sandbox { .. })
-        ));
+        assert!(matches!(SmsConfig::from_env(&env), Ok(SmsConfig::Sandbox { .. })));
     }
 
     #[test]

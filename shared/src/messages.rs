@@ -10,10 +10,7 @@ use serde::{Deserialize, Serialize};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncMessage {
     /// Start a bulk sync: customer groups first, then one [`SyncMessage::CustomerPage`] per page.
-    StartBulkSync {
-        store_hash: StoreHash,
-        job_id: String,
-    },
+    StartBulkSync { store_hash: StoreHash, job_id: String },
     /// Import one page of customers.
     CustomerPage {
         store_hash: StoreHash,
@@ -143,9 +140,6 @@ mod tests {
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(json["type"], "customer_page");
-        assert_eq!(
-            serde_json::from_value::<SyncMessage>(json).unwrap(),
-            message
-        );
+        assert_eq!(serde_json::from_value::<SyncMessage>(json).unwrap(), message);
     }
 }

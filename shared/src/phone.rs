@@ -46,8 +46,9 @@ impl Phone {
         let number = match phonenumber::parse(hint, trimmed) {
             Ok(number) => number,
             // A bare international number without "+" (e.g. "447911123456") and no usable hint.
-            Err(_) if !trimmed.starts_with('+') => phonenumber::parse(None, format!("+{trimmed}"))
-                .map_err(|_| InvalidPhone::Unparseable)?,
+            Err(_) if !trimmed.starts_with('+') => {
+                phonenumber::parse(None, format!("+{trimmed}")).map_err(|_| InvalidPhone::Unparseable)?
+            }
             Err(_) => return Err(InvalidPhone::Unparseable),
         };
         Self::from_number(&number)
@@ -95,9 +96,7 @@ impl Phone {
 
     /// The international calling code, e.g. 1 for the NANP (US, Canada and the Caribbean).
     pub fn calling_code(&self) -> u16 {
-        phonenumber::parse(None, &self.0)
-            .map(|n| n.code().value())
-            .unwrap_or(0)
+        phonenumber::parse(None, &self.0).map(|n| n.code().value()).unwrap_or(0)
     }
 
     /// The NANP area code (`"212"` for `+12125551234`), for numbers with calling code 1.
@@ -174,15 +173,9 @@ mod tests {
     #[test]
     fn rejects_numbers_that_cannot_receive_sms() {
         // BigCommerce's own sample number: 555 is not a valid area code.
-        assert_eq!(
-            Phone::parse("555-123-4567", Some("US")),
-            Err(InvalidPhone::NotValid)
-        );
+        assert_eq!(Phone::parse("555-123-4567", Some("US")), Err(InvalidPhone::NotValid));
         assert_eq!(Phone::parse("", Some("US")), Err(InvalidPhone::Empty));
-        assert_eq!(
-            Phone::parse("call me", Some("US")),
-            Err(InvalidPhone::Unparseable)
-        );
+        assert_eq!(Phone::parse("call me", Some("US")), Err(InvalidPhone::Unparseable));
         // An Australian landline and a UK freephone number.
         assert_eq!(
             Phone::parse("(02) 9374 4000", Some("AU")),

@@ -16,9 +16,7 @@ pub enum QueueError {
     Rejected(usize),
 }
 
-impl<E: std::error::Error + 'static, R: std::fmt::Debug> From<aws_sdk_sqs::error::SdkError<E, R>>
-    for QueueError
-{
+impl<E: std::error::Error + 'static, R: std::fmt::Debug> From<aws_sdk_sqs::error::SdkError<E, R>> for QueueError {
     fn from(error: aws_sdk_sqs::error::SdkError<E, R>) -> Self {
         Self::Request(aws_sdk_sqs::error::DisplayErrorContext(&error).to_string())
     }
@@ -75,8 +73,7 @@ impl Queue {
                     .set_entries(Some(entries.clone()))
                     .send()
                     .await?;
-                let failed: std::collections::HashSet<String> =
-                    output.failed.iter().map(|f| f.id.clone()).collect();
+                let failed: std::collections::HashSet<String> = output.failed.iter().map(|f| f.id.clone()).collect();
                 if failed.is_empty() {
                     break;
                 }

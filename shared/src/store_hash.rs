@@ -17,9 +17,7 @@ impl StoreHash {
     pub fn parse(value: &str) -> Result<Self, InvalidStoreHash> {
         let ok = !value.is_empty()
             && value.len() <= 32
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if ok {
             Ok(Self(value.to_owned()))
         } else {
@@ -69,26 +67,13 @@ mod tests {
 
     #[test]
     fn parses_contexts_and_plain_hashes() {
-        assert_eq!(
-            StoreHash::from_context("stores/g5cd38").unwrap().as_str(),
-            "g5cd38"
-        );
-        assert_eq!(
-            StoreHash::parse("z4zn3wo").unwrap().context(),
-            "stores/z4zn3wo"
-        );
+        assert_eq!(StoreHash::from_context("stores/g5cd38").unwrap().as_str(), "g5cd38");
+        assert_eq!(StoreHash::parse("z4zn3wo").unwrap().context(), "stores/z4zn3wo");
     }
 
     #[test]
     fn rejects_anything_else() {
-        for bad in [
-            "",
-            "G5CD38",
-            "g5cd38/../x",
-            "stores/",
-            "a b",
-            &"a".repeat(33),
-        ] {
+        for bad in ["", "G5CD38", "g5cd38/../x", "stores/", "a b", &"a".repeat(33)] {
             assert!(StoreHash::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(StoreHash::from_context("g5cd38").is_err());

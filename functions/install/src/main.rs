@@ -4,8 +4,5 @@
 async fn main() -> Result<(), lambda_http::Error> {
     shared::logging::init();
     let deps = install::Deps::from_env().await?;
-    lambda_http::run(lambda_http::service_fn(|request| {
-        install::handler(&deps, request)
-    }))
-    .await
+    lambda_http::run(lambda_http::service_fn(|request| install::handler(&deps, request))).await
 }

@@ -26,10 +26,7 @@ impl Deps {
 pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
     let _ = deps;
     let response = match request.uri().path() {
-        path if path.starts_with("/r/") => web::html(
-            http::StatusCode::NOT_FOUND,
-            "<p>This link is not available.</p>",
-        ),
+        path if path.starts_with("/r/") => web::html(http::StatusCode::NOT_FOUND, "<p>This link is not available.</p>"),
         _ => web::html(http::StatusCode::NOT_FOUND, "<p>Not found.</p>"),
     };
     Ok(response.map(Body::from))

@@ -28,10 +28,7 @@ pub struct SweepReport {
     pub enqueued: usize,
 }
 
-pub async fn handler(
-    deps: &Deps,
-    event: LambdaEvent<EventBridgeEvent>,
-) -> Result<SweepReport, Error> {
+pub async fn handler(deps: &Deps, event: LambdaEvent<EventBridgeEvent>) -> Result<SweepReport, Error> {
     tracing::info!(detail_type = %event.payload.detail_type, "sweep started");
     let now = deps.clock.now();
     let from = deps

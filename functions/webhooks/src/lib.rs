@@ -26,9 +26,7 @@ impl Deps {
 pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
     let _ = deps;
     let response = match request.uri().path() {
-        "/webhooks/bigcommerce" => {
-            web::json_error(http::StatusCode::NOT_IMPLEMENTED, "not available yet")
-        }
+        "/webhooks/bigcommerce" => web::json_error(http::StatusCode::NOT_IMPLEMENTED, "not available yet"),
         _ => web::json_error(http::StatusCode::NOT_FOUND, "not found"),
     };
     Ok(response.map(Body::from))

@@ -6,8 +6,8 @@
 //! current hour, so no due cart is skipped.
 
 use super::keys::{
-    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk,
-    due_shard, due_sk, timestamp,
+    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk, due_shard, due_sk,
+    timestamp,
 };
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
@@ -42,20 +42,13 @@ impl Db {
         if let Some(due_at) = cart.next_due_at {
             // A due time in the past is filed under the current hour: the sweep may already have moved on.
             let bucket = due_bucket(due_at.max(now));
-            keys.push((
-                "due_pk",
-                due_pk(&bucket, due_shard(&cart.store_hash, &cart.cart_id)),
-            ));
+            keys.push(("due_pk", due_pk(&bucket, due_shard(&cart.store_hash, &cart.cart_id))));
             keys.push(("due_sk", due_sk(due_at, &cart.store_hash, &cart.cart_id)));
         }
         to_item(cart, &keys)
     }
 
-    pub async fn get_cart(
-        &self,
-        store: &StoreHash,
-        cart_id: &str,
-    ) -> Result<Option<Cart>, DbError> {
+    pub async fn get_cart(&self, store: &StoreHash, cart_id: &str) -> Result<Option<Cart>, DbError> {
         self.get_as(&cart_pk(store, cart_id), CART_SK).await
     }
 
@@ -88,10 +81,7 @@ impl Db {
             .table_name(&self.table)
             .set_item(Some(Self::cart_item(cart, now)?))
             .condition_expression("next_due_at = :expected")
-            .expression_attribute_values(
-                ":expected",
-                serde_dynamo::to_attribute_value(expected_due)?,
-            )
+            .expression_attribute_values(":expected", serde_dynamo::to_attribute_value(expected_due)?)
             .send()
             .await;
         match result {
@@ -161,11 +151,8 @@ impl Db {
             }
             hour += Duration::hours(1);
         }
-        page.carts.sort_by(|a, b| {
-            a.due_at
-                .cmp(&b.due_at)
-                .then_with(|| a.cart_id.cmp(&b.cart_id))
-        });
+        page.carts
+            .sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.cart_id.cmp(&b.cart_id)));
         page.carts.truncate(limit);
         Ok(page)
     }
@@ -179,18 +166,14 @@ impl Db {
             .get("from")
             .and_then(|v| v.as_s().ok())
             .ok_or_else(|| DbError::Conflict("watermark without from".into()))?;
-        let parsed = DateTime::parse_from_rfc3339(from)
-            .map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?;
+        let parsed =
+            DateTime::parse_from_rfc3339(from).map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?;
         Ok(Some(parsed.with_timezone(&Utc)))
     }
 
     /// Moves the watermark forward to `to`, never backward and never closer than an hour to `now` (so a
     /// writer whose clock runs slightly behind cannot file a cart under a bucket the sweep has passed).
-    pub async fn advance_sweep_watermark(
-        &self,
-        to: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
+    pub async fn advance_sweep_watermark(&self, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DbError> {
         let to = timestamp(to.min(now - Duration::hours(1)));
         self.counter.call();
         let result = self

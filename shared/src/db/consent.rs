@@ -45,20 +45,14 @@ impl Db {
             self.put_action(
                 to_item(
                     &marker,
-                    &[
-                        ("pk", pk.clone()),
-                        ("sk", consent_key_sk(&event.idempotency_key)),
-                    ],
+                    &[("pk", pk.clone()), ("sk", consent_key_sk(&event.idempotency_key))],
                 )?,
                 Some("attribute_not_exists(pk)"),
             ),
             self.put_action(
                 to_item(
                     event,
-                    &[
-                        ("pk", pk),
-                        ("sk", consent_sk(event.occurred_at, &event.event_id)),
-                    ],
+                    &[("pk", pk), ("sk", consent_sk(event.occurred_at, &event.event_id))],
                 )?,
                 None,
             ),
@@ -118,19 +112,11 @@ impl Db {
     }
 
     /// The contact, ledger and sends of one phone, in one query.
-    pub async fn phone_snapshot(
-        &self,
-        store: &StoreHash,
-        phone: &Phone,
-    ) -> Result<PhoneSnapshot, DbError> {
+    pub async fn phone_snapshot(&self, store: &StoreHash, phone: &Phone) -> Result<PhoneSnapshot, DbError> {
         let items = self.query_partition(&phone_pk(store, phone), None).await?;
         let mut snapshot = PhoneSnapshot::default();
         for item in items {
-            let sk = item
-                .get("sk")
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default();
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
             if sk == CONTACT_SK {
                 snapshot.contact = Some(serde_dynamo::from_item(item)?);
             } else if sk.starts_with("CONSENT#") {
@@ -150,22 +136,14 @@ impl Db {
     }
 
     /// The consent ledger of one phone, oldest first.
-    pub async fn ledger(
-        &self,
-        store: &StoreHash,
-        phone: &Phone,
-    ) -> Result<Vec<ConsentEvent>, DbError> {
+    pub async fn ledger(&self, store: &StoreHash, phone: &Phone) -> Result<Vec<ConsentEvent>, DbError> {
         let items = self
             .query_partition(&phone_pk(store, phone), Some(("CONSENT#", "CONSENT#~")))
             .await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 
-    pub(crate) fn sent_marker_item(
-        store: &StoreHash,
-        phone: &Phone,
-        marker: &SentMarker,
-    ) -> Result<Item, DbError> {
+    pub(crate) fn sent_marker_item(store: &StoreHash, phone: &Phone, marker: &SentMarker) -> Result<Item, DbError> {
         to_item(
             marker,
             &[

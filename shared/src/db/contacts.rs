@@ -1,8 +1,7 @@
 //! Contacts: by (store, phone), by BigCommerce customer id, by group, and all of a store's.
 
 use super::keys::{
-    CONTACT_SK, LOOKUP_INDEX, STORE_CONTACTS_INDEX, customer_lookup, group_pk, phone_pk,
-    store_contacts,
+    CONTACT_SK, LOOKUP_INDEX, STORE_CONTACTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts,
 };
 use super::{Db, DbError, Item, s, to_item};
 use crate::model::Contact;
@@ -23,8 +22,7 @@ impl Db {
         }
         let mut items = vec![to_item(contact, &keys)?];
         for group in &contact.groups {
-            let membership =
-                serde_json::json!({ "phone": contact.phone.as_e164(), "group": group });
+            let membership = serde_json::json!({ "phone": contact.phone.as_e164(), "group": group });
             items.push(to_item(
                 &membership,
                 &[
@@ -36,11 +34,7 @@ impl Db {
         Ok(items)
     }
 
-    pub async fn get_contact(
-        &self,
-        store: &StoreHash,
-        phone: &Phone,
-    ) -> Result<Option<Contact>, DbError> {
+    pub async fn get_contact(&self, store: &StoreHash, phone: &Phone) -> Result<Option<Contact>, DbError> {
         self.get_as(&phone_pk(store, phone), CONTACT_SK).await
     }
 
@@ -59,11 +53,7 @@ impl Db {
     }
 
     /// Reads the existing contacts among `phones` (batched), e.g. to merge a sync page into them.
-    pub async fn get_contacts(
-        &self,
-        store: &StoreHash,
-        phones: &[Phone],
-    ) -> Result<Vec<Contact>, DbError> {
+    pub async fn get_contacts(&self, store: &StoreHash, phones: &[Phone]) -> Result<Vec<Contact>, DbError> {
         let keys = phones
             .iter()
             .map(|phone| (phone_pk(store, phone), CONTACT_SK.to_owned()))
@@ -73,11 +63,7 @@ impl Db {
     }
 
     /// The contact of a registered customer (customer ids map to at most one phone).
-    pub async fn contact_by_customer(
-        &self,
-        store: &StoreHash,
-        customer_id: u64,
-    ) -> Result<Option<Contact>, DbError> {
+    pub async fn contact_by_customer(&self, store: &StoreHash, customer_id: u64) -> Result<Option<Contact>, DbError> {
         self.counter.call();
         let output = self
             .client
@@ -103,11 +89,7 @@ impl Db {
     }
 
     /// The contacts currently in `group`. Membership items left by a group change are ignored.
-    pub async fn contacts_in_group(
-        &self,
-        store: &StoreHash,
-        group: &str,
-    ) -> Result<Vec<Contact>, DbError> {
+    pub async fn contacts_in_group(&self, store: &StoreHash, group: &str) -> Result<Vec<Contact>, DbError> {
         let memberships = self.query_partition(&group_pk(store, group), None).await?;
         let phones: Vec<Phone> = memberships
             .iter()

@@ -7,12 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 impl Db {
     /// Records `key` as seen. `Ok(true)` the first time, `Ok(false)` for every repeat while the marker lives
     /// (`keep_for`; DynamoDB's TTL deletes it afterwards).
-    pub async fn first_sighting(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        keep_for: Duration,
-    ) -> Result<bool, DbError> {
+    pub async fn first_sighting(&self, key: &str, now: DateTime<Utc>, keep_for: Duration) -> Result<bool, DbError> {
         let item: Item = [
             ("pk".to_owned(), s(&dedupe_pk(key))),
             ("sk".to_owned(), s("DEDUPE")),

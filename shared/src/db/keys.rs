@@ -159,13 +159,8 @@ mod tests {
         let shard = due_shard(&store, "cart-1");
         assert!(shard < DUE_SHARDS);
         assert_eq!(shard, due_shard(&store, "cart-1"));
-        let shards: std::collections::HashSet<u32> = (0..200)
-            .map(|i| due_shard(&store, &format!("cart-{i}")))
-            .collect();
-        assert_eq!(
-            shards.len() as u32,
-            DUE_SHARDS,
-            "carts spread over every shard"
-        );
+        let shards: std::collections::HashSet<u32> =
+            (0..200).map(|i| due_shard(&store, &format!("cart-{i}"))).collect();
+        assert_eq!(shards.len() as u32, DUE_SHARDS, "carts spread over every shard");
     }
 }

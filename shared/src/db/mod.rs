@@ -84,8 +84,7 @@ impl RequestCounter {
     }
 
     fn call(&self) {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn read(&self, items: usize) {
@@ -255,11 +254,7 @@ impl Db {
     }
 
     /// Queries one partition (all pages), optionally restricted to sort keys in `[from, to]`.
-    async fn query_partition(
-        &self,
-        pk: &str,
-        range: Option<(&str, &str)>,
-    ) -> Result<Vec<Item>, DbError> {
+    async fn query_partition(&self, pk: &str, range: Option<(&str, &str)>) -> Result<Vec<Item>, DbError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -291,10 +286,7 @@ impl Db {
 
     /// Runs a transaction. `Ok(Err(reasons))` when a condition failed: one entry per action, `Some(code)`
     /// for the actions that caused the cancellation (e.g. `ConditionalCheckFailed`).
-    async fn transact(
-        &self,
-        actions: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), Vec<Option<String>>>, DbError> {
+    async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Result<(), Vec<Option<String>>>, DbError> {
         debug_assert!(actions.len() <= TRANSACTION_LIMIT);
         self.counter.call();
         let result = self
@@ -316,12 +308,7 @@ impl Db {
                     _ => None,
                 });
                 match cancelled {
-                    Some(reasons)
-                        if reasons
-                            .iter()
-                            .flatten()
-                            .any(|code| code == "ConditionalCheckFailed") =>
-                    {
+                    Some(reasons) if reasons.iter().flatten().any(|code| code == "ConditionalCheckFailed") => {
                         Ok(Err(reasons))
                     }
                     _ => Err(error.into()),
@@ -362,9 +349,7 @@ fn key(pk: &str, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn is_condition_failed<R>(
-    error: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>,
-) -> bool {
+fn is_condition_failed<R>(error: &SdkError<aws_sdk_dynamodb::operation::put_item::PutItemError, R>) -> bool {
     error
         .as_service_error()
         .is_some_and(|e| e.is_conditional_check_failed_exception())

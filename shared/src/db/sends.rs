@@ -46,21 +46,12 @@ impl Db {
         }
     }
 
-    pub async fn get_send(
-        &self,
-        store: &StoreHash,
-        cart_id: &str,
-        step: u8,
-    ) -> Result<Option<SendRecord>, DbError> {
+    pub async fn get_send(&self, store: &StoreHash, cart_id: &str, step: u8) -> Result<Option<SendRecord>, DbError> {
         self.get_as(&cart_pk(store, cart_id), &send_sk(step)).await
     }
 
     /// Every send record of a cart, by step.
-    pub async fn cart_sends(
-        &self,
-        store: &StoreHash,
-        cart_id: &str,
-    ) -> Result<Vec<SendRecord>, DbError> {
+    pub async fn cart_sends(&self, store: &StoreHash, cart_id: &str) -> Result<Vec<SendRecord>, DbError> {
         let items = self
             .query_partition(&cart_pk(store, cart_id), Some(("SEND#", "SEND#~")))
             .await?;
@@ -117,8 +108,7 @@ impl Db {
             return Ok(None);
         };
         let record: SendRecord = serde_dynamo::from_item(item)?;
-        self.get_send(&record.store_hash, &record.cart_id, record.step)
-            .await
+        self.get_send(&record.store_hash, &record.cart_id, record.step).await
     }
 
     /// Records the consent engine's decision for a due reminder (allow, deny or defer, with its reason).
@@ -134,11 +124,7 @@ impl Db {
     }
 
     /// The decisions taken for a cart, oldest first.
-    pub async fn cart_decisions(
-        &self,
-        store: &StoreHash,
-        cart_id: &str,
-    ) -> Result<Vec<ReminderDecision>, DbError> {
+    pub async fn cart_decisions(&self, store: &StoreHash, cart_id: &str) -> Result<Vec<ReminderDecision>, DbError> {
         let items = self
             .query_partition(&cart_pk(store, cart_id), Some(("DECISION#", "DECISION#~")))
             .await?;

@@ -16,20 +16,13 @@ impl Db {
     pub async fn put_store(&self, store: &Store) -> Result<(), DbError> {
         self.put(to_item(
             store,
-            &[
-                ("pk", store_pk(&store.store_hash)),
-                ("sk", STORE_SK.to_owned()),
-            ],
+            &[("pk", store_pk(&store.store_hash)), ("sk", STORE_SK.to_owned())],
         )?)
         .await
     }
 
     /// Marks the store uninstalled: from this moment nothing is sent for it.
-    pub async fn mark_uninstalled(
-        &self,
-        store: &StoreHash,
-        at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
+    pub async fn mark_uninstalled(&self, store: &StoreHash, at: DateTime<Utc>) -> Result<(), DbError> {
         self.counter.call();
         self.client
             .update_item()
@@ -57,11 +50,8 @@ impl Db {
     }
 
     pub async fn put_user(&self, store: &StoreHash, user: &MerchantUser) -> Result<(), DbError> {
-        self.put(to_item(
-            user,
-            &[("pk", store_pk(store)), ("sk", user_sk(user.id))],
-        )?)
-        .await
+        self.put(to_item(user, &[("pk", store_pk(store)), ("sk", user_sk(user.id))])?)
+            .await
     }
 
     pub async fn remove_user(&self, store: &StoreHash, user_id: u64) -> Result<(), DbError> {
@@ -76,11 +66,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_user(
-        &self,
-        store: &StoreHash,
-        user_id: u64,
-    ) -> Result<Option<MerchantUser>, DbError> {
+    pub async fn get_user(&self, store: &StoreHash, user_id: u64) -> Result<Option<MerchantUser>, DbError> {
         self.get_as(&store_pk(store), &user_sk(user_id)).await
     }
 
@@ -96,10 +82,7 @@ impl Db {
         settings.version = based_on_version + 1;
         let pk = store_pk(store);
         let put = self.put_action(
-            to_item(
-                &settings,
-                &[("pk", pk.clone()), ("sk", settings_sk(settings.version))],
-            )?,
+            to_item(&settings, &[("pk", pk.clone()), ("sk", settings_sk(settings.version))])?,
             Some("attribute_not_exists(pk)"),
         );
         let bump = Update::builder()
@@ -123,19 +106,12 @@ impl Db {
         }
     }
 
-    pub async fn settings_version(
-        &self,
-        store: &StoreHash,
-        version: u32,
-    ) -> Result<Option<Settings>, DbError> {
+    pub async fn settings_version(&self, store: &StoreHash, version: u32) -> Result<Option<Settings>, DbError> {
         self.get_as(&store_pk(store), &settings_sk(version)).await
     }
 
     /// The store and the settings in force (`None` until the merchant has connected).
-    pub async fn store_with_settings(
-        &self,
-        store: &StoreHash,
-    ) -> Result<Option<(Store, Option<Settings>)>, DbError> {
+    pub async fn store_with_settings(&self, store: &StoreHash) -> Result<Option<(Store, Option<Settings>)>, DbError> {
         let Some(record) = self.get_store(store).await? else {
             return Ok(None);
         };

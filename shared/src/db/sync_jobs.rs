@@ -27,10 +27,7 @@ impl Db {
     pub async fn create_sync_job(&self, job: &SyncJob) -> Result<(), DbError> {
         let item = to_item(
             job,
-            &[
-                ("pk", store_pk(&job.store_hash)),
-                ("sk", sync_job_sk(&job.job_id)),
-            ],
+            &[("pk", store_pk(&job.store_hash)), ("sk", sync_job_sk(&job.job_id))],
         )?;
         if self.put_new(item).await? {
             Ok(())
@@ -39,11 +36,7 @@ impl Db {
         }
     }
 
-    pub async fn get_sync_job(
-        &self,
-        store: &StoreHash,
-        job_id: &str,
-    ) -> Result<Option<SyncJob>, DbError> {
+    pub async fn get_sync_job(&self, store: &StoreHash, job_id: &str) -> Result<Option<SyncJob>, DbError> {
         self.get_as(&store_pk(store), &sync_job_sk(job_id)).await
     }
 
@@ -104,12 +97,7 @@ impl Db {
         Ok(())
     }
 
-    async fn page_state(
-        &self,
-        store: &StoreHash,
-        job_id: &str,
-        page: u32,
-    ) -> Result<Option<String>, DbError> {
+    async fn page_state(&self, store: &StoreHash, job_id: &str, page: u32) -> Result<Option<String>, DbError> {
         Ok(self
             .get_as::<PageMarker>(&store_pk(store), &sync_page_sk(job_id, page))
             .await?
@@ -143,11 +131,7 @@ impl Db {
                     .is_some()
                     .then(|| [("#state".to_owned(), "state".to_owned())].into()),
             )
-            .set_expression_attribute_values(
-                previous
-                    .is_some()
-                    .then(|| [(":failed".to_owned(), s(FAILED))].into()),
-            )
+            .set_expression_attribute_values(previous.is_some().then(|| [(":failed".to_owned(), s(FAILED))].into()))
             .build()
             .expect("put fields set");
         let counters = self
@@ -171,17 +155,10 @@ impl Db {
     }
 
     /// Counts a page as failed (it went to the dead-letter queue), once. A page already done stays done.
-    pub async fn record_sync_page_failed(
-        &self,
-        store: &StoreHash,
-        job_id: &str,
-        page: u32,
-    ) -> Result<bool, DbError> {
+    pub async fn record_sync_page_failed(&self, store: &StoreHash, job_id: &str, page: u32) -> Result<bool, DbError> {
         let marker = self.put_action(
             to_item(
-                &PageMarker {
-                    state: FAILED.into(),
-                },
+                &PageMarker { state: FAILED.into() },
                 &[("pk", store_pk(store)), ("sk", sync_page_sk(job_id, page))],
             )?,
             Some("attribute_not_exists(pk)"),
@@ -192,10 +169,7 @@ impl Db {
             .build()
             .expect("update fields set");
         Ok(self
-            .transact(vec![
-                marker,
-                TransactWriteItem::builder().update(counters).build(),
-            ])
+            .transact(vec![marker, TransactWriteItem::builder().update(counters).build()])
             .await?
             .is_ok())
     }
@@ -242,9 +216,7 @@ impl Db {
                 Ok(Some(job))
             }
             // Another page was counted meanwhile; whoever counted the last page finishes the job.
-            Err(error) if super::is_update_condition_failed(&error) => {
-                self.get_sync_job(store, job_id).await
-            }
+            Err(error) if super::is_update_condition_failed(&error) => self.get_sync_job(store, job_id).await,
             Err(error) => Err(error.into()),
         }
     }

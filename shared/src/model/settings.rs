@@ -47,8 +47,7 @@ impl Default for ReminderSettings {
             first_delay_minutes: 30,
             max_steps: 3,
             later_step_delays_hours: vec![24, 48],
-            template: "{brand}: Hi {first_name}, you left {items} in your cart. Complete your order: {link}"
-                .to_owned(),
+            template: "{brand}: Hi {first_name}, you left {items} in your cart. Complete your order: {link}".to_owned(),
             discount_code: None,
         }
     }

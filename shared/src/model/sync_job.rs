@@ -42,11 +42,7 @@ impl SyncJob {
     /// Pages finished (successfully or not) out of the total, 0-100, for the settings page progress bar.
     pub fn percent_done(&self) -> u32 {
         if self.total_pages == 0 {
-            return if self.status == SyncJobStatus::Running {
-                0
-            } else {
-                100
-            };
+            return if self.status == SyncJobStatus::Running { 0 } else { 100 };
         }
         ((self.pages_done + self.pages_failed) * 100 / self.total_pages).min(100)
     }

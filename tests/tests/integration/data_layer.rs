@@ -30,7 +30,7 @@ fn contact(n: u32, group: &str) -> Contact {
         notes: None,
         tags: vec![],
         shipping_address: None,
-        subscribed_in_bigcommerce: Some(n % 2 == 0),
+        subscribed_in_bigcommerce: Some(n.is_multiple_of(2)),
         labels: vec![contact::BIGCOMMERCE_LABEL.to_owned()],
         source: ContactSource::BulkSync,
         created_at: now,
@@ -99,33 +99,19 @@ fn send_record(cart_id: &str, step: u8) -> SendRecord {
 async fn a_duplicate_send_claim_is_rejected() {
     let env = TestAws::new().await;
     let record = send_record("cart-1", 1);
-    assert_eq!(
-        env.db().claim_send(&record).await.unwrap(),
-        ClaimOutcome::Claimed
-    );
+    assert_eq!(env.db().claim_send(&record).await.unwrap(), ClaimOutcome::Claimed);
     // A retry, an overlapping sweep, a redelivered job: all lose.
     let mut again = send_record("cart-1", 1);
     again.claimed_at = at("2026-11-25T14:31:00Z");
-    assert_eq!(
-        env.db().claim_send(&again).await.unwrap(),
-        ClaimOutcome::AlreadyClaimed
-    );
+    assert_eq!(env.db().claim_send(&again).await.unwrap(), ClaimOutcome::AlreadyClaimed);
     // Another step of the same cart is a different send.
     assert_eq!(
-        env.db()
-            .claim_send(&send_record("cart-1", 2))
-            .await
-            .unwrap(),
+        env.db().claim_send(&send_record("cart-1", 2)).await.unwrap(),
         ClaimOutcome::Claimed
     );
 
     // The losing claim wrote nothing: one record per step, one sent marker per winning claim.
-    let stored = env
-        .db()
-        .get_send(&store(), "cart-1", 1)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = env.db().get_send(&store(), "cart-1", 1).await.unwrap().unwrap();
     assert_eq!(stored.claimed_at, record.claimed_at);
     let snapshot = env.db().phone_snapshot(&store(), &phone(1)).await.unwrap();
     assert_eq!(snapshot.sends.len(), 2);
@@ -151,7 +137,7 @@ async fn a_duplicate_send_claim_is_rejected() {
 async fn batch_write_of_1000_contacts_lands_every_item() {
     let env = TestAws::new().await;
     let contacts: Vec<Contact> = (0..1000)
-        .map(|n| contact(n, if n % 3 == 0 { "VIP" } else { "Retail" }))
+        .map(|n| contact(n, if n.is_multiple_of(3) { "VIP" } else { "Retail" }))
         .collect();
     env.db().put_contacts(&contacts).await.unwrap();
 
@@ -168,26 +154,14 @@ async fn batch_write_of_1000_contacts_lands_every_item() {
     let vips = env.db().contacts_in_group(&store(), "VIP").await.unwrap();
     assert_eq!(vips.len(), 334);
     assert!(vips.iter().all(|c| c.groups == ["VIP"]));
-    let by_customer = env
-        .db()
-        .contact_by_customer(&store(), 43)
-        .await
-        .unwrap()
-        .unwrap();
+    let by_customer = env.db().contact_by_customer(&store(), 43).await.unwrap().unwrap();
     assert_eq!(by_customer.phone, phone(42));
 
     // Moving a contact to another group takes it out of the old group's list.
     let mut moved = contact(0, "Retail");
     moved.updated_at = at("2026-11-25T15:00:00Z");
     env.db().put_contact(&moved).await.unwrap();
-    assert_eq!(
-        env.db()
-            .contacts_in_group(&store(), "VIP")
-            .await
-            .unwrap()
-            .len(),
-        333
-    );
+    assert_eq!(env.db().contacts_in_group(&store(), "VIP").await.unwrap().len(), 333);
 }
 
 #[tokio::test]
@@ -202,16 +176,9 @@ async fn the_due_index_returns_only_due_carts_in_time_order() {
         cart("tomorrow", Some("2026-11-26T09:00:00Z")),
         cart("no-sequence", None),
     ];
-    env.db()
-        .put_carts(&carts, at("2026-11-25T12:00:00Z"))
-        .await
-        .unwrap();
+    env.db().put_carts(&carts, at("2026-11-25T12:00:00Z")).await.unwrap();
 
-    let page = env
-        .db()
-        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
-        .await
-        .unwrap();
+    let page = env.db().due_carts(at("2026-11-25T12:00:00Z"), now, 100).await.unwrap();
     let ids: Vec<&str> = page.carts.iter().map(|c| c.cart_id.as_str()).collect();
     assert_eq!(ids, ["due-early", "due-late", "due-now"]);
     // Three hourly buckets (12h, 13h, 14h) times the shards: cost follows the buckets read, not the table.
@@ -232,11 +199,7 @@ async fn the_due_index_returns_only_due_carts_in_time_order() {
             .await
             .unwrap()
     );
-    let page = env
-        .db()
-        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
-        .await
-        .unwrap();
+    let page = env.db().due_carts(at("2026-11-25T12:00:00Z"), now, 100).await.unwrap();
     assert!(page.carts.iter().all(|c| c.cart_id != "due-early"));
 
     // A cart whose sequence ended leaves the index.
@@ -244,16 +207,9 @@ async fn the_due_index_returns_only_due_carts_in_time_order() {
     ended.next_due_at = None;
     ended.status = CartStatus::Converted;
     env.db().put_cart(&ended, now).await.unwrap();
-    let page = env
-        .db()
-        .due_carts(at("2026-11-25T12:00:00Z"), now, 100)
-        .await
-        .unwrap();
+    let page = env.db().due_carts(at("2026-11-25T12:00:00Z"), now, 100).await.unwrap();
     assert_eq!(
-        page.carts
-            .iter()
-            .map(|c| c.cart_id.as_str())
-            .collect::<Vec<_>>(),
+        page.carts.iter().map(|c| c.cart_id.as_str()).collect::<Vec<_>>(),
         ["due-now"]
     );
 }
@@ -300,12 +256,7 @@ async fn a_webhook_hash_is_accepted_once() {
     let env = TestAws::new().await;
     let now = at("2026-11-25T14:00:00Z");
     let hash = "bc:g5cd38:352e4afc6dd3fc85ea26bfdf3f91852604d57528";
-    assert!(
-        env.db()
-            .first_sighting(hash, now, Duration::days(3))
-            .await
-            .unwrap()
-    );
+    assert!(env.db().first_sighting(hash, now, Duration::days(3)).await.unwrap());
     assert!(
         !env.db()
             .first_sighting(hash, now + Duration::seconds(61), Duration::days(3))
@@ -320,12 +271,7 @@ async fn a_webhook_hash_is_accepted_once() {
     );
     // Forgetting (when enqueueing failed) lets the retry through.
     env.db().forget_sighting(hash).await.unwrap();
-    assert!(
-        env.db()
-            .first_sighting(hash, now, Duration::days(3))
-            .await
-            .unwrap()
-    );
+    assert!(env.db().first_sighting(hash, now, Duration::days(3)).await.unwrap());
 }
 
 fn event(key: &str, occurred: &str, kind: ConsentEventKind) -> ConsentEvent {
@@ -360,14 +306,8 @@ async fn consent_events_are_appended_once_and_read_in_time_order() {
             message_id: Some("r2".into()),
         }),
     );
-    assert_eq!(
-        env.db().append_consent(&opt_out).await.unwrap(),
-        Appended::New
-    );
-    assert_eq!(
-        env.db().append_consent(&opt_in).await.unwrap(),
-        Appended::New
-    );
+    assert_eq!(env.db().append_consent(&opt_out).await.unwrap(), Appended::New);
+    assert_eq!(env.db().append_consent(&opt_in).await.unwrap(), Appended::New);
     // The same reply delivered again (with a new event id) appends nothing.
     let again = event("keyword:r2", "2026-11-24T10:00:00Z", opt_out.kind.clone());
     assert_eq!(
@@ -395,12 +335,7 @@ async fn consent_events_are_appended_once_and_read_in_time_order() {
     assert_eq!(env.db().append_consents(&imports).await.unwrap(), 0);
     let snapshot = env.db().phone_snapshot(&store(), &phone(7)).await.unwrap();
     assert_eq!(snapshot.ledger.len(), 62);
-    assert!(
-        snapshot
-            .ledger
-            .windows(2)
-            .all(|w| w[0].occurred_at <= w[1].occurred_at)
-    );
+    assert!(snapshot.ledger.windows(2).all(|w| w[0].occurred_at <= w[1].occurred_at));
 }
 
 #[tokio::test]
@@ -425,15 +360,7 @@ async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
         settings_version: 0,
     };
     env.db().put_store(&record).await.unwrap();
-    assert_eq!(
-        env.db()
-            .store_with_settings(&store())
-            .await
-            .unwrap()
-            .unwrap()
-            .1,
-        None
-    );
+    assert_eq!(env.db().store_with_settings(&store()).await.unwrap().unwrap().1, None);
 
     let first = env
         .db()
@@ -452,12 +379,7 @@ async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
         .await;
     assert!(matches!(stale, Err(DbError::Conflict(_))));
 
-    let (current_store, current) = env
-        .db()
-        .store_with_settings(&store())
-        .await
-        .unwrap()
-        .unwrap();
+    let (current_store, current) = env.db().store_with_settings(&store()).await.unwrap().unwrap();
     assert_eq!(current_store.settings_version, 2);
     assert_eq!(current.unwrap().brand_name, "Acme Outdoor");
     // Every version stays as evidence.
@@ -542,11 +464,7 @@ async fn each_sync_page_counts_once() {
         .unwrap();
     assert_eq!(finished.status, SyncJobStatus::CompletedWithFailures);
     assert_eq!(
-        (
-            finished.pages_done,
-            finished.pages_failed,
-            finished.contacts_imported
-        ),
+        (finished.pages_done, finished.pages_failed, finished.contacts_imported),
         (2, 1, 480)
     );
     assert_eq!(finished.groups_synced, 4);
@@ -566,20 +484,11 @@ async fn each_sync_page_counts_once() {
         .unwrap();
     assert_eq!(retried.status, SyncJobStatus::Completed);
     assert_eq!(
-        (
-            retried.pages_done,
-            retried.pages_failed,
-            retried.contacts_imported
-        ),
+        (retried.pages_done, retried.pages_failed, retried.contacts_imported),
         (3, 0, 720)
     );
     assert_eq!(
-        env.db()
-            .latest_sync_job(&store())
-            .await
-            .unwrap()
-            .unwrap()
-            .job_id,
+        env.db().latest_sync_job(&store()).await.unwrap().unwrap().job_id,
         job.job_id
     );
 }

@@ -85,9 +85,9 @@ fn every_sample_event_deserializes_into_its_function_event_type() {
                     let request = lambda_http::request::from_str(&event.to_string())
                         .unwrap_or_else(|e| panic!("{context}: not an HTTP API event: {e}"));
                     let route = event["routeKey"].as_str().unwrap();
-                    let declared = function.events.iter().any(|(_, e)| {
-                        matches!(e, EventDef::Http { method, path } if format!("{method} {path}") == route)
-                    });
+                    let declared = function.events.iter().any(
+                        |(_, e)| matches!(e, EventDef::Http { method, path } if format!("{method} {path}") == route),
+                    );
                     assert!(
                         declared,
                         "{context}: route {route} is not declared for {}",
@@ -96,18 +96,15 @@ fn every_sample_event_deserializes_into_its_function_event_type() {
                     assert_eq!(request.uri().path(), event["rawPath"].as_str().unwrap());
                 }
                 Some(EventDef::Sqs { .. }) => {
-                    let sqs: SqsEvent =
-                        serde_json::from_value(event).unwrap_or_else(|e| panic!("{context}: {e}"));
+                    let sqs: SqsEvent = serde_json::from_value(event).unwrap_or_else(|e| panic!("{context}: {e}"));
                     for record in sqs.records {
                         let body = record.body.unwrap();
                         match function.crate_name() {
                             "sync" => drop(
-                                serde_json::from_str::<SyncMessage>(&body)
-                                    .unwrap_or_else(|e| panic!("{context}: {e}")),
+                                serde_json::from_str::<SyncMessage>(&body).unwrap_or_else(|e| panic!("{context}: {e}")),
                             ),
                             "send" => drop(
-                                serde_json::from_str::<SendJob>(&body)
-                                    .unwrap_or_else(|e| panic!("{context}: {e}")),
+                                serde_json::from_str::<SendJob>(&body).unwrap_or_else(|e| panic!("{context}: {e}")),
                             ),
                             other => panic!("unexpected SQS consumer {other}"),
                         }
@@ -127,9 +124,8 @@ fn every_sample_event_deserializes_into_its_function_event_type() {
 #[tokio::test]
 async fn every_function_runs_its_sample_events_through_its_entry_point() {
     let env = TestAws::new().await;
-    let clock: Arc<dyn shared::Clock> = Arc::new(shared::ManualClock::new(integration_tests::at(
-        "2026-11-25T14:00:00Z",
-    )));
+    let clock: Arc<dyn shared::Clock> =
+        Arc::new(shared::ManualClock::new(integration_tests::at("2026-11-25T14:00:00Z")));
     let bigcommerce = BigCommerceConfig {
         client_id: "sample-client-id".into(),
         client_secret: "sample-client-secret".into(),
