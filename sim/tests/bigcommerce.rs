@@ -144,7 +144,13 @@ async fn api_calls_need_the_stores_token() {
     let other_token = sim.issue_token("other1");
 
     assert_eq!(get(&sim, &token, "/v3/customers").await.status(), 200);
-    assert_eq!(get(&sim, "", "/v3/customers").await.status(), 401);
+    let missing = get(&sim, "", "/v3/customers").await;
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        header(&missing, "X-Rate-Limit-Requests-Left").as_deref(),
+        Some("149"),
+        "a refused request shows the quota without spending it"
+    );
     assert_eq!(get(&sim, "nonsense", "/v3/customers").await.status(), 401);
     assert_eq!(get(&sim, &other_token, "/v3/customers").await.status(), 401);
 
@@ -324,8 +330,12 @@ async fn injected_faults_fire_the_requested_number_of_times() {
         "/v2/customer_groups",
     ));
 
+    sim.inject_fault(Fault::status(500, "page=2"));
+
     let statuses: Vec<u16> = futures_lite(&sim, &token, "/v3/customers", 3).await;
     assert_eq!(statuses, [503, 503, 200]);
+    let pages: Vec<u16> = futures_lite(&sim, &token, "/v3/customers?page=2", 2).await;
+    assert_eq!(pages, [500, 200], "a fault can target one page");
 
     let overload = get(&sim, &token, "/v2/store").await;
     assert_eq!(overload.status(), 429);
@@ -338,7 +348,7 @@ async fn injected_faults_fire_the_requested_number_of_times() {
     let started = Instant::now();
     assert_eq!(get(&sim, &token, "/v2/customer_groups").await.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert_eq!(sim.stats(HASH).faults, 3);
+    assert_eq!(sim.stats(HASH).faults, 4);
     let log = sim.requests(HASH);
     assert_eq!(log[0].status, 503);
     assert_eq!(log[0].path, "/stores/abc123/v3/customers");

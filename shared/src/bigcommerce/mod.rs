@@ -133,19 +133,16 @@ impl BigCommerce {
         context: &str,
         redirect_uri: &str,
     ) -> Result<TokenGrant> {
-        let form = serde_urlencoded::to_string([
-            ("client_id", self.inner.client_id.as_str()),
-            ("client_secret", self.inner.client_secret.expose()),
-            ("code", code),
-            ("scope", scope),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", redirect_uri),
-            ("context", context),
-        ])
-        .map_err(|e| BigCommerceError::Invalid {
-            status: 0,
-            message: e.to_string(),
-        })?;
+        // The documented request is JSON (the login service also takes a form).
+        let body = json_body(&serde_json::json!({
+            "client_id": self.inner.client_id,
+            "client_secret": self.inner.client_secret.expose(),
+            "code": code,
+            "scope": scope,
+            "grant_type": "authorization_code",
+            "redirect_uri": redirect_uri,
+            "context": context,
+        }))?;
         let path = "/oauth2/token".to_owned();
         let answer = self
             .inner
@@ -157,7 +154,7 @@ impl BigCommerce {
                 url: format!("{}{path}", self.inner.login_url),
                 path: path.clone(),
                 query: Vec::new(),
-                body: Some(Body::Form(form)),
+                body: Some(body),
             })
             .await?;
         let response: TokenResponse = decode(&path, &answer.body)?;

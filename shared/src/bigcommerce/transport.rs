@@ -173,7 +173,6 @@ impl Pacer {
 
 pub(crate) enum Body {
     Json(Vec<u8>),
-    Form(String),
 }
 
 /// One logical call; it may be sent several times.
@@ -253,9 +252,6 @@ impl Transport {
             Some(Body::Json(bytes)) => request
                 .header("Content-Type", "application/json")
                 .body(bytes.clone()),
-            Some(Body::Form(form)) => request
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(form.clone()),
             None => request,
         }
     }

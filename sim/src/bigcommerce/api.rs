@@ -274,7 +274,9 @@ async fn store_api(
             let reply = v3_error(StatusCode::NOT_FOUND, "Store not found");
             return json_response(reply.status, reply.body);
         }
-        state.take_fault(method.as_str(), uri.path())
+        // Faults match the query too, so a test can break one page (`page=3`).
+        let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        state.take_fault(method.as_str(), target)
     };
     if let Some(fault) = fault {
         if let Some(delay) = fault.delay {
@@ -313,7 +315,16 @@ async fn store_api(
                 StatusCode::UNAUTHORIZED,
                 "Unauthorized - the v3 Auth client ID or token in the request are not a valid combination for this store.",
             );
-            return json_response(reply.status, reply.body);
+            let (left, reset_ms) = store.peek_quota(Instant::now());
+            let mut response = json_response(reply.status, reply.body);
+            rate_headers(
+                response.headers_mut(),
+                store.window.as_millis() as u64,
+                reset_ms,
+                store.quota,
+                left,
+            );
+            return response;
         }
         let (allowed, left, reset_ms) = store.take_quota(Instant::now());
         let window_ms = store.window.as_millis() as u64;

@@ -2,6 +2,15 @@
 //! real HTTP on a loopback port, plus a Rust API for tests to seed stores, act as shoppers and merchants,
 //! inject faults and inspect what the app did.
 //!
+//! Served: `POST /oauth2/token`; under `/stores/{hash}`: v3 `hooks`, `content/scripts`, `customers` (with
+//! `attributes`, `attribute-values`, `{id}/metafields`, `subscribers`), `carts` (+ `redirect_urls`),
+//! `checkouts/{id}`, `abandoned-carts/{token}` and `abandoned-carts/settings`; v2 `customer_groups`, `orders`,
+//! `store`. Redirect URLs point at `/storefront/{hash}/cart.php` on the simulator and work once.
+//!
+//! Actions taken through the Rust API (`create_customer`, `create_cart`, `place_order`, ...) deliver their
+//! webhooks before returning, unless [`BigCommerceSim::hold_webhooks`] is on; events caused by API calls
+//! (`POST /v3/carts`) are delivered in the background, as BigCommerce does.
+//!
 //! ```no_run
 //! # async fn demo() {
 //! use sim::bigcommerce::{BigCommerceSim, SimConfig, StoreSeed};
@@ -93,7 +102,8 @@ impl InstallGrant {
 pub struct Fault {
     /// `None` matches every method.
     pub method: Option<String>,
-    /// Matches when the request path (e.g. `/stores/abc/v3/customers`) contains this.
+    /// Matches when the request path and query (e.g. `/stores/abc/v3/customers?page=3&limit=250`) contain
+    /// this.
     pub path_contains: String,
     /// The status to return (429 comes without rate-limit headers, like a platform overload). `None` with a
     /// `delay` slows the normal response down.
@@ -273,6 +283,20 @@ impl StoreState {
         }
         self.rate.used += 1;
         (true, self.quota - self.rate.used, reset_ms)
+    }
+
+    /// The window as a request would see it, without spending anything: `(requests_left, ms_until_reset)`.
+    pub(crate) fn peek_quota(&self, now: Instant) -> (u32, u64) {
+        match self.rate.started {
+            Some(start) if now.duration_since(start) < self.window => {
+                let reset = self.window - now.duration_since(start);
+                (
+                    self.quota.saturating_sub(self.rate.used),
+                    reset.as_millis().max(1) as u64,
+                )
+            }
+            _ => (self.quota, self.window.as_millis() as u64),
+        }
     }
 
     pub(crate) fn upsert_product(&mut self, item: &ItemSeed) -> u64 {
@@ -810,6 +834,53 @@ impl BigCommerceSim {
             );
             id
         })
+    }
+
+    /// The merchant sets an attribute value in the control panel: fires `store/customer/updated` (API
+    /// writes of attribute values do not).
+    pub async fn set_attribute_value(
+        &self,
+        hash: &str,
+        customer_id: u64,
+        attribute_id: u64,
+        value: &str,
+    ) {
+        self.with_store(hash, |s| {
+            let now = Utc::now();
+            match s
+                .attribute_values
+                .values_mut()
+                .find(|v| v.customer_id == customer_id && v.attribute_id == attribute_id)
+            {
+                Some(existing) => {
+                    existing.value = value.into();
+                    existing.date_modified = now;
+                }
+                None => {
+                    let id = s.next_id("attribute_value");
+                    s.attribute_values.insert(
+                        id,
+                        AttributeValue {
+                            id,
+                            attribute_id,
+                            customer_id,
+                            value: value.into(),
+                            date_created: now,
+                            date_modified: now,
+                        },
+                    );
+                }
+            }
+        });
+        self.inner
+            .emit(
+                hash,
+                vec![(
+                    "store/customer/updated".into(),
+                    json!({"type": "customer", "id": customer_id}),
+                )],
+            )
+            .await;
     }
 
     pub async fn create_subscriber(&self, hash: &str, seed: SubscriberSeed) -> u64 {
