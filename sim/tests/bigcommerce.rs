@@ -872,3 +872,56 @@ async fn signed_payload_jwt_verifies_with_the_client_secret() {
     let header: Value = serde_json::from_slice(&engine.decode(parts[0]).unwrap()).unwrap();
     assert_eq!(header["alg"], "HS256");
 }
+
+#[tokio::test]
+async fn api_and_merchant_changes_fire_webhooks_too() {
+    let (sim, token) = sim_with_store(SimConfig::default()).await;
+    let (destination, received) = receiver(200).await;
+    for scope in ["store/cart/created", "store/customer/updated"] {
+        send(
+            &sim,
+            &token,
+            reqwest::Method::POST,
+            "/v3/hooks",
+            json!({"scope": scope, "destination": destination}),
+        )
+        .await;
+    }
+    let customer = sim.create_customer(HASH, CustomerSeed::default()).await;
+    let attribute = sim.create_attribute(HASH, "Loyalty tier", "string");
+    sim.set_attribute_value(HASH, customer, attribute, "gold")
+        .await;
+    assert_eq!(sim.attribute_values(HASH, customer)[0].value, "gold");
+
+    let created = send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/v3/carts",
+        json!({"customer_id": customer,
+               "line_items": [{"product_id": 77, "quantity": 1, "name": "Gift Card", "list_price": 25}]}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let cart: Value = created.json().await.unwrap();
+    assert_eq!(cart["data"]["email"], "jane.doe@example.com");
+
+    // API-caused events arrive in the background.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while received.0.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let scopes: Vec<String> = received
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| {
+            serde_json::from_str::<Value>(b).unwrap()["scope"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(scopes, ["store/customer/updated", "store/cart/created"]);
+}

@@ -79,8 +79,9 @@ impl CustomerGroup {
             "is_default": self.is_default,
             "category_access": {"type": "all"},
             "discount_rules": [],
-            "date_created": iso(self.date_created),
-            "date_modified": iso(self.date_modified),
+            // The v2 groups spec shows `2023-07-17 06:30:41`, neither ISO-8601 nor RFC-2822.
+            "date_created": self.date_created.format("%Y-%m-%d %H:%M:%S").to_string(),
+            "date_modified": self.date_modified.format("%Y-%m-%d %H:%M:%S").to_string(),
             "is_group_for_guests": self.is_group_for_guests,
         })
     }
