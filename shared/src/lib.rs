@@ -6,6 +6,7 @@
 //! function builds the adapters it needs once, in its `main.rs`, from [`config`].
 
 pub mod aws;
+pub mod bigcommerce;
 pub mod bus;
 pub mod clock;
 pub mod config;

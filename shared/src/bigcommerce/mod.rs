@@ -1,0 +1,664 @@
+//! The BigCommerce API client: exactly the endpoints the product uses, typed.
+//!
+//! Build one [`BigCommerce`] per Lambda cold start and take a [`StoreClient`] per store and token:
+//!
+//! ```no_run
+//! # async fn demo(config: shared::config::BigCommerceConfig, hash: shared::StoreHash,
+//! #               token: shared::Secret) -> Result<(), shared::bigcommerce::BigCommerceError> {
+//! use shared::bigcommerce::BigCommerce;
+//! let bigcommerce = BigCommerce::new(&config)?;
+//! let store = bigcommerce.store(&hash, &token);
+//! let first_page = store.customers(&Default::default()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Every call paces itself from the store's `X-Rate-Limit-*` headers (the quota is shared by every app on the
+//! store), waits out 429s, and retries 5xx and transport failures with jittered backoff; see [`RetryPolicy`].
+//! Retries include POSTs: BigCommerce rejects duplicate hooks and metafields, and a duplicated re-created
+//! cart is harmless.
+
+mod error;
+mod transport;
+mod types;
+
+pub use error::BigCommerceError;
+pub use transport::{ClientStats, RateLimit, RetryPolicy};
+pub use types::*;
+
+use crate::config::BigCommerceConfig;
+use crate::{Secret, StoreHash};
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::Method;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::Arc;
+use transport::{Answer, Body, Call, Counters, Pacer, Transport};
+
+/// The app's client, shared by every store it talks to.
+#[derive(Clone)]
+pub struct BigCommerce {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    api_url: String,
+    login_url: String,
+    client_id: String,
+    client_secret: Secret,
+}
+
+impl fmt::Debug for BigCommerce {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BigCommerce")
+            .field("api_url", &self.inner.api_url)
+            .field("login_url", &self.inner.login_url)
+            .finish_non_exhaustive()
+    }
+}
+
+type Result<T> = std::result::Result<T, BigCommerceError>;
+
+fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T> {
+    serde_json::from_slice(body).map_err(|e| BigCommerceError::Decode {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+fn json_body<T: Serialize + ?Sized>(value: &T) -> Result<Body> {
+    serde_json::to_vec(value)
+        .map(Body::Json)
+        .map_err(|e| BigCommerceError::Invalid {
+            status: 0,
+            message: format!("request could not be encoded: {e}"),
+        })
+}
+
+fn join(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+impl BigCommerce {
+    pub fn new(config: &BigCommerceConfig) -> Result<Self> {
+        Self::with_policy(config, RetryPolicy::default())
+    }
+
+    pub fn with_policy(config: &BigCommerceConfig, policy: RetryPolicy) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("sms-consent-app/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| BigCommerceError::Transport(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                transport: Transport {
+                    http,
+                    policy,
+                    pacer: Pacer::default(),
+                    counters: Counters::default(),
+                },
+                api_url: config.api_url.trim_end_matches('/').to_owned(),
+                login_url: config.login_url.trim_end_matches('/').to_owned(),
+                client_id: config.client_id.clone(),
+                client_secret: config.client_secret.clone(),
+            }),
+        })
+    }
+
+    /// A handle for one store's API; cheap, and every handle of a store shares its pacing.
+    pub fn store(&self, hash: &StoreHash, access_token: &Secret) -> StoreClient {
+        StoreClient {
+            client: self.clone(),
+            hash: hash.clone(),
+            token: access_token.clone(),
+        }
+    }
+
+    pub fn stats(&self) -> ClientStats {
+        self.inner.transport.counters.snapshot()
+    }
+
+    /// Exchanges the grant code from `/auth?code&scope&context` for the store's access token.
+    /// `redirect_uri` must be the app's registered `/auth` URL.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        scope: &str,
+        context: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant> {
+        // The documented request is JSON (the login service also takes a form).
+        let body = json_body(&serde_json::json!({
+            "client_id": self.inner.client_id,
+            "client_secret": self.inner.client_secret.expose(),
+            "code": code,
+            "scope": scope,
+            "grant_type": "authorization_code",
+            "redirect_uri": redirect_uri,
+            "context": context,
+        }))?;
+        let path = "/oauth2/token".to_owned();
+        let answer = self
+            .inner
+            .transport
+            .execute(Call {
+                store: None,
+                token: None,
+                method: Method::POST,
+                url: format!("{}{path}", self.inner.login_url),
+                path: path.clone(),
+                query: Vec::new(),
+                body: Some(body),
+            })
+            .await?;
+        let response: TokenResponse = decode(&path, &answer.body)?;
+        let store_hash =
+            StoreHash::from_context(&response.context).map_err(|e| BigCommerceError::Decode {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(TokenGrant {
+            access_token: response.access_token,
+            store_hash,
+            scopes: response
+                .scope
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            owner: response.owner.unwrap_or_else(|| response.user.clone()),
+            user: response.user,
+            account_uuid: response.account_uuid,
+        })
+    }
+}
+
+/// One store's API, authenticated with its access token.
+#[derive(Clone)]
+pub struct StoreClient {
+    client: BigCommerce,
+    hash: StoreHash,
+    token: Secret,
+}
+
+impl fmt::Debug for StoreClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreClient")
+            .field("store", &self.hash)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl StoreClient {
+    pub fn store_hash(&self) -> &StoreHash {
+        &self.hash
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        query: Vec<(String, String)>,
+        body: Option<Body>,
+    ) -> Result<Answer> {
+        let path = format!("/stores/{}{path}", self.hash);
+        self.client
+            .inner
+            .transport
+            .execute(Call {
+                store: Some(&self.hash),
+                token: Some(&self.token),
+                method,
+                url: format!("{}{path}", self.client.inner.api_url),
+                path,
+                query,
+                body,
+            })
+            .await
+    }
+
+    /// A v3 call whose answer is `{data: T, meta}`.
+    async fn v3<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: Vec<(String, String)>,
+        body: Option<Body>,
+    ) -> Result<T> {
+        let answer = self.call(method, path, query, body).await?;
+        Ok(decode::<Envelope<T>>(path, &answer.body)?.data)
+    }
+
+    async fn v3_page<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Page<T>> {
+        let answer = self.call(Method::GET, path, query, None).await?;
+        let envelope: CollectionEnvelope<T> = decode(path, &answer.body)?;
+        Ok(Page {
+            items: envelope.data,
+            pagination: envelope.meta.pagination,
+        })
+    }
+
+    /// Every page of a small v3 collection (hooks, scripts, metafields, attributes).
+    async fn v3_all<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<Vec<T>> {
+        const LIMIT: u32 = 250;
+        let mut items = Vec::new();
+        for page in 1.. {
+            let mut q = query.clone();
+            q.push(("page".into(), page.to_string()));
+            q.push(("limit".into(), LIMIT.to_string()));
+            let page = self.v3_page::<T>(path, q).await?;
+            let more = page.has_more(LIMIT) && !page.items.is_empty();
+            items.extend(page.items);
+            if !more {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// A v2 call whose answer is a bare object or array; 204 (v2's empty collection) yields `T::default()`.
+    async fn v2<T: DeserializeOwned + Default>(
+        &self,
+        path: &str,
+        query: Vec<(String, String)>,
+    ) -> Result<T> {
+        let answer = self.call(Method::GET, path, query, None).await?;
+        if answer.status == reqwest::StatusCode::NO_CONTENT || answer.body.is_empty() {
+            return Ok(T::default());
+        }
+        decode(path, &answer.body)
+    }
+
+    // ---- hooks ----
+
+    /// This app's webhooks on the store (BigCommerce shows each app only its own).
+    pub async fn hooks(&self) -> Result<Vec<Hook>> {
+        self.v3_all("/v3/hooks", Vec::new()).await
+    }
+
+    /// BigCommerce refuses a second hook with the same scope and destination ([`BigCommerceError::Invalid`]).
+    pub async fn create_hook(&self, hook: &NewHook) -> Result<Hook> {
+        self.v3(
+            Method::POST,
+            "/v3/hooks",
+            Vec::new(),
+            Some(json_body(hook)?),
+        )
+        .await
+    }
+
+    pub async fn update_hook(&self, id: u64, update: &HookUpdate) -> Result<Hook> {
+        self.v3(
+            Method::PUT,
+            &format!("/v3/hooks/{id}"),
+            Vec::new(),
+            Some(json_body(update)?),
+        )
+        .await
+    }
+
+    pub async fn delete_hook(&self, id: u64) -> Result<()> {
+        self.call(Method::DELETE, &format!("/v3/hooks/{id}"), Vec::new(), None)
+            .await
+            .map(drop)
+    }
+
+    // ---- scripts ----
+
+    /// This app's scripts (others' are invisible).
+    pub async fn scripts(&self) -> Result<Vec<Script>> {
+        self.v3_all("/v3/content/scripts", Vec::new()).await
+    }
+
+    pub async fn create_script(&self, script: &NewScript) -> Result<Script> {
+        self.v3(
+            Method::POST,
+            "/v3/content/scripts",
+            Vec::new(),
+            Some(json_body(script)?),
+        )
+        .await
+    }
+
+    pub async fn update_script(&self, uuid: &str, script: &NewScript) -> Result<Script> {
+        self.v3(
+            Method::PUT,
+            &format!("/v3/content/scripts/{uuid}"),
+            Vec::new(),
+            Some(json_body(script)?),
+        )
+        .await
+    }
+
+    pub async fn delete_script(&self, uuid: &str) -> Result<()> {
+        self.call(
+            Method::DELETE,
+            &format!("/v3/content/scripts/{uuid}"),
+            Vec::new(),
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    // ---- customers ----
+
+    /// One page of customers, with addresses and attribute values.
+    pub async fn customers(&self, query: &CustomerQuery) -> Result<Page<Customer>> {
+        let mut q = vec![
+            ("page".to_owned(), query.page.max(1).to_string()),
+            ("limit".to_owned(), query.limit.to_string()),
+            ("include".to_owned(), "addresses,attributes".to_owned()),
+        ];
+        if !query.ids.is_empty() {
+            q.push(("id:in".into(), join(&query.ids)));
+        }
+        if !query.group_ids.is_empty() {
+            q.push(("customer_group_id:in".into(), join(&query.group_ids)));
+        }
+        if !query.emails.is_empty() {
+            q.push(("email:in".into(), query.emails.join(",")));
+        }
+        if let Some(since) = query.modified_since {
+            q.push(("date_modified:min".into(), iso(since)));
+        }
+        self.v3_page("/v3/customers", q).await
+    }
+
+    /// One customer with addresses and attribute values; [`BigCommerceError::NotFound`] when there is none.
+    pub async fn customer(&self, id: u64) -> Result<Customer> {
+        let page = self
+            .customers(&CustomerQuery {
+                ids: vec![id],
+                limit: 1,
+                ..CustomerQuery::default()
+            })
+            .await?;
+        page.items
+            .into_iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| BigCommerceError::NotFound {
+                path: format!("/stores/{}/v3/customers?id:in={id}", self.hash),
+            })
+    }
+
+    pub async fn customer_attributes(&self) -> Result<Vec<CustomerAttribute>> {
+        self.v3_all("/v3/customers/attributes", Vec::new()).await
+    }
+
+    pub async fn create_customer_attribute(
+        &self,
+        name: &str,
+        kind: AttributeType,
+    ) -> Result<CustomerAttribute> {
+        #[derive(Serialize)]
+        struct Post<'a> {
+            name: &'a str,
+            #[serde(rename = "type")]
+            kind: AttributeType,
+        }
+        let created: Vec<CustomerAttribute> = self
+            .v3(
+                Method::POST,
+                "/v3/customers/attributes",
+                Vec::new(),
+                Some(json_body(&[Post { name, kind }])?),
+            )
+            .await?;
+        created
+            .into_iter()
+            .next()
+            .ok_or_else(|| BigCommerceError::Decode {
+                path: "/v3/customers/attributes".into(),
+                message: "no attribute in the answer".into(),
+            })
+    }
+
+    /// Sets attribute values (insert or update); at most 10 per call, else BigCommerce answers 413.
+    pub async fn upsert_attribute_values(
+        &self,
+        values: &[AttributeValueUpsert],
+    ) -> Result<Vec<CustomerAttributeValue>> {
+        self.v3(
+            Method::PUT,
+            "/v3/customers/attribute-values",
+            Vec::new(),
+            Some(json_body(values)?),
+        )
+        .await
+    }
+
+    /// The customer's metafields this app can see.
+    pub async fn customer_metafields(&self, customer_id: u64) -> Result<Vec<Metafield>> {
+        self.v3_all(
+            &format!("/v3/customers/{customer_id}/metafields"),
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// 409 ([`BigCommerceError::Invalid`]) when this app already has the namespace and key on the customer.
+    pub async fn create_customer_metafield(
+        &self,
+        customer_id: u64,
+        metafield: &NewMetafield,
+    ) -> Result<Metafield> {
+        let path = format!("/v3/customers/{customer_id}/metafields");
+        self.one_metafield(Method::POST, &path, metafield).await
+    }
+
+    pub async fn update_customer_metafield(
+        &self,
+        customer_id: u64,
+        metafield_id: u64,
+        metafield: &NewMetafield,
+    ) -> Result<Metafield> {
+        let path = format!("/v3/customers/{customer_id}/metafields/{metafield_id}");
+        self.one_metafield(Method::PUT, &path, metafield).await
+    }
+
+    async fn one_metafield(
+        &self,
+        method: Method,
+        path: &str,
+        metafield: &NewMetafield,
+    ) -> Result<Metafield> {
+        let written: OneOrMany<Metafield> = self
+            .v3(method, path, Vec::new(), Some(json_body(metafield)?))
+            .await?;
+        match written {
+            OneOrMany::One(m) => Ok(m),
+            OneOrMany::Many(many) => {
+                many.into_iter()
+                    .next()
+                    .ok_or_else(|| BigCommerceError::Decode {
+                        path: path.to_owned(),
+                        message: "no metafield in the answer".into(),
+                    })
+            }
+        }
+    }
+
+    /// One page of customer groups (v2; a bare array).
+    pub async fn customer_groups_page(&self, page: u32, limit: u32) -> Result<Vec<CustomerGroup>> {
+        self.v2(
+            "/v2/customer_groups",
+            vec![
+                ("page".into(), page.max(1).to_string()),
+                ("limit".into(), limit.to_string()),
+            ],
+        )
+        .await
+    }
+
+    /// Every customer group.
+    pub async fn customer_groups(&self) -> Result<Vec<CustomerGroup>> {
+        const LIMIT: u32 = 250;
+        let mut groups = Vec::new();
+        for page in 1.. {
+            let batch = self.customer_groups_page(page, LIMIT).await?;
+            let full = batch.len() >= LIMIT as usize;
+            groups.extend(batch);
+            if !full {
+                break;
+            }
+        }
+        Ok(groups)
+    }
+
+    // ---- subscribers ----
+
+    pub async fn subscribers(&self, query: &SubscriberQuery) -> Result<Page<Subscriber>> {
+        let mut q = vec![
+            ("page".to_owned(), query.page.max(1).to_string()),
+            ("limit".to_owned(), query.limit.to_string()),
+        ];
+        if let Some(email) = &query.email {
+            q.push(("email".into(), email.clone()));
+        }
+        if !query.ids.is_empty() {
+            q.push(("id:in".into(), join(&query.ids)));
+        }
+        if let Some(since) = query.modified_since {
+            q.push(("date_modified:min".into(), iso(since)));
+        }
+        self.v3_page("/v3/customers/subscribers", q).await
+    }
+
+    pub async fn subscriber(&self, id: u64) -> Result<Subscriber> {
+        self.v3(
+            Method::GET,
+            &format!("/v3/customers/subscribers/{id}"),
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    // ---- carts, checkouts, abandoned carts ----
+
+    /// [`BigCommerceError::NotFound`] once the cart converted, was emptied or expired.
+    pub async fn cart(&self, id: &str) -> Result<Cart> {
+        self.v3(Method::GET, &format!("/v3/carts/{id}"), Vec::new(), None)
+            .await
+    }
+
+    /// Creates a cart through the management API and returns it with fresh redirect URLs (the only kind of
+    /// cart that has them).
+    pub async fn create_cart(&self, cart: &NewCart) -> Result<Cart> {
+        let body = NewCartBody {
+            customer_id: cart.customer_id,
+            channel_id: cart.channel_id,
+            line_items: &cart.line_items,
+            currency: cart.currency.clone().map(|code| NewCurrency { code }),
+            locale: cart.locale.as_deref(),
+        };
+        self.v3(
+            Method::POST,
+            "/v3/carts",
+            vec![("include".into(), "redirect_urls".into())],
+            Some(json_body(&body)?),
+        )
+        .await
+    }
+
+    /// Fresh single-use redirect URLs for an API-created cart.
+    pub async fn create_redirect_urls(&self, cart_id: &str) -> Result<RedirectUrls> {
+        self.v3(
+            Method::POST,
+            &format!("/v3/carts/{cart_id}/redirect_urls"),
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    pub async fn checkout(&self, id: &str) -> Result<Checkout> {
+        self.v3(
+            Method::GET,
+            &format!("/v3/checkouts/{id}"),
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    /// The cart id behind a `store/cart/abandoned` token.
+    pub async fn abandoned_cart_id(&self, token: &str) -> Result<String> {
+        let found: AbandonedCart = self
+            .v3(
+                Method::GET,
+                &format!("/v3/abandoned-carts/{token}"),
+                Vec::new(),
+                None,
+            )
+            .await?;
+        Ok(found.cart_id)
+    }
+
+    pub async fn abandoned_cart_settings(&self) -> Result<AbandonedCartSettings> {
+        self.v3(
+            Method::GET,
+            "/v3/abandoned-carts/settings",
+            Vec::new(),
+            None,
+        )
+        .await
+    }
+
+    // ---- orders ----
+
+    pub async fn order(&self, id: u64) -> Result<Order> {
+        let answer = self
+            .call(Method::GET, &format!("/v2/orders/{id}"), Vec::new(), None)
+            .await?;
+        decode(&format!("/v2/orders/{id}"), &answer.body)
+    }
+
+    /// Orders matching the filters (e.g. the order of a cart); empty when there are none.
+    pub async fn orders(&self, query: &OrderQuery) -> Result<Vec<Order>> {
+        let mut q = vec![
+            ("page".to_owned(), query.page.max(1).to_string()),
+            ("limit".to_owned(), query.limit.to_string()),
+        ];
+        if let Some(cart_id) = &query.cart_id {
+            q.push(("cart_id".into(), cart_id.clone()));
+        }
+        if let Some(customer_id) = query.customer_id {
+            q.push(("customer_id".into(), customer_id.to_string()));
+        }
+        if let Some(email) = &query.email {
+            q.push(("email".into(), email.clone()));
+        }
+        if let Some(status_id) = query.status_id {
+            q.push(("status_id".into(), status_id.to_string()));
+        }
+        self.v2("/v2/orders", q).await
+    }
+
+    // ---- store ----
+
+    pub async fn store_information(&self) -> Result<StoreInformation> {
+        let answer = self
+            .call(Method::GET, "/v2/store", Vec::new(), None)
+            .await?;
+        decode("/v2/store", &answer.body)
+    }
+}
+
+#[cfg(test)]
+mod tests;
