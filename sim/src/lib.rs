@@ -1,1 +1,3 @@
+pub mod sms;
 
+pub use sms::{SandboxConfig, SmsSandbox};
