@@ -17,6 +17,7 @@ pub mod model;
 pub mod phone;
 pub mod queue;
 pub mod secret;
+pub mod sms;
 pub mod store_hash;
 pub mod web;
 
