@@ -12,6 +12,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! For a demo running the functions as separate processes, `GET /_sandbox/messages` (optionally
+//! `?to=+E164`) lists what was accepted, as JSON; it needs no credentials, so keep the sandbox on
+//! loopback.
+//!
 //! Idempotency: neither provider documents request de-duplication, so the sandbox does not de-duplicate
 //! either (doing so would hide a double send that production would make). It records the
 //! `Idempotency-Key` request header on every message instead, so a test can assert that no key was
@@ -181,6 +185,7 @@ impl SmsSandbox {
                 "/2010-04-01/Accounts/{sid}/Messages/{file}",
                 get(twilio::get_message),
             )
+            .route("/_sandbox/messages", get(list_messages))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
@@ -329,6 +334,26 @@ impl Drop for SmsSandbox {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+#[derive(serde::Deserialize)]
+struct MessagesQuery {
+    to: Option<String>,
+}
+
+async fn list_messages(
+    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
+    axum::extract::Query(query): axum::extract::Query<MessagesQuery>,
+) -> axum::Json<Vec<SentMessage>> {
+    let state = inner.state();
+    axum::Json(
+        state
+            .messages
+            .iter()
+            .filter(|m| query.to.as_deref().is_none_or(|to| m.to == to))
+            .cloned()
+            .collect(),
+    )
 }
 
 /// `+` and 8 to 15 digits, not starting with 0: the E.164 form both providers require.

@@ -642,3 +642,26 @@ async fn sms_sandbox_clock_stamps_messages() {
     status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message()]}))).await;
     assert_eq!(sandbox.messages()[0].accepted_at, fixed);
 }
+
+#[tokio::test]
+async fn sms_sandbox_lists_messages_over_http_for_the_demo() {
+    let sandbox = sandbox().await;
+    let mut other = valid_message();
+    other["destination_number"] = json!(AU_PHONE);
+    status_and_json(mm_post(
+        &sandbox,
+        &json!({"messages": [valid_message(), other]}),
+    ))
+    .await;
+    let url = format!("{}/_sandbox/messages", sandbox.api_url());
+    let (status, all) = status_and_json(reqwest::Client::new().get(&url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let (_, to_au) =
+        status_and_json(reqwest::Client::new().get(&url).query(&[("to", AU_PHONE)])).await;
+    let to_au = to_au.as_array().unwrap();
+    assert_eq!(to_au.len(), 1);
+    assert_eq!(to_au[0]["to"], AU_PHONE);
+    assert_eq!(to_au[0]["api"], "messagemedia");
+    assert_eq!(to_au[0]["metadata"]["cart_id"], "c-1");
+}
