@@ -2,8 +2,8 @@
 //! delivery-report pushes (reference: sms-rules-and-market.md §2.1).
 
 use super::{
-    DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms,
-    SharedClock, SmsError, is_http_success, scrub,
+    DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms, SharedClock,
+    SmsError, is_http_success, scrub,
 };
 use crate::{Clock, Phone, Secret};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -26,13 +26,7 @@ pub struct MessageMediaClient {
 
 impl MessageMediaClient {
     /// `api_url` is the account's regional base URL, e.g. `https://api.messagemedia.com`.
-    pub fn new(
-        api_url: &str,
-        api_key: &str,
-        api_secret: Secret,
-        http: reqwest::Client,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(api_url: &str, api_key: &str, api_secret: Secret, http: reqwest::Client, clock: Arc<dyn Clock>) -> Self {
         Self {
             http,
             api_url: api_url.trim_end_matches('/').to_owned(),
@@ -49,10 +43,7 @@ impl MessageMediaClient {
     }
 
     pub async fn send(&self, message: &OutboundSms) -> Result<SentSms, SmsError> {
-        if message
-            .expires_at
-            .is_some_and(|expiry| expiry <= self.clock.0.now())
-        {
+        if message.expires_at.is_some_and(|expiry| expiry <= self.clock.0.now()) {
             return Err(SmsError::Expired);
         }
         let response = self
@@ -239,12 +230,10 @@ impl MessageMediaDeliveryReport {
         };
         match &self.status {
             MessageMediaStatus::Delivered => DeliveryOutcome::Delivered,
-            MessageMediaStatus::Enroute | MessageMediaStatus::Submitted => {
-                DeliveryOutcome::InProgress
+            MessageMediaStatus::Enroute | MessageMediaStatus::Submitted => DeliveryOutcome::InProgress,
+            MessageMediaStatus::Expired | MessageMediaStatus::Rejected | MessageMediaStatus::Failed => {
+                by_code(self.error_code)
             }
-            MessageMediaStatus::Expired
-            | MessageMediaStatus::Rejected
-            | MessageMediaStatus::Failed => by_code(self.error_code),
             // An unlisted word: the code still tells (2xx progress and delivery, 3xx/4xx failures).
             MessageMediaStatus::Other(_) => match self.error_code {
                 Some(220 | 221) => DeliveryOutcome::Delivered,
@@ -267,18 +256,16 @@ pub fn parse_messagemedia_push(body: &[u8]) -> Result<MessageMediaPush, InboundE
     let value: Value = serde_json::from_slice(body).map_err(|_| InboundError::NotJson)?;
     let fields = Fields(value.as_object().ok_or(InboundError::NotJson)?);
     if fields.0.contains_key("delivery_report_id") {
-        Ok(MessageMediaPush::DeliveryReport(
-            MessageMediaDeliveryReport {
-                delivery_report_id: fields.id("delivery_report_id")?,
-                message_id: fields.id("message_id")?,
-                recipient: fields.phone("source_number")?,
-                status: MessageMediaStatus::parse(&fields.id("status")?),
-                error_code: fields.code("error_code")?,
-                metadata: fields.metadata()?,
-                received_at: fields.time("date_received")?,
-                submitted_at: fields.time("submitted_date")?,
-            },
-        ))
+        Ok(MessageMediaPush::DeliveryReport(MessageMediaDeliveryReport {
+            delivery_report_id: fields.id("delivery_report_id")?,
+            message_id: fields.id("message_id")?,
+            recipient: fields.phone("source_number")?,
+            status: MessageMediaStatus::parse(&fields.id("status")?),
+            error_code: fields.code("error_code")?,
+            metadata: fields.metadata()?,
+            received_at: fields.time("date_received")?,
+            submitted_at: fields.time("submitted_date")?,
+        }))
     } else if fields.0.contains_key("reply_id") {
         Ok(MessageMediaPush::Reply(MessageMediaReply {
             reply_id: fields.id("reply_id")?,

@@ -25,12 +25,10 @@ mod twilio;
 mod tests;
 
 pub use messagemedia::{
-    MessageMediaClient, MessageMediaDeliveryReport, MessageMediaPush, MessageMediaReply,
-    MessageMediaStatus, parse_messagemedia_push,
+    MessageMediaClient, MessageMediaDeliveryReport, MessageMediaPush, MessageMediaReply, MessageMediaStatus,
+    parse_messagemedia_push,
 };
-pub use twilio::{
-    TwilioClient, TwilioInbound, TwilioMessageStatus, TwilioStatusCallback, verify_twilio_signature,
-};
+pub use twilio::{TwilioClient, TwilioInbound, TwilioMessageStatus, TwilioStatusCallback, verify_twilio_signature};
 
 use crate::config::SmsConfig;
 use crate::{Clock, Phone, Secret};
@@ -271,13 +269,7 @@ impl SmsClient {
                 account_sid,
                 auth_token,
                 api_url,
-            } => Self::Twilio(TwilioClient::new(
-                api_url,
-                account_sid,
-                auth_token.clone(),
-                http,
-                clock,
-            )),
+            } => Self::Twilio(TwilioClient::new(api_url, account_sid, auth_token.clone(), http, clock)),
         }
     }
 

@@ -7,9 +7,7 @@ const US: &str = "+12122014567";
 const AU: &str = "+61412345678";
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
 }
 
 fn now() -> DateTime<Utc> {
@@ -21,9 +19,7 @@ fn clock() -> Arc<dyn Clock> {
 }
 
 fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 fn reminder(to: &str) -> OutboundSms {
@@ -162,35 +158,20 @@ async fn wrong_credentials_are_a_configuration_error() {
         .await
         .unwrap_err();
     assert_eq!(error.failure(), SendFailure::Configuration);
-    assert!(matches!(
-        error,
-        SmsError::Refused {
-            code: Some(20003),
-            ..
-        }
-    ));
+    assert!(matches!(error, SmsError::Refused { code: Some(20003), .. }));
 }
 
 #[tokio::test]
 async fn invalid_numbers_are_permanent_for_the_number() {
     let sandbox = sandbox().await;
     sandbox.mark_invalid(US);
-    let error = sandbox_client(&sandbox)
-        .send(&reminder(US))
-        .await
-        .unwrap_err();
+    let error = sandbox_client(&sandbox).send(&reminder(US)).await.unwrap_err();
     assert_eq!(error.failure(), SendFailure::InvalidNumber, "{error}");
 
     let twilio = twilio_client(&sandbox, &sandbox.config().twilio_auth_token);
     let error = twilio.send(&twilio_reminder(US)).await.unwrap_err();
     assert_eq!(error.failure(), SendFailure::InvalidNumber);
-    assert!(matches!(
-        error,
-        SmsError::Refused {
-            code: Some(21211),
-            ..
-        }
-    ));
+    assert!(matches!(error, SmsError::Refused { code: Some(21211), .. }));
     assert!(sandbox.messages().is_empty());
 }
 
@@ -273,13 +254,7 @@ async fn twilio_needs_a_sender_and_throttling_is_retryable() {
     sandbox.fail_next(1, 429);
     let error = client.send(&twilio_reminder(US)).await.unwrap_err();
     assert!(error.is_retryable());
-    assert!(matches!(
-        error,
-        SmsError::Refused {
-            code: Some(20429),
-            ..
-        }
-    ));
+    assert!(matches!(error, SmsError::Refused { code: Some(20429), .. }));
     assert!(sandbox.messages().is_empty());
 }
 
@@ -308,13 +283,7 @@ async fn no_answer_is_retryable() {
     let client = sandbox_client(&sandbox).with_timeout(std::time::Duration::from_millis(100));
     let error = client.send(&reminder(US)).await.unwrap_err();
     assert!(
-        matches!(
-            error,
-            SmsError::Unreachable {
-                timed_out: true,
-                ..
-            }
-        ),
+        matches!(error, SmsError::Unreachable { timed_out: true, .. }),
         "{error:?}"
     );
     assert!(error.is_retryable());
@@ -326,21 +295,13 @@ async fn no_answer_is_retryable() {
     };
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     let client = SmsClient::new(
-        &SmsConfig::Sandbox {
-            api_url: closed_url,
-        },
+        &SmsConfig::Sandbox { api_url: closed_url },
         reqwest::Client::new(),
         clock(),
     );
     let error = client.send(&reminder(US)).await.unwrap_err();
     assert!(
-        matches!(
-            error,
-            SmsError::Unreachable {
-                timed_out: false,
-                ..
-            }
-        ),
+        matches!(error, SmsError::Unreachable { timed_out: false, .. }),
         "{error:?}"
     );
     assert!(error.is_retryable());
@@ -360,12 +321,8 @@ async fn messagemedia_reply_and_delivery_report_parse() {
     };
     let sent = client.send(&message).await.unwrap();
 
-    let delivery = sandbox
-        .reply(AU, "+61412000111", "Stop texting me")
-        .await
-        .unwrap();
-    let MessageMediaPush::Reply(reply) = parse_messagemedia_push(delivery.body.as_bytes()).unwrap()
-    else {
+    let delivery = sandbox.reply(AU, "+61412000111", "Stop texting me").await.unwrap();
+    let MessageMediaPush::Reply(reply) = parse_messagemedia_push(delivery.body.as_bytes()).unwrap() else {
         panic!("not a reply");
     };
     assert_eq!(reply.from.as_e164(), AU);
@@ -382,8 +339,7 @@ async fn messagemedia_reply_and_delivery_report_parse() {
 
     // The provider retrying delivers the same reply id: the de-duplication key holds.
     let again = sandbox.redeliver(&delivery).await.unwrap();
-    let MessageMediaPush::Reply(second) = parse_messagemedia_push(again.body.as_bytes()).unwrap()
-    else {
+    let MessageMediaPush::Reply(second) = parse_messagemedia_push(again.body.as_bytes()).unwrap() else {
         panic!("not a reply");
     };
     assert_eq!(second.reply_id, reply_id);
@@ -392,9 +348,7 @@ async fn messagemedia_reply_and_delivery_report_parse() {
         .deliver_report(&sent.message_id, DeliveryStatus::Failed, "411")
         .await
         .unwrap();
-    let MessageMediaPush::DeliveryReport(report) =
-        parse_messagemedia_push(delivery.body.as_bytes()).unwrap()
-    else {
+    let MessageMediaPush::DeliveryReport(report) = parse_messagemedia_push(delivery.body.as_bytes()).unwrap() else {
         panic!("not a delivery report");
     };
     assert_eq!(report.message_id, sent.message_id);
@@ -415,10 +369,7 @@ async fn twilio_inbound_signature_from_the_sandbox_verifies_and_forgeries_do_not
     let inbox = WebhookInbox::start().await.unwrap();
     let url = inbox.url("/webhooks/twilio/inbound?store=abc123");
     let token = Secret::new(sandbox.config().twilio_auth_token.clone());
-    sandbox
-        .twilio_inbound(US, "+12125550100", "STOP", &url)
-        .await
-        .unwrap();
+    sandbox.twilio_inbound(US, "+12125550100", "STOP", &url).await.unwrap();
     let request = &inbox.requests()[0];
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&request.body).unwrap();
     let signature = request.header("x-twilio-signature").unwrap();
@@ -557,12 +508,7 @@ fn twilio_signature_matches_known_vectors() {
         "ZW4cSX0LWFg/p6okqw36eajC8uZ="
     ));
     assert!(!verify_twilio_signature(&token, url, &params, ""));
-    assert!(!verify_twilio_signature(
-        &Secret::new(""),
-        url,
-        &params,
-        signature
-    ));
+    assert!(!verify_twilio_signature(&Secret::new(""), url, &params, signature));
 }
 
 #[test]
@@ -579,11 +525,7 @@ fn messagemedia_error_classification() {
             "Invalid request; messages[0].content: too long",
             SendFailure::MessageRejected,
         ),
-        (
-            401,
-            "Invalid authentication credentials",
-            SendFailure::Configuration,
-        ),
+        (401, "Invalid authentication credentials", SendFailure::Configuration),
         (403, "Feature disabled", SendFailure::Configuration),
         (404, "", SendFailure::Configuration),
         (422, "TLS 1.3 required", SendFailure::Configuration),
@@ -708,28 +650,12 @@ fn messagemedia_delivery_outcomes_follow_the_reference() {
         (S::Rejected, Some(301), DeliveryOutcome::Failed),
         (S::Expired, Some(401), DeliveryOutcome::Failed),
         (S::Failed, None, DeliveryOutcome::Failed),
-        (
-            S::Other("held".into()),
-            Some(151),
-            DeliveryOutcome::InProgress,
-        ),
-        (
-            S::Other("done".into()),
-            Some(221),
-            DeliveryOutcome::Delivered,
-        ),
-        (
-            S::Other("odd".into()),
-            Some(412),
-            DeliveryOutcome::Suppressed,
-        ),
+        (S::Other("held".into()), Some(151), DeliveryOutcome::InProgress),
+        (S::Other("done".into()), Some(221), DeliveryOutcome::Delivered),
+        (S::Other("odd".into()), Some(412), DeliveryOutcome::Suppressed),
     ];
     for (status, code, expected) in cases {
-        assert_eq!(
-            report(status.clone(), code).outcome(),
-            expected,
-            "{status:?} {code:?}"
-        );
+        assert_eq!(report(status.clone(), code).outcome(), expected, "{status:?} {code:?}");
     }
     assert!(!DeliveryOutcome::InProgress.is_final());
     assert!(DeliveryOutcome::Suppressed.is_final());
@@ -781,13 +707,7 @@ fn malformed_messagemedia_pushes_are_refused_without_echoing_values() {
         br#"{"reply_id":"r","source_number":"+61412345678","content":"x","metadata":{"a":{"b":1}}}"#,
     )
     .unwrap_err();
-    assert!(matches!(
-        error,
-        InboundError::Invalid {
-            field: "metadata",
-            ..
-        }
-    ));
+    assert!(matches!(error, InboundError::Invalid { field: "metadata", .. }));
     let error = parse_messagemedia_push(
         br#"{"delivery_report_id":"d","message_id":"m","source_number":"+61412345678","status":"failed","error_code":"x41"}"#,
     )
@@ -859,11 +779,7 @@ fn twilio_status_outcomes() {
         ("canceled", None, DeliveryOutcome::Failed),
     ];
     for (status, code, expected) in cases {
-        assert_eq!(
-            callback(status, code).outcome(),
-            expected,
-            "{status} {code:?}"
-        );
+        assert_eq!(callback(status, code).outcome(), expected, "{status} {code:?}");
     }
     // An empty ErrorCode is no error code; SmsStatus stands in for MessageStatus.
     let params = pairs(&[

@@ -3,8 +3,8 @@
 //! `X-Twilio-Signature` verification (reference: sms-rules-and-market.md §2.2).
 
 use super::{
-    DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms,
-    SharedClock, SmsError, is_http_success, scrub,
+    DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms, SharedClock,
+    SmsError, is_http_success, scrub,
 };
 use crate::{Clock, Phone, Secret};
 use base64::Engine;
@@ -60,10 +60,7 @@ impl TwilioClient {
 
     pub async fn send(&self, message: &OutboundSms) -> Result<SentSms, SmsError> {
         let from = message.from.as_deref().ok_or(SmsError::NoSender)?;
-        let mut params = vec![
-            ("To", message.to.as_e164().to_owned()),
-            ("Body", message.body.clone()),
-        ];
+        let mut params = vec![("To", message.to.as_e164().to_owned()), ("Body", message.body.clone())];
         params.push(if is_messaging_service_sid(from) {
             ("MessagingServiceSid", from.to_owned())
         } else {
@@ -80,10 +77,7 @@ impl TwilioClient {
             }
         }
         if let Some(url) = &message.callback_url {
-            params.push((
-                "StatusCallback",
-                status_callback_url(url, &message.metadata),
-            ));
+            params.push(("StatusCallback", status_callback_url(url, &message.metadata)));
         }
 
         let response = self
@@ -101,10 +95,7 @@ impl TwilioClient {
             .map_err(|e| SmsError::unreachable(PROVIDER, e))?;
         let status = response.status().as_u16();
         let body = response.bytes().await;
-        let parsed = body
-            .as_ref()
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(b).ok());
+        let parsed = body.as_ref().ok().and_then(|b| serde_json::from_slice::<Value>(b).ok());
         if is_http_success(status) {
             return parsed
                 .as_ref()
@@ -217,10 +208,7 @@ pub fn verify_twilio_signature(
         mac.update(value.as_bytes());
     }
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    expected
-        .as_bytes()
-        .ct_eq(signature_header.as_bytes())
-        .into()
+    expected.as_bytes().ct_eq(signature_header.as_bytes()).into()
 }
 
 // --- inbound -------------------------------------------------------------------------------------
@@ -367,16 +355,11 @@ struct Params<'a>(&'a [(String, String)]);
 
 impl Params<'_> {
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn optional(&self, name: &str) -> Option<String> {
-        self.get(name)
-            .filter(|v| !v.trim().is_empty())
-            .map(str::to_owned)
+        self.get(name).filter(|v| !v.trim().is_empty()).map(str::to_owned)
     }
 
     fn required(&self, name: &'static str) -> Result<String, InboundError> {

@@ -58,11 +58,7 @@ impl WebhookInbox {
                 tracing::error!(%error, "webhook inbox stopped");
             }
         });
-        Ok(Self {
-            recorded,
-            addr,
-            server,
-        })
+        Ok(Self { recorded, addr, server })
     }
 
     /// The full URL of `path_and_query` on this inbox (`path_and_query` starts with `/`).

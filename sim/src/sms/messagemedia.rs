@@ -44,17 +44,12 @@ fn error(status: StatusCode, message: &str, details: Vec<String>) -> Response {
 }
 
 fn unauthorized() -> Response {
-    error(
-        StatusCode::UNAUTHORIZED,
-        "Invalid authentication credentials",
-        vec![],
-    )
+    error(StatusCode::UNAUTHORIZED, "Invalid authentication credentials", vec![])
 }
 
 fn authorised(inner: &Inner, headers: &HeaderMap) -> bool {
-    basic_credentials(headers).is_some_and(|(key, secret)| {
-        key == inner.config.api_key && secret == inner.config.api_secret
-    })
+    basic_credentials(headers)
+        .is_some_and(|(key, secret)| key == inner.config.api_key && secret == inner.config.api_secret)
 }
 
 fn fault_response(status: u16) -> Response {
@@ -80,11 +75,7 @@ struct Accepted {
     expires_at: Option<DateTime<Utc>>,
 }
 
-pub(super) async fn send(
-    State(inner): State<Arc<Inner>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(super) async fn send(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut slow_answer = None;
     match inner.next_fault() {
         Some(Fault::Status(status)) => return fault_response(status),
@@ -150,8 +141,7 @@ pub(super) async fn send(
             let id = uuid::Uuid::new_v4().to_string();
             let mut echo = message.request.clone();
             echo.entry("format").or_insert_with(|| json!("SMS"));
-            echo.entry("delivery_report")
-                .or_insert_with(|| json!(false));
+            echo.entry("delivery_report").or_insert_with(|| json!(false));
             echo.insert("message_id".into(), json!(id));
             echo.insert("status".into(), json!("queued"));
             echoed.push(Value::Object(echo));
@@ -198,8 +188,7 @@ pub(super) async fn get_message(
         Some(message) => {
             let mut body = message.request.as_object().cloned().unwrap_or_default();
             body.entry("format").or_insert_with(|| json!("SMS"));
-            body.entry("delivery_report")
-                .or_insert_with(|| json!(false));
+            body.entry("delivery_report").or_insert_with(|| json!(false));
             body.insert("message_id".into(), json!(message.id));
             body.insert("status".into(), json!(message.status));
             (StatusCode::OK, Json(Value::Object(body))).into_response()
@@ -228,14 +217,9 @@ fn validate(index: usize, message: &Value, details: &mut Vec<String>) -> Option<
     }
 
     let content = match object.get("content") {
-        Some(Value::String(s)) if (1..=MAX_CONTENT_CHARS).contains(&s.chars().count()) => {
-            Some(s.clone())
-        }
+        Some(Value::String(s)) if (1..=MAX_CONTENT_CHARS).contains(&s.chars().count()) => Some(s.clone()),
         Some(Value::String(_)) => {
-            problem(
-                "content",
-                &format!("must be 1 to {MAX_CONTENT_CHARS} characters"),
-            );
+            problem("content", &format!("must be 1 to {MAX_CONTENT_CHARS} characters"));
             None
         }
         Some(_) => {
@@ -251,10 +235,7 @@ fn validate(index: usize, message: &Value, details: &mut Vec<String>) -> Option<
     let to = match object.get("destination_number") {
         Some(Value::String(s)) if is_e164(s) => Some(s.clone()),
         Some(_) => {
-            problem(
-                "destination_number",
-                "must be an E.164 number: + and 8 to 15 digits",
-            );
+            problem("destination_number", "must be an E.164 number: + and 8 to 15 digits");
             None
         }
         None => {
@@ -265,16 +246,11 @@ fn validate(index: usize, message: &Value, details: &mut Vec<String>) -> Option<
 
     let source_type = match object.get("source_number_type") {
         None => None,
-        Some(Value::String(t))
-            if ["INTERNATIONAL", "ALPHANUMERIC", "SHORTCODE"].contains(&t.as_str()) =>
-        {
+        Some(Value::String(t)) if ["INTERNATIONAL", "ALPHANUMERIC", "SHORTCODE"].contains(&t.as_str()) => {
             Some(t.as_str())
         }
         Some(_) => {
-            problem(
-                "source_number_type",
-                "must be INTERNATIONAL, ALPHANUMERIC or SHORTCODE",
-            );
+            problem("source_number_type", "must be INTERNATIONAL, ALPHANUMERIC or SHORTCODE");
             None
         }
     };
@@ -349,10 +325,7 @@ fn validate(index: usize, message: &Value, details: &mut Vec<String>) -> Option<
         None => {}
         Some(Value::Object(pairs)) => {
             if pairs.len() > MAX_METADATA_PAIRS {
-                problem(
-                    "metadata",
-                    &format!("must have at most {MAX_METADATA_PAIRS} pairs"),
-                );
+                problem("metadata", &format!("must have at most {MAX_METADATA_PAIRS} pairs"));
             }
             for (key, value) in pairs {
                 if key.is_empty() || key.chars().count() > MAX_METADATA_KEY_CHARS {
@@ -425,9 +398,7 @@ fn source_number_fits(value: &str, declared: Option<&str>) -> bool {
     let international = is_e164(value);
     let short_code = (3..=8).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit());
     let alphanumeric = (1..=11).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
         && value.bytes().any(|b| b.is_ascii_alphabetic());
     match declared {
         Some("INTERNATIONAL") => international,

@@ -177,14 +177,8 @@ impl SmsSandbox {
         let app = Router::new()
             .route("/v1/messages", post(messagemedia::send))
             .route("/v1/messages/{id}", get(messagemedia::get_message))
-            .route(
-                "/2010-04-01/Accounts/{sid}/Messages.json",
-                post(twilio::send),
-            )
-            .route(
-                "/2010-04-01/Accounts/{sid}/Messages/{file}",
-                get(twilio::get_message),
-            )
+            .route("/2010-04-01/Accounts/{sid}/Messages.json", post(twilio::send))
+            .route("/2010-04-01/Accounts/{sid}/Messages/{file}", get(twilio::get_message))
             .route("/_sandbox/messages", get(list_messages))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
@@ -194,11 +188,7 @@ impl SmsSandbox {
                 tracing::error!(%error, "sms sandbox server stopped");
             }
         });
-        Ok(Self {
-            inner,
-            addr,
-            server,
-        })
+        Ok(Self { inner, addr, server })
     }
 
     /// Base URL for both API shapes, e.g. `http://127.0.0.1:40123` (no trailing slash).
@@ -236,12 +226,7 @@ impl SmsSandbox {
 
     /// One message by MessageMedia `message_id` or Twilio `sid`.
     pub fn message(&self, id: &str) -> Option<SentMessage> {
-        self.inner
-            .state()
-            .messages
-            .iter()
-            .find(|m| m.id == id)
-            .cloned()
+        self.inner.state().messages.iter().find(|m| m.id == id).cloned()
     }
 
     /// Idempotency keys that were accepted more than once: what a double send looks like.
@@ -249,11 +234,7 @@ impl SmsSandbox {
         let state = self.inner.state();
         let mut seen = HashSet::new();
         let mut duplicates = Vec::new();
-        for key in state
-            .messages
-            .iter()
-            .filter_map(|m| m.idempotency_key.as_ref())
-        {
+        for key in state.messages.iter().filter_map(|m| m.idempotency_key.as_ref()) {
             if !seen.insert(key) && !duplicates.contains(key) {
                 duplicates.push(key.clone());
             }
@@ -272,9 +253,7 @@ impl SmsSandbox {
     /// send nothing. 500, 503 and 429 are the interesting ones.
     pub fn fail_next(&self, count: usize, status: u16) {
         let mut state = self.inner.state();
-        state
-            .faults
-            .extend(std::iter::repeat_n(Fault::Status(status), count));
+        state.faults.extend(std::iter::repeat_n(Fault::Status(status), count));
     }
 
     /// The next `count` send requests are accepted and recorded, but answered only after `delay`: a
@@ -359,26 +338,19 @@ async fn list_messages(
 /// `+` and 8 to 15 digits, not starting with 0: the E.164 form both providers require.
 fn is_e164(value: &str) -> bool {
     value.strip_prefix('+').is_some_and(|digits| {
-        (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0')
+        (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
     })
 }
 
 /// The `user:password` pair of a Basic `Authorization` header.
 fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     use base64::Engine;
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))

@@ -86,10 +86,7 @@ fn timestamp(time: DateTime<Utc>) -> String {
 impl Inner {
     /// Where MessageMedia pushes about `message`: its own `callback_url` (no custom headers), else the
     /// account webhook (with its headers).
-    fn messagemedia_target(
-        &self,
-        message: Option<&SentMessage>,
-    ) -> Result<(String, Vec<(String, String)>), PushError> {
+    fn messagemedia_target(&self, message: Option<&SentMessage>) -> Result<(String, Vec<(String, String)>), PushError> {
         if let Some(url) = message.and_then(|m| m.callback_url.clone()) {
             return Ok((url, Vec::new()));
         }
@@ -131,12 +128,7 @@ impl SmsSandbox {
     /// the message had no `source_number`): its `message_id` and `metadata` are echoed, and it goes to
     /// that message's `callback_url`, else to the account webhook. As documented, `destination_number`
     /// is left out when the original message had no `source_number`.
-    pub async fn reply(
-        &self,
-        from_phone: &str,
-        to_number: &str,
-        content: &str,
-    ) -> Result<WebhookDelivery, PushError> {
+    pub async fn reply(&self, from_phone: &str, to_number: &str, content: &str) -> Result<WebhookDelivery, PushError> {
         let original = {
             let state = self.inner.state();
             state
@@ -232,10 +224,7 @@ impl SmsSandbox {
             ("From", from),
             ("ApiVersion", "2010-04-01"),
         ];
-        let params: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let params: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         self.push_twilio_form(url, &params).await
     }
 
@@ -252,10 +241,7 @@ impl SmsSandbox {
             .message(message_sid)
             .filter(|m| m.api == ProviderApi::Twilio)
             .ok_or_else(|| PushError::NoSuchMessage(message_sid.to_owned()))?;
-        let url = message
-            .callback_url
-            .clone()
-            .ok_or(PushError::NoWebhookUrl)?;
+        let url = message.callback_url.clone().ok_or(PushError::NoWebhookUrl)?;
         let mut params = vec![
             ("SmsSid", message.id.clone()),
             ("SmsStatus", status.to_owned()),
@@ -274,24 +260,16 @@ impl SmsSandbox {
         if let Some(code) = error_code {
             params.push(("ErrorCode", code.to_owned()));
         }
-        let params: Vec<(String, String)> =
-            params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let params: Vec<(String, String)> = params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         self.set_status(message_sid, status);
         self.push_twilio_form(&url, &params).await
     }
 
     /// Pushes exactly the same request again (same `reply_id`, `delivery_report_id` or `MessageSid`, same
     /// signature): a provider retrying after a timeout or a non-2xx answer.
-    pub async fn redeliver(
-        &self,
-        delivery: &WebhookDelivery,
-    ) -> Result<WebhookDelivery, PushError> {
+    pub async fn redeliver(&self, delivery: &WebhookDelivery) -> Result<WebhookDelivery, PushError> {
         self.inner
-            .post(
-                delivery.url.clone(),
-                delivery.headers.clone(),
-                delivery.body.clone(),
-            )
+            .post(delivery.url.clone(), delivery.headers.clone(), delivery.body.clone())
             .await
     }
 
@@ -311,11 +289,7 @@ impl SmsSandbox {
         self.inner.post(url, headers, payload.to_string()).await
     }
 
-    async fn push_twilio_form(
-        &self,
-        url: &str,
-        params: &[(String, String)],
-    ) -> Result<WebhookDelivery, PushError> {
+    async fn push_twilio_form(&self, url: &str, params: &[(String, String)]) -> Result<WebhookDelivery, PushError> {
         let signature = twilio_signature(&self.inner.config.twilio_auth_token, url, params);
         let body = serde_urlencoded::to_string(params).expect("string pairs always encode");
         let headers = vec![

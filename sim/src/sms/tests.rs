@@ -59,10 +59,7 @@ async fn sms_messagemedia_rejects_wrong_or_missing_credentials() {
     ] {
         let (status, json) = status_and_json(request).await;
         assert_eq!(status, 401);
-        assert_eq!(
-            json,
-            json!({"message": "Invalid authentication credentials"})
-        );
+        assert_eq!(json, json!({"message": "Invalid authentication credentials"}));
     }
     assert!(sandbox.messages().is_empty());
 }
@@ -74,8 +71,7 @@ async fn sms_messagemedia_accepts_and_records_a_batch() {
     second["destination_number"] = json!(AU_PHONE);
     second["source_number"] = json!(OUR_NUMBER);
     let (status, json) = status_and_json(
-        mm_post(&sandbox, &json!({"messages": [valid_message(), second]}))
-            .header("Idempotency-Key", "abc123/c-1/1"),
+        mm_post(&sandbox, &json!({"messages": [valid_message(), second]})).header("Idempotency-Key", "abc123/c-1/1"),
     )
     .await;
     assert_eq!(status, 202);
@@ -97,15 +93,9 @@ async fn sms_messagemedia_accepts_and_records_a_batch() {
     assert_eq!(message.id, echoed[0]["message_id"].as_str().unwrap());
     assert_eq!(message.metadata["store_hash"], "abc123");
     assert!(message.delivery_report);
-    assert_eq!(
-        message.expires_at.unwrap().to_rfc3339(),
-        "2030-01-01T12:00:00+00:00"
-    );
+    assert_eq!(message.expires_at.unwrap().to_rfc3339(), "2030-01-01T12:00:00+00:00");
     assert_eq!(message.idempotency_key.as_deref(), Some("abc123/c-1/1"));
-    assert_eq!(
-        sandbox.messages_to(AU_PHONE)[0].from.as_deref(),
-        Some(OUR_NUMBER)
-    );
+    assert_eq!(sandbox.messages_to(AU_PHONE)[0].from.as_deref(), Some(OUR_NUMBER));
     // Two messages of one request share its key: that is a double send to the sandbox's eyes.
     assert_eq!(sandbox.duplicate_idempotency_keys(), vec!["abc123/c-1/1"]);
 
@@ -130,11 +120,7 @@ async fn sms_messagemedia_batch_is_atomic_and_reports_every_problem() {
     let mut bad = valid_message();
     bad["content"] = json!("");
     bad["destination_number"] = json!("0412345678");
-    let (status, json) = status_and_json(mm_post(
-        &sandbox,
-        &json!({"messages": [valid_message(), bad]}),
-    ))
-    .await;
+    let (status, json) = status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message(), bad]}))).await;
     assert_eq!(status, 400);
     let details: Vec<&str> = json["details"]
         .as_array()
@@ -146,17 +132,13 @@ async fn sms_messagemedia_batch_is_atomic_and_reports_every_problem() {
     assert!(details[0].starts_with("messages[1].content"));
     assert!(details[1].starts_with("messages[1].destination_number"));
     assert!(json["message"].is_string());
-    assert!(
-        sandbox.messages().is_empty(),
-        "nothing of a bad batch is sent"
-    );
+    assert!(sandbox.messages().is_empty(), "nothing of a bad batch is sent");
 }
 
 #[tokio::test]
 async fn sms_messagemedia_validation_rules() {
     let sandbox = sandbox().await;
-    let eleven_pairs: serde_json::Map<String, Value> =
-        (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let eleven_pairs: serde_json::Map<String, Value> = (0..11).map(|i| (format!("k{i}"), json!("v"))).collect();
     let cases: Vec<(&str, Value)> = vec![
         ("content", json!("x".repeat(5001))),
         ("destination_number", json!("+1234567")),
@@ -180,13 +162,9 @@ async fn sms_messagemedia_validation_rules() {
         let shown: String = value.to_string().chars().take(40).collect();
         let mut message = valid_message();
         message[field] = value;
-        let (status, json) =
-            status_and_json(mm_post(&sandbox, &json!({"messages": [message]}))).await;
+        let (status, json) = status_and_json(mm_post(&sandbox, &json!({"messages": [message]}))).await;
         assert_eq!(status, 400, "{field} = {shown}");
-        assert!(
-            json["details"][0].as_str().unwrap().contains(field),
-            "{field}: {json}"
-        );
+        assert!(json["details"][0].as_str().unwrap().contains(field), "{field}: {json}");
     }
     // Expiry before the scheduled time can never be delivered.
     let mut message = valid_message();
@@ -218,15 +196,9 @@ async fn sms_messagemedia_validation_rules() {
 async fn sms_marked_invalid_numbers_are_refused_by_both_apis() {
     let sandbox = sandbox().await;
     sandbox.mark_invalid(US_PHONE);
-    let (status, json) =
-        status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message()]}))).await;
+    let (status, json) = status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message()]}))).await;
     assert_eq!(status, 400);
-    assert!(
-        json["details"][0]
-            .as_str()
-            .unwrap()
-            .contains("destination_number")
-    );
+    assert!(json["details"][0].as_str().unwrap().contains("destination_number"));
 
     let (status, json) = status_and_json(twilio_post(
         &sandbox,
@@ -299,26 +271,13 @@ async fn sms_twilio_errors_use_twilio_codes() {
     type Params<'a> = Vec<(&'a str, &'a str)>;
     let cases: Vec<(Params, u16, u32)> = vec![
         (vec![("To", AU_PHONE), from, ("Body", "hi")], 400, 21610),
-        (
-            vec![("To", "12122014567"), from, ("Body", "hi")],
-            400,
-            21211,
-        ),
+        (vec![("To", "12122014567"), from, ("Body", "hi")], 400, 21211),
         (vec![from, ("Body", "hi")], 400, 21604),
         (vec![("To", US_PHONE), ("Body", "hi")], 400, 21603),
         (vec![("To", US_PHONE), from], 400, 21602),
+        (vec![("To", US_PHONE), from, ("Body", &long_body)], 400, 21617),
         (
-            vec![("To", US_PHONE), from, ("Body", &long_body)],
-            400,
-            21617,
-        ),
-        (
-            vec![
-                ("To", US_PHONE),
-                from,
-                ("Body", "hi"),
-                ("ValidityPeriod", "36001"),
-            ],
+            vec![("To", US_PHONE), from, ("Body", "hi"), ("ValidityPeriod", "36001")],
             400,
             21624,
         ),
@@ -418,10 +377,7 @@ async fn sms_reply_echoes_the_original_message_to_its_callback_url() {
     let requests = inbox.requests();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(
-        request.path_and_query,
-        "/webhooks/messagemedia/secret-token"
-    );
+    assert_eq!(request.path_and_query, "/webhooks/messagemedia/secret-token");
     assert_eq!(request.header("content-type"), Some("application/json"));
     assert_eq!(
         request.header("x-hook-secret"),
@@ -436,9 +392,7 @@ async fn sms_reply_echoes_the_original_message_to_its_callback_url() {
     assert_eq!(payload["metadata"]["cart_id"], "c-1");
     assert_eq!(payload["vendor_account_id"]["vendor_id"], "MessageMedia");
     assert!(uuid::Uuid::parse_str(payload["reply_id"].as_str().unwrap()).is_ok());
-    assert!(
-        chrono::DateTime::parse_from_rfc3339(payload["date_received"].as_str().unwrap()).is_ok()
-    );
+    assert!(chrono::DateTime::parse_from_rfc3339(payload["date_received"].as_str().unwrap()).is_ok());
 
     // A provider retry sends the very same reply.
     inbox.answer_with(500);
@@ -474,12 +428,8 @@ async fn sms_reply_to_a_pool_number_message_has_no_destination_number() {
     let sandbox = sandbox().await;
     let inbox = WebhookInbox::start().await.unwrap();
     sandbox.set_webhook(&inbox.url("/hook"), &[]);
-    let (_, sent) =
-        status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message()]}))).await;
-    let delivery = sandbox
-        .reply(US_PHONE, "+12125550100", "Stop.")
-        .await
-        .unwrap();
+    let (_, sent) = status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message()]}))).await;
+    let delivery = sandbox.reply(US_PHONE, "+12125550100", "Stop.").await.unwrap();
     let payload = delivery.json();
     assert_eq!(payload["message_id"], sent["messages"][0]["message_id"]);
     assert!(payload.get("destination_number").is_none());
@@ -510,9 +460,7 @@ async fn sms_delivery_report_describes_the_original_and_updates_its_status() {
     assert_eq!(sandbox.message(id).unwrap().status, "rejected");
 
     assert!(matches!(
-        sandbox
-            .deliver_report("nope", DeliveryStatus::Delivered, "220")
-            .await,
+        sandbox.deliver_report("nope", DeliveryStatus::Delivered, "220").await,
         Err(PushError::NoSuchMessage(_))
     ));
     let mut quiet = valid_message();
@@ -521,9 +469,7 @@ async fn sms_delivery_report_describes_the_original_and_updates_its_status() {
     let (_, sent) = status_and_json(mm_post(&sandbox, &json!({"messages": [quiet]}))).await;
     let id = sent["messages"][0]["message_id"].as_str().unwrap();
     assert!(matches!(
-        sandbox
-            .deliver_report(id, DeliveryStatus::Delivered, "220")
-            .await,
+        sandbox.deliver_report(id, DeliveryStatus::Delivered, "220").await,
         Err(PushError::DeliveryReportsOff(_))
     ));
 }
@@ -544,11 +490,7 @@ fn sms_twilio_signature_matches_an_independent_computation() {
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
     assert_eq!(
-        twilio_signature(
-            "12345",
-            "https://mycompany.com/myapp.php?foo=1&bar=2",
-            &params
-        ),
+        twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &params),
         "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     );
 }
@@ -570,24 +512,13 @@ async fn sms_twilio_inbound_is_form_encoded_and_signed() {
         Some("application/x-www-form-urlencoded")
     );
     let params: Vec<(String, String)> = serde_urlencoded::from_str(&request.body).unwrap();
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     assert_eq!(get("From"), Some(US_PHONE));
     assert_eq!(get("Body"), Some("STOP"));
-    assert_eq!(
-        get("AccountSid"),
-        Some(sandbox.config().twilio_account_sid.as_str())
-    );
+    assert_eq!(get("AccountSid"), Some(sandbox.config().twilio_account_sid.as_str()));
     assert!(get("MessageSid").unwrap().starts_with("SM"));
     let expected = twilio_signature(&sandbox.config().twilio_auth_token, &url, &params);
-    assert_eq!(
-        request.header("x-twilio-signature"),
-        Some(expected.as_str())
-    );
+    assert_eq!(request.header("x-twilio-signature"), Some(expected.as_str()));
     // The signature covers the URL: a different one does not match.
     assert_ne!(
         twilio_signature(
@@ -648,17 +579,12 @@ async fn sms_sandbox_lists_messages_over_http_for_the_demo() {
     let sandbox = sandbox().await;
     let mut other = valid_message();
     other["destination_number"] = json!(AU_PHONE);
-    status_and_json(mm_post(
-        &sandbox,
-        &json!({"messages": [valid_message(), other]}),
-    ))
-    .await;
+    status_and_json(mm_post(&sandbox, &json!({"messages": [valid_message(), other]}))).await;
     let url = format!("{}/_sandbox/messages", sandbox.api_url());
     let (status, all) = status_and_json(reqwest::Client::new().get(&url)).await;
     assert_eq!(status, 200);
     assert_eq!(all.as_array().unwrap().len(), 2);
-    let (_, to_au) =
-        status_and_json(reqwest::Client::new().get(&url).query(&[("to", AU_PHONE)])).await;
+    let (_, to_au) = status_and_json(reqwest::Client::new().get(&url).query(&[("to", AU_PHONE)])).await;
     let to_au = to_au.as_array().unwrap();
     assert_eq!(to_au.len(), 1);
     assert_eq!(to_au[0]["to"], AU_PHONE);

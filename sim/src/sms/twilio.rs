@@ -23,8 +23,7 @@ const MAX_VALIDITY_SECONDS: u32 = 36_000;
 pub fn twilio_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
     let mut sorted: Vec<&(String, String)> = params.iter().collect();
     sorted.sort();
-    let mut mac =
-        Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key");
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes()).expect("HMAC takes any key");
     mac.update(url.as_bytes());
     for (name, value) in sorted {
         mac.update(name.as_bytes());
@@ -57,9 +56,8 @@ fn fault_response(status: u16) -> Response {
 }
 
 fn authorised(inner: &Inner, headers: &HeaderMap) -> bool {
-    basic_credentials(headers).is_some_and(|(sid, token)| {
-        sid == inner.config.twilio_account_sid && token == inner.config.twilio_auth_token
-    })
+    basic_credentials(headers)
+        .is_some_and(|(sid, token)| sid == inner.config.twilio_account_sid && token == inner.config.twilio_auth_token)
 }
 
 fn rfc2822(time: DateTime<Utc>) -> String {
@@ -106,18 +104,10 @@ pub(super) async fn send(
         return error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     }
     if account_sid != inner.config.twilio_account_sid {
-        return error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        );
+        return error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found");
     }
     let Ok(params) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            20001,
-            "The request body is not form-encoded",
-        );
+        return error(StatusCode::BAD_REQUEST, 20001, "The request body is not form-encoded");
     };
     // Twilio uses the last value of a repeated scalar parameter.
     let param = |name: &str| {
@@ -130,20 +120,12 @@ pub(super) async fn send(
     };
 
     let Some(to) = param("To") else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            21604,
-            "A 'To' phone number is required.",
-        );
+        return error(StatusCode::BAD_REQUEST, 21604, "A 'To' phone number is required.");
     };
     let from = param("From");
     let service = param("MessagingServiceSid");
     if from.is_none() && service.is_none() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            21603,
-            "A 'From' phone number is required.",
-        );
+        return error(StatusCode::BAD_REQUEST, 21603, "A 'From' phone number is required.");
     }
     let Some(content) = param("Body") else {
         return error(StatusCode::BAD_REQUEST, 21602, "Message body is required.");
@@ -173,11 +155,7 @@ pub(super) async fn send(
         .as_deref()
         .is_some_and(|u| !(u.starts_with("https://") || u.starts_with("http://")))
     {
-        return error(
-            StatusCode::BAD_REQUEST,
-            21609,
-            "Invalid StatusCallback URL.",
-        );
+        return error(StatusCode::BAD_REQUEST, 21609, "Invalid StatusCallback URL.");
     }
     {
         let state = inner.state();
@@ -248,10 +226,6 @@ pub(super) async fn get_message(
         Some(message) if account_sid == inner.config.twilio_account_sid => {
             (StatusCode::OK, Json(resource(message, &account_sid))).into_response()
         }
-        _ => error(
-            StatusCode::NOT_FOUND,
-            20404,
-            "The requested resource was not found",
-        ),
+        _ => error(StatusCode::NOT_FOUND, 20404, "The requested resource was not found"),
     }
 }
