@@ -18,6 +18,7 @@ pub mod model;
 pub mod phone;
 pub mod queue;
 pub mod secret;
+pub mod sms;
 pub mod store_hash;
 pub mod web;
 
