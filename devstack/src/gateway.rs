@@ -72,33 +72,31 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A running HTTP API.
-pub struct Gateway {
+/// A bound, not yet serving, HTTP API: its URL is known before the functions are built (they need it as
+/// `APP_URL`).
+pub struct GatewayListener {
+    listener: tokio::net::TcpListener,
     url: String,
-    task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.task.abort();
+impl GatewayListener {
+    pub async fn bind(address: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(address).await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        Ok(Self { listener, url })
     }
-}
 
-impl Gateway {
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Serves every `HttpApi` route of the template's functions. `functions` maps function logical ids
     /// (`InstallFunction`) to implementations; a route whose function is missing is an error.
-    pub async fn start(
+    pub fn serve(
+        self,
         template: &Template,
         functions: &BTreeMap<String, SharedFunction>,
-    ) -> Result<Self, TemplateError> {
-        Self::start_on(template, functions, "127.0.0.1:0").await
-    }
-
-    pub async fn start_on(
-        template: &Template,
-        functions: &BTreeMap<String, SharedFunction>,
-        address: &str,
-    ) -> Result<Self, TemplateError> {
+    ) -> Result<Gateway, TemplateError> {
         let mut routes = Vec::new();
         for function in template.functions()? {
             for (_, event) in &function.events {
@@ -115,17 +113,28 @@ impl Gateway {
                 }
             }
         }
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|e| TemplateError::Shape(format!("cannot listen on {address}: {e}")))?;
-        let url = format!("http://{}", listener.local_addr().expect("bound"));
         let app = axum::Router::new().fallback(handle).with_state(Arc::new(routes));
+        let listener = self.listener;
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
-        Ok(Self { url, task })
+        Ok(Gateway { url: self.url, task })
     }
+}
 
+/// A running HTTP API. Stops when dropped.
+pub struct Gateway {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Gateway {
     /// The base URL (the local `APP_URL`).
     pub fn url(&self) -> &str {
         &self.url

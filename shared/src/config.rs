@@ -99,6 +99,8 @@ impl AppUrl {
 #[derive(Debug, Clone)]
 pub struct BigCommerceConfig {
     pub client_id: String,
+    /// Needed only where tokens are exchanged and callbacks verified (install, webhooks): functions that only
+    /// call store APIs with stored tokens run without it. Use [`BigCommerceConfig::require_client_secret`].
     pub client_secret: Secret,
     /// `BC_API_URL`, default `https://api.bigcommerce.com`.
     pub api_url: String,
@@ -110,10 +112,21 @@ impl BigCommerceConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             client_id: env.required("BC_CLIENT_ID")?,
-            client_secret: Secret::new(env.required("BC_CLIENT_SECRET")?),
+            client_secret: Secret::new(env.get("BC_CLIENT_SECRET").unwrap_or_default()),
             api_url: env.url("BC_API_URL", Some("https://api.bigcommerce.com"))?,
             login_url: env.url("BC_LOGIN_URL", Some("https://login.bigcommerce.com"))?,
         })
+    }
+}
+
+impl BigCommerceConfig {
+    /// Fails unless `BC_CLIENT_SECRET` was set.
+    pub fn require_client_secret(self) -> Result<Self, ConfigError> {
+        if self.client_secret.is_empty() {
+            Err(ConfigError::Missing("BC_CLIENT_SECRET"))
+        } else {
+            Ok(self)
+        }
     }
 }
 
@@ -161,6 +174,20 @@ impl SmsConfig {
     }
 }
 
+/// `SMS_WEBHOOK_TOKEN`: the secret path token of our SMS provider callback URLs
+/// (`/webhooks/messagemedia/{token}`, `/webhooks/twilio/{token}`). MessageMedia pushes are unsigned, so only a
+/// caller who knows the token gets through.
+pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
+    let token = env.required("SMS_WEBHOOK_TOKEN")?;
+    if token.len() < 16 {
+        return Err(ConfigError::Invalid {
+            name: "SMS_WEBHOOK_TOKEN",
+            reason: "must be at least 16 characters".into(),
+        });
+    }
+    Ok(Secret::new(token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,8 +203,16 @@ mod tests {
 
     #[test]
     fn bigcommerce_urls_default_to_production_and_can_be_overridden() {
+        let env = Env::from_pairs([("BC_CLIENT_ID", "id")]);
+        assert!(matches!(
+            BigCommerceConfig::from_env(&env).unwrap().require_client_secret(),
+            Err(ConfigError::Missing("BC_CLIENT_SECRET"))
+        ));
         let env = Env::from_pairs([("BC_CLIENT_ID", "id"), ("BC_CLIENT_SECRET", "s")]);
-        let config = BigCommerceConfig::from_env(&env).unwrap();
+        let config = BigCommerceConfig::from_env(&env)
+            .unwrap()
+            .require_client_secret()
+            .unwrap();
         assert_eq!(config.api_url, "https://api.bigcommerce.com");
         assert_eq!(config.login_url, "https://login.bigcommerce.com");
 

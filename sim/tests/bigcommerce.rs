@@ -6,9 +6,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha1::Digest;
-use sim::bigcommerce::{
-    BigCommerceSim, BillingAddress, CartSeed, CustomerSeed, Fault, ItemSeed, SimConfig, StoreSeed,
-};
+use sim::bigcommerce::{BigCommerceSim, BillingAddress, CartSeed, CustomerSeed, Fault, ItemSeed, SimConfig, StoreSeed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,10 +57,7 @@ async fn send(
 }
 
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap().to_owned())
+    response.headers().get(name).map(|v| v.to_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -72,11 +67,7 @@ async fn oauth_code_exchange_checks_every_field_and_codes_are_single_use() {
     sim.create_store(HASH, StoreSeed::default());
     let grant = sim.authorize_install(HASH, &["store_v2_customers", "store_cart"]);
     assert!(grant.callback_query().contains("context=stores%2Fabc123"));
-    assert!(
-        grant
-            .callback_query()
-            .contains("scope=store_v2_customers+store_cart")
-    );
+    assert!(grant.callback_query().contains("scope=store_v2_customers+store_cart"));
 
     let token_url = format!("{}/oauth2/token", sim.login_url());
     let body = |overrides: &[(&str, &str)]| {
@@ -126,10 +117,7 @@ async fn oauth_code_exchange_checks_every_field_and_codes_are_single_use() {
     assert_eq!(granted["owner"]["id"], 7654321);
     assert_eq!(granted["account_uuid"], config.account_uuid);
     let access_token = granted["access_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        sim.granted_scopes(HASH),
-        vec!["store_v2_customers", "store_cart"]
-    );
+    assert_eq!(sim.granted_scopes(HASH), vec!["store_v2_customers", "store_cart"]);
 
     let again = attempt(body(&[])).await.unwrap();
     assert_eq!(again.status(), 400, "a code works once");
@@ -189,10 +177,7 @@ async fn customers_paginate_filter_include_and_refuse_big_pages() {
         assert_eq!(pagination["current_page"], page);
         let data = body["data"].as_array().unwrap();
         assert_eq!(data.len(), if page < 3 { 50 } else { 20 });
-        assert!(
-            data[0].get("addresses").is_none(),
-            "addresses only on request"
-        );
+        assert!(data[0].get("addresses").is_none(), "addresses only on request");
         seen.extend(data.iter().map(|c| c["id"].as_u64().unwrap()));
     }
     seen.sort_unstable();
@@ -202,15 +187,11 @@ async fn customers_paginate_filter_include_and_refuse_big_pages() {
     let too_big = get(&sim, &token, "/v3/customers?limit=251").await;
     assert_eq!(too_big.status(), 413);
 
-    let body: Value = get(
-        &sim,
-        &token,
-        "/v3/customers?id:in=1,2,3&include=addresses,attributes",
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let body: Value = get(&sim, &token, "/v3/customers?id:in=1,2,3&include=addresses,attributes")
+        .await
+        .json()
+        .await
+        .unwrap();
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 3);
     assert!(data[0]["addresses"][0]["country_code"].is_string());
@@ -235,11 +216,7 @@ async fn customers_paginate_filter_include_and_refuse_big_pages() {
             .all(|c| c["customer_group_id"] == vip)
     );
 
-    let groups: Value = get(&sim, &token, "/v2/customer_groups")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let groups: Value = get(&sim, &token, "/v2/customer_groups").await.json().await.unwrap();
     assert_eq!(groups[0]["name"], "VIP", "v2 is a bare array");
 }
 
@@ -256,9 +233,7 @@ async fn seeded_phones_are_as_valid_as_the_summary_says() {
             continue;
         }
         let country: phonenumber::country::Id = customer.addresses[0].country_code.parse().unwrap();
-        if phonenumber::parse(Some(country), &customer.phone)
-            .is_ok_and(|n| phonenumber::is_valid(&n))
-        {
+        if phonenumber::parse(Some(country), &customer.phone).is_ok_and(|n| phonenumber::is_valid(&n)) {
             valid += 1;
         }
     }
@@ -281,14 +256,8 @@ async fn every_response_carries_rate_limit_headers_and_the_quota_binds() {
     for _ in 0..3 {
         let response = get(&sim, &token, "/v2/store").await;
         assert_eq!(response.status(), 200);
-        assert_eq!(
-            header(&response, "x-rate-limit-time-window-ms").as_deref(),
-            Some("800")
-        );
-        assert_eq!(
-            header(&response, "X-Rate-Limit-Requests-Quota").as_deref(),
-            Some("3")
-        );
+        assert_eq!(header(&response, "x-rate-limit-time-window-ms").as_deref(), Some("800"));
+        assert_eq!(header(&response, "X-Rate-Limit-Requests-Quota").as_deref(), Some("3"));
         let reset: u64 = header(&response, "X-Rate-Limit-Time-Reset-Ms")
             .unwrap()
             .parse()
@@ -300,24 +269,15 @@ async fn every_response_carries_rate_limit_headers_and_the_quota_binds() {
 
     let limited = get(&sim, &token, "/v3/customers/99/metafields").await;
     assert_eq!(limited.status(), 429);
-    assert_eq!(
-        header(&limited, "X-Rate-Limit-Requests-Left").as_deref(),
-        Some("0")
-    );
-    let reset: u64 = header(&limited, "X-Rate-Limit-Time-Reset-Ms")
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert_eq!(header(&limited, "X-Rate-Limit-Requests-Left").as_deref(), Some("0"));
+    let reset: u64 = header(&limited, "X-Rate-Limit-Time-Reset-Ms").unwrap().parse().unwrap();
     assert_eq!(sim.stats(HASH).rate_limited, 1);
     assert_eq!(sim.stats(HASH).requests, 4);
 
     tokio::time::sleep(Duration::from_millis(reset + 20)).await;
     let fresh = get(&sim, &token, "/v2/store").await;
     assert_eq!(fresh.status(), 200);
-    assert_eq!(
-        header(&fresh, "X-Rate-Limit-Requests-Left").as_deref(),
-        Some("2")
-    );
+    assert_eq!(header(&fresh, "X-Rate-Limit-Requests-Left").as_deref(), Some("2"));
 }
 
 #[tokio::test]
@@ -325,10 +285,7 @@ async fn injected_faults_fire_the_requested_number_of_times() {
     let (sim, token) = sim_with_store(SimConfig::default()).await;
     sim.inject_fault(Fault::status(503, "/v3/customers").times(2));
     sim.inject_fault(Fault::status(429, "/v2/store").method("GET"));
-    sim.inject_fault(Fault::delay(
-        Duration::from_millis(300),
-        "/v2/customer_groups",
-    ));
+    sim.inject_fault(Fault::delay(Duration::from_millis(300), "/v2/customer_groups"));
 
     sim.inject_fault(Fault::status(500, "page=2"));
 
@@ -407,10 +364,7 @@ async fn redirect_urls_exist_only_for_api_carts_and_work_once() {
     .await;
     assert_eq!(created.status(), 201);
     let created: Value = created.json().await.unwrap();
-    assert_eq!(
-        created["data"]["line_items"]["physical_items"][0]["name"],
-        "Red Scarf"
-    );
+    assert_eq!(created["data"]["line_items"]["physical_items"][0]["name"], "Red Scarf");
     let first_url = created["data"]["redirect_urls"]["checkout_url"]
         .as_str()
         .unwrap()
@@ -468,37 +422,20 @@ async fn an_order_converts_the_cart_in_v2_shapes() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        checkout["data"]["billing_address"]["phone"],
-        "+1 201 555 0199"
-    );
+    assert_eq!(checkout["data"]["billing_address"]["phone"], "+1 201 555 0199");
     assert_eq!(checkout["data"]["cart"]["email"], "ana@example.com");
 
     let abandoned_token = sim.abandon_cart(HASH, &cart).await;
-    let lookup: Value = get(
-        &sim,
-        &token,
-        &format!("/v3/abandoned-carts/{abandoned_token}"),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
+    let lookup: Value = get(&sim, &token, &format!("/v3/abandoned-carts/{abandoned_token}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(lookup["data"]["cart_id"], cart.as_str());
 
     let order_id = sim.place_order(HASH, &cart, 11).await;
-    assert_eq!(
-        get(&sim, &token, &format!("/v3/carts/{cart}"))
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        get(&sim, &token, &format!("/v3/checkouts/{cart}"))
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(get(&sim, &token, &format!("/v3/carts/{cart}")).await.status(), 404);
+    assert_eq!(get(&sim, &token, &format!("/v3/checkouts/{cart}")).await.status(), 404);
     let order: Value = get(&sim, &token, &format!("/v2/orders/{order_id}"))
         .await
         .json()
@@ -552,24 +489,13 @@ async fn scripts_and_hooks_belong_to_the_app_that_made_them() {
     .await;
     assert_eq!(bad.status(), 422);
 
-    let listed: Value = get(&sim, &token, "/v3/content/scripts")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get(&sim, &token, "/v3/content/scripts").await.json().await.unwrap();
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
     assert_eq!(sim.scripts(HASH).len(), 2);
 
     let hook = json!({"scope": "store/cart/abandoned", "destination": "https://app.example.com/wh",
                       "is_active": true, "headers": {"X-Secret": "s"}});
-    let first = send(
-        &sim,
-        &token,
-        reqwest::Method::POST,
-        "/v3/hooks",
-        hook.clone(),
-    )
-    .await;
+    let first = send(&sim, &token, reqwest::Method::POST, "/v3/hooks", hook.clone()).await;
     assert_eq!(first.status(), 200);
     let first: Value = first.json().await.unwrap();
     let duplicate = send(&sim, &token, reqwest::Method::POST, "/v3/hooks", hook).await;
@@ -607,11 +533,7 @@ async fn scripts_and_hooks_belong_to_the_app_that_made_them() {
 
     sim.uninstall(HASH);
     assert!(sim.hooks(HASH).is_empty());
-    assert_eq!(
-        sim.scripts(HASH).len(),
-        1,
-        "auto_uninstall scripts go with the app"
-    );
+    assert_eq!(sim.scripts(HASH).len(), 1, "auto_uninstall scripts go with the app");
 }
 
 #[derive(Clone, Default)]
@@ -662,8 +584,7 @@ async fn webhooks_are_signed_carry_custom_headers_and_redeliver_identically() {
     assert_eq!(headers["x-app-webhook-secret"], "per-store-secret");
     let id = headers["webhook-id"].to_str().unwrap();
     let timestamp = headers["webhook-timestamp"].to_str().unwrap();
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(sim.config().client_secret.as_bytes()).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(sim.config().client_secret.as_bytes()).unwrap();
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     let expected = format!(
         "v1,{}",
@@ -705,10 +626,7 @@ async fn webhooks_are_signed_carry_custom_headers_and_redeliver_identically() {
     let again = sim.deliver(&pending[0]).await;
     assert!(again[0].succeeded());
     let log = received.0.lock().unwrap().clone();
-    let tail: Vec<Value> = log[3..]
-        .iter()
-        .map(|(_, b)| serde_json::from_str(b).unwrap())
-        .collect();
+    let tail: Vec<Value> = log[3..].iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
     assert_eq!(tail[0]["scope"], "store/cart/deleted");
     assert_eq!(tail[1]["scope"], "store/cart/abandoned");
     assert_eq!(tail[1], tail[2], "a redelivery is the same body");
@@ -716,11 +634,7 @@ async fn webhooks_are_signed_carry_custom_headers_and_redeliver_identically() {
     assert!(sim.pending_webhooks().is_empty());
 
     let explicit = sim
-        .fire_event(
-            HASH,
-            "store/order/created",
-            json!({"type": "order", "id": 250}),
-        )
+        .fire_event(HASH, "store/order/created", json!({"type": "order", "id": 250}))
         .await;
     assert_eq!(explicit.scope, "store/order/created");
     let deliveries = sim.deliveries(HASH);
@@ -781,14 +695,7 @@ async fn attribute_values_upsert_and_metafields_stay_private() {
     let path = format!("/v3/customers/{customer}/metafields");
     let metafield = json!({"namespace": "sms", "key": "consent", "value": "opted_out",
                            "permission_set": "app_only"});
-    let first = send(
-        &sim,
-        &token,
-        reqwest::Method::POST,
-        &path,
-        metafield.clone(),
-    )
-    .await;
+    let first = send(&sim, &token, reqwest::Method::POST, &path, metafield.clone()).await;
     assert_eq!(first.status(), 200);
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["data"][0]["resource_id"], customer);
@@ -824,20 +731,14 @@ async fn settings_and_store_information() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        settings["data"]["marketing_emails_require_customer_consent"],
-        false
-    );
+    assert_eq!(settings["data"]["marketing_emails_require_customer_consent"], false);
     sim.set_abandoned_cart_settings(HASH, |s| s.marketing_emails_require_customer_consent = true);
     let settings: Value = get(&sim, &token, "/v3/abandoned-carts/settings")
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        settings["data"]["marketing_emails_require_customer_consent"],
-        true
-    );
+    assert_eq!(settings["data"]["marketing_emails_require_customer_consent"], true);
 
     let store: Value = get(&sim, &token, "/v2/store").await.json().await.unwrap();
     assert_eq!(store["id"], HASH);
@@ -853,13 +754,9 @@ async fn signed_payload_jwt_verifies_with_the_client_secret() {
     let parts: Vec<&str> = jwt.split('.').collect();
     assert_eq!(parts.len(), 3);
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(sim.config().client_secret.as_bytes()).unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(sim.config().client_secret.as_bytes()).unwrap();
     mac.update(format!("{}.{}", parts[0], parts[1]).as_bytes());
-    assert_eq!(
-        engine.decode(parts[2]).unwrap(),
-        mac.finalize().into_bytes().to_vec()
-    );
+    assert_eq!(engine.decode(parts[2]).unwrap(), mac.finalize().into_bytes().to_vec());
     let claims: Value = serde_json::from_slice(&engine.decode(parts[1]).unwrap()).unwrap();
     assert_eq!(claims["aud"], sim.config().client_id);
     assert_eq!(claims["iss"], "bc");
@@ -889,8 +786,7 @@ async fn api_and_merchant_changes_fire_webhooks_too() {
     }
     let customer = sim.create_customer(HASH, CustomerSeed::default()).await;
     let attribute = sim.create_attribute(HASH, "Loyalty tier", "string");
-    sim.set_attribute_value(HASH, customer, attribute, "gold")
-        .await;
+    sim.set_attribute_value(HASH, customer, attribute, "gold").await;
     assert_eq!(sim.attribute_values(HASH, customer)[0].value, "gold");
 
     let created = send(

@@ -70,3 +70,288 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .expect("valid RFC 3339")
         .with_timezone(&chrono::Utc)
 }
+
+pub use app::{TestApp, TestAppOptions};
+
+mod app {
+    //! The whole app on loopback: every function's real handler behind the template's HTTP API and SQS event
+    //! sources, against moto, the BigCommerce simulator and the SMS sandbox, with one manual clock.
+
+    use super::TestAws;
+    use chrono::{DateTime, Utc};
+    use devstack::event_source::{PollOutcome, SqsEventSource};
+    use devstack::gateway::{Gateway, GatewayListener};
+    use devstack::invoke::{SharedFunction, handler_fn, http_fn, scheduled_event};
+    use shared::bigcommerce::BigCommerce;
+    use shared::config::{AppUrl, BigCommerceConfig, SmsConfig};
+    use shared::sms::SmsClient;
+    use shared::{Clock, ManualClock, Secret};
+    use sim::bigcommerce::SimConfig;
+    use sim::{BigCommerceSim, SandboxConfig, SmsSandbox};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    pub struct TestAppOptions {
+        /// Where the manual clock starts (default: now, to the second).
+        pub start: DateTime<Utc>,
+        /// The BigCommerce store quota per window.
+        pub requests_per_window: u32,
+        pub quota_window: std::time::Duration,
+        /// Send through the sandbox's Twilio API instead of its MessageMedia API.
+        pub twilio: bool,
+    }
+
+    impl Default for TestAppOptions {
+        fn default() -> Self {
+            use chrono::Timelike;
+            Self {
+                start: Utc::now().with_nanosecond(0).expect("valid"),
+                requests_per_window: 150,
+                quota_window: std::time::Duration::from_secs(30),
+                twilio: false,
+            }
+        }
+    }
+
+    pub struct TestApp {
+        pub aws: TestAws,
+        pub clock: Arc<ManualClock>,
+        pub bigcommerce: BigCommerceSim,
+        pub sms: SmsSandbox,
+        pub gateway: Gateway,
+        /// A plain HTTP client that does not follow redirects.
+        pub http: reqwest::Client,
+        pub sync_queue: SqsEventSource,
+        pub send_queue: SqsEventSource,
+        /// Every function's handler by crate name (`install`, `sweep`, ...), invocable with a JSON event.
+        pub functions: BTreeMap<String, SharedFunction>,
+        pub install: Arc<install::Deps>,
+        pub webhooks: Arc<webhooks::Deps>,
+        pub shopper: Arc<shopper::Deps>,
+        pub sync: Arc<sync::Deps>,
+        pub send: Arc<send::Deps>,
+        pub bigcommerce_config: BigCommerceConfig,
+        pub sms_config: SmsConfig,
+        pub sms_webhook_token: Secret,
+    }
+
+    impl TestApp {
+        pub async fn start() -> Self {
+            Self::start_with(TestAppOptions::default()).await
+        }
+
+        pub async fn start_with(options: TestAppOptions) -> Self {
+            let aws = TestAws::new().await;
+            let clock = Arc::new(ManualClock::new(options.start));
+            let dyn_clock: Arc<dyn Clock> = clock.clone();
+            let listener = GatewayListener::bind("127.0.0.1:0").await.expect("loopback port");
+            let app_url = AppUrl::new(listener.url());
+
+            let client_secret = Secret::random();
+            let bigcommerce = BigCommerceSim::start(SimConfig {
+                client_id: "test-client-id".into(),
+                client_secret: client_secret.expose().to_owned(),
+                redirect_uri: app_url.join("/auth"),
+                requests_per_window: options.requests_per_window,
+                window: options.quota_window,
+                ..SimConfig::default()
+            })
+            .await;
+            let bigcommerce_config = BigCommerceConfig {
+                client_id: "test-client-id".into(),
+                client_secret,
+                api_url: bigcommerce.api_url(),
+                login_url: bigcommerce.login_url(),
+            };
+
+            let sms = SmsSandbox::start(SandboxConfig {
+                twilio_account_sid: "AC00000000000000000000000000000000".into(),
+                twilio_auth_token: "twilio-test-auth-token".into(),
+                ..SandboxConfig::default()
+            })
+            .await
+            .expect("SMS sandbox starts");
+            let sandbox_clock = clock.clone();
+            sms.set_clock(move || sandbox_clock.now());
+            let sms_config = if options.twilio {
+                SmsConfig::Twilio {
+                    account_sid: sms.config().twilio_account_sid.clone(),
+                    auth_token: Secret::new(sms.config().twilio_auth_token.clone()),
+                    api_url: sms.api_url(),
+                }
+            } else {
+                SmsConfig::Sandbox { api_url: sms.api_url() }
+            };
+            let sms_webhook_token = Secret::random();
+            let sms_client = || SmsClient::new(&sms_config, reqwest::Client::new(), dyn_clock.clone());
+            let bigcommerce_client = || BigCommerce::new(&bigcommerce_config).expect("client builds");
+
+            let install = Arc::new(install::Deps {
+                aws: aws.aws.clone(),
+                bigcommerce: bigcommerce_client(),
+                bigcommerce_config: bigcommerce_config.clone(),
+                app_url: app_url.clone(),
+                clock: dyn_clock.clone(),
+            });
+            let webhooks = Arc::new(webhooks::Deps {
+                aws: aws.aws.clone(),
+                bigcommerce: bigcommerce_client(),
+                bigcommerce_config: bigcommerce_config.clone(),
+                sms: sms_client(),
+                sms_config: sms_config.clone(),
+                sms_webhook_token: sms_webhook_token.clone(),
+                app_url: app_url.clone(),
+                clock: dyn_clock.clone(),
+            });
+            let shopper = Arc::new(shopper::Deps {
+                aws: aws.aws.clone(),
+                bigcommerce: bigcommerce_client(),
+                sms: sms_client(),
+                sms_webhook_token: sms_webhook_token.clone(),
+                app_url: app_url.clone(),
+                clock: dyn_clock.clone(),
+            });
+            let sync = Arc::new(sync::Deps {
+                aws: aws.aws.clone(),
+                bigcommerce: bigcommerce_client(),
+                app_url: app_url.clone(),
+                clock: dyn_clock.clone(),
+            });
+            let sweep_deps = Arc::new(sweep::Deps {
+                aws: aws.aws.clone(),
+                clock: dyn_clock.clone(),
+            });
+            let send = Arc::new(send::Deps {
+                aws: aws.aws.clone(),
+                bigcommerce: bigcommerce_client(),
+                sms: sms_client(),
+                sms_webhook_token: sms_webhook_token.clone(),
+                app_url: app_url.clone(),
+                clock: dyn_clock.clone(),
+            });
+
+            // Every function's real handler, keyed by crate name, behind the adapters Lambda's runtime uses.
+            let mut functions: BTreeMap<String, SharedFunction> = BTreeMap::new();
+            let d = install.clone();
+            functions.insert(
+                "install".into(),
+                http_fn(move |r| {
+                    let d = d.clone();
+                    async move { install::handler(&d, r).await }
+                }),
+            );
+            let d = webhooks.clone();
+            functions.insert(
+                "webhooks".into(),
+                http_fn(move |r| {
+                    let d = d.clone();
+                    async move { webhooks::handler(&d, r).await }
+                }),
+            );
+            let d = shopper.clone();
+            functions.insert(
+                "shopper".into(),
+                http_fn(move |r| {
+                    let d = d.clone();
+                    async move { shopper::handler(&d, r).await }
+                }),
+            );
+            let d = sync.clone();
+            functions.insert(
+                "sync".into(),
+                handler_fn(move |e| {
+                    let d = d.clone();
+                    async move { sync::handler(&d, e).await }
+                }),
+            );
+            let d = sweep_deps;
+            functions.insert(
+                "sweep".into(),
+                handler_fn(move |e| {
+                    let d = d.clone();
+                    async move { sweep::handler(&d, e).await }
+                }),
+            );
+            let d = send.clone();
+            functions.insert(
+                "send".into(),
+                handler_fn(move |e| {
+                    let d = d.clone();
+                    async move { send::handler(&d, e).await }
+                }),
+            );
+
+            let definitions = aws.template.functions().expect("template functions");
+            let by_logical_id: BTreeMap<String, SharedFunction> = definitions
+                .iter()
+                .map(|f| (f.logical_id.clone(), functions[f.crate_name()].clone()))
+                .collect();
+            let gateway = listener.serve(&aws.template, &by_logical_id).expect("HTTP API routes");
+            let event_source = |logical_id: &str| {
+                let mut source = SqsEventSource::from_template(
+                    &aws.sdk,
+                    &aws.template,
+                    &aws.resources,
+                    logical_id,
+                    by_logical_id[logical_id].clone(),
+                )
+                .expect("event source from template");
+                source.retry_after_seconds = Some(0);
+                source
+            };
+            let sync_queue = event_source("SyncFunction");
+            let send_queue = event_source("SendFunction");
+
+            Self {
+                aws,
+                clock,
+                bigcommerce,
+                sms,
+                gateway,
+                http: reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .expect("client builds"),
+                sync_queue,
+                send_queue,
+                functions,
+                install,
+                webhooks,
+                shopper,
+                sync,
+                send,
+                bigcommerce_config,
+                sms_config,
+                sms_webhook_token,
+            }
+        }
+
+        /// The app's public URL for `path` (the local `APP_URL` + path).
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.gateway.url())
+        }
+
+        pub fn db(&self) -> &shared::db::Db {
+            &self.aws.aws.db
+        }
+
+        /// Runs the sync function on everything in the sync queue, as Lambda's event source would, until it
+        /// is empty (failed messages are retried at once and reach the dead-letter queue after the template's
+        /// `maxReceiveCount`).
+        pub async fn drain_sync(&self) -> PollOutcome {
+            self.sync_queue.drain().await.expect("sync queue drains")
+        }
+
+        pub async fn drain_send(&self) -> PollOutcome {
+            self.send_queue.drain().await.expect("send queue drains")
+        }
+
+        /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock).
+        pub async fn run_sweep(&self) -> serde_json::Value {
+            self.functions["sweep"]
+                .invoke(scheduled_event(self.clock.now()))
+                .await
+                .expect("sweep runs")
+        }
+    }
+}

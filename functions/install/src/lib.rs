@@ -2,6 +2,7 @@
 //! settings page.
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use shared::bigcommerce::BigCommerce;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
 use shared::web::{self, escape_html};
 use shared::{Clock, SystemClock, aws::Aws};
@@ -10,7 +11,8 @@ use std::sync::Arc;
 /// Everything the handler needs, built once per cold start.
 pub struct Deps {
     pub aws: Aws,
-    pub bigcommerce: BigCommerceConfig,
+    pub bigcommerce: BigCommerce,
+    pub bigcommerce_config: BigCommerceConfig,
     pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
@@ -18,9 +20,11 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::from_process();
+        let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerceConfig::from_env(&env)?,
+            bigcommerce: BigCommerce::new(&bigcommerce_config)?,
+            bigcommerce_config,
             app_url: AppUrl::from_env(&env)?,
             clock: Arc::new(SystemClock),
         })

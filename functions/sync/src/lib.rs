@@ -2,13 +2,16 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::config::{AwsResources, Env};
+use shared::bigcommerce::BigCommerce;
+use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
 use shared::messages::SyncMessage;
 use shared::{Clock, SystemClock, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
     pub aws: Aws,
+    pub bigcommerce: BigCommerce,
+    pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -17,6 +20,8 @@ impl Deps {
         let env = Env::from_process();
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
+            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
+            app_url: AppUrl::from_env(&env)?,
             clock: Arc::new(SystemClock),
         })
     }

@@ -1,24 +1,39 @@
 //! The `webhooks` function: BigCommerce webhook deliveries and SMS provider callbacks.
 
 use lambda_http::{Body, Error, Request, Response};
-use shared::config::{AwsResources, BigCommerceConfig, Env};
+use shared::bigcommerce::BigCommerce;
+use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
+use shared::sms::SmsClient;
 use shared::web;
-use shared::{Clock, SystemClock, aws::Aws};
+use shared::{Clock, Secret, SystemClock, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
     pub aws: Aws,
-    pub bigcommerce: BigCommerceConfig,
+    pub bigcommerce: BigCommerce,
+    pub bigcommerce_config: BigCommerceConfig,
+    pub sms: SmsClient,
+    pub sms_config: SmsConfig,
+    pub sms_webhook_token: Secret,
+    pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
 
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::from_process();
+        let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
+        let sms_config = SmsConfig::from_env(&env)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerceConfig::from_env(&env)?,
-            clock: Arc::new(SystemClock),
+            bigcommerce: BigCommerce::new(&bigcommerce_config)?,
+            bigcommerce_config,
+            sms: SmsClient::new(&sms_config, reqwest::Client::new(), clock.clone()),
+            sms_config,
+            sms_webhook_token: sms_webhook_token(&env)?,
+            app_url: AppUrl::from_env(&env)?,
+            clock,
         })
     }
 }

@@ -158,19 +158,14 @@ impl BigCommerce {
             })
             .await?;
         let response: TokenResponse = decode(&path, &answer.body)?;
-        let store_hash =
-            StoreHash::from_context(&response.context).map_err(|e| BigCommerceError::Decode {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let store_hash = StoreHash::from_context(&response.context).map_err(|e| BigCommerceError::Decode {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         Ok(TokenGrant {
             access_token: response.access_token,
             store_hash,
-            scopes: response
-                .scope
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
+            scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
             owner: response.owner.unwrap_or_else(|| response.user.clone()),
             user: response.user,
             account_uuid: response.account_uuid,
@@ -235,11 +230,7 @@ impl StoreClient {
         Ok(decode::<Envelope<T>>(path, &answer.body)?.data)
     }
 
-    async fn v3_page<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: Vec<(String, String)>,
-    ) -> Result<Page<T>> {
+    async fn v3_page<T: DeserializeOwned>(&self, path: &str, query: Vec<(String, String)>) -> Result<Page<T>> {
         let answer = self.call(Method::GET, path, query, None).await?;
         let envelope: CollectionEnvelope<T> = decode(path, &answer.body)?;
         Ok(Page {
@@ -249,11 +240,7 @@ impl StoreClient {
     }
 
     /// Every page of a small v3 collection (hooks, scripts, metafields, attributes).
-    async fn v3_all<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: Vec<(String, String)>,
-    ) -> Result<Vec<T>> {
+    async fn v3_all<T: DeserializeOwned>(&self, path: &str, query: Vec<(String, String)>) -> Result<Vec<T>> {
         const LIMIT: u32 = 250;
         let mut items = Vec::new();
         for page in 1.. {
@@ -271,11 +258,7 @@ impl StoreClient {
     }
 
     /// A v2 call whose answer is a bare object or array; 204 (v2's empty collection) yields `T::default()`.
-    async fn v2<T: DeserializeOwned + Default>(
-        &self,
-        path: &str,
-        query: Vec<(String, String)>,
-    ) -> Result<T> {
+    async fn v2<T: DeserializeOwned + Default>(&self, path: &str, query: Vec<(String, String)>) -> Result<T> {
         let answer = self.call(Method::GET, path, query, None).await?;
         if answer.status == reqwest::StatusCode::NO_CONTENT || answer.body.is_empty() {
             return Ok(T::default());
@@ -292,13 +275,8 @@ impl StoreClient {
 
     /// BigCommerce refuses a second hook with the same scope and destination ([`BigCommerceError::Invalid`]).
     pub async fn create_hook(&self, hook: &NewHook) -> Result<Hook> {
-        self.v3(
-            Method::POST,
-            "/v3/hooks",
-            Vec::new(),
-            Some(json_body(hook)?),
-        )
-        .await
+        self.v3(Method::POST, "/v3/hooks", Vec::new(), Some(json_body(hook)?))
+            .await
     }
 
     pub async fn update_hook(&self, id: u64, update: &HookUpdate) -> Result<Hook> {
@@ -345,14 +323,9 @@ impl StoreClient {
     }
 
     pub async fn delete_script(&self, uuid: &str) -> Result<()> {
-        self.call(
-            Method::DELETE,
-            &format!("/v3/content/scripts/{uuid}"),
-            Vec::new(),
-            None,
-        )
-        .await
-        .map(drop)
+        self.call(Method::DELETE, &format!("/v3/content/scripts/{uuid}"), Vec::new(), None)
+            .await
+            .map(drop)
     }
 
     // ---- customers ----
@@ -400,11 +373,7 @@ impl StoreClient {
         self.v3_all("/v3/customers/attributes", Vec::new()).await
     }
 
-    pub async fn create_customer_attribute(
-        &self,
-        name: &str,
-        kind: AttributeType,
-    ) -> Result<CustomerAttribute> {
+    pub async fn create_customer_attribute(&self, name: &str, kind: AttributeType) -> Result<CustomerAttribute> {
         #[derive(Serialize)]
         struct Post<'a> {
             name: &'a str,
@@ -419,13 +388,10 @@ impl StoreClient {
                 Some(json_body(&[Post { name, kind }])?),
             )
             .await?;
-        created
-            .into_iter()
-            .next()
-            .ok_or_else(|| BigCommerceError::Decode {
-                path: "/v3/customers/attributes".into(),
-                message: "no attribute in the answer".into(),
-            })
+        created.into_iter().next().ok_or_else(|| BigCommerceError::Decode {
+            path: "/v3/customers/attributes".into(),
+            message: "no attribute in the answer".into(),
+        })
     }
 
     /// Sets attribute values (insert or update); at most 10 per call, else BigCommerce answers 413.
@@ -444,19 +410,12 @@ impl StoreClient {
 
     /// The customer's metafields this app can see.
     pub async fn customer_metafields(&self, customer_id: u64) -> Result<Vec<Metafield>> {
-        self.v3_all(
-            &format!("/v3/customers/{customer_id}/metafields"),
-            Vec::new(),
-        )
-        .await
+        self.v3_all(&format!("/v3/customers/{customer_id}/metafields"), Vec::new())
+            .await
     }
 
     /// 409 ([`BigCommerceError::Invalid`]) when this app already has the namespace and key on the customer.
-    pub async fn create_customer_metafield(
-        &self,
-        customer_id: u64,
-        metafield: &NewMetafield,
-    ) -> Result<Metafield> {
+    pub async fn create_customer_metafield(&self, customer_id: u64, metafield: &NewMetafield) -> Result<Metafield> {
         let path = format!("/v3/customers/{customer_id}/metafields");
         self.one_metafield(Method::POST, &path, metafield).await
     }
@@ -471,25 +430,14 @@ impl StoreClient {
         self.one_metafield(Method::PUT, &path, metafield).await
     }
 
-    async fn one_metafield(
-        &self,
-        method: Method,
-        path: &str,
-        metafield: &NewMetafield,
-    ) -> Result<Metafield> {
-        let written: OneOrMany<Metafield> = self
-            .v3(method, path, Vec::new(), Some(json_body(metafield)?))
-            .await?;
+    async fn one_metafield(&self, method: Method, path: &str, metafield: &NewMetafield) -> Result<Metafield> {
+        let written: OneOrMany<Metafield> = self.v3(method, path, Vec::new(), Some(json_body(metafield)?)).await?;
         match written {
             OneOrMany::One(m) => Ok(m),
-            OneOrMany::Many(many) => {
-                many.into_iter()
-                    .next()
-                    .ok_or_else(|| BigCommerceError::Decode {
-                        path: path.to_owned(),
-                        message: "no metafield in the answer".into(),
-                    })
-            }
+            OneOrMany::Many(many) => many.into_iter().next().ok_or_else(|| BigCommerceError::Decode {
+                path: path.to_owned(),
+                message: "no metafield in the answer".into(),
+            }),
         }
     }
 
@@ -553,8 +501,7 @@ impl StoreClient {
 
     /// [`BigCommerceError::NotFound`] once the cart converted, was emptied or expired.
     pub async fn cart(&self, id: &str) -> Result<Cart> {
-        self.v3(Method::GET, &format!("/v3/carts/{id}"), Vec::new(), None)
-            .await
+        self.v3(Method::GET, &format!("/v3/carts/{id}"), Vec::new(), None).await
     }
 
     /// Creates a cart through the management API and returns it with fresh redirect URLs (the only kind of
@@ -588,36 +535,21 @@ impl StoreClient {
     }
 
     pub async fn checkout(&self, id: &str) -> Result<Checkout> {
-        self.v3(
-            Method::GET,
-            &format!("/v3/checkouts/{id}"),
-            Vec::new(),
-            None,
-        )
-        .await
+        self.v3(Method::GET, &format!("/v3/checkouts/{id}"), Vec::new(), None)
+            .await
     }
 
     /// The cart id behind a `store/cart/abandoned` token.
     pub async fn abandoned_cart_id(&self, token: &str) -> Result<String> {
         let found: AbandonedCart = self
-            .v3(
-                Method::GET,
-                &format!("/v3/abandoned-carts/{token}"),
-                Vec::new(),
-                None,
-            )
+            .v3(Method::GET, &format!("/v3/abandoned-carts/{token}"), Vec::new(), None)
             .await?;
         Ok(found.cart_id)
     }
 
     pub async fn abandoned_cart_settings(&self) -> Result<AbandonedCartSettings> {
-        self.v3(
-            Method::GET,
-            "/v3/abandoned-carts/settings",
-            Vec::new(),
-            None,
-        )
-        .await
+        self.v3(Method::GET, "/v3/abandoned-carts/settings", Vec::new(), None)
+            .await
     }
 
     // ---- orders ----
@@ -653,9 +585,7 @@ impl StoreClient {
     // ---- store ----
 
     pub async fn store_information(&self) -> Result<StoreInformation> {
-        let answer = self
-            .call(Method::GET, "/v2/store", Vec::new(), None)
-            .await?;
+        let answer = self.call(Method::GET, "/v2/store", Vec::new(), None).await?;
         decode("/v2/store", &answer.body)
     }
 }

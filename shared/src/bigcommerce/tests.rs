@@ -3,8 +3,7 @@
 use super::*;
 use rust_decimal::Decimal;
 use sim::bigcommerce::{
-    BigCommerceSim, BillingAddress, CartSeed, CustomerSeed, Fault, ItemSeed, SimConfig, StoreSeed,
-    SubscriberSeed,
+    BigCommerceSim, BillingAddress, CartSeed, CustomerSeed, Fault, ItemSeed, SimConfig, StoreSeed, SubscriberSeed,
 };
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -69,10 +68,7 @@ async fn exchanges_an_install_code_for_a_typed_grant() {
     let reused = client
         .exchange_code(&grant.code, &grant.scope, &grant.context, redirect)
         .await;
-    assert!(matches!(
-        reused,
-        Err(BigCommerceError::Invalid { status: 400, .. })
-    ));
+    assert!(matches!(reused, Err(BigCommerceError::Invalid { status: 400, .. })));
 
     let mut wrong = config_for(&sim);
     wrong.client_secret = Secret::new("not-the-secret");
@@ -93,10 +89,7 @@ async fn customer_pages_cover_every_customer_once() {
     let mut seen = Vec::new();
     let mut page_number = 1;
     loop {
-        let page = store
-            .customers(&CustomerQuery::page(page_number, 50))
-            .await
-            .unwrap();
+        let page = store.customers(&CustomerQuery::page(page_number, 50)).await.unwrap();
         let pagination = page.pagination.unwrap();
         assert_eq!(pagination.total, 120);
         assert_eq!(pagination.total_pages, 3);
@@ -152,10 +145,7 @@ async fn waits_out_a_429_for_the_reset_then_succeeds() {
     let started = Instant::now();
     let info = store.store_information().await.unwrap();
     assert_eq!(info.id, HASH);
-    assert!(
-        started.elapsed() >= Duration::from_millis(500),
-        "waited for the reset"
-    );
+    assert!(started.elapsed() >= Duration::from_millis(500), "waited for the reset");
     assert_eq!(client.stats().rate_limited, 1);
     assert_eq!(client.stats().retries, 1);
     assert_eq!(sim.stats(HASH).rate_limited, 1);
@@ -182,10 +172,7 @@ async fn server_errors_are_retried_and_then_reported() {
     sim.inject_fault(Fault::status(500, "/v3/checkouts").times(10));
     let before = sim.stats(HASH).requests;
     let error = store.checkout(&cart).await.unwrap_err();
-    assert!(matches!(
-        error,
-        BigCommerceError::Server { status: 500, .. }
-    ));
+    assert!(matches!(error, BigCommerceError::Server { status: 500, .. }));
     assert!(error.is_retryable());
     assert_eq!(sim.stats(HASH).requests - before, 4, "bounded attempts");
 }
@@ -376,10 +363,7 @@ async fn consent_write_back_through_attributes_and_metafields() {
         permission_set: PermissionSet::AppOnly,
         description: String::new(),
     };
-    let created = store
-        .create_customer_metafield(customer, &metafield)
-        .await
-        .unwrap();
+    let created = store.create_customer_metafield(customer, &metafield).await.unwrap();
     assert_eq!(created.resource_id, Some(customer));
     metafield.value = r#"{"status":"opted_out"}"#.into();
     let updated = store
@@ -462,11 +446,7 @@ async fn carts_checkouts_orders_and_settings_decode() {
         .unwrap();
     assert_eq!(recreated.cart_amount, decimal("79.98"));
     let first = recreated.redirect_urls.unwrap().checkout_url;
-    let second = store
-        .create_redirect_urls(&recreated.id)
-        .await
-        .unwrap()
-        .checkout_url;
+    let second = store.create_redirect_urls(&recreated.id).await.unwrap().checkout_url;
     assert_ne!(first, second);
     assert!(matches!(
         store.create_redirect_urls(&cart_id).await,
@@ -532,10 +512,7 @@ async fn subscribers_and_store_information_decode() {
     assert_eq!(found.items.len(), 1);
     assert_eq!(
         found.items[0].consents,
-        [
-            SubscriberConsent::MarketingNewsletter,
-            SubscriberConsent::AbandonedCart
-        ]
+        [SubscriberConsent::MarketingNewsletter, SubscriberConsent::AbandonedCart]
     );
     let one = store.subscriber(id).await.unwrap();
     assert_eq!(one.email, "news@example.com");
@@ -555,10 +532,7 @@ fn debug_output_never_shows_the_access_token_or_client_secret() {
         login_url: "http://127.0.0.1:9".into(),
     };
     let client = BigCommerce::new(&config).unwrap();
-    let store = client.store(
-        &StoreHash::parse(HASH).unwrap(),
-        &Secret::new("access-token-value"),
-    );
+    let store = client.store(&StoreHash::parse(HASH).unwrap(), &Secret::new("access-token-value"));
     let shown = format!("{client:?} {store:?}");
     assert!(shown.contains(HASH));
     assert!(!shown.contains("access-token-value"));
@@ -579,10 +553,7 @@ fn orders_decode_the_documented_v2_example() {
     assert_eq!(order.date_created.to_rfc3339(), "2019-03-05T21:40:11+00:00");
     assert_eq!(order.billing_address.country_iso2, "US");
 
-    let guest = body.replace(
-        r#""cart_id":"7e48f7ef-2e88-4817-aea4-b0ed01490114""#,
-        r#""cart_id":"""#,
-    );
+    let guest = body.replace(r#""cart_id":"7e48f7ef-2e88-4817-aea4-b0ed01490114""#, r#""cart_id":"""#);
     assert_eq!(serde_json::from_str::<Order>(&guest).unwrap().cart_id, None);
 }
 

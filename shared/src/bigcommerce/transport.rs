@@ -84,8 +84,7 @@ impl RateLimit {
     /// `None` unless all four headers are present and numeric (a 429 without them is a platform overload).
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         // HeaderMap lookups are case-insensitive, matching BigCommerce's mixed and lower-case names.
-        let number =
-            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        let number = |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
         Some(Self {
             window: Duration::from_millis(number("x-rate-limit-time-window-ms")?),
             reset: Duration::from_millis(number("x-rate-limit-time-reset-ms")?),
@@ -249,9 +248,7 @@ impl Transport {
             request = request.header("X-Auth-Token", token.expose());
         }
         match &call.body {
-            Some(Body::Json(bytes)) => request
-                .header("Content-Type", "application/json")
-                .body(bytes.clone()),
+            Some(Body::Json(bytes)) => request.header("Content-Type", "application/json").body(bytes.clone()),
             None => request,
         }
     }
@@ -377,8 +374,7 @@ mod tests {
         };
         for attempt in 1..=10 {
             let d = backoff(&policy, attempt);
-            let full =
-                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_millis(1000));
+            let full = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_millis(1000));
             assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
         }
     }

@@ -599,10 +599,7 @@ pub struct NewLineItem {
     pub variant_id: Option<u64>,
     pub quantity: u32,
     /// Overrides the catalogue price when set.
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "decimal_as_number"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "decimal_as_number")]
     pub list_price: Option<Decimal>,
 }
 

@@ -84,12 +84,7 @@ fn v2_error(status: StatusCode, message: &str) -> Reply {
 
 fn json_response(status: StatusCode, body: Option<Value>) -> Response {
     match body {
-        Some(body) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response(),
+        Some(body) => (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response(),
         None => status.into_response(),
     }
 }
@@ -108,10 +103,7 @@ struct Req<'a> {
 
 impl Req<'_> {
     fn q(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// A comma-separated list parameter (`id:in=1,2,3`).
@@ -138,29 +130,21 @@ impl Req<'_> {
     }
 
     fn includes(&self, what: &str) -> bool {
-        self.list("include")
-            .is_some_and(|list| list.iter().any(|i| i == what))
+        self.list("include").is_some_and(|list| list.iter().any(|i| i == what))
     }
 
     fn json<T: DeserializeOwned>(&self) -> Result<T, Reply> {
-        serde_json::from_slice(self.body).map_err(|e| {
-            v3_invalid(
-                "JSON data is missing or invalid",
-                json!({"body": e.to_string()}),
-            )
-        })
+        serde_json::from_slice(self.body)
+            .map_err(|e| v3_invalid("JSON data is missing or invalid", json!({"body": e.to_string()})))
     }
 
     /// `page` from 1 and `limit` up to 250 (a bigger limit is 413, as BigCommerce answers).
     fn paging(&self, default_limit: usize) -> Result<(usize, usize), Reply> {
         let number = |key: &str, default: usize| match self.q(key) {
             None => Ok(default),
-            Some(v) => v.parse::<usize>().map_err(|_| {
-                v3_invalid(
-                    "The filter is invalid",
-                    json!({key: "must be a positive integer"}),
-                )
-            }),
+            Some(v) => v
+                .parse::<usize>()
+                .map_err(|_| v3_invalid("The filter is invalid", json!({key: "must be a positive integer"}))),
         };
         let page = number("page", 1)?.max(1);
         let limit = number("limit", default_limit)?;
@@ -194,20 +178,14 @@ fn parse_date(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc());
     }
-    raw.parse::<i64>()
-        .ok()
-        .and_then(|s| DateTime::from_timestamp(s, 0))
+    raw.parse::<i64>().ok().and_then(|s| DateTime::from_timestamp(s, 0))
 }
 
 /// One page of `items` with v3 `meta.pagination`.
 fn page_of(items: Vec<Value>, page: usize, limit: usize) -> Value {
     let total = items.len();
     let total_pages = total.div_ceil(limit);
-    let data: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .collect();
+    let data: Vec<Value> = items.into_iter().skip((page - 1) * limit).take(limit).collect();
     let mut links = json!({"current": format!("?page={page}&limit={limit}")});
     if page > 1 {
         links["previous"] = json!(format!("?page={}&limit={limit}", page - 1));
@@ -229,13 +207,7 @@ fn page_of(items: Vec<Value>, page: usize, limit: usize) -> Value {
 }
 
 fn v2_page(items: Vec<Value>, page: usize, limit: usize) -> Value {
-    Value::Array(
-        items
-            .into_iter()
-            .skip((page - 1) * limit)
-            .take(limit)
-            .collect(),
-    )
+    Value::Array(items.into_iter().skip((page - 1) * limit).take(limit).collect())
 }
 
 fn rate_headers(headers: &mut HeaderMap, window_ms: u64, reset_ms: u64, quota: u32, left: u32) {
@@ -396,9 +368,9 @@ fn route(store: &mut StoreState, req: &Req, events: &mut Events) -> Reply {
             .get(*id)
             .map(|c| Reply::data(c.checkout_v3()))
             .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "Checkout not found")),
-        ("GET", ["v3", "abandoned-carts", "settings"]) => Ok(Reply::data(
-            serde_json::to_value(&store.settings).unwrap_or_default(),
-        )),
+        ("GET", ["v3", "abandoned-carts", "settings"]) => {
+            Ok(Reply::data(serde_json::to_value(&store.settings).unwrap_or_default()))
+        }
         ("PUT", ["v3", "abandoned-carts", "settings"]) => update_settings(store, req),
         ("GET", ["v3", "abandoned-carts", token]) => store
             .abandoned_tokens
@@ -412,17 +384,9 @@ fn route(store: &mut StoreState, req: &Req, events: &mut Events) -> Reply {
             .ok()
             .and_then(|id| store.orders.get(&id))
             .map(|o| Reply::ok(o.to_v2(req.base_url, &store.hash)))
-            .ok_or_else(|| {
-                v2_error(
-                    StatusCode::NOT_FOUND,
-                    "The requested resource was not found.",
-                )
-            }),
+            .ok_or_else(|| v2_error(StatusCode::NOT_FOUND, "The requested resource was not found.")),
         ("GET", ["v2", "store"]) => Ok(Reply::ok(store_info(store))),
-        (_, ["v2", ..]) => Err(v2_error(
-            StatusCode::NOT_FOUND,
-            "The requested resource was not found.",
-        )),
+        (_, ["v2", ..]) => Err(v2_error(StatusCode::NOT_FOUND, "The requested resource was not found.")),
         _ => Err(v3_error(StatusCode::NOT_FOUND, "Not found")),
     };
     result.unwrap_or_else(|e| e)
@@ -469,22 +433,13 @@ fn store_info(store: &StoreState) -> Value {
 
 // ---- hooks ----
 
-fn find_hook<'a>(
-    store: &'a mut StoreState,
-    req: &Req,
-    id: &str,
-) -> Result<&'a mut model::Hook, Reply> {
+fn find_hook<'a>(store: &'a mut StoreState, req: &Req, id: &str) -> Result<&'a mut model::Hook, Reply> {
     let id_num = id.parse::<u64>().unwrap_or(0);
     store
         .hooks
         .get_mut(&id_num)
         .filter(|h| h.client_id == req.client_id)
-        .ok_or_else(|| {
-            v3_error(
-                StatusCode::NOT_FOUND,
-                &format!("Webhook with id [{id}] not found"),
-            )
-        })
+        .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, &format!("Webhook with id [{id}] not found")))
 }
 
 fn list_hooks(store: &mut StoreState, req: &Req) -> Answer {
@@ -503,13 +458,7 @@ fn list_hooks(store: &mut StoreState, req: &Req) -> Answer {
 }
 
 /// One hook per scope and destination for an API account, and at most 10 per scope.
-fn check_hook_limits(
-    store: &StoreState,
-    req: &Req,
-    scope: &str,
-    destination: &str,
-    except: u64,
-) -> Result<(), Reply> {
+fn check_hook_limits(store: &StoreState, req: &Req, scope: &str, destination: &str, except: u64) -> Result<(), Reply> {
     let mine = || {
         store
             .hooks
@@ -551,10 +500,7 @@ fn create_hook(store: &mut StoreState, req: &Req) -> Answer {
         Some(_) => {}
     }
     if !errors.is_empty() {
-        return Err(v3_invalid(
-            "JSON data is missing or invalid",
-            Value::Object(errors),
-        ));
+        return Err(v3_invalid("JSON data is missing or invalid", Value::Object(errors)));
     }
     let scope = body.scope.unwrap_or_default();
     let destination = body.destination.unwrap_or_default();
@@ -588,10 +534,7 @@ fn one_hook(store: &mut StoreState, req: &Req, id: &str) -> Answer {
         "PUT" => {
             let update: Map<String, Value> = req.json()?;
             if update.is_empty() {
-                return Err(v3_error(
-                    StatusCode::BAD_REQUEST,
-                    "At least one field is required",
-                ));
+                return Err(v3_error(StatusCode::BAD_REQUEST, "At least one field is required"));
             }
             let current = find_hook(store, req, id)?.clone();
             let scope = match update.get("scope") {
@@ -626,13 +569,12 @@ fn one_hook(store: &mut StoreState, req: &Req, id: &str) -> Answer {
             };
             let headers = match update.get("headers") {
                 None => current.headers.clone(),
-                Some(v) => serde_json::from_value::<Option<BTreeMap<String, String>>>(v.clone())
-                    .map_err(|_| {
-                        v3_invalid(
-                            "JSON data is missing or invalid",
-                            json!({"headers": "must map strings to strings"}),
-                        )
-                    })?,
+                Some(v) => serde_json::from_value::<Option<BTreeMap<String, String>>>(v.clone()).map_err(|_| {
+                    v3_invalid(
+                        "JSON data is missing or invalid",
+                        json!({"headers": "must map strings to strings"}),
+                    )
+                })?,
             };
             check_hook_limits(store, req, &scope, &destination, current.id)?;
             let hook = find_hook(store, req, id)?;
@@ -643,10 +585,7 @@ fn one_hook(store: &mut StoreState, req: &Req, id: &str) -> Answer {
             hook.updated_at = Utc::now().timestamp();
             Ok(Reply::data(hook.to_v3()))
         }
-        _ => Err(v3_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )),
+        _ => Err(v3_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")),
     }
 }
 
@@ -669,10 +608,7 @@ fn validate_script(script: &Script) -> Result<(), Reply> {
             errors.insert("html".into(), json!("required when kind is script_tag"));
         }
         model::ScriptKind::ScriptTag if script.load_method != model::LoadMethod::Default => {
-            errors.insert(
-                "load_method".into(),
-                json!("must be default for script_tag"),
-            );
+            errors.insert("load_method".into(), json!("must be default for script_tag"));
         }
         _ => {}
     }
@@ -690,12 +626,8 @@ fn validate_script(script: &Script) -> Result<(), Reply> {
 }
 
 fn parse_script(value: Value) -> Result<Script, Reply> {
-    serde_json::from_value(value).map_err(|e| {
-        v3_invalid(
-            "JSON data is missing or invalid",
-            json!({"body": e.to_string()}),
-        )
-    })
+    serde_json::from_value(value)
+        .map_err(|e| v3_invalid("JSON data is missing or invalid", json!({"body": e.to_string()})))
 }
 
 fn list_scripts(store: &mut StoreState, req: &Req) -> Answer {
@@ -756,10 +688,7 @@ fn one_script(store: &mut StoreState, req: &Req, uuid: &str) -> Answer {
             let update: Map<String, Value> = req.json()?;
             let mut merged = script_json(&store.scripts[index]);
             for (k, v) in update {
-                if !matches!(
-                    k.as_str(),
-                    "uuid" | "api_client_id" | "date_created" | "date_modified"
-                ) {
+                if !matches!(k.as_str(), "uuid" | "api_client_id" | "date_created" | "date_modified") {
                     merged[k] = v;
                 }
             }
@@ -770,10 +699,7 @@ fn one_script(store: &mut StoreState, req: &Req, uuid: &str) -> Answer {
             store.scripts[index] = script;
             Ok(Reply::data(out))
         }
-        _ => Err(v3_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )),
+        _ => Err(v3_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")),
     }
 }
 
@@ -794,16 +720,8 @@ fn list_customers(store: &mut StoreState, req: &Req) -> Answer {
         .customers
         .values()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
-        .filter(|c| {
-            groups
-                .as_ref()
-                .is_none_or(|g| g.contains(&c.customer_group_id))
-        })
-        .filter(|c| {
-            emails
-                .as_ref()
-                .is_none_or(|e| e.contains(&c.email.to_lowercase()))
-        })
+        .filter(|c| groups.as_ref().is_none_or(|g| g.contains(&c.customer_group_id)))
+        .filter(|c| emails.as_ref().is_none_or(|e| e.contains(&c.email.to_lowercase())))
         .filter(|c| modified_min.is_none_or(|t| c.date_modified >= t))
         .filter(|c| modified_max.is_none_or(|t| c.date_modified <= t))
         .filter(|c| created_min.is_none_or(|t| c.date_created >= t))
@@ -811,13 +729,9 @@ fn list_customers(store: &mut StoreState, req: &Req) -> Answer {
         .collect();
     match req.q("sort") {
         Some("date_modified:asc") => matching.sort_by_key(|c| (c.date_modified, c.id)),
-        Some("date_modified:desc") => {
-            matching.sort_by_key(|c| std::cmp::Reverse((c.date_modified, c.id)))
-        }
+        Some("date_modified:desc") => matching.sort_by_key(|c| std::cmp::Reverse((c.date_modified, c.id))),
         Some("date_created:asc") => matching.sort_by_key(|c| (c.date_created, c.id)),
-        Some("date_created:desc") => {
-            matching.sort_by_key(|c| std::cmp::Reverse((c.date_created, c.id)))
-        }
+        Some("date_created:desc") => matching.sort_by_key(|c| std::cmp::Reverse((c.date_created, c.id))),
         Some("last_name:asc") => matching.sort_by(|a, b| a.last_name.cmp(&b.last_name)),
         Some("last_name:desc") => matching.sort_by(|a, b| b.last_name.cmp(&a.last_name)),
         _ => {}
@@ -918,16 +832,8 @@ fn list_attribute_values(store: &mut StoreState, req: &Req) -> Answer {
     let items = store
         .attribute_values
         .values()
-        .filter(|v| {
-            customers
-                .as_ref()
-                .is_none_or(|c| c.contains(&v.customer_id))
-        })
-        .filter(|v| {
-            attributes
-                .as_ref()
-                .is_none_or(|a| a.contains(&v.attribute_id))
-        })
+        .filter(|v| customers.as_ref().is_none_or(|c| c.contains(&v.customer_id)))
+        .filter(|v| attributes.as_ref().is_none_or(|a| a.contains(&v.attribute_id)))
         .map(AttributeValue::to_v3)
         .collect();
     Ok(Reply::ok(page_of(items, page, limit)))
@@ -1040,10 +946,7 @@ fn check_metafield(m: &Metafield) -> Result<(), Reply> {
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(v3_invalid(
-            "The metafield is invalid",
-            Value::Object(errors),
-        ))
+        Err(v3_invalid("The metafield is invalid", Value::Object(errors)))
     }
 }
 
@@ -1101,21 +1004,13 @@ fn customer_metafields(store: &mut StoreState, req: &Req, id: &str) -> Answer {
             store.metafields.insert(id, metafield);
             Ok(reply)
         }
-        _ => Err(v3_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )),
+        _ => Err(v3_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")),
     }
 }
 
 fn customer_metafield(store: &mut StoreState, req: &Req, id: &str, mid: &str) -> Answer {
     let customer = customer_id(store, id)?;
-    let not_found = || {
-        v3_error(
-            StatusCode::NOT_FOUND,
-            "The resource at that URL is not found.",
-        )
-    };
+    let not_found = || v3_error(StatusCode::NOT_FOUND, "The resource at that URL is not found.");
     let metafield_id = mid.parse::<u64>().map_err(|_| not_found())?;
     let metafield = store
         .metafields
@@ -1153,10 +1048,7 @@ fn customer_metafield(store: &mut StoreState, req: &Req, id: &str, mid: &str) ->
             *metafield = updated;
             Ok(metafield_write_reply(metafield))
         }
-        _ => Err(v3_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed",
-        )),
+        _ => Err(v3_error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")),
     }
 }
 
@@ -1176,10 +1068,7 @@ fn list_subscribers(store: &mut StoreState, req: &Req) -> Answer {
                 .as_ref()
                 .is_none_or(|o| s.order_id.is_some_and(|id| o.contains(&id)))
         })
-        .filter(|s| {
-            req.q("email")
-                .is_none_or(|e| s.email.eq_ignore_ascii_case(e))
-        })
+        .filter(|s| req.q("email").is_none_or(|e| s.email.eq_ignore_ascii_case(e)))
         .filter(|s| req.q("first_name").is_none_or(|n| s.first_name == n))
         .filter(|s| req.q("last_name").is_none_or(|n| s.last_name == n))
         .filter(|s| req.q("source").is_none_or(|src| s.source == src))
@@ -1291,9 +1180,7 @@ fn create_cart(store: &mut StoreState, req: &Req, events: &mut Events) -> Answer
                 price.map_or(p.price_cents, model::to_cents),
                 p.image_url.clone(),
             ),
-            (None, Some(name), Some(price)) => {
-                (name.clone(), model::to_cents(price), String::new())
-            }
+            (None, Some(name), Some(price)) => (name.clone(), model::to_cents(price), String::new()),
             (None, _, _) => {
                 return Err(v3_invalid(
                     "The cart is invalid",
@@ -1377,17 +1264,9 @@ fn create_redirect_urls(store: &mut StoreState, req: &Req, id: &str) -> Answer {
             Some(Value::Object(params)) => {
                 let pairs: Vec<(String, String)> = params
                     .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
-                    })
+                    .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
                     .collect();
-                format!(
-                    "&{}",
-                    serde_urlencoded::to_string(pairs).unwrap_or_default()
-                )
+                format!("&{}", serde_urlencoded::to_string(pairs).unwrap_or_default())
             }
             _ => String::new(),
         }
@@ -1409,15 +1288,9 @@ fn update_settings(store: &mut StoreState, req: &Req) -> Answer {
     for (k, v) in update {
         merged[k] = v;
     }
-    store.settings = serde_json::from_value(merged).map_err(|e| {
-        v3_invalid(
-            "JSON data is missing or invalid",
-            json!({"body": e.to_string()}),
-        )
-    })?;
-    Ok(Reply::data(
-        serde_json::to_value(&store.settings).unwrap_or_default(),
-    ))
+    store.settings = serde_json::from_value(merged)
+        .map_err(|e| v3_invalid("JSON data is missing or invalid", json!({"body": e.to_string()})))?;
+    Ok(Reply::data(serde_json::to_value(&store.settings).unwrap_or_default()))
 }
 
 fn list_orders(store: &mut StoreState, req: &Req) -> Answer {
@@ -1425,12 +1298,8 @@ fn list_orders(store: &mut StoreState, req: &Req) -> Answer {
     let number = |key: &str| -> Result<Option<u64>, Reply> {
         req.q(key)
             .map(|v| {
-                v.parse::<u64>().map_err(|_| {
-                    v2_error(
-                        StatusCode::BAD_REQUEST,
-                        &format!("{key} must be an integer"),
-                    )
-                })
+                v.parse::<u64>()
+                    .map_err(|_| v2_error(StatusCode::BAD_REQUEST, &format!("{key} must be an integer")))
             })
             .transpose()
     };
@@ -1445,10 +1314,7 @@ fn list_orders(store: &mut StoreState, req: &Req) -> Answer {
         .filter(|o| status.is_none_or(|s| u64::from(o.status_id) == s))
         .filter(|o| min_id.is_none_or(|m| o.id >= m))
         .filter(|o| max_id.is_none_or(|m| o.id <= m))
-        .filter(|o| {
-            req.q("cart_id")
-                .is_none_or(|c| o.cart_id.as_deref() == Some(c))
-        })
+        .filter(|o| req.q("cart_id").is_none_or(|c| o.cart_id.as_deref() == Some(c)))
         .filter(|o| {
             req.q("email")
                 .is_none_or(|e| o.billing_address.email.eq_ignore_ascii_case(e))
@@ -1461,10 +1327,7 @@ fn list_orders(store: &mut StoreState, req: &Req) -> Answer {
 // ---- the login service ----
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    json_response(
-        status,
-        Some(json!({"error": error, "error_description": description})),
-    )
+    json_response(status, Some(json!({"error": error, "error_description": description})))
 }
 
 async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -1484,13 +1347,11 @@ async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes)
         .is_some_and(|v| v.starts_with("application/json"));
     // Official clients send JSON (node) or a form (Python); both are accepted.
     let fields: Option<HashMap<String, String>> = if is_json {
-        serde_json::from_slice::<HashMap<String, Value>>(&body)
-            .ok()
-            .map(|m| {
-                m.into_iter()
-                    .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
-                    .collect()
-            })
+        serde_json::from_slice::<HashMap<String, Value>>(&body).ok().map(|m| {
+            m.into_iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k, s.to_owned())))
+                .collect()
+        })
     } else {
         serde_urlencoded::from_bytes(&body).ok()
     };
@@ -1561,17 +1422,9 @@ async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes)
     let access_token = hex::encode(uuid::Uuid::new_v4().as_bytes());
     state.tokens.insert(access_token.clone(), hash.clone());
     let Some(store) = state.stores.get_mut(&hash) else {
-        return oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "the store no longer exists",
-        );
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "the store no longer exists");
     };
-    store.scopes = scope
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
+    store.scopes = scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
     let owner = json!({"id": store.info.owner_id, "username": store.info.owner_email, "email": store.info.owner_email});
     json_response(
         StatusCode::OK,
@@ -1589,22 +1442,12 @@ async fn token(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes)
 // ---- the storefront ----
 
 fn html(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
 }
 
 /// Redirect URLs are single-use: the first visit lands in the cart or checkout, later ones see "expired".
-async fn storefront_cart(
-    State(inner): State<Arc<Inner>>,
-    Path(hash): Path<String>,
-    uri: Uri,
-) -> Response {
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+async fn storefront_cart(State(inner): State<Arc<Inner>>, Path(hash): Path<String>, uri: Uri) -> Response {
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
     let get = |k: &str| {
         query
             .iter()

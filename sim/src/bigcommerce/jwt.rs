@@ -38,11 +38,7 @@ pub fn sign_jwt(claims: &JwtClaims, secret: &str) -> String {
     let header = B64URL.encode(json!({"typ": "JWT", "alg": "HS256"}).to_string());
     let payload = B64URL.encode(serde_json::to_vec(claims).expect("claims serialize"));
     let signing_input = format!("{header}.{payload}");
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(signing_input.as_bytes());
-    format!(
-        "{signing_input}.{}",
-        B64URL.encode(mac.finalize().into_bytes())
-    )
+    format!("{signing_input}.{}", B64URL.encode(mac.finalize().into_bytes()))
 }

@@ -29,10 +29,9 @@ mod webhooks;
 
 pub use jwt::{JwtClaims, JwtUser, sign_jwt};
 pub use model::{
-    AbandonedCartSettings, Attribute, AttributeValue, BillingAddress, Cart, CartItem, CartSeed,
-    ConsentCategory, Customer, CustomerAddress, CustomerGroup, CustomerSeed, Hook, ItemSeed,
-    LoadMethod, Metafield, Order, RedirectVisit, Script, ScriptKind, ScriptLocation, StoreSeed,
-    Subscriber, SubscriberSeed, Visibility,
+    AbandonedCartSettings, Attribute, AttributeValue, BillingAddress, Cart, CartItem, CartSeed, ConsentCategory,
+    Customer, CustomerAddress, CustomerGroup, CustomerSeed, Hook, ItemSeed, LoadMethod, Metafield, Order,
+    RedirectVisit, Script, ScriptKind, ScriptLocation, StoreSeed, Subscriber, SubscriberSeed, Visibility,
 };
 pub use seed::SeedSummary;
 pub use webhooks::{DeliveryRecord, WebhookEvent, webhook_signature};
@@ -347,8 +346,7 @@ impl StoreState {
                 phone: seed.phone,
                 notes: seed.notes,
                 customer_group_id: seed.customer_group_id,
-                accepts_product_review_abandoned_cart_emails: seed
-                    .accepts_product_review_abandoned_cart_emails,
+                accepts_product_review_abandoned_cart_emails: seed.accepts_product_review_abandoned_cart_emails,
                 addresses,
                 origin_channel_id: seed.origin_channel_id,
                 date_created: now,
@@ -408,9 +406,7 @@ impl SimState {
     /// Takes one use of the first fault matching the request.
     pub(crate) fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
         let index = self.faults.iter().position(|f| {
-            f.times > 0
-                && f.method.as_deref().is_none_or(|m| m == method)
-                && path.contains(&f.path_contains)
+            f.times > 0 && f.method.as_deref().is_none_or(|m| m == method) && path.contains(&f.path_contains)
         })?;
         let fault = &mut self.faults[index];
         fault.times -= 1;
@@ -432,9 +428,7 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn lock(&self) -> MutexGuard<'_, SimState> {
         // A panicking test thread must not take every later assertion down with it.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Turns (scope, data) pairs into events and delivers them, or holds them when the test asked to.
@@ -475,12 +469,7 @@ impl Inner {
         let mut records = Vec::new();
         for hook in hooks {
             let timestamp = Utc::now().timestamp();
-            let signature = webhook_signature(
-                &self.config.client_secret,
-                &event.id,
-                timestamp,
-                &event.body,
-            );
+            let signature = webhook_signature(&self.config.client_secret, &event.id, timestamp, &event.body);
             let mut request = self
                 .http
                 .post(&hook.destination)
@@ -560,11 +549,7 @@ impl BigCommerceSim {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self {
-            inner,
-            addr,
-            server,
-        }
+        Self { inner, addr, server }
     }
 
     /// `BC_API_URL`: the app appends `/stores/{hash}/v3/...` and `/stores/{hash}/v2/...`.
@@ -636,10 +621,7 @@ impl BigCommerceSim {
     pub fn issue_token(&self, hash: &str) -> String {
         let token = hex::encode(uuid::Uuid::new_v4().as_bytes());
         let mut state = self.inner.lock();
-        assert!(
-            state.stores.contains_key(hash),
-            "no simulated store {hash:?}"
-        );
+        assert!(state.stores.contains_key(hash), "no simulated store {hash:?}");
         state.tokens.insert(token.clone(), hash.into());
         token
     }
@@ -763,10 +745,7 @@ impl BigCommerceSim {
         self.inner
             .emit(
                 hash,
-                vec![(
-                    "store/customer/created".into(),
-                    json!({"type": "customer", "id": id}),
-                )],
+                vec![("store/customer/created".into(), json!({"type": "customer", "id": id}))],
             )
             .await;
         id
@@ -781,20 +760,14 @@ impl BigCommerceSim {
     /// Changes a customer (bumping `date_modified`) and fires `store/customer/updated`.
     pub async fn update_customer(&self, hash: &str, id: u64, f: impl FnOnce(&mut Customer)) {
         self.with_store(hash, |s| {
-            let customer = s
-                .customers
-                .get_mut(&id)
-                .unwrap_or_else(|| panic!("no customer {id}"));
+            let customer = s.customers.get_mut(&id).unwrap_or_else(|| panic!("no customer {id}"));
             f(customer);
             customer.date_modified = Utc::now();
         });
         self.inner
             .emit(
                 hash,
-                vec![(
-                    "store/customer/updated".into(),
-                    json!({"type": "customer", "id": id}),
-                )],
+                vec![("store/customer/updated".into(), json!({"type": "customer", "id": id}))],
             )
             .await;
     }
@@ -809,10 +782,7 @@ impl BigCommerceSim {
         self.inner
             .emit(
                 hash,
-                vec![(
-                    "store/customer/deleted".into(),
-                    json!({"type": "customer", "id": id}),
-                )],
+                vec![("store/customer/deleted".into(), json!({"type": "customer", "id": id}))],
             )
             .await;
     }
@@ -838,13 +808,7 @@ impl BigCommerceSim {
 
     /// The merchant sets an attribute value in the control panel: fires `store/customer/updated` (API
     /// writes of attribute values do not).
-    pub async fn set_attribute_value(
-        &self,
-        hash: &str,
-        customer_id: u64,
-        attribute_id: u64,
-        value: &str,
-    ) {
+    pub async fn set_attribute_value(&self, hash: &str, customer_id: u64, attribute_id: u64, value: &str) {
         self.with_store(hash, |s| {
             let now = Utc::now();
             match s
@@ -949,11 +913,7 @@ impl BigCommerceSim {
             .await;
     }
 
-    pub fn set_abandoned_cart_settings(
-        &self,
-        hash: &str,
-        f: impl FnOnce(&mut AbandonedCartSettings),
-    ) {
+    pub fn set_abandoned_cart_settings(&self, hash: &str, f: impl FnOnce(&mut AbandonedCartSettings)) {
         self.with_store(hash, |s| f(&mut s.settings));
     }
 
@@ -1002,10 +962,7 @@ impl BigCommerceSim {
 
     fn touch_cart(&self, hash: &str, cart_id: &str, f: impl FnOnce(&mut StoreState, &mut Cart)) {
         self.with_store(hash, |s| {
-            let mut cart = s
-                .carts
-                .remove(cart_id)
-                .unwrap_or_else(|| panic!("no cart {cart_id}"));
+            let mut cart = s.carts.remove(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             f(s, &mut cart);
             cart.version += 1;
             cart.updated_time = Utc::now();
@@ -1056,10 +1013,7 @@ impl BigCommerceSim {
     pub async fn abandon_cart(&self, hash: &str, cart_id: &str) -> String {
         let token = hex::encode(uuid::Uuid::new_v4().as_bytes());
         self.with_store(hash, |s| {
-            let cart = s
-                .carts
-                .get_mut(cart_id)
-                .unwrap_or_else(|| panic!("no cart {cart_id}"));
+            let cart = s.carts.get_mut(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             cart.abandoned_token = Some(token.clone());
             s.abandoned_tokens.insert(token.clone(), cart_id.into());
         });
@@ -1088,10 +1042,7 @@ impl BigCommerceSim {
     /// `status_id` 11 is "Awaiting Fulfillment"; 0 "Incomplete" models a failed payment.
     pub async fn place_order(&self, hash: &str, cart_id: &str, status_id: u32) -> u64 {
         let order_id = self.with_store(hash, |s| {
-            let cart = s
-                .carts
-                .remove(cart_id)
-                .unwrap_or_else(|| panic!("no cart {cart_id}"));
+            let cart = s.carts.remove(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             let id = s.next_id("order");
             let now = Utc::now();
             let mut billing = cart.billing_address.clone().unwrap_or_default();
@@ -1130,10 +1081,7 @@ impl BigCommerceSim {
                         "store/cart/converted".into(),
                         json!({"type": "cart", "id": cart_id, "orderId": order_id}),
                     ),
-                    (
-                        "store/order/created".into(),
-                        json!({"type": "order", "id": order_id}),
-                    ),
+                    ("store/order/created".into(), json!({"type": "order", "id": order_id})),
                 ],
             )
             .await;
@@ -1157,10 +1105,7 @@ impl BigCommerceSim {
             .emit(
                 hash,
                 vec![
-                    (
-                        "store/order/updated".into(),
-                        json!({"type": "order", "id": order_id}),
-                    ),
+                    ("store/order/updated".into(), json!({"type": "order", "id": order_id})),
                     (
                         "store/order/statusUpdated".into(),
                         json!({"type": "order", "id": order_id,

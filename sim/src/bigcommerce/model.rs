@@ -178,11 +178,7 @@ pub struct Customer {
 }
 
 impl Customer {
-    pub(crate) fn to_v3(
-        &self,
-        with_addresses: bool,
-        attributes: Option<Vec<&AttributeValue>>,
-    ) -> Value {
+    pub(crate) fn to_v3(&self, with_addresses: bool, attributes: Option<Vec<&AttributeValue>>) -> Value {
         let mut v = json!({
             "id": self.id,
             "email": self.email,

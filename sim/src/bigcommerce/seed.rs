@@ -15,8 +15,7 @@ pub struct SeedSummary {
 }
 
 const FIRST: [&str; 12] = [
-    "Olivia", "Liam", "Amelia", "Noah", "Isla", "Jack", "Mia", "Oliver", "Chloe", "Lucas", "Zoe",
-    "Ethan",
+    "Olivia", "Liam", "Amelia", "Noah", "Isla", "Jack", "Mia", "Oliver", "Chloe", "Lucas", "Zoe", "Ethan",
 ];
 const LAST: [&str; 10] = [
     "Smith", "Nguyen", "Garcia", "Brown", "Wilson", "Taylor", "Martin", "Lee", "Walker", "Khan",
@@ -35,11 +34,7 @@ fn phone_for(i: usize) -> (String, &'static str, PhoneKind) {
     match i % 10 {
         0 => (format!("+1 201-555-{n:04}"), "US", PhoneKind::Valid),
         1 => (format!("(201) 555-{n:04}"), "US", PhoneKind::Valid),
-        2 => (
-            format!("0412 3{:02} {:03}", n % 100, n % 1000),
-            "AU",
-            PhoneKind::Valid,
-        ),
+        2 => (format!("0412 3{:02} {:03}", n % 100, n % 1000), "AU", PhoneKind::Valid),
         3 => (
             format!("+61 412 3{:02} {:03}", n % 100, n % 1000),
             "AU",
@@ -90,11 +85,7 @@ pub(crate) fn seed_customers(store: &mut StoreState, n: usize) -> SeedSummary {
             ..CustomerAddress::default()
         };
         let seed = CustomerSeed {
-            email: format!(
-                "{}.{}.{i}@example.com",
-                first.to_lowercase(),
-                last.to_lowercase()
-            ),
+            email: format!("{}.{}.{i}@example.com", first.to_lowercase(), last.to_lowercase()),
             first_name: first.into(),
             last_name: last.into(),
             phone,

@@ -75,8 +75,7 @@ impl DeliveryRecord {
 /// the raw bytes of the app's client secret (BigCommerce hands the libraries the base64 of the secret, which
 /// they decode again).
 pub fn webhook_signature(client_secret: &str, id: &str, timestamp: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(client_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     format!("v1,{}", B64.encode(mac.finalize().into_bytes()))
 }

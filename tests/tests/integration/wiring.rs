@@ -3,15 +3,12 @@
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::SqsEvent;
-use devstack::invoke::{SharedFunction, handler_fn, http_fn};
 use devstack::template::{EventDef, Template};
-use integration_tests::TestAws;
+use integration_tests::TestApp;
 use serde_json::Value;
-use shared::config::{AppUrl, BigCommerceConfig};
 use shared::messages::{SendJob, SyncMessage};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
@@ -123,89 +120,8 @@ fn every_sample_event_deserializes_into_its_function_event_type() {
 
 #[tokio::test]
 async fn every_function_runs_its_sample_events_through_its_entry_point() {
-    let env = TestAws::new().await;
-    let clock: Arc<dyn shared::Clock> =
-        Arc::new(shared::ManualClock::new(integration_tests::at("2026-11-25T14:00:00Z")));
-    let bigcommerce = BigCommerceConfig {
-        client_id: "sample-client-id".into(),
-        client_secret: "sample-client-secret".into(),
-        api_url: "http://127.0.0.1:9".into(),
-        login_url: "http://127.0.0.1:9".into(),
-    };
-    let app_url = AppUrl::new("https://app.example.com");
-    let install = Arc::new(install::Deps {
-        aws: env.aws.clone(),
-        bigcommerce: bigcommerce.clone(),
-        app_url: app_url.clone(),
-        clock: clock.clone(),
-    });
-    let webhooks = Arc::new(webhooks::Deps {
-        aws: env.aws.clone(),
-        bigcommerce,
-        clock: clock.clone(),
-    });
-    let shopper = Arc::new(shopper::Deps {
-        aws: env.aws.clone(),
-        app_url,
-        clock: clock.clone(),
-    });
-    let sync = Arc::new(sync::Deps {
-        aws: env.aws.clone(),
-        clock: clock.clone(),
-    });
-    let sweep = Arc::new(sweep::Deps {
-        aws: env.aws.clone(),
-        clock: clock.clone(),
-    });
-    let send = Arc::new(send::Deps {
-        aws: env.aws.clone(),
-        clock: clock.clone(),
-    });
-    let functions: Vec<(&str, SharedFunction)> = vec![
-        (
-            "install",
-            http_fn(move |r| {
-                let d = install.clone();
-                async move { install::handler(&d, r).await }
-            }),
-        ),
-        (
-            "webhooks",
-            http_fn(move |r| {
-                let d = webhooks.clone();
-                async move { webhooks::handler(&d, r).await }
-            }),
-        ),
-        (
-            "shopper",
-            http_fn(move |r| {
-                let d = shopper.clone();
-                async move { shopper::handler(&d, r).await }
-            }),
-        ),
-        (
-            "sync",
-            handler_fn(move |e| {
-                let d = sync.clone();
-                async move { sync::handler(&d, e).await }
-            }),
-        ),
-        (
-            "sweep",
-            handler_fn(move |e| {
-                let d = sweep.clone();
-                async move { sweep::handler(&d, e).await }
-            }),
-        ),
-        (
-            "send",
-            handler_fn(move |e| {
-                let d = send.clone();
-                async move { send::handler(&d, e).await }
-            }),
-        ),
-    ];
-    for (crate_name, function) in functions {
+    let app = TestApp::start().await;
+    for (crate_name, function) in &app.functions {
         for (name, event) in sample_events(crate_name) {
             let response = function
                 .invoke(event)
@@ -230,4 +146,19 @@ async fn every_function_runs_its_sample_events_through_its_entry_point() {
             }
         }
     }
+    assert_eq!(app.functions.len(), 6);
+}
+
+#[tokio::test]
+async fn the_http_api_serves_the_template_routes_over_http() {
+    let app = TestApp::start().await;
+    // A declared route reaches its function (an incomplete install link is the function's own 400 page).
+    let response = app.http.get(app.url("/auth?code=abc")).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("missing scope, context"));
+    // Undeclared routes and methods never reach a function, as in API Gateway.
+    let response = app.http.get(app.url("/admin")).send().await.unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.json::<Value>().await.unwrap()["message"], "Not Found");
+    assert_eq!(app.http.delete(app.url("/auth")).send().await.unwrap().status(), 404);
 }
