@@ -1,8 +1,10 @@
 //! Local stand-ins for what AWS does around our functions, driven by template.yaml:
 //! [`moto`] runs the AWS emulator, [`provision`] creates the template's resources in it, [`gateway`] serves the
 //! HTTP API's routes, [`event_source`] feeds queue messages to consumer functions the way Lambda's SQS event
-//! source does, and [`invoke`] calls a function in-process or through `cargo lambda watch`.
+//! source does, [`invoke`] calls a function in-process or through `cargo lambda watch`, and [`browser`] drives headless
+//! Chromium for end-to-end page tests.
 
+pub mod browser;
 pub mod event_source;
 pub mod gateway;
 pub mod invoke;

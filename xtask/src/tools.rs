@@ -53,6 +53,33 @@ pub fn bootstrap() -> Result<Tools> {
     Ok(tools)
 }
 
+/// Debian's chromium package, for the headless browser tests. Needs root and apt-get; otherwise says what to do.
+fn install_chromium() -> Result<()> {
+    if devstack::browser::chromium_path().is_some() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !is_root || Command::new("apt-get").arg("--version").output().is_err() {
+        bail!(
+            "Chromium is needed for the browser tests: install Debian's chromium package (or set CHROMIUM to a Chromium binary)"
+        );
+    }
+    println!("installing Chromium (Debian package chromium) for the browser tests");
+    crate::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
+    if devstack::browser::chromium_path().is_none() {
+        bail!("apt-get installed chromium but no chromium binary was found");
+    }
+    Ok(())
+}
+
 fn find_python() -> Result<PathBuf> {
     for candidate in ["python3", "python"] {
         if let Ok(output) = Command::new(candidate).arg("--version").output()
