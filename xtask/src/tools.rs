@@ -21,8 +21,10 @@ pub fn workspace_root() -> PathBuf {
     devstack::workspace_root()
 }
 
-/// Creates or updates .tools/ when xtask/requirements.txt changed since the last install.
+/// Creates or updates .tools/ when xtask/requirements.txt changed since the last install, and installs
+/// Chromium (for the browser tests) when it is missing.
 pub fn bootstrap() -> Result<Tools> {
+    install_chromium()?;
     let tools = Tools {
         dir: devstack::tools_dir(),
     };
