@@ -355,7 +355,7 @@ mod tests {
             index_names,
             [
                 shared::db::keys::LOOKUP_INDEX,
-                shared::db::keys::STORE_CONTACTS_INDEX,
+                shared::db::keys::STORE_LISTS_INDEX,
                 shared::db::keys::DUE_CARTS_INDEX
             ]
         );

@@ -1,8 +1,6 @@
 //! Contacts: by (store, phone), by BigCommerce customer id, by group, and all of a store's.
 
-use super::keys::{
-    CONTACT_SK, LOOKUP_INDEX, STORE_CONTACTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts,
-};
+use super::keys::{CONTACT_SK, LOOKUP_INDEX, STORE_LISTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts};
 use super::{Db, DbError, Item, s, to_item};
 use crate::model::Contact;
 use crate::{Phone, StoreHash};
@@ -112,7 +110,7 @@ impl Db {
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(STORE_CONTACTS_INDEX)
+                .index_name(STORE_LISTS_INDEX)
                 .key_condition_expression("gsi2pk = :pk")
                 .expression_attribute_values(":pk", s(&store_contacts(store)))
                 .set_exclusive_start_key(start.take())

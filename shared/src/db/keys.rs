@@ -10,15 +10,15 @@
 //! - `TOKEN#{token}`: recovery-link and opt-out tokens.
 //! - `SWEEP`: the sweep's watermark.
 //!
-//! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id), `StoreContacts`
-//! (`gsi2pk`/`gsi2sk`: every contact of a store) and `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly
+//! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id), `StoreLists`
+//! (`gsi2pk`/`gsi2sk`: a store's contacts, sends and reminder decisions) and `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly
 //! buckets sharded [`DUE_SHARDS`] ways).
 
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, SecondsFormat, Utc};
 
 pub const LOOKUP_INDEX: &str = "Lookup";
-pub const STORE_CONTACTS_INDEX: &str = "StoreContacts";
+pub const STORE_LISTS_INDEX: &str = "StoreLists";
 pub const DUE_CARTS_INDEX: &str = "DueCarts";
 /// The TTL attribute (epoch seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
@@ -71,6 +71,14 @@ pub fn customer_lookup(store: &StoreHash, customer_id: u64) -> String {
 
 pub fn store_contacts(store: &StoreHash) -> String {
     format!("STORE#{store}#CONTACTS")
+}
+
+pub fn store_sends(store: &StoreHash) -> String {
+    format!("STORE#{store}#SENDS")
+}
+
+pub fn store_decisions(store: &StoreHash) -> String {
+    format!("STORE#{store}#DECISIONS")
 }
 
 pub fn group_pk(store: &StoreHash, group: &str) -> String {

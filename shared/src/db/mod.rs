@@ -12,11 +12,13 @@ pub mod keys;
 mod sends;
 mod stores;
 mod sync_jobs;
+mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot, SentMarker};
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
+pub use tokens::new_token;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};

@@ -1,8 +1,11 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
 use super::consent::SentMarker;
-use super::keys::{LOOKUP_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk};
-use super::{Db, DbError, s, to_item};
+use super::keys::{
+    LOOKUP_INDEX, STORE_LISTS_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions,
+    store_sends, timestamp,
+};
+use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
 use crate::model::{ReminderDecision, SendRecord, SendStatus};
 use chrono::{DateTime, Utc};
@@ -17,20 +20,28 @@ pub enum ClaimOutcome {
 }
 
 impl Db {
+    fn send_item(record: &SendRecord) -> Result<Item, DbError> {
+        let mut keys = vec![
+            ("pk", cart_pk(&record.store_hash, &record.cart_id)),
+            ("sk", send_sk(record.step)),
+            ("gsi2pk", store_sends(&record.store_hash)),
+            (
+                "gsi2sk",
+                format!("{}#{}#{:02}", timestamp(record.claimed_at), record.cart_id, record.step),
+            ),
+        ];
+        if let (Some(provider), Some(id)) = (&record.provider, &record.provider_message_id) {
+            keys.push(("gsi1pk", provider_message_lookup(provider, id)));
+            keys.push(("gsi1sk", "SEND".to_owned()));
+        }
+        to_item(record, &keys)
+    }
+
     /// Claims `(store, cart, step)` for sending: the send record and the phone's sent marker (used by frequency
     /// limits) are written together, conditional on no record existing. Whatever retries or overlapping
     /// sweeps happen, exactly one claim wins.
     pub async fn claim_send(&self, record: &SendRecord) -> Result<ClaimOutcome, DbError> {
-        let claim = self.put_action(
-            to_item(
-                record,
-                &[
-                    ("pk", cart_pk(&record.store_hash, &record.cart_id)),
-                    ("sk", send_sk(record.step)),
-                ],
-            )?,
-            Some("attribute_not_exists(pk)"),
-        );
+        let claim = self.put_action(Self::send_item(record)?, Some("attribute_not_exists(pk)"));
         let marker = SentMarker {
             cart_id: record.cart_id.clone(),
             step: record.step,
@@ -61,20 +72,12 @@ impl Db {
     /// Saves the updated record (provider id, delivery status, click, recovered revenue). The record must
     /// have been claimed first.
     pub async fn update_send(&self, record: &SendRecord) -> Result<(), DbError> {
-        let mut keys = vec![
-            ("pk", cart_pk(&record.store_hash, &record.cart_id)),
-            ("sk", send_sk(record.step)),
-        ];
-        if let (Some(provider), Some(id)) = (&record.provider, &record.provider_message_id) {
-            keys.push(("gsi1pk", provider_message_lookup(provider, id)));
-            keys.push(("gsi1sk", "SEND".to_owned()));
-        }
         self.counter.call();
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(to_item(record, &keys)?))
+            .set_item(Some(Self::send_item(record)?))
             .condition_expression("attribute_exists(pk)")
             .send()
             .await;
@@ -118,6 +121,16 @@ impl Db {
             &[
                 ("pk", cart_pk(&decision.store_hash, &decision.cart_id)),
                 ("sk", decision_sk(decision.decided_at, decision.step)),
+                ("gsi2pk", store_decisions(&decision.store_hash)),
+                (
+                    "gsi2sk",
+                    format!(
+                        "{}#{}#{:02}",
+                        timestamp(decision.decided_at),
+                        decision.cart_id,
+                        decision.step
+                    ),
+                ),
             ],
         )?)
         .await
@@ -129,6 +142,36 @@ impl Db {
             .query_partition(&cart_pk(store, cart_id), Some(("DECISION#", "DECISION#~")))
             .await?;
         Ok(serde_dynamo::from_items(items)?)
+    }
+}
+
+impl Db {
+    async fn newest_in_list<T: serde::de::DeserializeOwned>(&self, list: &str, limit: i32) -> Result<Vec<T>, DbError> {
+        self.counter.call();
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(STORE_LISTS_INDEX)
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(list))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await?;
+        let items = output.items.unwrap_or_default();
+        self.counter.read(items.len());
+        Ok(serde_dynamo::from_items(items)?)
+    }
+
+    /// A store's most recent reminders, newest first.
+    pub async fn recent_sends(&self, store: &StoreHash, limit: i32) -> Result<Vec<SendRecord>, DbError> {
+        self.newest_in_list(&store_sends(store), limit).await
+    }
+
+    /// A store's most recent reminder decisions, newest first.
+    pub async fn recent_decisions(&self, store: &StoreHash, limit: i32) -> Result<Vec<ReminderDecision>, DbError> {
+        self.newest_in_list(&store_decisions(store), limit).await
     }
 }
 

@@ -492,3 +492,75 @@ async fn each_sync_page_counts_once() {
         job.job_id
     );
 }
+
+#[tokio::test]
+async fn tokens_resolve_until_they_expire() {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Link {
+        cart_id: String,
+        step: u8,
+    }
+    let env = TestAws::new().await;
+    let token = shared::db::new_token();
+    let link = Link {
+        cart_id: "c1".into(),
+        step: 1,
+    };
+    let expires = at("2026-12-25T14:00:00Z");
+    env.db().put_token("recovery", &token, &link, expires).await.unwrap();
+    assert!(matches!(
+        env.db().put_token("recovery", &token, &link, expires).await,
+        Err(DbError::Conflict(_))
+    ));
+    let found: Option<Link> = env
+        .db()
+        .get_token("recovery", &token, at("2026-12-25T13:59:59Z"))
+        .await
+        .unwrap();
+    assert_eq!(found, Some(link));
+    let expired: Option<Link> = env.db().get_token("recovery", &token, expires).await.unwrap();
+    assert_eq!(expired, None);
+    let other_kind: Option<Link> = env
+        .db()
+        .get_token("opt_out", &token, at("2026-11-25T14:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(other_kind, None);
+    let unknown: Option<Link> = env
+        .db()
+        .get_token("recovery", "nope", at("2026-11-25T14:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(unknown, None);
+}
+
+#[tokio::test]
+async fn recent_sends_and_decisions_list_newest_first() {
+    let env = TestAws::new().await;
+    for (i, cart_id) in ["a", "b", "c"].iter().enumerate() {
+        let mut record = send_record(cart_id, 1);
+        record.claimed_at = at("2026-11-25T14:00:00Z") + Duration::minutes(i as i64);
+        env.db().claim_send(&record).await.unwrap();
+        env.db()
+            .record_decision(&ReminderDecision {
+                store_hash: store(),
+                cart_id: cart_id.to_string(),
+                step: 1,
+                decided_at: record.claimed_at,
+                outcome: "deny".into(),
+                code: "no_consent".into(),
+                explanation: "No consent.".into(),
+                defer_until: None,
+            })
+            .await
+            .unwrap();
+    }
+    let sends = env.db().recent_sends(&store(), 2).await.unwrap();
+    assert_eq!(sends.iter().map(|s| s.cart_id.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+    let decisions = env.db().recent_decisions(&store(), 10).await.unwrap();
+    assert_eq!(
+        decisions.iter().map(|d| d.cart_id.as_str()).collect::<Vec<_>>(),
+        ["c", "b", "a"]
+    );
+    assert_eq!(env.db().cart_decisions(&store(), "a").await.unwrap().len(), 1);
+}
