@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod bigcommerce;
 pub mod bus;
+pub mod checkout_script;
 pub mod clock;
 pub mod config;
 pub mod consent;

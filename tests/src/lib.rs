@@ -214,6 +214,8 @@ mod app {
             let sync = Arc::new(sync::Deps {
                 aws: aws.aws.clone(),
                 bigcommerce: bigcommerce_client(),
+                sms: sms_client(),
+                sms_webhook_token: sms_webhook_token.clone(),
                 app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
             });

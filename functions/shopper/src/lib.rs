@@ -1,6 +1,11 @@
-//! The `shopper` function: the checkout consent script and capture, recovery links, the web opt-out page.
+//! The `shopper` function: the checkout consent script and capture ([`consent`]), recovery links
+//! ([`recovery`]), the web opt-out page ([`opt_out`]).
 
-use lambda_http::{Body, Error, Request, Response};
+pub mod consent;
+pub mod opt_out;
+pub mod recovery;
+
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::bigcommerce::BigCommerce;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::sms::SmsClient;
@@ -33,9 +38,17 @@ impl Deps {
 }
 
 pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let _ = deps;
-    let response = match request.uri().path() {
-        path if path.starts_with("/r/") => web::html(http::StatusCode::NOT_FOUND, "<p>This link is not available.</p>"),
+    let token = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("token"))
+        .map(str::to_owned);
+    let response = match (request.method().as_str(), request.uri().path(), token) {
+        ("GET", "/consent.js", _) => consent::script(deps, &request).await?,
+        ("POST", "/consent", _) => consent::capture(deps, &request).await?,
+        ("OPTIONS", "/consent", _) => consent::preflight(deps, &request).await?,
+        ("GET", path, Some(token)) if path.starts_with("/r/") => recovery::click(deps, &request, &token).await?,
+        ("GET", path, Some(token)) if path.starts_with("/stop/") => opt_out::page(deps, &request, &token).await?,
+        ("POST", path, Some(token)) if path.starts_with("/stop/") => opt_out::submit(deps, &request, &token).await?,
         _ => web::html(http::StatusCode::NOT_FOUND, "<p>Not found.</p>"),
     };
     Ok(response.map(Body::from))

@@ -1,16 +1,29 @@
-//! The `sync` function: bulk sync pages and live store events from the sync queue.
+//! The `sync` function, on the sync queue: bulk sync ([`bulk`]), live store events ([`live`]), recovered revenue
+//! attribution of orders ([`attribution`]) and consent write-back to BigCommerce ([`write_back`]).
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+pub mod attribution;
+pub mod bulk;
+pub mod live;
+pub mod write_back;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::bigcommerce::BigCommerce;
-use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
+use shared::bigcommerce::{BigCommerce, BigCommerceError};
+use shared::bus::BusError;
+use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
+use shared::db::DbError;
 use shared::messages::SyncMessage;
-use shared::{Clock, SystemClock, aws::Aws};
+use shared::queue::QueueError;
+use shared::sms::SmsClient;
+use shared::{Clock, Secret, SystemClock, aws::Aws};
 use std::sync::Arc;
+use tracing::Instrument;
 
 pub struct Deps {
     pub aws: Aws,
     pub bigcommerce: BigCommerce,
+    pub sms: SmsClient,
+    pub sms_webhook_token: Secret,
     pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
@@ -18,29 +31,86 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::from_process();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
             bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
+            sms: SmsClient::new(&SmsConfig::from_env(&env)?, reqwest::Client::new(), clock.clone()),
+            sms_webhook_token: sms_webhook_token(&env)?,
             app_url: AppUrl::from_env(&env)?,
-            clock: Arc::new(SystemClock),
+            clock,
         })
     }
 }
 
+/// Why a sync message could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    BigCommerce(#[from] BigCommerceError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// Retrying cannot help (a malformed message, a store that no longer exists).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl SyncError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::BigCommerce(e) => e.is_retryable(),
+            Self::Queue(_) | Self::Bus(_) => true,
+            Self::Permanent(_) => false,
+        }
+    }
+}
+
+/// Processes each message on its own; only retryable failures go back to the queue (partial batch response),
+/// so one bad message never re-runs the good ones.
 pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let _ = deps;
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match serde_json::from_str::<SyncMessage>(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => {
-                tracing::info!(store_hash = %message.store_hash(), "sync message received")
-            }
-            Err(error) => {
-                tracing::error!(message_id = %id, %error, "unreadable sync message");
+        if let Err(error) = process(deps, &record).await {
+            if error.is_retryable() {
+                tracing::warn!(message_id = %id, %error, "sync message failed; it will be retried");
                 response.add_failure(id);
+            } else {
+                tracing::error!(message_id = %id, %error, "sync message dropped: retrying cannot help");
             }
         }
     }
     Ok(response)
+}
+
+async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), SyncError> {
+    let message: SyncMessage = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        .map_err(|e| SyncError::Permanent(format!("unreadable sync message: {e}")))?;
+    let span = shared::logging::store_span(message.store_hash());
+    async {
+        match message {
+            SyncMessage::StartBulkSync { .. } | SyncMessage::CustomerPage { .. } => {
+                bulk::handle(deps, &message, record).await
+            }
+            SyncMessage::Webhook {
+                store_hash,
+                scope,
+                data,
+                hash,
+                created_at,
+            } => live::handle(deps, &store_hash, &scope, &data, &hash, created_at).await,
+            SyncMessage::WriteBackConsent {
+                store_hash,
+                customer_id,
+                phone,
+            } => write_back::handle(deps, &store_hash, customer_id, &phone).await,
+        }
+    }
+    .instrument(span)
+    .await
 }

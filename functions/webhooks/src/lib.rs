@@ -1,6 +1,10 @@
-//! The `webhooks` function: BigCommerce webhook deliveries and SMS provider callbacks.
+//! The `webhooks` function: BigCommerce webhook deliveries ([`bigcommerce`]) and SMS provider callbacks
+//! ([`sms`]: replies and delivery reports).
 
-use lambda_http::{Body, Error, Request, Response};
+pub mod bigcommerce;
+pub mod sms;
+
+use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::bigcommerce::BigCommerce;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::sms::SmsClient;
@@ -39,9 +43,16 @@ impl Deps {
 }
 
 pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let _ = deps;
-    let response = match request.uri().path() {
-        "/webhooks/bigcommerce" => web::json_error(http::StatusCode::NOT_IMPLEMENTED, "not available yet"),
+    let token = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("token"))
+        .map(str::to_owned);
+    let response = match (request.uri().path(), token) {
+        ("/webhooks/bigcommerce", _) => bigcommerce::delivery(deps, &request).await?,
+        (path, Some(token)) if path.starts_with("/webhooks/messagemedia/") => {
+            sms::messagemedia(deps, &request, &token).await?
+        }
+        (path, Some(token)) if path.starts_with("/webhooks/twilio/") => sms::twilio(deps, &request, &token).await?,
         _ => web::json_error(http::StatusCode::NOT_FOUND, "not found"),
     };
     Ok(response.map(Body::from))
