@@ -31,10 +31,15 @@
 //! Consent records are evidence: keep them at least 4 years after the last message (28 U.S.C. §1658(a),
 //! sms-rules R-US-5); every Allow names the ledger entry and settings version to record with the send.
 
+pub mod disclosure;
 pub mod ledger;
 mod nanp_regions;
 pub mod region;
 mod text;
 
+pub use disclosure::{
+    Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
+    validate_disclosure,
+};
 pub use ledger::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 pub use region::{AddressHint, Market, Recipient, RegionSource};
