@@ -35,11 +35,15 @@ pub mod disclosure;
 pub mod ledger;
 mod nanp_regions;
 pub mod region;
+pub mod state;
+#[cfg(test)]
+mod testkit;
 mod text;
 
 pub use disclosure::{
     Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
     validate_disclosure,
 };
-pub use ledger::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
+pub use ledger::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
 pub use region::{AddressHint, Market, Recipient, RegionSource};
+pub use state::{Basis, ConsentState, ConsentStatus, Grant};
