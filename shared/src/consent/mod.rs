@@ -31,6 +31,7 @@
 //! Consent records are evidence: keep them at least 4 years after the last message (28 U.S.C. §1658(a),
 //! sms-rules R-US-5); every Allow names the ledger entry and settings version to record with the send.
 
+pub mod classifier;
 pub mod disclosure;
 pub mod ledger;
 mod nanp_regions;
@@ -40,6 +41,7 @@ pub mod state;
 mod testkit;
 mod text;
 
+pub use classifier::{Classification, MatchRule, ReplyIntent, classify};
 pub use disclosure::{
     Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
     validate_disclosure,
