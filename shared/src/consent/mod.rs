@@ -32,6 +32,7 @@
 //! sms-rules R-US-5); every Allow names the ledger entry and settings version to record with the send.
 
 pub mod classifier;
+pub mod content;
 pub mod disclosure;
 pub mod ledger;
 mod nanp_regions;
@@ -42,6 +43,10 @@ mod testkit;
 mod text;
 
 pub use classifier::{Classification, MatchRule, ReplyIntent, classify};
+pub use content::{
+    ContentProblem, Encoding, MessageReview, SegmentCount, ShaftCategory, ShaftHit, count_segments,
+    must_omit_product_name, review_marketing_message, screen_shaft,
+};
 pub use disclosure::{
     Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
     validate_disclosure,
