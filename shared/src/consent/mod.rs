@@ -34,6 +34,8 @@
 pub mod classifier;
 pub mod content;
 pub mod disclosure;
+pub mod engine;
+pub mod hours;
 pub mod ledger;
 mod nanp_regions;
 pub mod region;
@@ -50,6 +52,10 @@ pub use content::{
 pub use disclosure::{
     Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
     validate_disclosure,
+};
+pub use engine::{
+    Decision, DecisionInput, MessageKind, PastSend, Reason, SentKind, StepTiming, decide,
+    reminder_schedule,
 };
 pub use ledger::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
 pub use region::{AddressHint, Market, Recipient, RegionSource};
