@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shared::consent::{
     ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptInKeyword, PastSend, Purpose,
-    Recipient, SentKind, build_disclosure, classify, decide,
+    Recipient, SentKind, build_disclosure, classify, content::double_opt_in_request, decide,
 };
 use shared::model::{ConsentOption, MerchantUser, Settings};
 use shared::{Phone, StoreHash};
@@ -41,7 +41,7 @@ fn ledger(n: usize, phone: &Phone) -> Vec<ConsentEvent> {
         },
         ConsentEventKind::DoubleOptInRequested {
             message_id: None,
-            text: String::new(),
+            text: double_opt_in_request("Acme"),
         },
         ConsentEventKind::DoubleOptInConfirmed {
             raw_text: "YES".into(),

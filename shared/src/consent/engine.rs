@@ -19,6 +19,7 @@ use super::hours::{self, COUNTRY_WINDOWS, DayWindow, HOUSE_LIMIT, WeeklyWindow};
 use super::ledger::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use super::region::{Market, Recipient};
 use super::state::{Basis, ConsentState, Grant};
+use super::text::{contains_phrase, normalize, padded};
 use crate::model::{ConsentOption, Settings};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
@@ -507,18 +508,10 @@ pub fn rule_3_regional_floor<'a>(
 ) -> Result<Authorised<'a>, Decision> {
     let market = input.recipient.market;
     let brand = &input.settings.brand_name;
-    let mut incomplete_disclosure: Option<(&ConsentEvent, String)> = None;
     let mut expired_purchase: Option<&ConsentEvent> = None;
     let mut passing: Vec<(&Grant<'a>, Option<DateTime<Utc>>)> = Vec::new();
-
     for grant in candidates {
         if !market_accepts(market, grant.basis) {
-            continue;
-        }
-        if grant.basis == Basis::CheckboxVerified
-            && let Err(problem) = checkbox_evidence(grant.event, brand)
-        {
-            incomplete_disclosure = Some((grant.event, problem));
             continue;
         }
         let mut valid_until = None;
@@ -534,57 +527,85 @@ pub fn rule_3_regional_floor<'a>(
         }
         passing.push((grant, valid_until));
     }
+    // Consent that lasts first (then the later lapse), then the strongest evidence, then the latest.
+    passing.sort_by_key(|(g, until)| {
+        std::cmp::Reverse((
+            until.is_none(),
+            *until,
+            g.basis.strength(),
+            g.event.occurred_at,
+        ))
+    });
 
+    // Evidence is checked only for the grants that would be used (it is the costly part of a decision).
+    let mut bad_evidence: Option<(&ConsentEvent, String)> = None;
     let us_rules = matches!(market, Market::Us | Market::Unknown);
     if cart_reminder && us_rules && input.settings.us_double_opt_in {
-        if let Some((grant, _)) = passing
+        for (grant, _) in passing
             .iter()
             .filter(|(g, _)| g.basis == Basis::DoubleOptInConfirmed)
-            .max_by_key(|(g, _)| g.event.occurred_at)
         {
-            return Ok(Authorised {
-                grant: **grant,
-                valid_until: None,
-            });
+            match double_opt_in_evidence(grant, brand) {
+                Ok(()) => {
+                    return Ok(Authorised {
+                        grant: **grant,
+                        valid_until: None,
+                    });
+                }
+                Err(problem) => bad_evidence = bad_evidence.or(Some((grant.event, problem))),
+            }
         }
-        if passing.is_empty() {
-            // Fall through to the floor's own denial below: it names what is missing first.
-        } else if let Some(request) = state.pending_double_opt_in {
-            return Err(deny(
-                Reason::DoubleOptInPending,
-                format!(
-                    "Cart reminders to US numbers need a confirmed double opt-in, and the request sent {} has not been answered YES.",
-                    request.occurred_at.format("%Y-%m-%d %H:%M UTC")
-                ),
-            ));
-        } else {
+        let any_valid = passing.iter().any(|(g, _)| {
+            g.basis != Basis::CheckboxVerified || checkbox_evidence(g.event, brand).is_ok()
+        });
+        if any_valid {
+            if let Some((event, problem)) = bad_evidence {
+                return Err(deny(
+                    Reason::DisclosureIncomplete,
+                    format!(
+                        "The double opt-in (event {}) cannot be relied on for cart reminders because {problem}.",
+                        event.event_id
+                    ),
+                ));
+            }
+            if let Some(request) = state.pending_double_opt_in {
+                return Err(deny(
+                    Reason::DoubleOptInPending,
+                    format!(
+                        "Cart reminders to US numbers need a confirmed double opt-in, and the request sent {} has not been answered YES.",
+                        request.occurred_at.format("%Y-%m-%d %H:%M UTC")
+                    ),
+                ));
+            }
             return Err(deny(
                 Reason::DoubleOptInRequired,
                 "Cart reminders to US numbers need a confirmed double opt-in (reply YES to a request that names cart reminders), and none is on record.".to_owned(),
             ));
         }
+        // Nothing but invalid evidence: the floor's own denial below names it.
     }
 
-    // Consent that lasts wins over consent that lapses (then the later lapse), then the strongest evidence.
-    if let Some((grant, valid_until)) = passing.iter().max_by_key(|(g, until)| {
-        (
-            until.is_none(),
-            *until,
-            g.basis.strength(),
-            g.event.occurred_at,
-        )
-    }) {
+    for (grant, valid_until) in &passing {
+        if grant.basis == Basis::CheckboxVerified
+            && let Err(problem) = checkbox_evidence(grant.event, brand)
+        {
+            bad_evidence = bad_evidence.or(Some((
+                grant.event,
+                format!("its disclosure text {problem}"),
+            )));
+            continue;
+        }
         return Ok(Authorised {
             grant: **grant,
             valid_until: *valid_until,
         });
     }
 
-    if let Some((event, problem)) = incomplete_disclosure {
+    if let Some((event, problem)) = bad_evidence {
         return Err(deny(
             Reason::DisclosureIncomplete,
             format!(
-                "The checkbox consent (event {}) cannot be relied on because its disclosure text {problem}.",
+                "The consent in event {} cannot be relied on because {problem}.",
                 event.event_id
             ),
         ));
@@ -609,6 +630,25 @@ pub fn rule_3_regional_floor<'a>(
             found.join(" or ")
         ),
     ))
+}
+
+/// For US cart reminders the double opt-in request must have named the brand and cart reminders (T-Mobile
+/// cart policy, R-CTIA-5: "double opt-in via text whose text says the program includes shopping cart
+/// reminders"); the request's text is kept in its ledger event.
+fn double_opt_in_evidence(grant: &Grant<'_>, brand: &str) -> Result<(), String> {
+    let Some(ConsentEventKind::DoubleOptInRequested { text, .. }) = grant.related.map(|r| &r.kind)
+    else {
+        return Err("the request it answered is not on record".to_owned());
+    };
+    let words = padded(text);
+    let brand_words = normalize(brand);
+    if brand_words.is_empty() || !contains_phrase(&words, &brand_words) {
+        return Err(format!("the request's text does not name {brand}"));
+    }
+    if !contains_phrase(&words, "cart reminder") && !contains_phrase(&words, "cart reminders") {
+        return Err("the request's text does not mention cart reminders".to_owned());
+    }
+    Ok(())
 }
 
 fn market_accepts(market: Market, basis: Basis) -> bool {

@@ -442,6 +442,38 @@ fn rule_3_us_cart_reminders_need_a_confirmed_double_opt_in() {
 }
 
 #[test]
+fn rule_3_us_double_opt_in_request_must_name_the_brand_and_cart_reminders() {
+    let s = settings(ConsentOption::SmsCheckbox);
+    for (text, expected) in [
+        ("Acme: reply YES to get marketing texts.", "cart reminders"),
+        ("Reply YES for shopping cart reminders.", "name Acme"),
+        ("", "name Acme"),
+    ] {
+        let mut l = Ledger::new(NY);
+        l.verified_checkbox("2025-01-01T15:00:00Z");
+        l.push(
+            t("2025-01-01T15:01:00Z"),
+            Purpose::Marketing,
+            ConsentEventKind::DoubleOptInRequested {
+                message_id: None,
+                text: text.to_owned(),
+            },
+        );
+        l.doi_yes("2025-01-01T15:02:00Z");
+        let d = decide_now(
+            &s,
+            &l,
+            &reminder(1, ABANDONED),
+            &[],
+            &recipient(NY),
+            NOON_NY,
+        );
+        assert_deny(&d, Reason::DisclosureIncomplete);
+        assert!(d.explanation().contains(expected), "{}", d.explanation());
+    }
+}
+
+#[test]
 fn rule_3_us_keyword_is_express_written_consent() {
     let mut s = settings(ConsentOption::SmsCheckbox);
     s.us_double_opt_in = false;

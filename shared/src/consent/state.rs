@@ -129,7 +129,8 @@ pub struct ConsentState<'a> {
     pub grants: Vec<Grant<'a>>,
     /// The latest opt-out or erasure, of any purpose.
     pub withdrawal: Option<&'a ConsentEvent>,
-    /// A BigCommerce general-marketing opt-out in effect (not followed by a general opt-in).
+    /// A BigCommerce general-marketing opt-out that withdrew consent, in effect (not followed by a general
+    /// opt-in).
     pub general_marketing_opt_out: Option<&'a ConsentEvent>,
     /// A double opt-in request sent after the last withdrawal and not yet answered.
     pub pending_double_opt_in: Option<&'a ConsentEvent>,
@@ -176,8 +177,13 @@ impl<'a> ConsentState<'a> {
                     opted_in: false, ..
                 } => {
                     if purpose == Purpose::Marketing {
+                        let before = state.grants.len();
                         state.grants.retain(|g| g.basis.is_sms_express());
-                        state.general_marketing_opt_out = Some(event);
+                        // A "not subscribed" flag for someone who never was (the bulk import records
+                        // one per non-subscriber) is not an opt-out.
+                        if state.grants.len() < before {
+                            state.general_marketing_opt_out = Some(event);
+                        }
                     }
                 }
                 _ if event.purpose != purpose => {
@@ -511,6 +517,10 @@ mod tests {
         let state = fold(&l);
         assert_eq!(bases(&state), [Basis::Keyword]);
         assert_eq!(state.general_marketing_opt_out.unwrap().event_id, opt_out);
+        // A "not subscribed" flag for someone who never was is not an opt-out.
+        let mut never = Ledger::new(NY);
+        never.general("2025-01-01T10:00:00Z", false);
+        assert_eq!(fold(&never).status(), ConsentStatus::NeverSubscribed);
         // Without SMS consent the person shows as unsubscribed; a new general opt-in counts again.
         let mut l = Ledger::new(NY);
         l.general("2025-01-01T10:00:00Z", true);

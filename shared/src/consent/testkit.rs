@@ -3,6 +3,7 @@
 // Some builders serve only the engine's tests, which come later.
 #![allow(dead_code)]
 
+use super::content::double_opt_in_request;
 use super::disclosure::build_disclosure;
 use super::ledger::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
 use super::region::{AddressHint, Recipient};
@@ -172,7 +173,7 @@ impl Ledger {
             at,
             ConsentEventKind::DoubleOptInRequested {
                 message_id: None,
-                text: String::new(),
+                text: double_opt_in_request(BRAND),
             },
         )
     }
