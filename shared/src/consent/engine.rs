@@ -6,9 +6,11 @@
 //! 2. [the merchant's consent option](rule_2_merchant_option);
 //! 3. [the regional floor](rule_3_regional_floor) (and, for US cart reminders, the double opt-in);
 //! 6. [cart reminder limits and expiry](rule_6_cart_reminder_limits);
-//! 5. [frequency](rule_5_frequency) and the reminder's due time, then
-//! 4. [quiet hours](rule_4_quiet_hours): these three only move the send later, so they are combined into the
-//!    earliest instant all of them allow; past the message's expiry that becomes a Deny.
+//! 5. frequency (`rule_5_frequency`: the smart-sending window and the [`DAILY_CAP`] of the
+//!    [`DAILY_CAP_STATES`]) and the reminder's due time, then
+//! 4. quiet hours (`rule_4_quiet_hours`, windows from [`send_window`] and [`super::hours`]): these three only
+//!    move the send later, so they are combined into the earliest instant all of them allow; past the
+//!    message's expiry that becomes a Deny.
 //!
 //! Transactional messages (the opt-out confirmation, the HELP reply) need no marketing consent and are not
 //! stopped by the opt-out they answer, but they have their own limits, and a double opt-in request is only
