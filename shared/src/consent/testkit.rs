@@ -1,8 +1,5 @@
 //! Builders for tests: deterministic ledgers, settings and recipients.
 
-// Some builders serve only the engine's tests, which come later.
-#![allow(dead_code)]
-
 use super::content::double_opt_in_request;
 use super::disclosure::build_disclosure;
 use super::ledger::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
