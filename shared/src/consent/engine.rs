@@ -293,7 +293,13 @@ fn decide_cart_reminder(
     step: u8,
     abandoned_at: DateTime<Utc>,
 ) -> Decision {
-    let state = ConsentState::fold(input.ledger, Purpose::Marketing);
+    let mut state = ConsentState::fold(input.ledger, Purpose::Marketing);
+    // A consent dated after the decision cannot authorise it (clock skew between writers); a withdrawal
+    // dated after it still counts.
+    let now = input.now;
+    state
+        .grants
+        .retain(|g| g.event.occurred_at <= now && g.related.is_none_or(|r| r.occurred_at <= now));
     let grant = match authorise_marketing(input, &state, true) {
         Ok(grant) => grant,
         Err(denial) => return denial,

@@ -197,6 +197,18 @@ fn rule_1_only_a_new_express_opt_in_restores_consent() {
 }
 
 #[test]
+fn rule_1_consent_dated_after_now_does_not_count_but_an_opt_out_does() {
+    let s = settings(ConsentOption::Inferred);
+    let mut l = Ledger::new(NZ);
+    l.keyword("2025-06-03T00:01:00Z", OptInKeyword::Start);
+    assert_deny(&nz_decision(&s, &l), Reason::NeverSubscribed);
+    let mut l = Ledger::new(NZ);
+    l.keyword("2025-01-01T00:00:00Z", OptInKeyword::Start);
+    l.stop("2025-06-03T00:01:00Z");
+    assert_deny(&nz_decision(&s, &l), Reason::OptedOut);
+}
+
+#[test]
 fn rule_1_never_subscribed_and_unverified_checkbox_are_explained() {
     let s = settings(ConsentOption::SmsCheckbox);
     let l = Ledger::new(NY);
