@@ -36,13 +36,36 @@ pub enum OptOutMethod {
     CheckboxUnticked,
 }
 
+/// The keyword of a texted opt-in. `Yes` is kept apart because, while a double opt-in request is pending,
+/// it confirms that request rather than being a plain keyword opt-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptInKeyword {
+    Start,
+    Unstop,
+    Yes,
+}
+
+impl OptInKeyword {
+    /// The keyword as a shopper would text it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "START",
+            Self::Unstop => "UNSTOP",
+            Self::Yes => "YES",
+        }
+    }
+}
+
 /// One kind of consent event, with the evidence it carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ConsentEventKind {
     /// The shopper ticked our SMS checkbox at checkout. It authorises nothing until the phone is verified
-    /// ([`ConsentEventKind::CheckoutPhoneVerified`]) or confirmed by text.
+    /// ([`ConsentEventKind::CheckoutPhoneVerified`]) or confirmed by text, and never if the box was served
+    /// pre-ticked or the disclosure text it was served with is incomplete (see [`super::disclosure`]).
     CheckoutCheckbox {
+        /// [`super::disclosure::disclosure_version`] of `disclosure_text`.
         disclosure_version: String,
         disclosure_text: String,
         checkbox_default_checked: bool,
@@ -56,46 +79,46 @@ pub enum ConsentEventKind {
         checkbox_event_id: String,
         cart_id: String,
     },
-    /// START, UNSTOP or YES texted to the store's number.
+    /// START, UNSTOP or YES texted to the store's number (YES only when no double opt-in was pending:
+    /// otherwise it is recorded as [`ConsentEventKind::DoubleOptInConfirmed`]).
     KeywordOptIn {
-        keyword: String,
+        keyword: OptInKeyword,
         raw_text: String,
         message_id: Option<String>,
     },
     /// We texted a double opt-in request.
     DoubleOptInRequested {
         message_id: Option<String>,
+        /// The request as sent (it must name the brand and mention cart reminders: carrier cart policy).
+        #[serde(default)]
+        text: String,
     },
-    /// The person replied YES to the double opt-in request.
+    /// The person replied YES to a pending double opt-in request. Without a pending request it confirms
+    /// nothing.
     DoubleOptInConfirmed {
         raw_text: String,
         message_id: Option<String>,
     },
-    /// BigCommerce's general marketing opt-in or opt-out (subscriber `consents`, or the customer flag).
-    GeneralMarketing {
-        opted_in: bool,
-        evidence: String,
-    },
+    /// BigCommerce's general marketing opt-in or opt-out (subscriber `consents`, or the customer flag). An
+    /// opt-out withdraws every basis that is not SMS-specific (general marketing, inferred, import default,
+    /// purchase); SMS-specific consent is withdrawn by SMS means (STOP, our opt-out page, the merchant).
+    GeneralMarketing { opted_in: bool, evidence: String },
     /// The person gave their phone (at checkout or in their account) where the merchant relies on inferred
     /// consent.
-    Inferred {
-        source: String,
-    },
+    Inferred { source: String },
     /// Imported by the bulk sync as subscribed-by-default (SMS-checkbox option, MessageMedia seed). The
     /// engine decides what, if anything, this authorises (never a US marketing SMS).
-    ImportDefault {
-        sync_job_id: String,
-    },
-    /// A completed purchase: the basis for implied consent (Canada) and soft opt-in (UK).
+    ImportDefault { sync_job_id: String },
+    /// A completed purchase: the basis for implied consent (Canada, 2 years) and, when the checkout offered a
+    /// simple way to refuse marketing, soft opt-in (UK). Recorded under [`Purpose::Marketing`].
     Purchase {
         order_id: u64,
         opt_out_offered: bool,
     },
+    /// Any withdrawal: ends every consent of every purpose recorded before it.
     OptOut(OptOutMethod),
-    /// The merchant erased the person; nothing may be sent afterwards without new express consent.
-    Erasure {
-        requested_by: String,
-    },
+    /// The merchant erased the person; behaves like an opt-out.
+    Erasure { requested_by: String },
 }
 
 /// One ledger entry.

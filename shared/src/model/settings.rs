@@ -27,6 +27,16 @@ pub struct QuietHours {
     pub end_hour: u8,
 }
 
+impl QuietHours {
+    /// 08:00-20:00: the default send window outside the US.
+    pub fn default_non_us() -> Self {
+        Self {
+            start_hour: 8,
+            end_hour: 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderSettings {
     /// Minutes after the cart's last activity before the first reminder (15-60).
@@ -80,8 +90,12 @@ pub struct Settings {
     pub reminders: ReminderSettings,
     /// No marketing SMS within this many hours of the previous one to the same number (8-72).
     pub smart_sending_hours: u32,
-    /// The merchant's own narrowing of send hours.
+    /// The merchant's own narrowing of send hours (it never widens the legal window).
     pub quiet_hours: Option<QuietHours>,
+    /// Send hours, in the recipient's local time, for recipients outside the US (no statute sets them
+    /// there; vendors use 08:00-20:00/21:00). The consent engine never lets it exceed 08:00-21:00.
+    #[serde(default = "QuietHours::default_non_us")]
+    pub default_send_window: QuietHours,
     /// Cart reminders to US numbers need a texted double opt-in (carrier cart-reminder policy).
     pub us_double_opt_in: bool,
     /// Messages per second this store's sender may send (its registered throughput).
@@ -111,6 +125,7 @@ impl Settings {
             reminders: ReminderSettings::default(),
             smart_sending_hours: 24,
             quiet_hours: None,
+            default_send_window: QuietHours::default_non_us(),
             us_double_opt_in: true,
             messages_per_second: 10,
             disclosure_version: None,
