@@ -4,17 +4,15 @@
 use chrono::{DateTime, Duration, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shared::consent::{
-    ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptInKeyword, PastSend, Purpose,
-    Recipient, SentKind, build_disclosure, classify, content::double_opt_in_request, decide,
+    ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptInKeyword, PastSend, Purpose, Recipient, SentKind,
+    build_disclosure, classify, content::double_opt_in_request, decide,
 };
 use shared::model::{ConsentOption, MerchantUser, Settings};
 use shared::{Phone, StoreHash};
 use std::hint::black_box;
 
 fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
 }
 
 /// A ledger of `n` events for a New York number whose history ends in a confirmed double opt-in, so the
@@ -22,12 +20,7 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 /// newsletter toggles, inferred and imported consent, checkboxes).
 fn ledger(n: usize, phone: &Phone) -> Vec<ConsentEvent> {
     let store = StoreHash::parse("bench1").unwrap();
-    let disclosure = build_disclosure(
-        "Acme",
-        "https://acme.example/terms",
-        "https://acme.example/privacy",
-    )
-    .unwrap();
+    let disclosure = build_disclosure("Acme", "https://acme.example/terms", "https://acme.example/privacy").unwrap();
     let start = at("2024-01-01T00:00:00Z");
     let tail = [
         ConsentEventKind::CheckoutCheckbox {
@@ -138,10 +131,7 @@ fn decisions(c: &mut Criterion) {
             recipient: &recipient,
             now,
         };
-        assert!(
-            decide(&input).is_allow(),
-            "the benchmark must measure the full path"
-        );
+        assert!(decide(&input).is_allow(), "the benchmark must measure the full path");
         group.bench_with_input(BenchmarkId::new("ledger_events", n), &input, |b, input| {
             b.iter(|| decide(black_box(input)))
         });
@@ -163,11 +153,9 @@ fn decisions(c: &mut Criterion) {
         now: night,
     };
     assert_eq!(decide(&input).outcome(), "defer");
-    group.bench_with_input(
-        BenchmarkId::new("deferred_ledger_events", 100),
-        &input,
-        |b, input| b.iter(|| decide(black_box(input))),
-    );
+    group.bench_with_input(BenchmarkId::new("deferred_ledger_events", 100), &input, |b, input| {
+        b.iter(|| decide(black_box(input)))
+    });
     group.finish();
 }
 

@@ -269,11 +269,7 @@ pub fn must_omit_product_name(name: &str) -> bool {
 
 /// Text with each word's trailing plural "s" removed ("guns" → "gun", "wines" → "wine").
 fn singular_words(text: &str) -> String {
-    normalize(text)
-        .split(' ')
-        .map(singular)
-        .collect::<Vec<_>>()
-        .join(" ")
+    normalize(text).split(' ').map(singular).collect::<Vec<_>>().join(" ")
 }
 
 fn singular(word: &str) -> &str {
@@ -293,10 +289,7 @@ pub enum ContentProblem {
     /// The text does not end with an opt-out instruction such as "Reply STOP to opt out".
     MissingOptOutInstruction,
     /// SHAFT content.
-    Shaft {
-        category: ShaftCategory,
-        term: String,
-    },
+    Shaft { category: ShaftCategory, term: String },
     /// Empty text.
     Empty,
 }
@@ -341,14 +334,10 @@ pub fn review_marketing_message(text: &str, brand: &str) -> MessageReview {
     if !ends_with_opt_out_instruction(text) {
         problems.push(ContentProblem::MissingOptOutInstruction);
     }
-    problems.extend(
-        screen_shaft(text)
-            .into_iter()
-            .map(|hit| ContentProblem::Shaft {
-                category: hit.category,
-                term: hit.term.to_owned(),
-            }),
-    );
+    problems.extend(screen_shaft(text).into_iter().map(|hit| ContentProblem::Shaft {
+        category: hit.category,
+        term: hit.term.to_owned(),
+    }));
     MessageReview {
         problems,
         segments: count_segments(text),
@@ -385,9 +374,7 @@ pub fn ends_with_opt_out_instruction(text: &str) -> bool {
         "reply stop",
         "opt out stop",
     ];
-    ENDINGS
-        .iter()
-        .any(|e| last == *e || last.ends_with(&format!(" {e}")))
+    ENDINGS.iter().any(|e| last == *e || last.ends_with(&format!(" {e}")))
 }
 
 /// Appends the opt-out instruction unless the text already ends with one.
@@ -401,30 +388,22 @@ pub fn with_opt_out_instruction(text: &str) -> String {
     } else {
         ". "
     };
-    format!("{body}{sep}{OPT_OUT_INSTRUCTION}")
-        .trim_start()
-        .to_owned()
+    format!("{body}{sep}{OPT_OUT_INSTRUCTION}").trim_start().to_owned()
 }
 
 /// The reply to HELP (R-CTIA-3: brand, customer-care contact, opt-out). No marketing.
 pub fn help_reply(brand: &str, help_contact: &str) -> String {
     let contact = help_contact.trim();
     if contact.is_empty() {
-        format!(
-            "{brand}: for help, reply with your question. Msg & data rates may apply. {OPT_OUT_INSTRUCTION}."
-        )
+        format!("{brand}: for help, reply with your question. Msg & data rates may apply. {OPT_OUT_INSTRUCTION}.")
     } else {
-        format!(
-            "{brand}: for help contact {contact}. Msg & data rates may apply. {OPT_OUT_INSTRUCTION}."
-        )
+        format!("{brand}: for help contact {contact}. Msg & data rates may apply. {OPT_OUT_INSTRUCTION}.")
     }
 }
 
 /// The single opt-out confirmation (R-US-2: confirms only, no marketing, may say how to opt back in).
 pub fn opt_out_confirmation(brand: &str) -> String {
-    format!(
-        "{brand}: you are unsubscribed and will receive no more messages. Reply START to resubscribe."
-    )
+    format!("{brand}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.")
 }
 
 /// The double opt-in request (R-CTIA-5: names the programme incl. shopping cart reminders, frequency, rates,
@@ -531,10 +510,8 @@ mod tests {
         let no_brand = review_marketing_message("You left items. Reply STOP to opt out", "Acme");
         assert_eq!(no_brand.problems, vec![ContentProblem::MissingBrand]);
 
-        let opt_out_not_last = review_marketing_message(
-            "Acme: Reply STOP to opt out. You left items in your cart!",
-            "Acme",
-        );
+        let opt_out_not_last =
+            review_marketing_message("Acme: Reply STOP to opt out. You left items in your cart!", "Acme");
         assert_eq!(
             opt_out_not_last.problems,
             vec![ContentProblem::MissingOptOutInstruction]
@@ -563,11 +540,7 @@ mod tests {
         ] {
             assert!(ends_with_opt_out_instruction(text), "{text:?}");
         }
-        for text in [
-            "Acme: hi",
-            "Acme: don't stop now",
-            "Acme: stop by our store today",
-        ] {
+        for text in ["Acme: hi", "Acme: don't stop now", "Acme: stop by our store today"] {
             assert!(!ends_with_opt_out_instruction(text), "{text:?}");
         }
     }
@@ -603,10 +576,7 @@ mod tests {
         ];
         for (text, category) in cases {
             let hits = screen_shaft(text);
-            assert!(
-                hits.iter().any(|h| h.category == category),
-                "{text:?} → {hits:?}"
-            );
+            assert!(hits.iter().any(|h| h.category == category), "{text:?} → {hits:?}");
             assert!(must_omit_product_name(text), "{text:?}");
         }
     }
@@ -665,10 +635,7 @@ mod tests {
         assert_eq!(count(&"a".repeat(307)).segments, 3);
         // Extension characters take two septets.
         let euro = count(&"€".repeat(80));
-        assert_eq!(
-            (euro.encoding, euro.units, euro.segments),
-            (Encoding::Gsm7, 160, 1)
-        );
+        assert_eq!((euro.encoding, euro.units, euro.segments), (Encoding::Gsm7, 160, 1));
         assert_eq!(count(&"€".repeat(81)).segments, 2);
         // An escape pair is not split: 152 'a' + '€' needs a second segment's first two septets.
         let s = format!("{}€{}", "a".repeat(152), "a".repeat(10));

@@ -84,11 +84,7 @@ impl fmt::Display for MissingElement {
 }
 
 /// Builds the checkbox text for a store.
-pub fn build_disclosure(
-    brand: &str,
-    terms_url: &str,
-    privacy_url: &str,
-) -> Result<Disclosure, DisclosureError> {
+pub fn build_disclosure(brand: &str, terms_url: &str, privacy_url: &str) -> Result<Disclosure, DisclosureError> {
     let brand = brand.trim();
     if brand.is_empty() {
         return Err(DisclosureError::EmptyBrand);
@@ -105,11 +101,7 @@ pub fn build_disclosure(
         privacy = escape_html(privacy_url),
     );
     let version = disclosure_version(&text);
-    Ok(Disclosure {
-        text,
-        html,
-        version,
-    })
+    Ok(Disclosure { text, html, version })
 }
 
 const LEAD: &str = "By checking this box, you agree to receive recurring automated marketing text messages \
@@ -158,9 +150,7 @@ pub fn validate_disclosure(text: &str, brand: &str) -> Vec<MissingElement> {
     ]) {
         missing.push(MissingElement::NotConditionOfPurchase);
     }
-    if !(any(&["frequency varies", "msg frequency", "message frequency"])
-        || has_msgs_per_period(&words))
-    {
+    if !(any(&["frequency varies", "msg frequency", "message frequency"]) || has_msgs_per_period(&words)) {
         missing.push(MissingElement::MessageFrequency);
     }
     // "&" is dropped by normalisation: "Msg & data rates" reads "msg data rates".
@@ -207,13 +197,11 @@ pub fn disclosure_version(text: &str) -> String {
 fn checked_url<'u>(url: &'u str, which: &'static str) -> Result<&'u str, DisclosureError> {
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
+    let rest = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://"));
     let ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
-        && !url.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`')
-        });
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`'));
     if ok {
         Ok(url)
     } else {
@@ -277,23 +265,14 @@ mod tests {
         )
         .unwrap();
         assert!(!d.html.contains("<script>"));
-        assert!(
-            d.html
-                .contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co")
-        );
-        assert!(
-            d.html
-                .contains("href=\"https://shop.example/terms?a=1&amp;b=2\"")
-        );
+        assert!(d.html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"));
+        assert!(d.html.contains("href=\"https://shop.example/terms?a=1&amp;b=2\""));
         assert!(d.html.contains("Msg &amp; data rates may apply."));
     }
 
     #[test]
     fn rejects_unsafe_or_missing_inputs() {
-        assert_eq!(
-            build_disclosure("  ", TERMS, PRIVACY),
-            Err(DisclosureError::EmptyBrand)
-        );
+        assert_eq!(build_disclosure("  ", TERMS, PRIVACY), Err(DisclosureError::EmptyBrand));
         for bad in [
             "javascript:alert(1)",
             "shop.example/terms",
@@ -343,27 +322,11 @@ mod tests {
                 "",
                 MissingElement::NotConditionOfPurchase,
             ),
-            (
-                "Msg frequency varies. ",
-                "",
-                MissingElement::MessageFrequency,
-            ),
-            (
-                "Msg & data rates may apply. ",
-                "",
-                MissingElement::MessageAndDataRates,
-            ),
-            (
-                "Reply HELP for help and ",
-                "Reply ",
-                MissingElement::HelpInstruction,
-            ),
+            ("Msg frequency varies. ", "", MissingElement::MessageFrequency),
+            ("Msg & data rates may apply. ", "", MissingElement::MessageAndDataRates),
+            ("Reply HELP for help and ", "Reply ", MissingElement::HelpInstruction),
             ("STOP to cancel", "nothing", MissingElement::StopInstruction),
-            (
-                "recurring ",
-                "",
-                MissingElement::RecurringAutomatedMarketing,
-            ),
+            ("recurring ", "", MissingElement::RecurringAutomatedMarketing),
             ("Terms: ", "", MissingElement::TermsLink),
             ("Privacy Policy: ", "", MissingElement::PrivacyLink),
         ];
@@ -388,14 +351,8 @@ mod tests {
     fn brand_must_match_as_words() {
         let d = build_disclosure("Acme", TERMS, PRIVACY).unwrap();
         assert_eq!(validate_disclosure(&d.text, "acme"), vec![]);
-        assert_eq!(
-            validate_disclosure(&d.text, "Acm"),
-            vec![MissingElement::Brand]
-        );
-        assert_eq!(
-            validate_disclosure(&d.text, ""),
-            vec![MissingElement::Brand]
-        );
+        assert_eq!(validate_disclosure(&d.text, "Acm"), vec![MissingElement::Brand]);
+        assert_eq!(validate_disclosure(&d.text, ""), vec![MissingElement::Brand]);
     }
 
     #[test]
@@ -403,10 +360,7 @@ mod tests {
         let a = build_disclosure("Acme", TERMS, PRIVACY).unwrap();
         let b = build_disclosure("Acme", TERMS, "https://shop.example/privacy-v2").unwrap();
         assert_ne!(a.version, b.version);
-        assert_eq!(
-            a.version,
-            build_disclosure("Acme", TERMS, PRIVACY).unwrap().version
-        );
+        assert_eq!(a.version, build_disclosure("Acme", TERMS, PRIVACY).unwrap().version);
         assert!(a.version.chars().all(|c| c.is_ascii_hexdigit()));
     }
 }

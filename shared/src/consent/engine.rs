@@ -50,9 +50,7 @@ impl MessageKind {
     pub fn purpose(&self) -> Purpose {
         match self {
             Self::CartReminder { .. } => Purpose::Marketing,
-            Self::OptOutConfirmation | Self::HelpReply | Self::DoubleOptInRequest => {
-                Purpose::Transactional
-            }
+            Self::OptOutConfirmation | Self::HelpReply | Self::DoubleOptInRequest => Purpose::Transactional,
         }
     }
 }
@@ -141,9 +139,9 @@ impl Decision {
 
     pub fn explanation(&self) -> &str {
         match self {
-            Self::Allow { explanation, .. }
-            | Self::Deny { explanation, .. }
-            | Self::Defer { explanation, .. } => explanation,
+            Self::Allow { explanation, .. } | Self::Deny { explanation, .. } | Self::Defer { explanation, .. } => {
+                explanation
+            }
         }
     }
 
@@ -262,10 +260,7 @@ pub fn decide(input: &DecisionInput<'_>) -> Decision {
 }
 
 fn deny(reason: Reason, explanation: String) -> Decision {
-    Decision::Deny {
-        reason,
-        explanation,
-    }
+    Decision::Deny { reason, explanation }
 }
 
 fn ledger_mismatch(input: &DecisionInput<'_>) -> Option<Decision> {
@@ -287,12 +282,7 @@ fn ledger_mismatch(input: &DecisionInput<'_>) -> Option<Decision> {
 // Cart reminders (marketing)
 // ---------------------------------------------------------------------------------------------------------
 
-fn decide_cart_reminder(
-    input: &DecisionInput<'_>,
-    cart_id: &str,
-    step: u8,
-    abandoned_at: DateTime<Utc>,
-) -> Decision {
+fn decide_cart_reminder(input: &DecisionInput<'_>, cart_id: &str, step: u8, abandoned_at: DateTime<Utc>) -> Decision {
     let mut state = ConsentState::fold(input.ledger, Purpose::Marketing);
     // A consent dated after the decision cannot authorise it (clock skew between writers); a withdrawal
     // dated after it still counts.
@@ -386,13 +376,8 @@ pub fn rule_1_opt_out_wins(state: &ConsentState<'_>) -> Result<(), Decision> {
     }
     if let Some(withdrawal) = state.withdrawal {
         let (reason, what) = match &withdrawal.kind {
-            ConsentEventKind::Erasure { .. } => {
-                (Reason::Erased, "was erased by the merchant".to_owned())
-            }
-            ConsentEventKind::OptOut(method) => (
-                Reason::OptedOut,
-                format!("opted out ({})", describe_opt_out(method)),
-            ),
+            ConsentEventKind::Erasure { .. } => (Reason::Erased, "was erased by the merchant".to_owned()),
+            ConsentEventKind::OptOut(method) => (Reason::OptedOut, format!("opted out ({})", describe_opt_out(method))),
             _ => (Reason::OptedOut, "opted out".to_owned()),
         };
         return Err(deny(
@@ -482,9 +467,7 @@ fn option_accepts(settings: &Settings, basis: Basis) -> bool {
     }
     match settings.consent_option {
         ConsentOption::SmsCheckbox => basis == Basis::ImportDefault,
-        ConsentOption::GeneralMarketing => {
-            settings.require_consent_confirmed && basis == Basis::GeneralMarketing
-        }
+        ConsentOption::GeneralMarketing => settings.require_consent_confirmed && basis == Basis::GeneralMarketing,
         ConsentOption::Inferred => settings.inferred_acknowledged,
     }
 }
@@ -523,9 +506,7 @@ pub fn rule_3_regional_floor<'a>(
             continue;
         }
         let mut valid_until = None;
-        if market == Market::Canada
-            && matches!(grant.basis, Basis::ImpliedPurchase | Basis::SoftOptIn)
-        {
+        if market == Market::Canada && matches!(grant.basis, Basis::ImpliedPurchase | Basis::SoftOptIn) {
             let until = grant.event.occurred_at + Duration::days(CASL_IMPLIED_CONSENT_DAYS);
             if until <= input.now {
                 expired_purchase = Some(grant.event);
@@ -537,22 +518,14 @@ pub fn rule_3_regional_floor<'a>(
     }
     // Consent that lasts first (then the later lapse), then the strongest evidence, then the latest.
     passing.sort_by_key(|(g, until)| {
-        std::cmp::Reverse((
-            until.is_none(),
-            *until,
-            g.basis.strength(),
-            g.event.occurred_at,
-        ))
+        std::cmp::Reverse((until.is_none(), *until, g.basis.strength(), g.event.occurred_at))
     });
 
     // Evidence is checked only for the grants that would be used (it is the costly part of a decision).
     let mut bad_evidence: Option<(&ConsentEvent, String)> = None;
     let us_rules = matches!(market, Market::Us | Market::Unknown);
     if cart_reminder && us_rules && input.settings.us_double_opt_in {
-        for (grant, _) in passing
-            .iter()
-            .filter(|(g, _)| g.basis == Basis::DoubleOptInConfirmed)
-        {
+        for (grant, _) in passing.iter().filter(|(g, _)| g.basis == Basis::DoubleOptInConfirmed) {
             match double_opt_in_evidence(grant, brand) {
                 Ok(()) => {
                     return Ok(Authorised {
@@ -563,9 +536,9 @@ pub fn rule_3_regional_floor<'a>(
                 Err(problem) => bad_evidence = bad_evidence.or(Some((grant.event, problem))),
             }
         }
-        let any_valid = passing.iter().any(|(g, _)| {
-            g.basis != Basis::CheckboxVerified || checkbox_evidence(g.event, brand).is_ok()
-        });
+        let any_valid = passing
+            .iter()
+            .any(|(g, _)| g.basis != Basis::CheckboxVerified || checkbox_evidence(g.event, brand).is_ok());
         if any_valid {
             if let Some((event, problem)) = bad_evidence {
                 return Err(deny(
@@ -597,10 +570,7 @@ pub fn rule_3_regional_floor<'a>(
         if grant.basis == Basis::CheckboxVerified
             && let Err(problem) = checkbox_evidence(grant.event, brand)
         {
-            bad_evidence = bad_evidence.or(Some((
-                grant.event,
-                format!("its disclosure text {problem}"),
-            )));
+            bad_evidence = bad_evidence.or(Some((grant.event, format!("its disclosure text {problem}"))));
             continue;
         }
         return Ok(Authorised {
@@ -644,8 +614,7 @@ pub fn rule_3_regional_floor<'a>(
 /// cart policy, R-CTIA-5: "double opt-in via text whose text says the program includes shopping cart
 /// reminders"); the request's text is kept in its ledger event.
 fn double_opt_in_evidence(grant: &Grant<'_>, brand: &str) -> Result<(), String> {
-    let Some(ConsentEventKind::DoubleOptInRequested { text, .. }) = grant.related.map(|r| &r.kind)
-    else {
+    let Some(ConsentEventKind::DoubleOptInRequested { text, .. }) = grant.related.map(|r| &r.kind) else {
         return Err("the request it answered is not on record".to_owned());
     };
     let words = padded(text);
@@ -662,9 +631,7 @@ fn double_opt_in_evidence(grant: &Grant<'_>, brand: &str) -> Result<(), String> 
 fn market_accepts(market: Market, basis: Basis) -> bool {
     match market {
         Market::Us | Market::Unknown | Market::Eea => basis.is_sms_express(),
-        Market::Canada => {
-            basis.is_sms_express() || matches!(basis, Basis::ImpliedPurchase | Basis::SoftOptIn)
-        }
+        Market::Canada => basis.is_sms_express() || matches!(basis, Basis::ImpliedPurchase | Basis::SoftOptIn),
         Market::UnitedKingdom => basis.is_sms_express() || basis == Basis::SoftOptIn,
         Market::Australia | Market::Other => true,
     }
@@ -676,9 +643,7 @@ fn floor_description(market: Market) -> &'static str {
             "express written consent (a verified checkbox with a complete disclosure, a keyword or a double opt-in)"
         }
         Market::Canada => "express consent or a purchase within the last 2 years",
-        Market::UnitedKingdom => {
-            "SMS-specific consent or a soft opt-in from a purchase where opting out was offered"
-        }
+        Market::UnitedKingdom => "SMS-specific consent or a soft opt-in from a purchase where opting out was offered",
         Market::Eea => "SMS-specific express consent",
         Market::Australia | Market::Other => "consent the store's option accepts",
     }
@@ -729,13 +694,8 @@ pub const REMINDER_STALE_HOURS: i64 = 24;
 /// - US, Canada (and unknown countries): one step, expiring 48 hours after abandonment.
 /// - Elsewhere: up to `max_steps` (at most 3); each expires 24 hours after it is due or when the next step
 ///   falls due, whichever is first, so reminders never pile up.
-pub fn reminder_schedule(
-    settings: &Settings,
-    market: Market,
-    abandoned_at: DateTime<Utc>,
-) -> Vec<StepTiming> {
-    let first_due =
-        abandoned_at + Duration::minutes(i64::from(settings.reminders.first_delay_minutes));
+pub fn reminder_schedule(settings: &Settings, market: Market, abandoned_at: DateTime<Utc>) -> Vec<StepTiming> {
+    let first_due = abandoned_at + Duration::minutes(i64::from(settings.reminders.first_delay_minutes));
     if matches!(market, Market::Us | Market::Canada | Market::Unknown) {
         let expires = abandoned_at + Duration::hours(NORTH_AMERICA_REMINDER_HOURS);
         return if first_due < expires {
@@ -754,11 +714,7 @@ pub fn reminder_schedule(
         let due = if step == 1 {
             first_due
         } else {
-            match settings
-                .reminders
-                .later_step_delays_hours
-                .get(usize::from(step) - 2)
-            {
+            match settings.reminders.later_step_delays_hours.get(usize::from(step) - 2) {
                 Some(hours) => first_due + Duration::hours(i64::from(*hours)),
                 None => break,
             }
@@ -847,11 +803,7 @@ pub fn rule_6_cart_reminder_limits(
                 "Reminder {step} for a cart abandoned {} expired at {}{}.",
                 abandoned_at.format("%Y-%m-%d %H:%M UTC"),
                 timing.expires.format("%Y-%m-%d %H:%M UTC"),
-                if one_per_cart {
-                    " (48-hour carrier limit)"
-                } else {
-                    ""
-                }
+                if one_per_cart { " (48-hour carrier limit)" } else { "" }
             ),
         ));
     }
@@ -1004,7 +956,8 @@ fn rule_4_quiet_hours(
     if zones.is_empty() {
         return Timed::Later(deny(
             Reason::TimeZoneUnknown,
-            "The recipient's time zone cannot be told, so no time can be shown to be inside the legal send window.".to_owned(),
+            "The recipient's time zone cannot be told, so no time can be shown to be inside the legal send window."
+                .to_owned(),
         ));
     }
     let Some(opening) = hours::next_opening(earliest.at, zones, &window.window) else {
@@ -1059,19 +1012,11 @@ fn rule_4_quiet_hours(
     Timed::Later(Decision::Defer {
         until: opening,
         reason,
-        explanation: format!(
-            "Deferred to {}: {why}.",
-            opening.format("%Y-%m-%d %H:%M UTC")
-        ),
+        explanation: format!("Deferred to {}: {why}.", opening.format("%Y-%m-%d %H:%M UTC")),
     })
 }
 
-fn quiet_hours_detail(
-    at: DateTime<Utc>,
-    is_now: bool,
-    zones: &[Tz],
-    window: &SendWindow,
-) -> String {
+fn quiet_hours_detail(at: DateTime<Utc>, is_now: bool, zones: &[Tz], window: &SendWindow) -> String {
     let closed = zones
         .iter()
         .find(|z| !hours::open_at(at, std::slice::from_ref(*z), &window.window))
@@ -1090,10 +1035,7 @@ fn quiet_hours_detail(
 }
 
 fn constraint_detail(reason: Reason, earliest: Earliest, input: &DecisionInput<'_>) -> String {
-    let at = earliest
-        .detail
-        .unwrap_or(earliest.at)
-        .format("%Y-%m-%d %H:%M UTC");
+    let at = earliest.detail.unwrap_or(earliest.at).format("%Y-%m-%d %H:%M UTC");
     match reason {
         Reason::NotDueYet => format!("the reminder is not due until {at}"),
         Reason::SmartSendingWindow => format!(
@@ -1108,11 +1050,7 @@ fn constraint_detail(reason: Reason, earliest: Earliest, input: &DecisionInput<'
 }
 
 fn zone_names(zones: &[Tz]) -> String {
-    zones
-        .iter()
-        .map(|z| z.name())
-        .collect::<Vec<_>>()
-        .join(", ")
+    zones.iter().map(|z| z.name()).collect::<Vec<_>>().join(", ")
 }
 
 fn option_name(option: ConsentOption) -> &'static str {
@@ -1157,9 +1095,10 @@ fn describe_opt_out(method: &OptOutMethod) -> String {
 /// minutes compliant and wants a reason for later ones (R-US-2); an hour covers queue retries, later is
 /// confusing and needs a human.
 pub const OPT_OUT_CONFIRMATION_MINUTES: i64 = 60;
-/// HELP replies to one number at most this often: HELP must always be answered (R-CTIA-3), but two
-/// autoresponders must not answer each other forever.
-pub const HELP_REPLY_INTERVAL_MINUTES: i64 = 10;
+/// HELP replies to one number at most this often: HELP must always be answered (R-CTIA-3), but at most once
+/// per 24 hours per number (the autoresponder limit carriers and Attentive apply, sms-rules §1), so two
+/// autoresponders never answer each other for long.
+pub const HELP_REPLY_INTERVAL_MINUTES: i64 = 24 * 60;
 
 /// One confirmation per opt-out the person made (keyword or web page), sent within
 /// [`OPT_OUT_CONFIRMATION_MINUTES`], only while they have not opted back in, with no marketing in it
@@ -1189,8 +1128,7 @@ fn decide_opt_out_confirmation(input: &DecisionInput<'_>) -> Decision {
     if !state.grants.is_empty() || state.pending_double_opt_in.is_some() {
         return deny(
             Reason::NoOptOutToConfirm,
-            "The person opted in again after opting out, so the opt-out is no longer confirmed."
-                .to_owned(),
+            "The person opted in again after opting out, so the opt-out is no longer confirmed.".to_owned(),
         );
     }
     if let Some(sent) = input
@@ -1240,7 +1178,7 @@ fn decide_help_reply(input: &DecisionInput<'_>) -> Decision {
         return deny(
             Reason::HelpReplyRateLimited,
             format!(
-                "A HELP reply already went to this number at {}, less than {HELP_REPLY_INTERVAL_MINUTES} minutes ago.",
+                "A HELP reply already went to this number at {}, less than 24 hours ago.",
                 sent.sent_at.format("%Y-%m-%d %H:%M UTC")
             ),
         );
@@ -1249,9 +1187,8 @@ fn decide_help_reply(input: &DecisionInput<'_>) -> Decision {
         ledger_event_id: None,
         basis: None,
         settings_version: input.settings.version,
-        explanation:
-            "Allowed: a HELP reply answers the person's own request and needs no marketing consent."
-                .to_owned(),
+        explanation: "Allowed: a HELP reply answers the person's own request and needs no marketing consent."
+            .to_owned(),
     }
 }
 
@@ -1288,9 +1225,7 @@ fn decide_double_opt_in_request(input: &DecisionInput<'_>) -> Decision {
             if !matches!(
                 denial,
                 Decision::Deny {
-                    reason: Reason::NeverSubscribed
-                        | Reason::TransactionalConsentOnly
-                        | Reason::DoubleOptInPending,
+                    reason: Reason::NeverSubscribed | Reason::TransactionalConsentOnly | Reason::DoubleOptInPending,
                     ..
                 }
             ) {
@@ -1299,7 +1234,8 @@ fn decide_double_opt_in_request(input: &DecisionInput<'_>) -> Decision {
         }
         return deny(
             Reason::NothingToConfirm,
-            "No SMS consent given since the last opt-out (a ticked checkbox or a keyword) is waiting for confirmation.".to_owned(),
+            "No SMS consent given since the last opt-out (a ticked checkbox or a keyword) is waiting for confirmation."
+                .to_owned(),
         );
     };
     let requested = state

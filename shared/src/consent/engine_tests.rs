@@ -62,10 +62,7 @@ fn assert_allow(decision: &Decision, event: &str) {
 #[track_caller]
 fn assert_deny(decision: &Decision, reason: Reason) {
     match decision {
-        Decision::Deny {
-            reason: r,
-            explanation,
-        } => {
+        Decision::Deny { reason: r, explanation } => {
             assert_eq!(*r, reason, "{explanation}");
             assert_one_sentence(explanation);
         }
@@ -115,20 +112,9 @@ fn rule_1_opt_out_wins_over_earlier_consent() {
     let s = settings(ConsentOption::SmsCheckbox);
     let (mut l, _) = us_subscribed(NY);
     l.stop("2025-02-01T10:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::OptedOut);
-    assert!(
-        d.explanation().contains("replied \"STOP\""),
-        "{}",
-        d.explanation()
-    );
+    assert!(d.explanation().contains("replied \"STOP\""), "{}", d.explanation());
 }
 
 #[test]
@@ -136,14 +122,7 @@ fn rule_1_erasure_behaves_like_an_opt_out() {
     let s = settings(ConsentOption::SmsCheckbox);
     let (mut l, _) = us_subscribed(NY);
     l.erasure("2025-02-01T10:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::Erased);
 }
 
@@ -166,14 +145,7 @@ fn rule_1_every_opt_out_method_withdraws() {
     ] {
         let (mut l, _) = us_subscribed(NY);
         l.opt_out("2025-02-01T10:00:00Z", method);
-        let d = decide_now(
-            &s,
-            &l,
-            &reminder(1, ABANDONED),
-            &[],
-            &recipient(NY),
-            NOON_NY,
-        );
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
         assert_deny(&d, Reason::OptedOut);
     }
 }
@@ -212,39 +184,18 @@ fn rule_1_consent_dated_after_now_does_not_count_but_an_opt_out_does() {
 fn rule_1_never_subscribed_and_unverified_checkbox_are_explained() {
     let s = settings(ConsentOption::SmsCheckbox);
     let l = Ledger::new(NY);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::NeverSubscribed);
 
     let mut l = Ledger::new(NY);
     l.checkbox("2025-01-01T15:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::CheckboxNotVerified);
 
     let mut l = Ledger::new(NY);
     let id = l.checkbox_with("2025-01-01T15:00:00Z", "text", "v", true);
     l.verify("2025-01-01T15:01:00Z", &id);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::CheckboxPrechecked);
 }
 
@@ -280,14 +231,7 @@ const NZ_NOON: &str = "2025-06-03T00:00:00Z";
 const NZ_ABANDONED: &str = "2025-06-02T23:00:00Z";
 
 fn nz_decision(s: &Settings, l: &Ledger) -> Decision {
-    decide_now(
-        s,
-        l,
-        &reminder(1, NZ_ABANDONED),
-        &[],
-        &recipient(NZ),
-        NZ_NOON,
-    )
+    decide_now(s, l, &reminder(1, NZ_ABANDONED), &[], &recipient(NZ), NZ_NOON)
 }
 
 #[test]
@@ -344,9 +288,7 @@ fn rule_2_prefers_the_strongest_consent() {
     l.inferred("2025-02-01T00:00:00Z");
     match nz_decision(&s, &l) {
         Decision::Allow {
-            ledger_event_id,
-            basis,
-            ..
+            ledger_event_id, basis, ..
         } => {
             assert_eq!(ledger_event_id, Some(keyword));
             assert_eq!(basis, Some(Basis::Keyword));
@@ -370,14 +312,7 @@ fn rule_3_us_needs_express_written_consent() {
     ] {
         let mut l = Ledger::new(NY);
         build(&mut l, "2025-01-01T15:00:00Z");
-        let d = decide_now(
-            &s,
-            &l,
-            &reminder(1, ABANDONED),
-            &[],
-            &recipient(NY),
-            NOON_NY,
-        );
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
         assert_deny(&d, Reason::RegionalFloorNotMet);
         assert!(d.explanation().contains("the United States"));
     }
@@ -388,14 +323,7 @@ fn rule_3_us_import_default_never_authorises_even_under_sms_option() {
     let s = settings(ConsentOption::SmsCheckbox);
     let mut l = Ledger::new(NY);
     l.import_default("2025-01-01T15:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::RegionalFloorNotMet);
 }
 
@@ -405,50 +333,22 @@ fn rule_3_us_cart_reminders_need_a_confirmed_double_opt_in() {
     assert!(s.us_double_opt_in, "on by default");
     let mut l = Ledger::new(NY);
     let checkbox = l.verified_checkbox("2025-01-01T15:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::DoubleOptInRequired);
 
     l.doi_request("2025-01-01T15:01:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::DoubleOptInPending);
 
     let yes = l.doi_yes("2025-01-01T15:05:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_allow(&d, &yes);
 
     // With the setting off, the verified checkbox itself is enough.
     s.us_double_opt_in = false;
     let mut l = Ledger::new(NY);
     let checkbox_only = l.verified_checkbox("2025-01-01T15:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_allow(&d, &checkbox_only);
     assert_eq!(checkbox, "e1");
 }
@@ -472,14 +372,7 @@ fn rule_3_us_double_opt_in_request_must_name_the_brand_and_cart_reminders() {
             },
         );
         l.doi_yes("2025-01-01T15:02:00Z");
-        let d = decide_now(
-            &s,
-            &l,
-            &reminder(1, ABANDONED),
-            &[],
-            &recipient(NY),
-            NOON_NY,
-        );
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
         assert_deny(&d, Reason::DisclosureIncomplete);
         assert!(d.explanation().contains(expected), "{}", d.explanation());
     }
@@ -491,14 +384,7 @@ fn rule_3_us_keyword_is_express_written_consent() {
     s.us_double_opt_in = false;
     let mut l = Ledger::new(NY);
     let start = l.keyword("2025-01-01T15:00:00Z", OptInKeyword::Start);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_allow(&d, &start);
 }
 
@@ -509,29 +395,14 @@ fn rule_3_checkbox_needs_a_complete_disclosure_matching_its_version() {
     let good = build_disclosure_text();
     let incomplete = good.replace("Msg & data rates may apply. ", "");
     let cases = [
-        (
-            incomplete.clone(),
-            disclosure_version(&incomplete),
-            "Msg & data rates",
-        ),
-        (
-            good.clone(),
-            "0000000000000000".to_owned(),
-            "does not match",
-        ),
+        (incomplete.clone(), disclosure_version(&incomplete), "Msg & data rates"),
+        (good.clone(), "0000000000000000".to_owned(), "does not match"),
     ];
     for (text, version, expected) in cases {
         let mut l = Ledger::new(NY);
         let id = l.checkbox_with("2025-01-01T15:00:00Z", &text, &version, false);
         l.verify("2025-01-01T15:01:00Z", &id);
-        let d = decide_now(
-            &s,
-            &l,
-            &reminder(1, ABANDONED),
-            &[],
-            &recipient(NY),
-            NOON_NY,
-        );
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
         assert_deny(&d, Reason::DisclosureIncomplete);
         assert!(d.explanation().contains(expected), "{}", d.explanation());
     }
@@ -539,25 +410,14 @@ fn rule_3_checkbox_needs_a_complete_disclosure_matching_its_version() {
     s.brand_name = "Zenith".to_owned();
     let mut l = Ledger::new(NY);
     l.verified_checkbox("2025-01-01T15:00:00Z");
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::DisclosureIncomplete);
 }
 
 fn build_disclosure_text() -> String {
-    crate::consent::disclosure::build_disclosure(
-        BRAND,
-        "https://acme.example/terms",
-        "https://acme.example/privacy",
-    )
-    .unwrap()
-    .text
+    crate::consent::disclosure::build_disclosure(BRAND, "https://acme.example/terms", "https://acme.example/privacy")
+        .unwrap()
+        .text
 }
 
 // Toronto, Tuesday 2025-06-03 12:00 EDT.
@@ -649,28 +509,14 @@ fn rule_3_australia_express_or_inferred() {
     let mut l = Ledger::new(AU);
     let inferred = l.inferred("2025-01-01T00:00:00Z");
     assert_allow(
-        &decide_now(
-            &s,
-            &l,
-            &reminder(1, MEL_ABANDONED),
-            &[],
-            &melbourne(),
-            MEL_NOON,
-        ),
+        &decide_now(&s, &l, &reminder(1, MEL_ABANDONED), &[], &melbourne(), MEL_NOON),
         &inferred,
     );
     let s = settings(ConsentOption::SmsCheckbox);
     let mut l = Ledger::new(AU);
     let import = l.import_default("2025-01-01T00:00:00Z");
     assert_allow(
-        &decide_now(
-            &s,
-            &l,
-            &reminder(1, MEL_ABANDONED),
-            &[],
-            &melbourne(),
-            MEL_NOON,
-        ),
+        &decide_now(&s, &l, &reminder(1, MEL_ABANDONED), &[], &melbourne(), MEL_NOON),
         &import,
     );
 }
@@ -684,8 +530,7 @@ fn rule_3_uk_sms_specific_consent_or_soft_opt_in() {
     let s = settings(ConsentOption::Inferred);
     let r = recipient(UK);
     assert_eq!(r.market, Market::UnitedKingdom);
-    let decision =
-        |l: &Ledger| decide_now(&s, l, &reminder(1, LONDON_ABANDONED), &[], &r, LONDON_NOON);
+    let decision = |l: &Ledger| decide_now(&s, l, &reminder(1, LONDON_ABANDONED), &[], &r, LONDON_NOON);
     let mut l = Ledger::new(UK);
     l.general("2025-01-01T00:00:00Z", true);
     l.inferred("2025-01-01T00:00:00Z");
@@ -694,9 +539,7 @@ fn rule_3_uk_sms_specific_consent_or_soft_opt_in() {
     let soft = l.purchase("2025-01-03T00:00:00Z", true);
     match decision(&l) {
         Decision::Allow {
-            ledger_event_id,
-            basis,
-            ..
+            ledger_event_id, basis, ..
         } => {
             assert_eq!(ledger_event_id, Some(soft));
             assert_eq!(basis, Some(Basis::SoftOptIn));
@@ -775,11 +618,7 @@ fn rule_4_federal_window_defers_to_0800_local() {
         "2025-06-03T11:00:00Z",
     );
     assert_defer(&d, "2025-06-03T12:00:00Z", Reason::QuietHours);
-    assert!(
-        d.explanation().contains("America/New_York"),
-        "{}",
-        d.explanation()
-    );
+    assert!(d.explanation().contains("America/New_York"), "{}", d.explanation());
     // 20:30 EDT is fine in New York, 21:00 is not.
     let d = decide_now(
         &s,
@@ -816,11 +655,7 @@ fn rule_4_florida_oklahoma_maryland_washington_end_at_2000() {
     );
     assert_defer(&d, "2025-06-04T12:00:00Z", Reason::QuietHours);
     assert!(d.explanation().contains("Florida"), "{}", d.explanation());
-    for (e164, zone_offset_hours) in [
-        ("+14055550123", 5),
-        ("+14105550123", 4),
-        ("+12065550123", 7),
-    ] {
+    for (e164, zone_offset_hours) in [("+14055550123", 5), ("+14105550123", 4), ("+12065550123", 7)] {
         // OK (Central), MD (Eastern), WA (Pacific): 20:30 local on 2025-06-03.
         let (l, _) = us_subscribed(e164);
         let now = t("2025-06-03T20:30:00Z") + Duration::hours(zone_offset_hours);
@@ -977,10 +812,7 @@ fn rule_4_non_us_default_window_is_configurable_but_capped() {
         Reason::QuietHours,
     );
     // The morning cart's step 1 expires Wednesday 06:30, before Wednesday's opening.
-    assert_deny(
-        &at(morning, "2025-06-03T10:00:00Z"),
-        Reason::QuietHoursPastExpiry,
-    );
+    assert_deny(&at(morning, "2025-06-03T10:00:00Z"), Reason::QuietHoursPastExpiry);
     // Narrower default: 09-17.
     s.default_send_window = QuietHours {
         start_hour: 9,
@@ -1082,14 +914,7 @@ fn rule_4_merchant_narrowing_only_narrows() {
         "2025-06-04T01:30:00Z",
     );
     assert_defer(&d, "2025-06-04T12:00:00Z", Reason::QuietHours);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_allow(&d, &yes);
 }
 
@@ -1101,14 +926,7 @@ fn rule_4_a_closed_window_is_denied() {
         start_hour: 22,
         end_hour: 23,
     });
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::NoSendWindow);
 
     let s = settings(ConsentOption::Inferred);
@@ -1116,10 +934,7 @@ fn rule_4_a_closed_window_is_denied() {
     l.inferred("2025-01-01T00:00:00Z");
     let mut r = recipient(NZ);
     // Twelve hours apart in June: two 08:00-20:00 windows never overlap.
-    r.zones = vec![
-        chrono_tz::Tz::Asia__Shanghai,
-        chrono_tz::Tz::America__New_York,
-    ];
+    r.zones = vec![chrono_tz::Tz::Asia__Shanghai, chrono_tz::Tz::America__New_York];
     assert_deny(&nz_decision_for(&s, &l, &r), Reason::NoSendWindow);
     r.zones.clear();
     assert_deny(&nz_decision_for(&s, &l, &r), Reason::TimeZoneUnknown);
@@ -1214,38 +1029,17 @@ fn rule_5_smart_sending_window_since_the_previous_marketing_text() {
     // Abandoned Mon 10:00 AEST; step 1 sent at 15:00; step 2 due Tue 10:30 must wait for Tue 15:00.
     let abandoned = "2025-06-02T00:00:00Z";
     let sends = [sent("2025-06-02T05:00:00Z", "cart-1", 1)];
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(2, abandoned),
-        &sends,
-        &r,
-        "2025-06-03T00:30:00Z",
-    );
+    let d = decide_now(&s, &l, &reminder(2, abandoned), &sends, &r, "2025-06-03T00:30:00Z");
     assert_defer(&d, "2025-06-03T05:00:00Z", Reason::SmartSendingWindow);
     assert!(d.explanation().contains("24 hours"), "{}", d.explanation());
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(2, abandoned),
-        &sends,
-        &r,
-        "2025-06-03T05:00:00Z",
-    );
+    let d = decide_now(&s, &l, &reminder(2, abandoned), &sends, &r, "2025-06-03T05:00:00Z");
     assert_allow(&d, &inferred);
     // Transactional sends do not count.
     let help = [PastSend {
         sent_at: t("2025-06-03T00:00:00Z"),
         kind: SentKind::HelpReply,
     }];
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, abandoned),
-        &help,
-        &r,
-        "2025-06-02T01:00:00Z",
-    );
+    let d = decide_now(&s, &l, &reminder(1, abandoned), &help, &r, "2025-06-02T01:00:00Z");
     assert_allow(&d, &inferred);
 }
 
@@ -1290,25 +1084,11 @@ fn rule_5_florida_caps_marketing_at_three_per_24_hours() {
     ];
     // Noon EDT: smart sending (last + 8 h = 15:00Z) has passed; the third-latest send + 24 h is 17:00Z.
     let (l, _) = us_subscribed(FL);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &sends,
-        &recipient(FL),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &sends, &recipient(FL), NOON_NY);
     assert_defer(&d, "2025-06-03T17:00:00Z", Reason::StateDailyCap);
     // New York has no such cap.
     let (l, yes) = us_subscribed(NY);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &sends,
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &sends, &recipient(NY), NOON_NY);
     assert_allow(&d, &yes);
     // Oklahoma, Maryland and an unknown US state are capped too.
     for r in [
@@ -1347,36 +1127,15 @@ fn rule_5_frequency_past_the_expiry_is_denied() {
 fn rule_6_us_and_canada_one_reminder_per_cart() {
     let s = settings(ConsentOption::SmsCheckbox);
     let (l, _) = us_subscribed(NY);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(2, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(2, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::CartReminderLimit);
     let already = [sent("2025-06-03T15:30:00Z", "cart-1", 1)];
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &already,
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &already, &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::CartReminderLimit);
 
     let mut ca = Ledger::new(CA);
     ca.verified_checkbox("2025-01-01T00:00:00Z");
-    let d = decide_now(
-        &s,
-        &ca,
-        &reminder(2, ABANDONED),
-        &[],
-        &recipient(CA),
-        CA_NOON,
-    );
+    let d = decide_now(&s, &ca, &reminder(2, ABANDONED), &[], &recipient(CA), CA_NOON);
     assert_deny(&d, Reason::CartReminderLimit);
 }
 
@@ -1434,26 +1193,12 @@ fn rule_6_other_regions_up_to_the_configured_steps() {
     s.reminders.max_steps = 3;
     let done = [sent("2025-06-04T00:30:00Z", "cart-1", 3)];
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &reminder(3, abandoned),
-            &done,
-            &r,
-            "2025-06-04T03:00:00Z",
-        ),
+        &decide_now(&s, &l, &reminder(3, abandoned), &done, &r, "2025-06-04T03:00:00Z"),
         Reason::CartReminderLimit,
     );
     // A step that cannot go before the next falls due is stale.
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &reminder(1, abandoned),
-            &[],
-            &r,
-            "2025-06-03T00:30:00Z",
-        ),
+        &decide_now(&s, &l, &reminder(1, abandoned), &[], &r, "2025-06-03T00:30:00Z"),
         Reason::CartReminderExpired,
     );
 }
@@ -1477,14 +1222,7 @@ fn rule_6_a_reminder_before_its_due_time_is_deferred() {
 fn rule_6_step_zero_is_invalid() {
     let s = settings(ConsentOption::SmsCheckbox);
     let (l, _) = us_subscribed(NY);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(0, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(0, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::InvalidStep);
 }
 
@@ -1537,14 +1275,7 @@ fn transactional_opt_out_confirmation_once_right_after_the_opt_out() {
     // STOP at 23:00 EDT: the confirmation goes at once, quiet hours do not apply.
     let stop = l.stop("2025-06-04T03:00:00Z");
     let confirm = MessageKind::OptOutConfirmation;
-    let d = decide_now(
-        &s,
-        &l,
-        &confirm,
-        &[],
-        &recipient(NY),
-        "2025-06-04T03:00:30Z",
-    );
+    let d = decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T03:00:30Z");
     assert_allow(&d, &stop);
     assert_eq!(d.code(), "allowed");
     let done = [PastSend {
@@ -1552,25 +1283,11 @@ fn transactional_opt_out_confirmation_once_right_after_the_opt_out() {
         kind: SentKind::OptOutConfirmation,
     }];
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &confirm,
-            &done,
-            &recipient(NY),
-            "2025-06-04T03:01:00Z",
-        ),
+        &decide_now(&s, &l, &confirm, &done, &recipient(NY), "2025-06-04T03:01:00Z"),
         Reason::OptOutAlreadyConfirmed,
     );
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &confirm,
-            &[],
-            &recipient(NY),
-            "2025-06-04T05:00:00Z",
-        ),
+        &decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T05:00:00Z"),
         Reason::OptOutConfirmationTooLate,
     );
     // Nothing to confirm: no opt-out, a merchant's opt-out, or already opted back in.
@@ -1592,14 +1309,7 @@ fn transactional_opt_out_confirmation_once_right_after_the_opt_out() {
     );
     l.keyword("2025-06-04T03:00:20Z", OptInKeyword::Start);
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &confirm,
-            &[],
-            &recipient(NY),
-            "2025-06-04T03:00:30Z",
-        ),
+        &decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T03:00:30Z"),
         Reason::NoOptOutToConfirm,
     );
 }
@@ -1627,27 +1337,14 @@ fn transactional_help_reply_needs_no_consent_and_survives_opt_out() {
         kind: SentKind::HelpReply,
     }];
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &help,
-            &recent,
-            &recipient(NY),
-            "2025-06-03T06:00:00Z",
-        ),
+        &decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-03T06:00:00Z"),
         Reason::HelpReplyRateLimited,
     );
-    assert!(
-        decide_now(
-            &s,
-            &l,
-            &help,
-            &recent,
-            &recipient(NY),
-            "2025-06-03T06:06:00Z"
-        )
-        .is_allow()
+    assert_deny(
+        &decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-04T05:54:00Z"),
+        Reason::HelpReplyRateLimited,
     );
+    assert!(decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-04T05:56:00Z").is_allow());
 }
 
 #[test]
@@ -1660,57 +1357,26 @@ fn transactional_double_opt_in_request_confirms_a_consent_once() {
         Reason::NothingToConfirm,
     );
     let checkbox = l.checkbox("2025-06-03T15:59:00Z");
-    assert_allow(
-        &decide_now(&s, &l, &request, &[], &recipient(NY), NOON_NY),
-        &checkbox,
-    );
+    assert_allow(&decide_now(&s, &l, &request, &[], &recipient(NY), NOON_NY), &checkbox);
     // At 23:00 EDT it waits for the morning.
     assert_defer(
-        &decide_now(
-            &s,
-            &l,
-            &request,
-            &[],
-            &recipient(NY),
-            "2025-06-04T03:00:00Z",
-        ),
+        &decide_now(&s, &l, &request, &[], &recipient(NY), "2025-06-04T03:00:00Z"),
         "2025-06-04T12:00:00Z",
         Reason::QuietHours,
     );
     l.doi_request("2025-06-03T16:00:00Z");
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &request,
-            &[],
-            &recipient(NY),
-            "2025-06-03T16:05:00Z",
-        ),
+        &decide_now(&s, &l, &request, &[], &recipient(NY), "2025-06-03T16:05:00Z"),
         Reason::DoubleOptInAlreadyRequested,
     );
     l.doi_yes("2025-06-03T16:10:00Z");
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &request,
-            &[],
-            &recipient(NY),
-            "2025-06-03T16:15:00Z",
-        ),
+        &decide_now(&s, &l, &request, &[], &recipient(NY), "2025-06-03T16:15:00Z"),
         Reason::DoubleOptInAlreadyConfirmed,
     );
     l.stop("2025-06-03T16:20:00Z");
     assert_deny(
-        &decide_now(
-            &s,
-            &l,
-            &request,
-            &[],
-            &recipient(NY),
-            "2025-06-03T16:25:00Z",
-        ),
+        &decide_now(&s, &l, &request, &[], &recipient(NY), "2025-06-03T16:25:00Z"),
         Reason::OptedOut,
     );
     let mut pre = Ledger::new(NY);
@@ -1729,14 +1395,7 @@ fn transactional_double_opt_in_request_confirms_a_consent_once() {
 fn a_ledger_of_another_phone_proves_nothing() {
     let s = settings(ConsentOption::SmsCheckbox);
     let (l, _) = us_subscribed(FL);
-    let d = decide_now(
-        &s,
-        &l,
-        &reminder(1, ABANDONED),
-        &[],
-        &recipient(NY),
-        NOON_NY,
-    );
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_deny(&d, Reason::LedgerMismatch);
     assert!(
         !d.explanation().contains("2014567"),
@@ -1748,14 +1407,8 @@ fn a_ledger_of_another_phone_proves_nothing() {
 fn message_purpose_follows_its_kind() {
     assert_eq!(reminder(1, ABANDONED).purpose(), Purpose::Marketing);
     assert_eq!(MessageKind::HelpReply.purpose(), Purpose::Transactional);
-    assert_eq!(
-        MessageKind::OptOutConfirmation.purpose(),
-        Purpose::Transactional
-    );
-    assert_eq!(
-        MessageKind::DoubleOptInRequest.purpose(),
-        Purpose::Transactional
-    );
+    assert_eq!(MessageKind::OptOutConfirmation.purpose(), Purpose::Transactional);
+    assert_eq!(MessageKind::DoubleOptInRequest.purpose(), Purpose::Transactional);
 }
 
 const ALL_REASONS: &[Reason] = &[
@@ -1799,14 +1452,8 @@ fn reason_codes_are_stable_unique_snake_case_and_match_serde() {
     for reason in ALL_REASONS {
         let code = reason.code();
         assert!(seen.insert(code), "duplicate {code}");
-        assert!(
-            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-            "{code}"
-        );
-        assert_eq!(
-            serde_json::to_string(reason).unwrap(),
-            format!("\"{code}\"")
-        );
+        assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+        assert_eq!(serde_json::to_string(reason).unwrap(), format!("\"{code}\""));
     }
 }
 

@@ -14,10 +14,7 @@
 //! Windows are half-open `[start, end)`: at 20:00:00 a 08:00-20:00 window is closed. With several candidate
 //! zones the window must be open in all of them at the same instant.
 
-use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Timelike, Utc,
-    Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
 use std::fmt;
 
@@ -54,9 +51,7 @@ impl DayWindow {
     }
 
     fn contains(self, seconds_of_day: u32) -> bool {
-        !self.is_closed()
-            && seconds_of_day >= u32::from(self.start) * 60
-            && seconds_of_day < u32::from(self.end) * 60
+        !self.is_closed() && seconds_of_day >= u32::from(self.start) * 60 && seconds_of_day < u32::from(self.end) * 60
     }
 }
 
@@ -91,9 +86,7 @@ impl WeeklyWindow {
     /// Monday-Saturday one window, Sunday another.
     pub const fn sunday_apart(weekdays: DayWindow, sunday: DayWindow) -> Self {
         Self {
-            days: [
-                weekdays, weekdays, weekdays, weekdays, weekdays, weekdays, sunday,
-            ],
+            days: [weekdays, weekdays, weekdays, weekdays, weekdays, weekdays, sunday],
         }
     }
 
@@ -140,36 +133,12 @@ pub const FEDERAL: WeeklyWindow = WeeklyWindow::every_day(DayWindow::hours(8, 21
 
 /// Stricter state windows (sms-rules §3.3). States not listed follow the federal window.
 pub const US_STATE_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[
-    (
-        "FL",
-        "Florida",
-        WeeklyWindow::every_day(DayWindow::hours(8, 20)),
-    ),
-    (
-        "OK",
-        "Oklahoma",
-        WeeklyWindow::every_day(DayWindow::hours(8, 20)),
-    ),
-    (
-        "MD",
-        "Maryland",
-        WeeklyWindow::every_day(DayWindow::hours(8, 20)),
-    ),
-    (
-        "WA",
-        "Washington",
-        WeeklyWindow::every_day(DayWindow::hours(8, 20)),
-    ),
-    (
-        "NJ",
-        "New Jersey",
-        WeeklyWindow::every_day(DayWindow::hours(8, 20)),
-    ),
-    (
-        "CT",
-        "Connecticut",
-        WeeklyWindow::every_day(DayWindow::hours(9, 20)),
-    ),
+    ("FL", "Florida", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("OK", "Oklahoma", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("MD", "Maryland", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("WA", "Washington", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("NJ", "New Jersey", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("CT", "Connecticut", WeeklyWindow::every_day(DayWindow::hours(9, 20))),
     (
         "TX",
         "Texas",
@@ -205,9 +174,7 @@ pub fn open_at(t: DateTime<Utc>, zones: &[Tz], window: &WeeklyWindow) -> bool {
     !zones.is_empty()
         && zones.iter().all(|zone| {
             let local = t.with_timezone(zone);
-            window
-                .on(local.weekday())
-                .contains(local.num_seconds_from_midnight())
+            window.on(local.weekday()).contains(local.num_seconds_from_midnight())
         })
 }
 
@@ -220,11 +187,7 @@ const HORIZON_DAYS: i64 = 9;
 /// The open set is an intersection of half-open intervals, so its earliest point after `from` is `from`
 /// itself or the start of some zone's window: those are the only candidates checked. A start that falls in a
 /// DST gap moves to the first local minute that exists.
-pub fn next_opening(
-    from: DateTime<Utc>,
-    zones: &[Tz],
-    window: &WeeklyWindow,
-) -> Option<DateTime<Utc>> {
+pub fn next_opening(from: DateTime<Utc>, zones: &[Tz], window: &WeeklyWindow) -> Option<DateTime<Utc>> {
     if zones.is_empty() || window.is_never() {
         return None;
     }
@@ -353,10 +316,7 @@ mod tests {
         // Zones twelve hours apart never share a 08:00-20:00 window.
         let apart = [Tz::America__New_York, Tz::Asia__Shanghai];
         let eight_to_eight = WeeklyWindow::every_day(DayWindow::hours(8, 20));
-        assert_eq!(
-            next_opening(utc("2025-06-02T12:00:00Z"), &apart, &eight_to_eight),
-            None
-        );
+        assert_eq!(next_opening(utc("2025-06-02T12:00:00Z"), &apart, &eight_to_eight), None);
     }
 
     #[test]
@@ -364,21 +324,13 @@ mod tests {
         // Sunday 2025-03-09 02:00 EST → 03:00 EDT. At 23:00 EST Saturday the next opening is 08:00 EDT
         // Sunday = 12:00Z (not 13:00Z, which a fixed -5 offset would give).
         assert_eq!(
-            next_opening(
-                utc("2025-03-09T04:00:00Z"),
-                &[Tz::America__New_York],
-                &FEDERAL
-            ),
+            next_opening(utc("2025-03-09T04:00:00Z"), &[Tz::America__New_York], &FEDERAL),
             Some(utc("2025-03-09T12:00:00Z"))
         );
         // Unknown-state window on that Sunday: noon EDT = 16:00Z.
         let (unknown, _) = us_window(&[]);
         assert_eq!(
-            next_opening(
-                utc("2025-03-09T04:00:00Z"),
-                &[Tz::America__New_York],
-                &unknown
-            ),
+            next_opening(utc("2025-03-09T04:00:00Z"), &[Tz::America__New_York], &unknown),
             Some(utc("2025-03-09T16:00:00Z"))
         );
     }
@@ -387,11 +339,7 @@ mod tests {
     fn dst_fall_back_new_york() {
         // Sunday 2025-11-02 02:00 EDT → 01:00 EST: 08:00 EST = 13:00Z.
         assert_eq!(
-            next_opening(
-                utc("2025-11-02T04:30:00Z"),
-                &[Tz::America__New_York],
-                &FEDERAL
-            ),
+            next_opening(utc("2025-11-02T04:30:00Z"), &[Tz::America__New_York], &FEDERAL),
             Some(utc("2025-11-02T13:00:00Z"))
         );
     }
@@ -402,20 +350,12 @@ mod tests {
         // 08:00 AEDT = 21:00Z Saturday.
         let eight_to_eight = WeeklyWindow::every_day(DayWindow::hours(8, 20));
         assert_eq!(
-            next_opening(
-                utc("2025-10-04T12:00:00Z"),
-                &[Tz::Australia__Sydney],
-                &eight_to_eight
-            ),
+            next_opening(utc("2025-10-04T12:00:00Z"), &[Tz::Australia__Sydney], &eight_to_eight),
             Some(utc("2025-10-04T21:00:00Z"))
         );
         // And the autumn change, Sunday 2025-04-06 03:00 AEDT → 02:00 AEST: 08:00 AEST = 22:00Z Saturday.
         assert_eq!(
-            next_opening(
-                utc("2025-04-05T12:00:00Z"),
-                &[Tz::Australia__Sydney],
-                &eight_to_eight
-            ),
+            next_opening(utc("2025-04-05T12:00:00Z"), &[Tz::Australia__Sydney], &eight_to_eight),
             Some(utc("2025-04-05T22:00:00Z"))
         );
     }
@@ -424,16 +364,9 @@ mod tests {
     fn window_starting_inside_a_dst_gap_starts_when_the_clock_jumps() {
         // A (made-up) window from 02:30 on the New York spring-forward day: 02:30 does not exist, so the
         // window opens at the jump, 03:00 EDT = 07:00Z.
-        let early = WeeklyWindow::every_day(DayWindow {
-            start: 150,
-            end: 600,
-        });
+        let early = WeeklyWindow::every_day(DayWindow { start: 150, end: 600 });
         assert_eq!(
-            next_opening(
-                utc("2025-03-09T05:00:00Z"),
-                &[Tz::America__New_York],
-                &early
-            ),
+            next_opening(utc("2025-03-09T05:00:00Z"), &[Tz::America__New_York], &early),
             Some(utc("2025-03-09T07:00:00Z"))
         );
     }

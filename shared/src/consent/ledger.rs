@@ -75,10 +75,7 @@ pub enum ConsentEventKind {
         cart_id: Option<String>,
     },
     /// The server confirmed the checkbox's phone is the checkout's billing phone.
-    CheckoutPhoneVerified {
-        checkbox_event_id: String,
-        cart_id: String,
-    },
+    CheckoutPhoneVerified { checkbox_event_id: String, cart_id: String },
     /// START, UNSTOP or YES texted to the store's number (YES only when no double opt-in was pending:
     /// otherwise it is recorded as [`ConsentEventKind::DoubleOptInConfirmed`]).
     KeywordOptIn {
@@ -111,10 +108,7 @@ pub enum ConsentEventKind {
     ImportDefault { sync_job_id: String },
     /// A completed purchase: the basis for implied consent (Canada, 2 years) and, when the checkout offered a
     /// simple way to refuse marketing, soft opt-in (UK). Recorded under [`Purpose::Marketing`].
-    Purchase {
-        order_id: u64,
-        opt_out_offered: bool,
-    },
+    Purchase { order_id: u64, opt_out_offered: bool },
     /// Any withdrawal: ends every consent of every purpose recorded before it.
     OptOut(OptOutMethod),
     /// The merchant erased the person; behaves like an opt-out.

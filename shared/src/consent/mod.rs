@@ -62,12 +62,10 @@ pub use content::{
     must_omit_product_name, review_marketing_message, screen_shaft,
 };
 pub use disclosure::{
-    Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version,
-    validate_disclosure,
+    Disclosure, DisclosureError, MissingElement, build_disclosure, disclosure_version, validate_disclosure,
 };
 pub use engine::{
-    Decision, DecisionInput, MessageKind, PastSend, Reason, SentKind, StepTiming, decide,
-    reminder_schedule,
+    Decision, DecisionInput, MessageKind, PastSend, Reason, SentKind, StepTiming, decide, reminder_schedule,
 };
 pub use ledger::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
 pub use region::{AddressHint, Market, Recipient, RegionSource};

@@ -66,11 +66,7 @@ pub(crate) static AREA_CODES: &[AreaCode] = &[
         area_code: 208,
         country: "US",
         subdivisions: &["ID"],
-        zones: &[
-            Tz::America__Boise,
-            Tz::America__Denver,
-            Tz::America__Los_Angeles,
-        ],
+        zones: &[Tz::America__Boise, Tz::America__Denver, Tz::America__Los_Angeles],
     },
     AreaCode {
         area_code: 209,
@@ -1962,11 +1958,7 @@ pub(crate) static AREA_CODES: &[AreaCode] = &[
         area_code: 775,
         country: "US",
         subdivisions: &["NV"],
-        zones: &[
-            Tz::America__Boise,
-            Tz::America__Denver,
-            Tz::America__Los_Angeles,
-        ],
+        zones: &[Tz::America__Boise, Tz::America__Denver, Tz::America__Los_Angeles],
     },
     AreaCode {
         area_code: 778,
@@ -2798,11 +2790,7 @@ pub(crate) static SUBDIVISIONS: &[Subdivision] = &[
         country: "US",
         code: "ID",
         name: "Idaho",
-        zones: &[
-            Tz::America__Boise,
-            Tz::America__Denver,
-            Tz::America__Los_Angeles,
-        ],
+        zones: &[Tz::America__Boise, Tz::America__Denver, Tz::America__Los_Angeles],
     },
     Subdivision {
         country: "US",
@@ -2926,11 +2914,7 @@ pub(crate) static SUBDIVISIONS: &[Subdivision] = &[
         country: "US",
         code: "NV",
         name: "Nevada",
-        zones: &[
-            Tz::America__Boise,
-            Tz::America__Denver,
-            Tz::America__Los_Angeles,
-        ],
+        zones: &[Tz::America__Boise, Tz::America__Denver, Tz::America__Los_Angeles],
     },
     Subdivision {
         country: "US",
@@ -3066,11 +3050,7 @@ pub(crate) static SUBDIVISIONS: &[Subdivision] = &[
         country: "CA",
         code: "NL",
         name: "Newfoundland and Labrador",
-        zones: &[
-            Tz::America__Halifax,
-            Tz::America__Puerto_Rico,
-            Tz::America__St_Johns,
-        ],
+        zones: &[Tz::America__Halifax, Tz::America__Puerto_Rico, Tz::America__St_Johns],
     },
     Subdivision {
         country: "CA",
@@ -3279,10 +3259,7 @@ pub(crate) static CALLING_CODE_ZONES: &[(u16, &[Tz])] = &[
             Tz::Indian__Cocos,
         ],
     ),
-    (
-        62,
-        &[Tz::Asia__Jakarta, Tz::Asia__Jayapura, Tz::Asia__Makassar],
-    ),
+    (62, &[Tz::Asia__Jakarta, Tz::Asia__Jayapura, Tz::Asia__Makassar]),
     (63, &[Tz::Asia__Manila]),
     (64, &[Tz::Pacific__Auckland, Tz::Pacific__Chatham]),
     (65, &[Tz::Asia__Singapore]),
@@ -3358,22 +3335,14 @@ pub(crate) static CALLING_CODE_ZONES: &[(u16, &[Tz])] = &[
     (298, &[Tz::Atlantic__Faeroe]),
     (
         299,
-        &[
-            Tz::America__Godthab,
-            Tz::America__Scoresbysund,
-            Tz::America__Thule,
-        ],
+        &[Tz::America__Godthab, Tz::America__Scoresbysund, Tz::America__Thule],
     ),
     (350, &[Tz::Europe__Gibraltar]),
     (351, &[Tz::Atlantic__Azores, Tz::Europe__Lisbon]),
     (352, &[Tz::Europe__Luxembourg]),
     (
         353,
-        &[
-            Tz::Europe__Guernsey,
-            Tz::Europe__Isle_of_Man,
-            Tz::Europe__London,
-        ],
+        &[Tz::Europe__Guernsey, Tz::Europe__Isle_of_Man, Tz::Europe__London],
     ),
     (354, &[Tz::Atlantic__Reykjavik]),
     (355, &[Tz::Europe__Tirane]),
@@ -3437,27 +3406,16 @@ pub(crate) static CALLING_CODE_ZONES: &[(u16, &[Tz])] = &[
     (685, &[Tz::Pacific__Apia]),
     (
         686,
-        &[
-            Tz::Pacific__Enderbury,
-            Tz::Pacific__Kiritimati,
-            Tz::Pacific__Tarawa,
-        ],
+        &[Tz::Pacific__Enderbury, Tz::Pacific__Kiritimati, Tz::Pacific__Tarawa],
     ),
     (687, &[Tz::Pacific__Noumea]),
     (688, &[Tz::Pacific__Funafuti]),
     (
         689,
-        &[
-            Tz::Pacific__Gambier,
-            Tz::Pacific__Marquesas,
-            Tz::Pacific__Tahiti,
-        ],
+        &[Tz::Pacific__Gambier, Tz::Pacific__Marquesas, Tz::Pacific__Tahiti],
     ),
     (690, &[Tz::Pacific__Fakaofo]),
-    (
-        691,
-        &[Tz::Pacific__Kosrae, Tz::Pacific__Ponape, Tz::Pacific__Truk],
-    ),
+    (691, &[Tz::Pacific__Kosrae, Tz::Pacific__Ponape, Tz::Pacific__Truk]),
     (692, &[Tz::Pacific__Majuro]),
     (850, &[Tz::Asia__Seoul]),
     (852, &[Tz::Asia__Hong_Kong]),
@@ -3481,10 +3439,7 @@ pub(crate) static CALLING_CODE_ZONES: &[(u16, &[Tz])] = &[
     (973, &[Tz::Asia__Bahrain]),
     (974, &[Tz::Asia__Qatar]),
     (975, &[Tz::Asia__Thimphu]),
-    (
-        976,
-        &[Tz::Asia__Choibalsan, Tz::Asia__Hovd, Tz::Asia__Ulaanbaatar],
-    ),
+    (976, &[Tz::Asia__Choibalsan, Tz::Asia__Hovd, Tz::Asia__Ulaanbaatar]),
     (977, &[Tz::Asia__Katmandu]),
     (992, &[Tz::Asia__Dushanbe]),
     (993, &[Tz::Asia__Ashgabat]),

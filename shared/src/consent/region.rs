@@ -45,8 +45,8 @@ pub enum Market {
 
 const US_AND_TERRITORIES: &[&str] = &["US", "PR", "VI", "GU", "AS", "MP", "UM"];
 const EEA: &[&str] = &[
-    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
-    "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", // EU 27
+    "AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT",
+    "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", // EU 27
     "IS", "LI", "NO", // EEA
     "GP", "GF", "MQ", "RE", "YT", "MF", "AX", // outermost regions and Åland, inside the EU
 ];
@@ -130,10 +130,7 @@ impl Recipient {
                 .find_map(|a| a.country_code.map(|c| c.trim().to_ascii_uppercase()))
                 .filter(|c| c.len() == 2)
         });
-        let market = country
-            .as_deref()
-            .map(Market::of_country)
-            .unwrap_or(Market::Unknown);
+        let market = country.as_deref().map(Market::of_country).unwrap_or(Market::Unknown);
 
         let mut subdivisions: Vec<String> = Vec::new();
         let mut subdivision_source = RegionSource::Unknown;
@@ -239,18 +236,10 @@ const AU_STATES: &[(&str, &str, &[Tz])] = &[
     ("VIC", "Victoria", &[Tz::Australia__Melbourne]),
     ("QLD", "Queensland", &[Tz::Australia__Brisbane]),
     ("SA", "South Australia", &[Tz::Australia__Adelaide]),
-    (
-        "WA",
-        "Western Australia",
-        &[Tz::Australia__Perth, Tz::Australia__Eucla],
-    ),
+    ("WA", "Western Australia", &[Tz::Australia__Perth, Tz::Australia__Eucla]),
     ("TAS", "Tasmania", &[Tz::Australia__Hobart]),
     ("NT", "Northern Territory", &[Tz::Australia__Darwin]),
-    (
-        "ACT",
-        "Australian Capital Territory",
-        &[Tz::Australia__Sydney],
-    ),
+    ("ACT", "Australian Capital Territory", &[Tz::Australia__Sydney]),
 ];
 
 /// Reads a state/province code or name for `country`.
@@ -284,18 +273,13 @@ fn subdivision(country: &str, input: &str) -> Option<Found> {
             .find(|(code, name, _)| code.eq_ignore_ascii_case(&wanted) || normalize(name) == wanted)
             .map(|(code, _, zones)| Found { code, zones }),
         // A US territory given as its own code (the area-code table uses the territory as subdivision).
-        territory
-            if US_AND_TERRITORIES.contains(&territory) && wanted == territory.to_lowercase() =>
-        {
+        territory if US_AND_TERRITORIES.contains(&territory) && wanted == territory.to_lowercase() => {
             let zones = AREA_CODES
                 .iter()
                 .find(|row| row.country == territory)
                 .map(|row| row.zones)
                 .unwrap_or(&[]);
-            let code = US_AND_TERRITORIES
-                .iter()
-                .find(|t| **t == territory)
-                .copied()?;
+            let code = US_AND_TERRITORIES.iter().find(|t| **t == territory).copied()?;
             Some(Found { code, zones })
         }
         _ => None,
@@ -353,24 +337,14 @@ mod tests {
 
     #[test]
     fn generated_tables_are_sorted_and_complete() {
-        assert!(
-            AREA_CODES
-                .windows(2)
-                .all(|w| w[0].area_code < w[1].area_code)
-        );
+        assert!(AREA_CODES.windows(2).all(|w| w[0].area_code < w[1].area_code));
         assert!(
             CALLING_CODE_ZONES.windows(2).all(|w| w[0].0 < w[1].0),
             "calling codes must be sorted for binary search"
         );
         // 50 states + DC, 13 provinces and territories.
-        assert_eq!(
-            SUBDIVISIONS.iter().filter(|s| s.country == "US").count(),
-            51
-        );
-        assert_eq!(
-            SUBDIVISIONS.iter().filter(|s| s.country == "CA").count(),
-            13
-        );
+        assert_eq!(SUBDIVISIONS.iter().filter(|s| s.country == "US").count(), 51);
+        assert_eq!(SUBDIVISIONS.iter().filter(|s| s.country == "CA").count(), 13);
         assert!(SUBDIVISIONS.iter().all(|s| !s.zones.is_empty()));
         assert!(NANP_DATA_SOURCE.starts_with("phonenumbers "));
     }
@@ -440,9 +414,7 @@ mod tests {
         let au = Recipient::resolve(&phone("0412 345 678", Some("AU")), &[]);
         assert_eq!(au.subdivisions, Vec::<String>::new());
         assert_eq!(au.zone_source, RegionSource::Country);
-        assert!(
-            au.zones.contains(&Tz::Australia__Sydney) && au.zones.contains(&Tz::Australia__Perth)
-        );
+        assert!(au.zones.contains(&Tz::Australia__Sydney) && au.zones.contains(&Tz::Australia__Perth));
 
         let uk = Recipient::resolve(&phone("+44 7911 123456", None), &[]);
         assert_eq!(uk.market, Market::UnitedKingdom);

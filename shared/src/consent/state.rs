@@ -173,9 +173,7 @@ impl<'a> ConsentState<'a> {
                     state.pending_double_opt_in = None;
                     state.general_marketing_opt_out = None;
                 }
-                ConsentEventKind::GeneralMarketing {
-                    opted_in: false, ..
-                } => {
+                ConsentEventKind::GeneralMarketing { opted_in: false, .. } => {
                     if purpose == Purpose::Marketing {
                         let before = state.grants.len();
                         state.grants.retain(|g| g.basis.is_sms_express());
@@ -201,9 +199,7 @@ impl<'a> ConsentState<'a> {
                         state.unverified_checkboxes.push(event);
                     }
                 }
-                ConsentEventKind::CheckoutPhoneVerified {
-                    checkbox_event_id, ..
-                } => {
+                ConsentEventKind::CheckoutPhoneVerified { checkbox_event_id, .. } => {
                     if let Some(i) = state
                         .unverified_checkboxes
                         .iter()
@@ -248,12 +244,8 @@ impl<'a> ConsentState<'a> {
                     state.general_marketing_opt_out = None;
                 }
                 ConsentEventKind::Inferred { .. } => state.weak_grant(Basis::Inferred, event),
-                ConsentEventKind::ImportDefault { .. } => {
-                    state.weak_grant(Basis::ImportDefault, event)
-                }
-                ConsentEventKind::Purchase {
-                    opt_out_offered, ..
-                } => {
+                ConsentEventKind::ImportDefault { .. } => state.weak_grant(Basis::ImportDefault, event),
+                ConsentEventKind::Purchase { opt_out_offered, .. } => {
                     let basis = if *opt_out_offered {
                         Basis::SoftOptIn
                     } else {
@@ -322,10 +314,7 @@ fn grants_something(kind: &ConsentEventKind) -> bool {
         kind,
         ConsentEventKind::OptOut(_)
             | ConsentEventKind::Erasure { .. }
-            | ConsentEventKind::GeneralMarketing {
-                opted_in: false,
-                ..
-            }
+            | ConsentEventKind::GeneralMarketing { opted_in: false, .. }
     )
 }
 
@@ -334,11 +323,8 @@ fn order_key(event: &ConsentEvent) -> (DateTime<Utc>, u8, DateTime<Utc>, &str) {
     let rank = match &event.kind {
         ConsentEventKind::OptOut(_)
         | ConsentEventKind::Erasure { .. }
-        | ConsentEventKind::GeneralMarketing {
-            opted_in: false, ..
-        } => 2,
-        ConsentEventKind::CheckoutPhoneVerified { .. }
-        | ConsentEventKind::DoubleOptInConfirmed { .. } => 1,
+        | ConsentEventKind::GeneralMarketing { opted_in: false, .. } => 2,
+        ConsentEventKind::CheckoutPhoneVerified { .. } | ConsentEventKind::DoubleOptInConfirmed { .. } => 1,
         _ => 0,
     };
     (event.occurred_at, rank, event.recorded_at, &event.event_id)
@@ -416,18 +402,12 @@ mod tests {
         let yes = l.doi_yes("2025-01-01T10:03:00Z");
         let state = fold(&l);
         assert!(!state.double_opt_in_pending());
-        assert_eq!(
-            bases(&state),
-            [Basis::CheckboxVerified, Basis::DoubleOptInConfirmed]
-        );
+        assert_eq!(bases(&state), [Basis::CheckboxVerified, Basis::DoubleOptInConfirmed]);
         assert_eq!(state.grants[0].event.event_id, checkbox);
         let confirmed = state.double_opt_in_confirmed().unwrap();
         assert_eq!(confirmed.event.event_id, yes);
         assert_eq!(confirmed.related.unwrap().event_id, request);
-        assert_eq!(
-            state.strongest().unwrap().basis,
-            Basis::DoubleOptInConfirmed
-        );
+        assert_eq!(state.strongest().unwrap().basis, Basis::DoubleOptInConfirmed);
     }
 
     #[test]
@@ -584,10 +564,7 @@ mod tests {
             Basis::ImpliedPurchase,
             Basis::SoftOptIn,
         ] {
-            assert_eq!(
-                serde_json::to_string(&basis).unwrap(),
-                format!("\"{}\"", basis.code())
-            );
+            assert_eq!(serde_json::to_string(&basis).unwrap(), format!("\"{}\"", basis.code()));
         }
     }
 }

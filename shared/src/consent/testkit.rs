@@ -82,12 +82,7 @@ impl Ledger {
         }
     }
 
-    pub(crate) fn push(
-        &mut self,
-        at: DateTime<Utc>,
-        purpose: Purpose,
-        kind: ConsentEventKind,
-    ) -> String {
+    pub(crate) fn push(&mut self, at: DateTime<Utc>, purpose: Purpose, kind: ConsentEventKind) -> String {
         let id = format!("e{}", self.events.len() + 1);
         self.events.push(ConsentEvent {
             event_id: id.clone(),
@@ -107,22 +102,11 @@ impl Ledger {
     }
 
     pub(crate) fn checkbox(&mut self, at: &str) -> String {
-        let d = build_disclosure(
-            BRAND,
-            "https://acme.example/terms",
-            "https://acme.example/privacy",
-        )
-        .unwrap();
+        let d = build_disclosure(BRAND, "https://acme.example/terms", "https://acme.example/privacy").unwrap();
         self.checkbox_with(at, &d.text, &d.version, false)
     }
 
-    pub(crate) fn checkbox_with(
-        &mut self,
-        at: &str,
-        text: &str,
-        version: &str,
-        prechecked: bool,
-    ) -> String {
+    pub(crate) fn checkbox_with(&mut self, at: &str, text: &str, version: &str, prechecked: bool) -> String {
         self.marketing(
             at,
             ConsentEventKind::CheckoutCheckbox {

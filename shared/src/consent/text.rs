@@ -90,9 +90,6 @@ mod tests {
         assert!(!contains_phrase(&text, "top"));
         assert!(contains_phrase(&padded("ñandú end"), "end"));
         let rates = padded("Msg frequency varies. Msg & data rates may apply.");
-        assert!(
-            contains_phrase(&rates, "msg data rates may apply"),
-            "{rates}"
-        );
+        assert!(contains_phrase(&rates, "msg data rates may apply"), "{rates}");
     }
 }

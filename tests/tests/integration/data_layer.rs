@@ -293,7 +293,7 @@ async fn consent_events_are_appended_once_and_read_in_time_order() {
         "keyword:r1",
         "2026-11-20T10:00:00Z",
         ConsentEventKind::KeywordOptIn {
-            keyword: "START".into(),
+            keyword: shared::consent::OptInKeyword::Start,
             raw_text: "Start".into(),
             message_id: Some("r1".into()),
         },
