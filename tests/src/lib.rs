@@ -71,7 +71,7 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
-pub use app::{TestApp, TestAppOptions};
+pub use app::{SeededStore, TestApp, TestAppOptions};
 
 mod app {
     //! The whole app on loopback: every function's real handler behind the template's HTTP API and SQS event
@@ -84,12 +84,21 @@ mod app {
     use devstack::invoke::{SharedFunction, handler_fn, http_fn, scheduled_event};
     use shared::bigcommerce::BigCommerce;
     use shared::config::{AppUrl, BigCommerceConfig, SmsConfig};
+    use shared::model::{MerchantUser, Settings, Store, StoreStatus};
     use shared::sms::SmsClient;
-    use shared::{Clock, ManualClock, Secret};
+    use shared::{Clock, ManualClock, Secret, StoreHash};
     use sim::bigcommerce::SimConfig;
     use sim::{BigCommerceSim, SandboxConfig, SmsSandbox};
     use std::collections::BTreeMap;
     use std::sync::Arc;
+
+    /// What [`TestApp::seed_store`] created.
+    pub struct SeededStore {
+        pub store_hash: StoreHash,
+        pub token: Secret,
+        pub webhook_secret: Secret,
+        pub settings: Settings,
+    }
 
     pub struct TestAppOptions {
         /// Where the manual clock starts (default: now, to the second).
@@ -346,6 +355,73 @@ mod app {
 
         pub async fn drain_send(&self) -> PollOutcome {
             self.send_queue.drain().await.expect("send queue drains")
+        }
+
+        /// A store as if the merchant had installed the app and connected with the default settings changed by
+        /// `configure`: the simulator's store, a token, our store record, a saved settings version and the
+        /// app's webhooks registered (pointing at this app). For tests of everything after install; the
+        /// install flow itself has its own tests.
+        pub async fn seed_store(&self, hash: &str, configure: impl FnOnce(&mut Settings)) -> SeededStore {
+            let store_hash = StoreHash::parse(hash).expect("valid store hash");
+            self.bigcommerce
+                .create_store(hash, sim::bigcommerce::StoreSeed::default());
+            let token = Secret::new(self.bigcommerce.issue_token(hash));
+            let now = self.clock.now();
+            let owner = MerchantUser {
+                id: 1,
+                email: format!("owner@{hash}.example.com"),
+            };
+            let record = Store {
+                store_hash: store_hash.clone(),
+                status: StoreStatus::Installed,
+                access_token: token.clone(),
+                scopes: vec![],
+                owner: owner.clone(),
+                account_uuid: "test-account".into(),
+                webhook_secret: Secret::random(),
+                installed_at: now,
+                updated_at: now,
+                uninstalled_at: None,
+                settings_version: 0,
+            };
+            self.db().put_store(&record).await.expect("store saved");
+            let mut settings = Settings::defaults(owner, "Acme Outfitters", now);
+            settings.terms_url = Some("https://acme.example.com/terms".into());
+            settings.privacy_url = Some("https://acme.example.com/privacy".into());
+            settings.help_contact = "help@acme.example.com".into();
+            if let Ok(disclosure) = shared::consent::build_disclosure(
+                &settings.brand_name,
+                settings.terms_url.as_deref().unwrap_or_default(),
+                settings.privacy_url.as_deref().unwrap_or_default(),
+            ) {
+                settings.disclosure_version = Some(disclosure.version);
+            }
+            configure(&mut settings);
+            let settings = self
+                .db()
+                .save_settings(&store_hash, 0, settings)
+                .await
+                .expect("settings saved");
+            let client = self.install.bigcommerce.store(&store_hash, &token);
+            for scope in shared::bigcommerce::WEBHOOK_SCOPES {
+                let hook = shared::bigcommerce::NewHook {
+                    scope: (*scope).to_owned(),
+                    destination: self.url(shared::bigcommerce::WEBHOOK_PATH),
+                    is_active: true,
+                    headers: [(
+                        shared::bigcommerce::WEBHOOK_SECRET_HEADER.to_owned(),
+                        record.webhook_secret.clone(),
+                    )]
+                    .into(),
+                };
+                client.create_hook(&hook).await.expect("hook registered");
+            }
+            SeededStore {
+                store_hash,
+                token,
+                webhook_secret: record.webhook_secret,
+                settings,
+            }
         }
 
         /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock).

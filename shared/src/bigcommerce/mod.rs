@@ -35,6 +35,29 @@ use std::fmt;
 use std::sync::Arc;
 use transport::{Answer, Body, Call, Counters, Pacer, Transport};
 
+/// The webhook scopes the app registers for every store (all delivered to `APP_URL/webhooks/bigcommerce`).
+pub const WEBHOOK_SCOPES: &[&str] = &[
+    "store/customer/created",
+    "store/customer/updated",
+    "store/customer/deleted",
+    "store/subscriber/created",
+    "store/subscriber/updated",
+    "store/subscriber/deleted",
+    "store/cart/created",
+    "store/cart/updated",
+    "store/cart/abandoned",
+    "store/cart/converted",
+    "store/cart/deleted",
+    "store/order/created",
+    "store/order/statusUpdated",
+];
+
+/// Where BigCommerce delivers our webhooks, under `APP_URL`.
+pub const WEBHOOK_PATH: &str = "/webhooks/bigcommerce";
+
+/// The custom header every hook is registered with, carrying the store's random webhook secret.
+pub const WEBHOOK_SECRET_HEADER: &str = "x-app-webhook-secret";
+
 /// The app's client, shared by every store it talks to.
 #[derive(Clone)]
 pub struct BigCommerce {

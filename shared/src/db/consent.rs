@@ -2,11 +2,9 @@
 
 use super::keys::{CONTACT_SK, consent_key_sk, consent_sk, phone_pk, sent_sk};
 use super::{Db, DbError, Item, TRANSACTION_LIMIT, to_item};
-use crate::consent::ConsentEvent;
+use crate::consent::{ConsentEvent, PastSend, SentKind};
 use crate::model::Contact;
 use crate::{Phone, StoreHash};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 /// Whether an append wrote a new event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,22 +14,14 @@ pub enum Appended {
     AlreadyRecorded,
 }
 
-/// A marketing message sent to a phone (kept in the phone's partition for frequency limits).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SentMarker {
-    pub cart_id: String,
-    pub step: u8,
-    pub sent_at: DateTime<Utc>,
-}
-
 /// Everything about one phone at one store, read with one query.
 #[derive(Debug, Clone, Default)]
 pub struct PhoneSnapshot {
     pub contact: Option<Contact>,
     /// The consent ledger, oldest first (by `occurred_at`).
     pub ledger: Vec<ConsentEvent>,
-    /// Marketing messages sent to the phone, oldest first.
-    pub sends: Vec<SentMarker>,
+    /// Messages sent to the phone by this store (reminders and transactional replies), oldest first.
+    pub sends: Vec<PastSend>,
 }
 
 impl Db {
@@ -143,13 +133,23 @@ impl Db {
         Ok(serde_dynamo::from_items(items)?)
     }
 
-    pub(crate) fn sent_marker_item(store: &StoreHash, phone: &Phone, marker: &SentMarker) -> Result<Item, DbError> {
+    pub(crate) fn past_send_item(store: &StoreHash, phone: &Phone, send: &PastSend) -> Result<Item, DbError> {
+        let what = match &send.kind {
+            SentKind::CartReminder { cart_id, step } => format!("{cart_id}#{step}"),
+            SentKind::OptOutConfirmation => "opt_out_confirmation".to_owned(),
+            SentKind::HelpReply => "help_reply".to_owned(),
+            SentKind::DoubleOptInRequest => "double_opt_in_request".to_owned(),
+        };
         to_item(
-            marker,
-            &[
-                ("pk", phone_pk(store, phone)),
-                ("sk", sent_sk(marker.sent_at, &marker.cart_id, marker.step)),
-            ],
+            send,
+            &[("pk", phone_pk(store, phone)), ("sk", sent_sk(send.sent_at, &what))],
         )
+    }
+
+    /// Records a transactional message sent to a phone (opt-out confirmation, HELP reply, double opt-in
+    /// request), so the consent engine's once-only and rate limits see it. Reminders are recorded by
+    /// [`Db::claim_send`].
+    pub async fn record_past_send(&self, store: &StoreHash, phone: &Phone, send: &PastSend) -> Result<(), DbError> {
+        self.put(Self::past_send_item(store, phone, send)?).await
     }
 }

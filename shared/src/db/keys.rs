@@ -61,8 +61,10 @@ pub fn consent_key_sk(idempotency_key: &str) -> String {
     format!("CONSENTKEY#{idempotency_key}")
 }
 
-pub fn sent_sk(sent_at: DateTime<Utc>, cart_id: &str, step: u8) -> String {
-    format!("SENT#{}#{cart_id}#{step}", timestamp(sent_at))
+/// A message sent to a phone: `SENT#{at}#{cart}#{step}` for reminders, `SENT#{at}#{kind}` for transactional
+/// messages (opt-out confirmation, HELP reply, double opt-in request).
+pub fn sent_sk(sent_at: DateTime<Utc>, what: &str) -> String {
+    format!("SENT#{}#{what}", timestamp(sent_at))
 }
 
 pub fn customer_lookup(store: &StoreHash, customer_id: u64) -> String {
@@ -109,6 +111,11 @@ pub fn dedupe_pk(key: &str) -> String {
 
 pub fn token_pk(token: &str) -> String {
     format!("TOKEN#{token}")
+}
+
+/// The stores whose messages come from one sender number or ID (replies to a shared sender concern them all).
+pub fn sender_pk(sender: &str) -> String {
+    format!("SENDER#{sender}")
 }
 
 pub const SWEEP_PK: &str = "SWEEP";

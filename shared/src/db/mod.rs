@@ -15,7 +15,7 @@ mod sync_jobs;
 mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};
-pub use consent::{Appended, PhoneSnapshot, SentMarker};
+pub use consent::{Appended, PhoneSnapshot};
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
 pub use tokens::new_token;

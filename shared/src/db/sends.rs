@@ -1,12 +1,12 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
-use super::consent::SentMarker;
 use super::keys::{
     LOOKUP_INDEX, STORE_LISTS_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions,
     store_sends, timestamp,
 };
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
+use crate::consent::{PastSend, SentKind};
 use crate::model::{ReminderDecision, SendRecord, SendStatus};
 use chrono::{DateTime, Utc};
 
@@ -42,15 +42,14 @@ impl Db {
     /// sweeps happen, exactly one claim wins.
     pub async fn claim_send(&self, record: &SendRecord) -> Result<ClaimOutcome, DbError> {
         let claim = self.put_action(Self::send_item(record)?, Some("attribute_not_exists(pk)"));
-        let marker = SentMarker {
-            cart_id: record.cart_id.clone(),
-            step: record.step,
+        let sent = PastSend {
             sent_at: record.claimed_at,
+            kind: SentKind::CartReminder {
+                cart_id: record.cart_id.clone(),
+                step: record.step,
+            },
         };
-        let marker = self.put_action(
-            Self::sent_marker_item(&record.store_hash, &record.phone, &marker)?,
-            None,
-        );
+        let marker = self.put_action(Self::past_send_item(&record.store_hash, &record.phone, &sent)?, None);
         match self.transact(vec![claim, marker]).await? {
             Ok(()) => Ok(ClaimOutcome::Claimed),
             Err(_) => Ok(ClaimOutcome::AlreadyClaimed),

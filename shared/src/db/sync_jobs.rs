@@ -174,6 +174,24 @@ impl Db {
             .is_ok())
     }
 
+    /// The pages of a job that failed every retry (to offer a retry on the settings page).
+    pub async fn failed_sync_pages(&self, store: &StoreHash, job_id: &str) -> Result<Vec<u32>, DbError> {
+        let prefix = format!("{}#PAGE#", sync_job_sk(job_id));
+        let items = self
+            .query_partition(&store_pk(store), Some((&prefix, &format!("{prefix}~"))))
+            .await?;
+        Ok(items
+            .iter()
+            .filter(|item| {
+                item.get("state")
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|s| s == FAILED)
+            })
+            .filter_map(|item| item.get("sk").and_then(|v| v.as_s().ok()))
+            .filter_map(|sk| sk.rsplit('#').next()?.parse().ok())
+            .collect())
+    }
+
     /// Marks the job finished when every page is counted (done or failed). Returns the job as it stands.
     pub async fn finish_sync_job_if_complete(
         &self,

@@ -3,6 +3,7 @@
 
 pub mod cart;
 pub mod contact;
+pub mod links;
 pub mod send;
 pub mod settings;
 pub mod store;
@@ -10,6 +11,7 @@ pub mod sync_job;
 
 pub use cart::{Cart, CartStatus, LineItem};
 pub use contact::{Address, Contact, ContactSource};
+pub use links::{OptOutLink, RecoveryLink};
 pub use send::{ReminderDecision, SendRecord, SendStatus};
 pub use settings::{ConsentOption, QuietHours, ReminderSettings, Settings};
 pub use store::{MerchantUser, Store, StoreStatus};

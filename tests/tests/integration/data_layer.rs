@@ -564,3 +564,26 @@ async fn recent_sends_and_decisions_list_newest_first() {
     );
     assert_eq!(env.db().cart_decisions(&store(), "a").await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn transactional_sends_are_recorded_beside_reminders() {
+    use shared::consent::{PastSend, SentKind};
+    let env = TestAws::new().await;
+    env.db().claim_send(&send_record("cart-9", 1)).await.unwrap();
+    let help = PastSend {
+        sent_at: at("2026-11-25T15:00:00Z"),
+        kind: SentKind::HelpReply,
+    };
+    env.db().record_past_send(&store(), &phone(1), &help).await.unwrap();
+    let snapshot = env.db().phone_snapshot(&store(), &phone(1)).await.unwrap();
+    assert_eq!(
+        snapshot.sends.iter().map(|s| s.kind.clone()).collect::<Vec<_>>(),
+        [
+            SentKind::CartReminder {
+                cart_id: "cart-9".into(),
+                step: 1
+            },
+            SentKind::HelpReply
+        ]
+    );
+}

@@ -162,3 +162,25 @@ async fn the_http_api_serves_the_template_routes_over_http() {
     assert_eq!(response.json::<Value>().await.unwrap()["message"], "Not Found");
     assert_eq!(app.http.delete(app.url("/auth")).send().await.unwrap().status(), 404);
 }
+
+#[tokio::test]
+async fn a_seeded_store_is_installed_connected_and_hooked() {
+    let app = TestApp::start().await;
+    let seeded = app
+        .seed_store("seed01", |s| s.sender_id = Some("+12125550100".into()))
+        .await;
+    let (store, settings) = app.db().store_with_settings(&seeded.store_hash).await.unwrap().unwrap();
+    assert!(store.is_installed());
+    assert_eq!(settings.unwrap().version, 1);
+    let hooks = app.bigcommerce.hooks("seed01");
+    assert_eq!(hooks.len(), shared::bigcommerce::WEBHOOK_SCOPES.len());
+    assert!(
+        hooks
+            .iter()
+            .all(|h| h.destination == app.url(shared::bigcommerce::WEBHOOK_PATH))
+    );
+    assert_eq!(
+        app.db().stores_using_sender("+12125550100").await.unwrap(),
+        vec![seeded.store_hash]
+    );
+}
