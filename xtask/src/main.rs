@@ -3,6 +3,8 @@
 //! - `bootstrap`: install the project-local tools (.tools/: moto, cargo-lambda, cfn-lint, aws-sam-translator)
 //! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
+//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop) against moto, the simulator and the
+//!   sandbox; it prints its figures
 
 mod tools;
 
@@ -15,8 +17,9 @@ fn main() -> ExitCode {
         Some("bootstrap") => tools::bootstrap().map(|_| ()),
         Some("test") => test(&args[1..]),
         Some("validate-template") => tools::bootstrap().and_then(|tools| validate_template(&tools)),
+        Some("bench") if args.len() > 1 => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap | test | validate-template>");
+            eprintln!("usage: cargo xtask <bootstrap | test | validate-template | bench <name>>");
             return ExitCode::from(2);
         }
     };
@@ -73,6 +76,19 @@ fn test(extra: &[String]) -> Result<()> {
     let result = run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
+        .env("MOTO_URL", moto.url()));
+    drop(moto);
+    result
+}
+
+/// Runs `tests/benches/<name>.rs` (release build) against a fresh moto server.
+fn bench(args: &[String]) -> Result<()> {
+    let tools = tools::bootstrap()?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let moto = runtime.block_on(devstack::moto::Moto::start(&tools.dir))?;
+    let result = run(cargo()
+        .args(["bench", "--package", "integration-tests", "--bench", &args[0], "--"])
+        .args(&args[1..])
         .env("MOTO_URL", moto.url()));
     drop(moto);
     result

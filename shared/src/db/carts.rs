@@ -7,7 +7,7 @@
 
 use super::keys::{
     CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk, due_shard, due_sk,
-    timestamp,
+    phone_cart_sk, phone_pk, timestamp,
 };
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
@@ -52,18 +52,48 @@ impl Db {
         self.get_as(&cart_pk(store, cart_id), CART_SK).await
     }
 
-    /// Saves the cart and files it in the due index under its `next_due_at` (or removes it from the index).
+    /// The marker that lists a cart under its phone (see [`Db::carts_of_phone`]).
+    fn phone_cart_item(cart: &Cart) -> Result<Option<Item>, DbError> {
+        let Some(phone) = &cart.phone else { return Ok(None) };
+        let marker = serde_json::json!({ "cart_id": cart.cart_id });
+        Ok(Some(to_item(
+            &marker,
+            &[
+                ("pk", phone_pk(&cart.store_hash, phone)),
+                ("sk", phone_cart_sk(&cart.cart_id)),
+            ],
+        )?))
+    }
+
+    /// Saves the cart and files it in the due index under its `next_due_at` (or removes it from the index); a
+    /// cart with a phone is also listed under the phone.
     pub async fn put_cart(&self, cart: &Cart, now: DateTime<Utc>) -> Result<(), DbError> {
-        self.put(Self::cart_item(cart, now)?).await
+        self.put(Self::cart_item(cart, now)?).await?;
+        if let Some(marker) = Self::phone_cart_item(cart)? {
+            self.put(marker).await?;
+        }
+        Ok(())
     }
 
     /// Saves many carts at once (benchmarks, imports).
     pub async fn put_carts(&self, carts: &[Cart], now: DateTime<Utc>) -> Result<(), DbError> {
-        let items = carts
-            .iter()
-            .map(|cart| Self::cart_item(cart, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut items = Vec::with_capacity(carts.len() * 2);
+        for cart in carts {
+            items.push(Self::cart_item(cart, now)?);
+            items.extend(Self::phone_cart_item(cart)?);
+        }
         self.batch_put(items).await
+    }
+
+    /// The ids of the carts that have had this phone at this store (to end their reminders on an opt-out).
+    pub async fn carts_of_phone(&self, store: &StoreHash, phone: &crate::Phone) -> Result<Vec<String>, DbError> {
+        let items = self
+            .query_partition(&phone_pk(store, phone), Some(("CART#", "CART#~")))
+            .await?;
+        Ok(items
+            .iter()
+            .filter_map(|i| i.get("cart_id").and_then(|v| v.as_s().ok()).cloned())
+            .collect())
     }
 
     /// Saves `cart` only if the stored cart still has `expected_due` as its due time: the compare-and-set

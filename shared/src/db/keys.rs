@@ -93,6 +93,11 @@ pub fn cart_pk(store: &StoreHash, cart_id: &str) -> String {
 
 pub const CART_SK: &str = "CART";
 
+/// In a phone's partition: a cart that has (or had) this phone, so an opt-out can end its reminders.
+pub fn phone_cart_sk(cart_id: &str) -> String {
+    format!("CART#{cart_id}")
+}
+
 pub fn send_sk(step: u8) -> String {
     format!("SEND#{step:02}")
 }

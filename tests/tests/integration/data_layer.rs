@@ -177,6 +177,13 @@ async fn the_due_index_returns_only_due_carts_in_time_order() {
         cart("no-sequence", None),
     ];
     env.db().put_carts(&carts, at("2026-11-25T12:00:00Z")).await.unwrap();
+    // Every cart with a phone is listed under it (an opt-out ends their reminders).
+    let mut of_phone = env.db().carts_of_phone(&store(), &phone(1)).await.unwrap();
+    of_phone.sort();
+    assert_eq!(
+        of_phone,
+        ["due-early", "due-late", "due-now", "no-sequence", "not-yet", "tomorrow"]
+    );
 
     let page = env.db().due_carts(at("2026-11-25T12:00:00Z"), now, 100).await.unwrap();
     let ids: Vec<&str> = page.carts.iter().map(|c| c.cart_id.as_str()).collect();
