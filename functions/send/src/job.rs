@@ -23,6 +23,7 @@ use shared::recovery::{
 };
 use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 /// What a job did (logged, and returned to tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +68,8 @@ fn ends_only_this_step(reason: Reason) -> bool {
     )
 }
 
-pub async fn process(deps: &Deps, job: &SendJob) -> Result<JobOutcome, SendError> {
+/// Processes one job. The provider is called only if the send slot comes before `latest_start`.
+pub async fn process(deps: &Deps, job: &SendJob, latest_start: Instant) -> Result<JobOutcome, SendError> {
     let db = &deps.aws.db;
     let now = deps.clock.now();
     let Some(cart) = db.get_cart(&job.store_hash, &job.cart_id).await? else {
@@ -94,6 +96,7 @@ pub async fn process(deps: &Deps, job: &SendJob) -> Result<JobOutcome, SendError
         store: &store,
         settings: &settings,
         now,
+        latest_start,
     };
     if cart.status.is_final() {
         end_sequence(db, &cart, now).await?;
@@ -122,6 +125,7 @@ struct Send<'a> {
     store: &'a Store,
     settings: &'a Settings,
     now: DateTime<Utc>,
+    latest_start: Instant,
 }
 
 enum PhoneLookup {
@@ -432,7 +436,13 @@ impl Send<'_> {
         snapshot: &PhoneSnapshot,
     ) -> Result<JobOutcome, SendError> {
         let store_hash = &self.store.store_hash;
-        pace::wait_for_slot(self.db, store_hash, self.settings.messages_per_second).await?;
+        pace::wait_for_slot(
+            self.db,
+            store_hash,
+            self.settings.messages_per_second,
+            self.latest_start,
+        )
+        .await?;
         let started = self.now;
         if !self
             .db

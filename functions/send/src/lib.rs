@@ -24,6 +24,7 @@ use shared::queue::QueueError;
 use shared::sms::SmsClient;
 use shared::{Clock, Secret, SystemClock, aws::Aws};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
 pub use job::JobOutcome;
@@ -85,12 +86,30 @@ impl SendError {
     }
 }
 
-/// Processes each job on its own; only retryable failures go back to the queue (partial batch response).
+/// The function's timeout in template.yaml, for invocations that carry no deadline (local tooling).
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a job needs after waiting for its send slot: the provider call (10 s timeout) and the writes after it.
+/// A job is started only if that much time is left, so the function is never stopped in the middle of a
+/// provider call (whose outcome would then be unknown, and the reminder lost).
+pub const TIME_TO_FINISH_A_JOB: Duration = Duration::from_secs(15);
+
+/// Processes each job on its own; only retryable failures go back to the queue (partial batch response), and
+/// so do the jobs there is no time left for.
 pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
+    let remaining = Some(event.context.deadline())
+        .filter(|_| event.context.deadline > 0)
+        .and_then(|deadline| deadline.duration_since(SystemTime::now()).ok())
+        .unwrap_or(FUNCTION_TIMEOUT);
+    let latest_start = Instant::now() + remaining.saturating_sub(TIME_TO_FINISH_A_JOB);
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match process(deps, &record).await {
+        if Instant::now() >= latest_start {
+            tracing::info!(message_id = %id, "no time left in this invocation; the job goes back to the queue");
+            response.add_failure(id);
+            continue;
+        }
+        match process(deps, &record, latest_start).await {
             Ok(outcome) => tracing::info!(message_id = %id, outcome = ?outcome, "send job done"),
             Err(error) if error.is_retryable() => {
                 tracing::warn!(message_id = %id, %error, "send job failed; it will be retried");
@@ -102,14 +121,14 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBat
     Ok(response)
 }
 
-async fn process(deps: &Deps, record: &SqsMessage) -> Result<JobOutcome, SendError> {
+async fn process(deps: &Deps, record: &SqsMessage, latest_start: Instant) -> Result<JobOutcome, SendError> {
     let job: SendJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
         .map_err(|e| SendError::Permanent(format!("unreadable send job: {e}")))?;
     let span = shared::logging::store_span(&job.store_hash);
     async {
         tracing::info!(job_id = %job.job_id, step = job.step, "send job received");
         // Boxed: the job's state machine is deep enough to overflow the compiler's layout query otherwise.
-        Box::pin(job::process(deps, &job)).await
+        Box::pin(job::process(deps, &job, latest_start)).await
     }
     .instrument(span)
     .await

@@ -10,10 +10,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// How long a job waits for a free second before giving its message back to the queue.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
-/// Waits until the store may send one more message, and takes that slot. Throughput is physical: it is
-/// measured on the wall clock, not the business clock the rest of the sender uses.
-pub async fn wait_for_slot(db: &Db, store: &StoreHash, messages_per_second: u32) -> Result<(), SendError> {
-    let deadline = Instant::now() + MAX_WAIT;
+/// Waits until the store may send one more message, and takes that slot; gives up (the job is retried later)
+/// after `MAX_WAIT` or at `latest_start`. Throughput is physical: it is measured on the wall clock, not the
+/// business clock the rest of the sender uses.
+pub async fn wait_for_slot(
+    db: &Db,
+    store: &StoreHash,
+    messages_per_second: u32,
+    latest_start: Instant,
+) -> Result<(), SendError> {
+    let deadline = latest_start.min(Instant::now() + MAX_WAIT);
     loop {
         let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         let second = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);

@@ -514,7 +514,8 @@ async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
         1,
         at(DAYTIME) + Duration::minutes(30),
     );
-    let outcome = send::job::process(&impatient, &job).await.unwrap();
+    let latest_start = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let outcome = send::job::process(&impatient, &job, latest_start).await.unwrap();
     assert_eq!(outcome, send::JobOutcome::Unconfirmed);
     // The queued job, and any retry, find the outcome recorded and send nothing.
     app.drain_send().await;
@@ -1018,4 +1019,52 @@ fn query_param(url: &str, name: &str) -> String {
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
         .unwrap_or_else(|| panic!("{name} in {url}"))
+}
+
+#[tokio::test]
+async fn a_job_is_not_started_without_time_to_finish_its_provider_call() {
+    let app = start(DAYTIME).await;
+    let store = app.seed_store("rec022", |_| {}).await;
+    let ny = phone(NY);
+    give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
+    save(
+        &app,
+        &cart(
+            &store,
+            "cart-1",
+            Some(&ny),
+            "US",
+            at(DAYTIME),
+            vec![item("Blue Mug", 101, 1, 1250)],
+        ),
+    )
+    .await;
+    app.clock.advance(Duration::minutes(30));
+    let job = SendJob::new(store.store_hash.clone(), "cart-1".into(), 1, app.clock.now());
+    let event: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(serde_json::json!({ "Records": [{
+        "messageId": "late-job", "receiptHandle": "r", "body": serde_json::to_string(&job).unwrap(),
+        "attributes": {}, "messageAttributes": {}, "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:send", "awsRegion": "us-east-1" }] }))
+    .unwrap();
+    // Ten seconds left in the invocation: less than a provider call may take.
+    let mut context = lambda_runtime::Context::default();
+    let deadline = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+    context.deadline = deadline.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    let response = send::handler(&app.send, lambda_runtime::LambdaEvent::new(event, context))
+        .await
+        .unwrap();
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["late-job"], "given back to the queue untouched");
+    assert!(app.sms.messages().is_empty());
+    assert!(
+        app.db()
+            .get_send(&store.store_hash, "cart-1", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
