@@ -9,6 +9,7 @@ mod consent;
 mod contacts;
 mod dedupe;
 pub mod keys;
+mod recovery;
 mod sends;
 mod stores;
 mod sync_jobs;
@@ -16,6 +17,7 @@ mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot};
+pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
 pub use tokens::new_token;
