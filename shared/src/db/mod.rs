@@ -9,6 +9,7 @@ mod consent;
 mod contacts;
 mod dedupe;
 pub mod keys;
+mod replies;
 mod sends;
 mod stores;
 mod sync_jobs;
