@@ -74,11 +74,17 @@ pub fn consent_event(
         },
         ReplyIntent::Help | ReplyIntent::Other => return None,
     };
+    // An opt-out counts from when the provider received it; an opt-in only from when we did (a consent
+    // dated early could confirm a request sent after it, or authorise a message sent before it).
+    let occurred_at = match kind {
+        ConsentEventKind::OptOut(_) => text.received_at,
+        _ => now,
+    };
     Some(ConsentEvent::new(
         store.clone(),
         phone.clone(),
         Purpose::Marketing,
-        text.received_at,
+        occurred_at,
         now,
         text.idempotency_key(),
         kind,
@@ -485,6 +491,7 @@ mod tests {
     fn yes_confirms_a_pending_request_and_is_a_keyword_opt_in_otherwise() {
         let mut ledger = Vec::new();
         let yes = record(&mut ledger, US, "r1", "YES", "2025-06-01T15:00:00Z").unwrap();
+        assert_eq!(yes.occurred_at, t("2025-06-01T15:00:00Z"));
         assert!(matches!(
             yes.kind,
             ConsentEventKind::KeywordOptIn {
@@ -510,6 +517,17 @@ mod tests {
         let choice = choose(&ledger, &[], US, "Yes!", "2025-06-01T15:00:01Z");
         assert_eq!(choice.answer, Some(Answer::DoubleOptInConfirmed));
         assert!(Answer::DoubleOptInConfirmed.text(&settings()).contains("confirmed"));
+    }
+
+    #[test]
+    fn opt_outs_count_from_the_providers_receipt_opt_ins_from_ours() {
+        let late = t("2025-06-01T15:05:00Z");
+        let stop = text("r1", "STOP", "2025-06-01T15:00:00Z");
+        let event = consent_event(&store(), &phone(US), &stop, &classify("STOP"), &[], late).unwrap();
+        assert_eq!(event.occurred_at, t("2025-06-01T15:00:00Z"));
+        let start = text("r2", "START", "2025-06-01T15:00:00Z");
+        let event = consent_event(&store(), &phone(US), &start, &classify("START"), &[], late).unwrap();
+        assert_eq!(event.occurred_at, late);
     }
 
     #[test]

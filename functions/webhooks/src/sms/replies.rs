@@ -55,65 +55,95 @@ struct Target {
 pub async fn handle(deps: &Deps, reply: InboundReply) -> Result<Vec<StoreOutcome>, SmsWebhookError> {
     let now = deps.clock.now();
     let classification = classify(&reply.text);
-    let targets = targets(deps, &reply, classification.intent).await?;
-    if targets.is_empty() {
+    let intent = classification.intent;
+    let named = named_target(deps, &reply).await?;
+    let named_hash = named.as_ref().map(|t| t.store.store_hash.clone());
+    // The named store's opt-out is recorded while the stores sharing the sender are looked up.
+    let at_named = async {
+        match named {
+            Some(target) => Some(at_store(deps, &reply, &classification, target, true, now).await),
+            None => None,
+        }
+    };
+    let at_others = async {
+        if named_hash.is_some() && intent != ReplyIntent::OptOut {
+            return Ok(Vec::new());
+        }
+        let others = sender_targets(deps, &reply, intent, named_hash.as_ref()).await?;
+        let answers_first = named_hash.is_none();
+        Ok::<_, SmsWebhookError>(
+            join_all(
+                others
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, target)| at_store(deps, &reply, &classification, target, answers_first && i == 0, now)),
+            )
+            .await,
+        )
+    };
+    let (named_outcome, other_outcomes) = tokio::join!(at_named, at_others);
+    let outcomes: Vec<Result<StoreOutcome, SmsWebhookError>> =
+        named_outcome.into_iter().chain(other_outcomes?).collect();
+    if outcomes.is_empty() {
         tracing::warn!(
             provider = reply.provider,
             phone = %reply.from,
             "a text from a number no store has texted from this sender: nothing to do"
         );
     }
-    join_all(
-        targets
-            .into_iter()
-            .enumerate()
-            .map(|(i, target)| at_store(deps, &reply, &classification, target, i == 0, now)),
-    )
-    .await
-    .into_iter()
-    .collect()
+    outcomes.into_iter().collect()
 }
 
-async fn targets(deps: &Deps, reply: &InboundReply, intent: ReplyIntent) -> Result<Vec<Target>, DbError> {
-    let db = &deps.aws.db;
-    let named = reply.metadata.get("store_hash").and_then(|h| StoreHash::parse(h).ok());
-    let mut targets = Vec::new();
-    if let Some(hash) = &named {
-        match db.store_with_settings(hash).await? {
-            Some((store, settings)) => targets.push(Target {
-                store,
-                settings,
-                before: None,
-                ambiguous: false,
-            }),
-            None => tracing::warn!(store_hash = %hash, "a text names a store that is not installed here"),
+/// The store the text's metadata names (echoed from the message it answers), if it is installed here.
+async fn named_target(deps: &Deps, reply: &InboundReply) -> Result<Option<Target>, DbError> {
+    let Some(hash) = reply.metadata.get("store_hash").and_then(|h| StoreHash::parse(h).ok()) else {
+        return Ok(None);
+    };
+    match deps.aws.db.store_with_settings(&hash).await? {
+        Some((store, settings)) => Ok(Some(Target {
+            store,
+            settings,
+            before: None,
+            ambiguous: false,
+        })),
+        None => {
+            tracing::warn!(store_hash = %hash, "a text names a store that is not installed here");
+            Ok(None)
         }
     }
+}
+
+/// The other stores whose sender is the number texted and that have a history with the phone, by store
+/// hash. An opt-in to several of them with no store named is ambiguous.
+async fn sender_targets(
+    deps: &Deps,
+    reply: &InboundReply,
+    intent: ReplyIntent,
+    named: Option<&StoreHash>,
+) -> Result<Vec<Target>, DbError> {
+    let db = &deps.aws.db;
     let Some(sender) = reply.to.as_deref() else {
-        return Ok(targets);
+        return Ok(Vec::new());
     };
-    if !targets.is_empty() && intent != ReplyIntent::OptOut {
-        return Ok(targets);
-    }
     let hashes: Vec<StoreHash> = db
         .stores_using_sender(sender)
         .await?
         .into_iter()
-        .filter(|h| Some(h) != named.as_ref())
+        .filter(|h| Some(h) != named)
         .collect();
     let found = join_all(hashes.iter().map(|hash| async move {
         let (store, snapshot) = tokio::try_join!(db.store_with_settings(hash), db.phone_snapshot(hash, &reply.from))?;
         Ok::<_, DbError>(store.map(|s| (s, snapshot)))
     }))
     .await;
-    let mut by_sender = Vec::new();
+    let mut targets = Vec::new();
     for candidate in found {
         let Some(((store, settings), snapshot)) = candidate? else {
             continue;
         };
         let has_history = snapshot.contact.is_some() || !snapshot.sends.is_empty() || !snapshot.ledger.is_empty();
         if has_history {
-            by_sender.push(Target {
+            targets.push(Target {
                 store,
                 settings,
                 before: Some(snapshot),
@@ -121,12 +151,11 @@ async fn targets(deps: &Deps, reply: &InboundReply, intent: ReplyIntent) -> Resu
             });
         }
     }
-    let ambiguous = targets.is_empty() && by_sender.len() > 1 && matches!(intent, ReplyIntent::OptIn(_));
-    by_sender.sort_by(|a, b| a.store.store_hash.cmp(&b.store.store_hash));
-    for target in &mut by_sender {
+    let ambiguous = named.is_none() && targets.len() > 1 && matches!(intent, ReplyIntent::OptIn(_));
+    targets.sort_by(|a, b| a.store.store_hash.cmp(&b.store.store_hash));
+    for target in &mut targets {
         target.ambiguous = ambiguous;
     }
-    targets.extend(by_sender);
     Ok(targets)
 }
 
