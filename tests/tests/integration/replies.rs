@@ -607,6 +607,36 @@ async fn on_a_shared_sender_stop_reaches_every_store_that_texted_the_phone() {
     // One text, one confirmation.
     assert_eq!(app.texts_to(&phone).len(), 1);
 
+    // A reply whose metadata names one store still opts the phone out at every store that texted it from
+    // the shared number; the named store answers.
+    let third = us_phone(3);
+    for s in [&a, &b] {
+        app.put_contact(&s.store_hash, &third, None).await;
+    }
+    let push = serde_json::json!({
+        "reply_id": "0b6d4c8e-1f1e-4e55-9d7c-4a0f3c2b1a00",
+        "date_received": "2026-11-25T15:00:00.000Z",
+        "source_number": third.as_e164(),
+        "destination_number": SENDER,
+        "content": "End",
+        "metadata": { "store_hash": "share2" },
+    });
+    let response = app
+        .http
+        .post(app.messagemedia_callback())
+        .json(&push)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    for s in [&a, &b] {
+        let ledger = app.db().ledger(&s.store_hash, &third).await.unwrap();
+        assert_eq!(keyword_opt_outs(&ledger), ["End"], "{}", s.store_hash);
+    }
+    let sent = app.sms.messages_to(third.as_e164());
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].metadata["store_hash"], "share2");
+
     // START to the shared number names no store: nothing is recorded, the texts are kept.
     let other = us_phone(2);
     for s in [&a, &b] {
@@ -620,6 +650,30 @@ async fn on_a_shared_sender_stop_reaches_every_store_that_texted_the_phone() {
         assert_eq!(replies[0].outcome, ReplyOutcome::AmbiguousStore);
     }
     assert!(app.texts_to(&other).is_empty());
+}
+
+#[tokio::test]
+async fn an_uninstalled_store_still_records_the_opt_out_but_sends_nothing() {
+    let app = app().await;
+    app.messagemedia_callback();
+    let store = store(&app, "gone01").await;
+    let phone = us_phone(1);
+    app.put_contact(&store.store_hash, &phone, None).await;
+    app.subscribe(&store, &phone).await;
+    app.db()
+        .mark_uninstalled(&store.store_hash, app.clock.now())
+        .await
+        .unwrap();
+
+    let delivery = app.sms.reply(phone.as_e164(), SENDER, "STOP").await.unwrap();
+    assert_eq!(delivery.status, 200, "{}", delivery.response_body);
+    assert_eq!(
+        keyword_opt_outs(&app.db().ledger(&store.store_hash, &phone).await.unwrap()),
+        ["STOP"]
+    );
+    assert!(app.texts_to(&phone).is_empty());
+    let replies = app.db().replies(&store.store_hash, &phone).await.unwrap();
+    assert!(replies[0].no_answer_reason.as_deref().unwrap().contains("uninstalled"));
 }
 
 /// A reminder as the send function records it, sent through the sandbox so the sandbox can report on it.
