@@ -179,3 +179,92 @@ impl TestApp {
             .collect()
     }
 }
+
+/// Domain events published on the app's bus, caught by a rule that forwards them to a queue (the way a
+/// subscriber would consume them).
+pub struct DomainEvents {
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl TestApp {
+    /// Starts catching the app's domain events (those published from now on).
+    pub async fn catch_domain_events(&self) -> DomainEvents {
+        let sqs = aws_sdk_sqs::Client::new(&self.aws.sdk);
+        let events = aws_sdk_eventbridge::Client::new(&self.aws.sdk);
+        let name = format!("{}-domain-events", crate::unique_prefix());
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .expect("queue created")
+            .queue_url
+            .expect("queue url");
+        let arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|mut a| a.remove(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+            .expect("queue arn");
+        let bus = &self.aws.aws_resources.event_bus_name;
+        events
+            .put_rule()
+            .name(&name)
+            .event_bus_name(bus)
+            .event_pattern(serde_json::json!({ "source": [shared::messages::EVENT_SOURCE] }).to_string())
+            .send()
+            .await
+            .expect("rule created");
+        events
+            .put_targets()
+            .rule(&name)
+            .event_bus_name(bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("capture")
+                    .arn(arn)
+                    .build()
+                    .expect("target"),
+            )
+            .send()
+            .await
+            .expect("target added");
+        DomainEvents { sqs, queue_url }
+    }
+}
+
+impl DomainEvents {
+    /// The events caught so far (EventBridge envelopes: `detail-type`, `source`, `detail`), consumed.
+    pub async fn take(&self) -> Vec<serde_json::Value> {
+        let mut events = Vec::new();
+        loop {
+            let output = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive");
+            let messages = output.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return events;
+            }
+            for message in messages {
+                events.push(serde_json::from_str(message.body().unwrap_or("null")).expect("event JSON"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+}

@@ -63,6 +63,7 @@ async fn every_opt_out_wording_suppresses_at_once_and_is_confirmed_exactly_once(
     let app = app().await;
     app.messagemedia_callback();
     let store = store(&app, "stop01").await;
+    let events = app.catch_domain_events().await;
     let brand = &store.settings.brand_name;
     let wordings = [
         "STOP",
@@ -73,10 +74,10 @@ async fn every_opt_out_wording_suppresses_at_once_and_is_confirmed_exactly_once(
         "Revoke",
         "please stop texting me",
     ];
-    let now = app.clock.now();
-    let soon = now + Duration::seconds(1);
     let mut carts = Vec::new();
     for (i, wording) in wordings.iter().enumerate() {
+        let now = app.clock.now();
+        let soon = now + Duration::seconds(1);
         let phone = us_phone(i as u32 + 1);
         app.put_contact(&store.store_hash, &phone, None).await;
         app.subscribe(&store, &phone).await;
@@ -116,9 +117,21 @@ async fn every_opt_out_wording_suppresses_at_once_and_is_confirmed_exactly_once(
         assert_eq!(sent[0].metadata["store_hash"], "stop01");
 
         // A second STOP is recorded as evidence but gets no second confirmation.
+        // consent.changed went out, with the number masked.
+        let published = events.take().await;
+        assert_eq!(published.len(), 1, "{published:?}");
+        assert_eq!(published[0]["detail-type"], "consent.changed");
+        let detail = &published[0]["detail"];
+        assert_eq!(detail["state"], "unsubscribed");
+        assert_eq!(detail["store_hash"], "stop01");
+        assert_eq!(detail["phone_masked"], phone.masked());
+        assert!(!published[0].to_string().contains(phone.as_e164()));
+
+        app.clock.advance(Duration::seconds(1));
         let again = app.sms.reply(phone.as_e164(), SENDER, "STOP").await.unwrap();
         assert_eq!(again.status, 200);
         assert_eq!(app.texts_to(&phone).len(), 1, "{wording:?}: no second confirmation");
+        assert!(events.take().await.is_empty(), "nothing changed, nothing published");
         let ledger = app.db().ledger(&store.store_hash, &phone).await.unwrap();
         assert_eq!(keyword_opt_outs(&ledger).len(), 2);
         carts.push((phone, cart));
@@ -936,7 +949,23 @@ async fn the_customer_record_in_bigcommerce_shows_the_opt_out() {
     let before = writes(&app);
     app.clock.advance(Duration::minutes(1));
     app.sms.reply(phone.as_e164(), SENDER, "stop").await.unwrap();
-    app.drain_sync().await;
+    assert_eq!(
+        app.drain_sync().await.received,
+        0,
+        "no state change, no write-back queued"
+    );
+    // A redelivered write-back compares before writing.
+    app.aws
+        .aws
+        .sync_queue
+        .send(&shared::messages::SyncMessage::WriteBackConsent {
+            store_hash: store.store_hash.clone(),
+            customer_id,
+            phone: phone.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.drain_sync().await.succeeded, 1);
     assert_eq!(writes(&app), before, "nothing rewritten when the state did not change");
 
     // A store API failing through all of the client's attempts is retried through the queue; START is
@@ -1015,6 +1044,7 @@ async fn the_web_opt_out_page_works_without_login() {
     );
 
     // One click in a real browser.
+    let events = app.catch_domain_events().await;
     let browser = devstack::browser::Browser::launch().await.expect("Chromium starts");
     browser.navigate(&url).await.unwrap();
     browser.eval("document.getElementById('stop').click()").await.unwrap();
@@ -1045,6 +1075,10 @@ async fn the_web_opt_out_page_works_without_login() {
     );
     let saved = app.db().get_cart(&store.store_hash, "c1").await.unwrap().unwrap();
     assert_eq!(saved.next_due_at, None);
+    let published = events.take().await;
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["detail"]["state"], "unsubscribed");
+    assert_eq!(published[0]["detail"]["customer_id"], customer_id);
 
     // Idempotent: posting again changes nothing; the page now says so.
     let again = app.http.post(&url).send().await.unwrap();
@@ -1060,6 +1094,7 @@ async fn the_web_opt_out_page_works_without_login() {
     );
     let page = app.http.get(&url).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("You are unsubscribed"));
+    assert!(events.take().await.is_empty());
 
     // The merchant sees it in BigCommerce.
     app.drain_sync().await;
