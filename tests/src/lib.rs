@@ -73,6 +73,8 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+pub mod replies;
+
 pub use app::{SeededStore, TestApp, TestAppOptions};
 
 mod app {

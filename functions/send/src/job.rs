@@ -11,8 +11,8 @@ use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Decision, DecisionInput, Market, MessageKind, OptOutMethod, PastSend,
     Purpose, Reason, Recipient, SentKind, decide,
 };
-use shared::db::{Appended, ClaimOutcome, Db, PhoneSnapshot, SendClaim, new_token};
-use shared::messages::{ConsentChanged, DomainEvent, MessageSent, SendJob, SyncMessage};
+use shared::db::{ClaimOutcome, Db, PhoneSnapshot, SendClaim, new_token};
+use shared::messages::{DomainEvent, MessageSent, SendJob};
 use shared::model::contact::{BIGCOMMERCE_LABEL, GUEST_GROUP};
 use shared::model::{
     Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderDecision, SendRecord, SendStatus, Settings, Store,
@@ -284,7 +284,7 @@ impl Send<'_> {
                     }
                 };
                 self.record_decision("allow", "allowed", &explanation, None).await?;
-                self.send(&cart, recipient.market, record, &snapshot).await
+                self.send(&cart, recipient.market, record).await
             }
         }
     }
@@ -428,13 +428,7 @@ impl Send<'_> {
     }
 
     /// Sends a claimed reminder inside an attempt, at the store's rate.
-    async fn send(
-        &self,
-        cart: &Cart,
-        market: Market,
-        mut record: SendRecord,
-        snapshot: &PhoneSnapshot,
-    ) -> Result<JobOutcome, SendError> {
+    async fn send(&self, cart: &Cart, market: Market, mut record: SendRecord) -> Result<JobOutcome, SendError> {
         let store_hash = &self.store.store_hash;
         pace::wait_for_slot(
             self.db,
@@ -470,10 +464,7 @@ impl Send<'_> {
         };
         match self.deps.sms.send(&message).await {
             Ok(sent) => self.sent(cart, market, record, &sent).await,
-            Err(error) => {
-                self.provider_failed(cart, market, &mut record, snapshot, started, error)
-                    .await
-            }
+            Err(error) => self.provider_failed(cart, market, &mut record, started, error).await,
         }
     }
 
@@ -499,7 +490,6 @@ impl Send<'_> {
         cart: &Cart,
         market: Market,
         record: &mut SendRecord,
-        snapshot: &PhoneSnapshot,
         started: DateTime<Utc>,
         error: SmsError,
     ) -> Result<JobOutcome, SendError> {
@@ -524,7 +514,7 @@ impl Send<'_> {
             }
             SendFailure::InvalidNumber => {
                 self.fail(record, error.to_string()).await?;
-                self.mark_undeliverable(cart, record, snapshot, &error).await?;
+                self.mark_undeliverable(cart, record, &error).await?;
                 end_sequence(self.db, cart, self.now).await?;
                 Ok(JobOutcome::Refused {
                     failure: "invalid_number",
@@ -532,7 +522,7 @@ impl Send<'_> {
             }
             SendFailure::OptedOut => {
                 self.fail(record, error.to_string()).await?;
-                self.record_carrier_opt_out(cart, record, snapshot, &error).await?;
+                self.record_carrier_opt_out(record, &error).await?;
                 end_sequence(self.db, cart, self.now).await?;
                 Ok(JobOutcome::Refused { failure: "opted_out" })
             }
@@ -659,41 +649,33 @@ impl Send<'_> {
         Ok(())
     }
 
-    /// The provider says the number can never receive texts: flag the contact so nothing is tried again.
-    async fn mark_undeliverable(
-        &self,
-        cart: &Cart,
-        record: &SendRecord,
-        snapshot: &PhoneSnapshot,
-        error: &SmsError,
-    ) -> Result<(), SendError> {
-        let mut contact = snapshot
-            .contact
-            .clone()
-            .unwrap_or_else(|| new_contact(cart, &record.phone, self.now));
-        contact.undeliverable = Some(format!("{}: {error}", self.deps.sms.provider()));
-        contact.updated_at = self.now;
-        self.db.put_contact(&contact).await?;
+    /// The provider says the number can never receive texts: flag the contact (created if the number was only
+    /// known from the cart) so nothing is tried again.
+    async fn mark_undeliverable(&self, cart: &Cart, record: &SendRecord, error: &SmsError) -> Result<(), SendError> {
+        let reason = format!("{}: {error}", self.deps.sms.provider());
+        let store_hash = &self.store.store_hash;
+        if !self
+            .db
+            .mark_undeliverable(store_hash, &record.phone, &reason, self.now)
+            .await?
+        {
+            let mut contact = new_contact(cart, &record.phone, self.now);
+            contact.undeliverable = Some(reason);
+            self.db.put_contact(&contact).await?;
+        }
         Ok(())
     }
 
-    /// The number opted out at the carrier (Twilio 21610): that is an opt-out, recorded in the ledger and
-    /// published like any other, and written back to BigCommerce for a registered customer.
-    async fn record_carrier_opt_out(
-        &self,
-        cart: &Cart,
-        record: &SendRecord,
-        snapshot: &PhoneSnapshot,
-        error: &SmsError,
-    ) -> Result<(), SendError> {
+    /// The number opted out at the carrier (Twilio 21610): an opt-out like any other, recorded the one way
+    /// consent changes are recorded (ledger, reminders ended, write-back, `consent.changed`).
+    async fn record_carrier_opt_out(&self, record: &SendRecord, error: &SmsError) -> Result<(), SendError> {
         let provider = self.deps.sms.provider();
         let code = match error {
             SmsError::Refused { code: Some(code), .. } => code.to_string(),
             _ => "opted_out".to_owned(),
         };
-        let store_hash = &self.store.store_hash;
         let event = ConsentEvent::new(
-            store_hash.clone(),
+            self.store.store_hash.clone(),
             record.phone.clone(),
             Purpose::Marketing,
             self.now,
@@ -704,37 +686,7 @@ impl Send<'_> {
                 code,
             }),
         );
-        if self.db.append_consent(&event).await? == Appended::AlreadyRecorded {
-            return Ok(());
-        }
-        let customer_id = snapshot
-            .contact
-            .as_ref()
-            .and_then(|c| c.customer_id)
-            .or((cart.customer_id != 0).then_some(cart.customer_id));
-        self.deps
-            .aws
-            .bus
-            .publish(&DomainEvent::ConsentChanged(ConsentChanged {
-                store_hash: store_hash.clone(),
-                phone_masked: record.phone.masked(),
-                customer_id,
-                state: "unsubscribed".to_owned(),
-                ledger_event_id: event.event_id.clone(),
-                changed_at: self.now,
-            }))
-            .await?;
-        if let Some(customer_id) = customer_id {
-            self.deps
-                .aws
-                .sync_queue
-                .send(&SyncMessage::WriteBackConsent {
-                    store_hash: store_hash.clone(),
-                    customer_id,
-                    phone: record.phone.clone(),
-                })
-                .await?;
-        }
+        shared::consent_changes::record(&self.deps.aws, &event, self.now).await?;
         Ok(())
     }
 }

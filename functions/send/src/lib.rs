@@ -64,6 +64,8 @@ pub enum SendError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    ConsentChange(#[from] shared::consent_changes::ChangeError),
     /// The provider answered with a temporary error: nothing went out; the job is retried.
     #[error("the SMS provider is unavailable: {0}")]
     ProviderUnavailable(String),
@@ -80,6 +82,7 @@ impl SendError {
         match self {
             Self::Db(e) => e.is_retryable(),
             Self::BigCommerce(e) => e.is_retryable(),
+            Self::ConsentChange(e) => e.is_retryable(),
             Self::Bus(_) | Self::Queue(_) | Self::ProviderUnavailable(_) | Self::Busy(_) => true,
             Self::Permanent(_) => false,
         }

@@ -1,15 +1,262 @@
 //! SMS provider callbacks: inbound replies (STOP, HELP, START, YES, other) and delivery reports.
+//!
+//! `POST /webhooks/messagemedia/{token}` takes MessageMedia's JSON pushes (replies and delivery reports share
+//! the callback URL); `POST /webhooks/twilio/{token}` takes Twilio's form-encoded inbound messages and status
+//! callbacks. Every request is authenticated before anything is read or changed:
+//! - the path token must be `SMS_WEBHOOK_TOKEN` (compared in constant time): MessageMedia pushes are
+//!   unsigned, so the token is what keeps strangers out;
+//! - Twilio requests must also carry a valid `X-Twilio-Signature` over the public URL (`APP_URL` + path +
+//!   query) and every form parameter, checked with the configured auth token.
+//!
+//! Each push is processed once: its `reply_id` / `delivery_report_id` / `MessageSid` is marked seen first, and
+//! the mark is removed again if processing fails, so the provider's retry does the work (every step is
+//! idempotent; answers are claimed exactly once). What a reply does is in [`replies`], what a report does in
+//! [`delivery`].
+
+mod delivery;
+mod replies;
 
 use crate::Deps;
-use lambda_http::{Error, Request};
+use chrono::Duration;
+use lambda_http::{Error, Request, RequestExt};
+use shared::config::SmsConfig;
+use shared::consent_changes::ChangeError;
+use shared::db::DbError;
+use shared::sms::{
+    DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, SmsError, TwilioInbound, TwilioStatusCallback,
+    parse_messagemedia_push, verify_twilio_signature,
+};
 use shared::web::{self, WebResponse};
+use std::future::Future;
 
-pub async fn messagemedia(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
-    let _ = (deps, request, token);
-    Ok(web::json_error(http::StatusCode::NOT_IMPLEMENTED, "not available yet"))
+/// The largest push accepted. Replies are at most a few KB (MessageMedia content ≤ 5,000 characters,
+/// Twilio bodies ≤ 1,600); anything bigger is not from a provider.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How long a processed push id is remembered: longer than either provider keeps retrying.
+fn dedupe_window() -> Duration {
+    Duration::days(7)
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum SmsWebhookError {
+    #[error("the callback token is not valid")]
+    BadToken,
+    #[error("the X-Twilio-Signature header is missing")]
+    MissingSignature,
+    #[error("the X-Twilio-Signature does not match the request")]
+    BadSignature,
+    #[error("Twilio is not the configured SMS provider, so its requests cannot be verified")]
+    TwilioNotConfigured,
+    #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
+    TooLarge,
+    #[error("the request cannot be read: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    #[error("the automatic answer could not be sent: {0}")]
+    Answer(#[from] SmsError),
+}
+
+impl From<InboundError> for SmsWebhookError {
+    fn from(error: InboundError) -> Self {
+        Self::Malformed(error.to_string())
+    }
+}
+
+impl SmsWebhookError {
+    fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Self::MissingSignature => StatusCode::UNAUTHORIZED,
+            Self::BadToken | Self::BadSignature | Self::TwilioNotConfigured => StatusCode::FORBIDDEN,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Malformed(_) => StatusCode::BAD_REQUEST,
+            // The provider retries a 5xx: the push is processed again, idempotently.
+            Self::Db(_) | Self::Change(_) | Self::Answer(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn into_response(self) -> WebResponse {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "sms callback failed; the provider will retry");
+            web::json_error(status, "temporarily unavailable, try again")
+        } else {
+            tracing::warn!(error = %self, %status, "sms callback refused");
+            web::json_error(status, &self.to_string())
+        }
+    }
+}
+
+/// MessageMedia replies and delivery reports.
+pub async fn messagemedia(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
+    let result = async {
+        let body = authenticated_body(deps, request, token)?;
+        let (key, work) = match parse_messagemedia_push(body)? {
+            MessageMediaPush::Reply(reply) => (
+                format!("sms-reply:messagemedia:{}", reply.reply_id),
+                Work::Reply(reply.into()),
+            ),
+            MessageMediaPush::DeliveryReport(report) => {
+                let recipient = report.recipient.clone();
+                let update = DeliveryUpdate::from(report);
+                (
+                    format!("sms-report:messagemedia:{}", update.id),
+                    Work::Report(update, recipient),
+                )
+            }
+        };
+        once(deps, &key, work.run(deps)).await
+    }
+    .await;
+    Ok(match result {
+        Ok(summary) => web::json(http::StatusCode::OK, &summary.to_json()),
+        Err(error) => error.into_response(),
+    })
+}
+
+/// Twilio inbound messages and status callbacks.
 pub async fn twilio(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
-    let _ = (deps, request, token);
-    Ok(web::json_error(http::StatusCode::NOT_IMPLEMENTED, "not available yet"))
+    let result = async {
+        let body = authenticated_body(deps, request, token)?;
+        let SmsConfig::Twilio { auth_token, .. } = &deps.sms_config else {
+            return Err(SmsWebhookError::TwilioNotConfigured);
+        };
+        let signature = request
+            .headers()
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .ok_or(SmsWebhookError::MissingSignature)?;
+        let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| SmsWebhookError::Malformed("the body is not form-encoded".into()))?;
+        let url = public_url(deps, request);
+        if !verify_twilio_signature(auth_token, &url, &params, signature) {
+            return Err(SmsWebhookError::BadSignature);
+        }
+        // Status callbacks carry the message's status; inbound messages do not.
+        let work = if params.iter().any(|(name, _)| name == "MessageStatus") {
+            let callback = TwilioStatusCallback::parse(&url, &params)?;
+            let recipient = callback.recipient.clone();
+            let update = DeliveryUpdate::from(callback);
+            (
+                format!("sms-report:twilio:{}", update.id),
+                Work::Report(update, recipient),
+            )
+        } else {
+            let inbound = TwilioInbound::from_params(&params)?;
+            (
+                format!("sms-reply:twilio:{}", inbound.message_sid),
+                Work::Reply(inbound.into()),
+            )
+        };
+        once(deps, &work.0, work.1.run(deps)).await
+    }
+    .await;
+    Ok(match result {
+        // Twilio reads the answer to an inbound message as TwiML: an empty one sends nothing (answers go
+        // through the API, where they are gated, claimed and recorded).
+        Ok(summary) => {
+            tracing::info!(result = %summary.to_json(), "twilio callback processed");
+            http::Response::builder()
+                .status(http::StatusCode::OK)
+                .header(http::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+                .body("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>".to_owned())
+                .expect("static response parts are valid")
+        }
+        Err(error) => error.into_response(),
+    })
+}
+
+/// The body, once the request is known to come from someone holding the callback token.
+fn authenticated_body<'r>(deps: &Deps, request: &'r Request, token: &str) -> Result<&'r [u8], SmsWebhookError> {
+    // Checked first: an unauthenticated caller learns nothing else.
+    if !deps.sms_webhook_token.matches(token) {
+        return Err(SmsWebhookError::BadToken);
+    }
+    let body: &[u8] = request.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(SmsWebhookError::TooLarge);
+    }
+    Ok(body)
+}
+
+/// The URL the provider was given: `APP_URL` + path + query, exactly as received (Twilio signs it).
+fn public_url(deps: &Deps, request: &Request) -> String {
+    let path = match request.raw_http_path() {
+        "" => request.uri().path(),
+        raw => raw,
+    };
+    let mut url = deps.app_url.join(path);
+    if let Some(query) = request.uri().query().filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Where providers report on the answers this function sends (the same routes).
+pub(crate) fn callback_url(deps: &Deps) -> String {
+    let provider = match deps.sms.provider() {
+        "twilio" => "twilio",
+        _ => "messagemedia",
+    };
+    deps.app_url
+        .join(&format!("/webhooks/{provider}/{}", deps.sms_webhook_token.expose()))
+}
+
+enum Work {
+    Reply(InboundReply),
+    Report(DeliveryUpdate, shared::Phone),
+}
+
+impl Work {
+    async fn run(self, deps: &Deps) -> Result<Summary, SmsWebhookError> {
+        match self {
+            Self::Reply(reply) => replies::handle(deps, reply).await.map(Summary::Reply),
+            Self::Report(update, recipient) => delivery::handle(deps, update, recipient).await.map(Summary::Report),
+        }
+    }
+}
+
+enum Summary {
+    Duplicate,
+    Reply(Vec<replies::StoreOutcome>),
+    Report(delivery::ReportOutcome),
+}
+
+impl Summary {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Duplicate => serde_json::json!({ "result": "duplicate" }),
+            Self::Reply(stores) => serde_json::json!({ "result": "processed", "stores": stores }),
+            Self::Report(report) => serde_json::json!({ "result": "processed", "report": report }),
+        }
+    }
+}
+
+/// Runs `work` unless `key` was processed already; forgets `key` again when `work` fails, so the provider's
+/// retry runs it.
+async fn once(
+    deps: &Deps,
+    key: &str,
+    work: impl Future<Output = Result<Summary, SmsWebhookError>>,
+) -> Result<Summary, SmsWebhookError> {
+    let db = &deps.aws.db;
+    if !db.first_sighting(key, deps.clock.now(), dedupe_window()).await? {
+        tracing::info!(key, "sms callback already processed");
+        return Ok(Summary::Duplicate);
+    }
+    match work.await {
+        Ok(summary) => Ok(summary),
+        Err(error) => {
+            if let Err(forget) = db.forget_sighting(key).await {
+                tracing::error!(key, error = %forget, "could not forget a failed sms callback; its retry will be skipped");
+            }
+            Err(error)
+        }
+    }
 }

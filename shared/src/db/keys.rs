@@ -67,6 +67,11 @@ pub fn sent_sk(sent_at: DateTime<Utc>, what: &str) -> String {
     format!("SENT#{}#{what}", timestamp(sent_at))
 }
 
+/// An inbound text from the phone, kept for the merchant: `REPLY#{received_at}#{provider}#{message_id}`.
+pub fn reply_sk(received_at: DateTime<Utc>, provider: &str, message_id: &str) -> String {
+    format!("REPLY#{}#{provider}#{message_id}", timestamp(received_at))
+}
+
 pub fn customer_lookup(store: &StoreHash, customer_id: u64) -> String {
     format!("STORE#{store}#CUSTOMER#{customer_id}")
 }

@@ -10,6 +10,7 @@ mod contacts;
 mod dedupe;
 pub mod keys;
 mod recovery;
+mod replies;
 mod sends;
 mod stores;
 mod sync_jobs;

@@ -3,4 +3,5 @@
 
 mod data_layer;
 mod recovery;
+mod replies;
 mod wiring;
