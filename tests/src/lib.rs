@@ -71,6 +71,7 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+pub mod install;
 pub use app::{SeededStore, TestApp, TestAppOptions};
 
 mod app {
