@@ -3,4 +3,5 @@
 
 mod data_layer;
 mod install;
+mod install_browser;
 mod wiring;
