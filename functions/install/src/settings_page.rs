@@ -155,6 +155,9 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         .sync_job
         .as_ref()
         .is_some_and(|j| j.status == SyncJobStatus::Running);
+    if running {
+        html.push_str("<p><a href=\"/settings\" id=\"refresh\">Refresh progress</a></p>");
+    }
     if settings.sync_contacts && !running {
         let _ = write!(
             html,

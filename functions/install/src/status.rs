@@ -9,7 +9,7 @@ use shared::db::{Db, DbError};
 use shared::model::{ReminderDecision, SendRecord, SyncJob};
 
 /// Contacts whose ledgers the page folds; beyond this it shows the total and says the counts are a sample.
-pub const CONSENT_SAMPLE: usize = 200;
+pub const CONSENT_SAMPLE: usize = 100;
 /// Ledgers read at once while folding the sample.
 const CONCURRENT_LEDGERS: usize = 16;
 /// Reminders listed, and summed for recovered revenue.
