@@ -5,7 +5,8 @@
 //!
 //! A signed cookie cannot be revoked by itself, so every request also checks that the store is installed and
 //! the user is still authorised (`/remove_user` deletes the user record). Every form carries a CSRF token
-//! bound to the session: an HMAC of the session's random id, which another site cannot compute.
+//! bound to the session: an HMAC of the session's random id, which another site cannot compute. Forms also
+//! carry the sealed session itself, for browsers that refuse third-party cookies even partitioned (Safari).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;

@@ -49,10 +49,10 @@ pub async fn open(
     Ok(page::with_cookie(response, &session::set_cookie(&keys.seal(&session))))
 }
 
-/// The session of a request: signed, unexpired, for an installed store, by a user who still has access.
-async fn authenticate(deps: &Deps, request: &Request) -> Result<(Session, Store), InstallError> {
-    let value = session::cookie_value(request.headers()).ok_or(SessionError::Missing)?;
-    let session = keys(deps).open(value, deps.clock.now())?;
+/// The session behind a sealed value: signed, unexpired, for an installed store, by a user who still has
+/// access.
+async fn authenticate(deps: &Deps, sealed: Option<&str>) -> Result<(Session, Store), InstallError> {
+    let session = keys(deps).open(sealed.ok_or(SessionError::Missing)?, deps.clock.now())?;
     let store = deps
         .aws
         .db
@@ -72,10 +72,16 @@ async fn authenticate(deps: &Deps, request: &Request) -> Result<(Session, Store)
     Ok((session, store))
 }
 
-/// A post: the session, then the form (size-limited) and its CSRF token, before anything else happens.
+/// A post: the form (size-limited), the session, then the session's CSRF token, before anything else happens.
+/// The session is the one the page was rendered with (its forms carry it: browsers that block third-party
+/// cookies drop the cookie in the iframe, and two stores open in two tabs may overwrite each other's cookie),
+/// else the cookie. Only our own page can carry a session in a form: another site can neither read nor sign one.
 async fn authenticate_post(deps: &Deps, request: &Request) -> Result<(Session, Store, Form), InstallError> {
-    let (session, store) = authenticate(deps, request).await?;
     let form = Form::parse(request.body().as_ref())?;
+    let sealed = form
+        .text("session")
+        .or_else(|| session::cookie_value(request.headers()));
+    let (session, store) = authenticate(deps, sealed).await?;
     if !keys(deps).csrf_matches(&session, form.get("csrf").unwrap_or_default()) {
         tracing::warn!(store_hash = %store.store_hash, "form refused: CSRF token missing or wrong");
         return Err(InstallError::Csrf);
@@ -85,7 +91,7 @@ async fn authenticate_post(deps: &Deps, request: &Request) -> Result<(Session, S
 
 /// `GET /settings`.
 pub async fn show(deps: &Deps, request: &Request) -> Result<WebResponse, InstallError> {
-    let (session, store) = authenticate(deps, request).await?;
+    let (session, store) = authenticate(deps, session::cookie_value(request.headers())).await?;
     page_after_repair(deps, &store, &session, &keys(deps), Vec::new(), Opened::Load)
         .instrument(shared::logging::store_span(&store.store_hash))
         .await
@@ -268,10 +274,12 @@ impl Page<'_> {
             None => None,
         };
         let csrf = self.keys.csrf_token(self.session);
+        let sealed = self.keys.seal(self.session);
         let body = render(&SettingsView {
             store_hash: &self.store.store_hash,
             user_email: &self.session.email,
             csrf: &csrf,
+            session_token: &sealed,
             based_on_version: self.store.settings_version,
             in_force: self.settings,
             values: self.values,
@@ -477,10 +485,16 @@ async fn start_sync(deps: &Deps, store: &Store, settings_version: u32) -> Result
     Ok(job)
 }
 
-/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`.
+/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`, `refresh`.
 pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebResponse, InstallError> {
     let (session, store, form) = authenticate_post(deps, request).await?;
     let span = shared::logging::store_span(&store.store_hash);
+    if action == "refresh" {
+        // The page again (sync progress), as a post so that it works without the cookie.
+        return page_after_repair(deps, &store, &session, &keys(deps), Vec::new(), Opened::Load)
+            .instrument(span)
+            .await;
+    }
     async {
         let keys = keys(deps);
         let settings = in_force(deps, &store).await?;

@@ -19,6 +19,9 @@ pub struct SettingsView<'a> {
     pub store_hash: &'a StoreHash,
     pub user_email: &'a str,
     pub csrf: &'a str,
+    /// The sealed session, also carried in every form: browsers that block third-party cookies (Safari) drop
+    /// the cookie inside the control panel's iframe, and the form still authenticates the post.
+    pub session_token: &'a str,
     /// The settings version the form was opened on (a save based on an older one is refused).
     pub based_on_version: u32,
     /// The settings in force, once the merchant has connected.
@@ -33,6 +36,17 @@ pub struct SettingsView<'a> {
 }
 
 pub const TITLE: &str = "SMS consent & cart recovery";
+
+impl SettingsView<'_> {
+    /// The hidden fields that authenticate a form post: the session and its CSRF token.
+    fn hidden_auth(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"session\" value=\"{}\">",
+            escape_html(self.csrf),
+            escape_html(self.session_token)
+        )
+    }
+}
 
 pub fn option_title(option: ConsentOption) -> &'static str {
     match option {
@@ -143,10 +157,9 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
     if !status.failed_pages.is_empty() {
         let _ = write!(
             html,
-            "<form method=\"post\" action=\"/settings/retry-failed-pages\"><input type=\"hidden\" name=\"csrf\" \
-             value=\"{}\"><button type=\"submit\" class=\"secondary\" id=\"retry-failed-pages\">Retry {} failed \
-             page{}</button></form>",
-            escape_html(view.csrf),
+            "<form method=\"post\" action=\"/settings/retry-failed-pages\">{}<button type=\"submit\" \
+             class=\"secondary\" id=\"retry-failed-pages\">Retry {} failed page{}</button></form>",
+            view.hidden_auth(),
             status.failed_pages.len(),
             if status.failed_pages.len() == 1 { "" } else { "s" }
         );
@@ -156,14 +169,19 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         .as_ref()
         .is_some_and(|j| j.status == SyncJobStatus::Running);
     if running {
-        html.push_str("<p><a href=\"/settings\" id=\"refresh\">Refresh progress</a></p>");
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/refresh\">{}<button type=\"submit\" class=\"secondary\" \
+             id=\"refresh\">Refresh progress</button></form>",
+            view.hidden_auth()
+        );
     }
     if settings.sync_contacts && !running {
         let _ = write!(
             html,
-            "<form method=\"post\" action=\"/settings/sync\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" class=\"secondary\" id=\"sync-now\">Sync contacts now</button></form>",
-            escape_html(view.csrf)
+            "<form method=\"post\" action=\"/settings/sync\">{}<button type=\"submit\" class=\"secondary\" \
+             id=\"sync-now\">Sync contacts now</button></form>",
+            view.hidden_auth()
         );
     }
     html.push_str("</div>");
@@ -329,10 +347,9 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
     let chosen = view.values.consent_option();
     let _ = write!(
         html,
-        "<form method=\"post\" action=\"/settings\" id=\"settings-form\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"based_on_version\" \
-         value=\"{}\">",
-        escape_html(view.csrf),
+        "<form method=\"post\" action=\"/settings\" id=\"settings-form\">{}<input type=\"hidden\" \
+         name=\"based_on_version\" value=\"{}\">",
+        view.hidden_auth(),
         view.based_on_version
     );
 
@@ -586,6 +603,7 @@ mod tests {
             store_hash: &store,
             user_email: "o\"wner@example.com",
             csrf: "tok",
+            session_token: "sealed",
             based_on_version: 0,
             in_force: None,
             values,

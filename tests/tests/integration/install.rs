@@ -682,6 +682,41 @@ async fn forms_without_the_sessions_csrf_token_are_refused_and_change_nothing() 
 }
 
 #[tokio::test]
+async fn a_browser_that_refuses_the_cookie_still_connects_with_the_pages_session() {
+    let app = TestApp::start().await;
+    let merchant = app.install_app("nock01").await;
+    // Safari in the control panel's iframe: the Set-Cookie was dropped, the page's forms carry the session.
+    let mut form = sms_form();
+    set(&mut form, "csrf", Some(&merchant.page.csrf()));
+    set(&mut form, "session", merchant.page.input("session").as_deref());
+    set(&mut form, "based_on_version", Some("0"));
+    let page = app.post_form("/settings", None, &form).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(
+        app.db()
+            .get_store(&hash("nock01"))
+            .await
+            .unwrap()
+            .unwrap()
+            .settings_version,
+        1
+    );
+    // The next page carries it on, and "Refresh progress" works the same way.
+    let mut refresh = vec![("csrf".to_owned(), page.csrf())];
+    set(&mut refresh, "session", page.input("session").as_deref());
+    let page = app.post_form("/settings/refresh", None, &refresh).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.contains("id=\"sync-progress\""));
+    // A session edited in the form is refused like an edited cookie.
+    let forged = merchant.page.input("session").unwrap().replacen('.', ".x", 1);
+    set(&mut form, "session", Some(&forged));
+    assert_eq!(
+        app.post_form("/settings", None, &form).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
 async fn uninstall_marks_the_store_at_once_and_keeps_consent_records() {
     let app = TestApp::start().await;
     let mut merchant = app.install_app("unin01").await;
