@@ -5,6 +5,7 @@
 //! Chromium for end-to-end page tests.
 
 pub mod browser;
+pub mod dev;
 pub mod event_source;
 pub mod gateway;
 pub mod invoke;

@@ -26,16 +26,17 @@ impl Env {
         Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
-    fn get(&self, name: &'static str) -> Option<&str> {
+    /// A variable that may be absent (empty counts as absent).
+    pub fn optional(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.get(name).map(str::to_owned).ok_or(ConfigError::Missing(name))
+        self.optional(name).map(str::to_owned).ok_or(ConfigError::Missing(name))
     }
 
     fn url(&self, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
-        let value = match (self.get(name), default) {
+        let value = match (self.optional(name), default) {
             (Some(v), _) => v.to_owned(),
             (None, Some(d)) => d.to_owned(),
             (None, None) => return Err(ConfigError::Missing(name)),
@@ -112,7 +113,7 @@ impl BigCommerceConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             client_id: env.required("BC_CLIENT_ID")?,
-            client_secret: Secret::new(env.get("BC_CLIENT_SECRET").unwrap_or_default()),
+            client_secret: Secret::new(env.optional("BC_CLIENT_SECRET").unwrap_or_default()),
             api_url: env.url("BC_API_URL", Some("https://api.bigcommerce.com"))?,
             login_url: env.url("BC_LOGIN_URL", Some("https://login.bigcommerce.com"))?,
         })
@@ -152,7 +153,7 @@ pub enum SmsConfig {
 
 impl SmsConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        match env.get("SMS_PROVIDER").unwrap_or("sandbox") {
+        match env.optional("SMS_PROVIDER").unwrap_or("sandbox") {
             "messagemedia" => Ok(Self::MessageMedia {
                 api_key: env.required("MESSAGEMEDIA_API_KEY")?,
                 api_secret: Secret::new(env.required("MESSAGEMEDIA_API_SECRET")?),

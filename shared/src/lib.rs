@@ -2,8 +2,8 @@
 //! DynamoDB, SQS, EventBridge, BigCommerce and SMS providers.
 //!
 //! Pure logic (the consent engine above all) lives in modules without I/O: [`consent`], [`phone`],
-//! [`model`], [`messages`]. Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] and [`sms`]. Each Lambda
-//! function builds the adapters it needs once, in its `main.rs`, from [`config`].
+//! [`model`], [`messages`], [`recovery`]. Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] and
+//! [`sms`]. Each Lambda function builds the adapters it needs once, in its `main.rs`, from [`config`].
 
 pub mod aws;
 pub mod bigcommerce;
@@ -18,6 +18,7 @@ pub mod messages;
 pub mod model;
 pub mod phone;
 pub mod queue;
+pub mod recovery;
 pub mod secret;
 pub mod sms;
 pub mod store_hash;

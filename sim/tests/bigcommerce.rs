@@ -821,3 +821,83 @@ async fn api_and_merchant_changes_fire_webhooks_too() {
         .collect();
     assert_eq!(scopes, ["store/customer/updated", "store/cart/created"]);
 }
+
+#[tokio::test]
+async fn the_control_panel_installs_and_opens_the_app_like_bigcommerce() {
+    let config = SimConfig {
+        redirect_uri: "https://app.example.com/auth".into(),
+        ..SimConfig::default()
+    };
+    let (sim, _) = sim_with_store(config).await;
+
+    // "Install": a code for every scope an SMS app may ask for, handed to the app's auth callback.
+    let response = http()
+        .get(format!("{}/manage/stores/{HASH}/install", sim.api_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (callback, query) = location.split_once('?').unwrap();
+    assert_eq!(callback, "https://app.example.com/auth");
+    let params: std::collections::HashMap<String, String> = serde_urlencoded::from_str(query).unwrap();
+    assert_eq!(params["context"], format!("stores/{HASH}"));
+    assert!(params["scope"].split(' ').any(|s| s == "store_content_checkout"));
+    // The code exchanges once, as a real one does.
+    let exchange = json!({
+        "client_id": sim.config().client_id, "client_secret": sim.config().client_secret, "code": params["code"],
+        "context": params["context"], "scope": params["scope"], "grant_type": "authorization_code",
+        "redirect_uri": "https://app.example.com/auth",
+    });
+    let token = http()
+        .post(format!("{}/oauth2/token", sim.login_url()))
+        .json(&exchange)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+
+    // A scope list can be narrowed, to test an app's missing-scope page.
+    let response = http()
+        .get(format!(
+            "{}/manage/stores/{HASH}/install?scope=store_v2_orders",
+            sim.api_url()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("scope=store_v2_orders&")
+            || response.headers()["location"]
+                .to_str()
+                .unwrap()
+                .ends_with("scope=store_v2_orders")
+    );
+
+    // "Open app": the owner's fresh JWT to the app's load callback.
+    let response = http()
+        .get(format!("{}/manage/stores/{HASH}/app", sim.api_url()))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("https://app.example.com/load?signed_payload_jwt="),
+        "{location}"
+    );
+    let jwt = location.split_once("signed_payload_jwt=").unwrap().1;
+    assert_eq!(jwt.split('.').count(), 3, "a JWT has three parts");
+
+    assert_eq!(
+        http()
+            .get(format!("{}/manage/stores/nope/install", sim.api_url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

@@ -3,9 +3,11 @@
 //! - `bootstrap`: install the project-local tools (.tools/: moto, cargo-lambda, cfn-lint, aws-sam-translator)
 //! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
+//! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop) against moto, the simulator and the
 //!   sandbox; it prints its figures
 
+mod dev;
 mod tools;
 
 use anyhow::{Context, Result, bail};
@@ -18,8 +20,9 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("validate-template") => tools::bootstrap().and_then(|tools| validate_template(&tools)),
         Some("bench") if args.len() > 1 => bench(&args[1..]),
+        Some("dev") => dev::dev(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap | test | validate-template | bench <name>>");
+            eprintln!("usage: cargo xtask <bootstrap | test | validate-template | dev | bench <name>>");
             return ExitCode::from(2);
         }
     };
@@ -44,6 +47,9 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     }
     Ok(())
 }
+
+/// The function crates (template.yaml's functions).
+pub(crate) const FUNCTIONS: [&str; 6] = ["install", "webhooks", "shopper", "sync", "sweep", "send"];
 
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

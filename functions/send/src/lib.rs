@@ -1,13 +1,33 @@
-//! The `send` function: the final consent decision for one due reminder, then exactly one SMS.
+//! The `send` function: the final consent decision for one due reminder, then exactly one SMS ([`job`]), at no
+//! more than the store's registered throughput ([`pace`]).
+//!
+//! Exactly once, whatever retries, duplicate deliveries and overlapping sweeps happen:
+//! - a reminder step is sent only under its claim (`claim_send`: one conditional write wins);
+//! - the provider is called only inside an attempt (`begin_send_attempt`: a compare-and-set on the claim), so
+//!   two deliveries of the job never call it at the same time;
+//! - an attempt is released for a retry only when the provider *answered* with an error (5xx, 429): then
+//!   nothing went out. When the outcome is unknown (a timeout, an unreadable answer, a crash mid-call) the
+//!   message may have gone out, so it is never sent again: the send record says why, and the sequence moves on
+//!   as if it had been sent. A lost reminder is a smaller harm than a duplicate.
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+pub mod job;
+pub mod pace;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::bigcommerce::BigCommerce;
+use shared::bigcommerce::{BigCommerce, BigCommerceError};
+use shared::bus::BusError;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
+use shared::db::DbError;
 use shared::messages::SendJob;
+use shared::queue::QueueError;
 use shared::sms::SmsClient;
 use shared::{Clock, Secret, SystemClock, aws::Aws};
 use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
+
+pub use job::JobOutcome;
 
 pub struct Deps {
     pub aws: Aws,
@@ -33,20 +53,83 @@ impl Deps {
     }
 }
 
+/// Why a send job could not be finished now.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    BigCommerce(#[from] BigCommerceError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// The provider answered with a temporary error: nothing went out; the job is retried.
+    #[error("the SMS provider is unavailable: {0}")]
+    ProviderUnavailable(String),
+    /// Another delivery of the job is sending, or the store's send rate is used up: try again shortly.
+    #[error("{0}")]
+    Busy(&'static str),
+    /// Retrying cannot help (a malformed job).
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl SendError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(e) => e.is_retryable(),
+            Self::BigCommerce(e) => e.is_retryable(),
+            Self::Bus(_) | Self::Queue(_) | Self::ProviderUnavailable(_) | Self::Busy(_) => true,
+            Self::Permanent(_) => false,
+        }
+    }
+}
+
+/// The function's timeout in template.yaml, for invocations that carry no deadline (local tooling).
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// What a job needs after waiting for its send slot: the provider call (10 s timeout) and the writes after it.
+/// A job is started only if that much time is left, so the function is never stopped in the middle of a
+/// provider call (whose outcome would then be unknown, and the reminder lost).
+pub const TIME_TO_FINISH_A_JOB: Duration = Duration::from_secs(15);
+
+/// Processes each job on its own; only retryable failures go back to the queue (partial batch response), and
+/// so do the jobs there is no time left for.
 pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
-    let _ = deps;
+    let remaining = Some(event.context.deadline())
+        .filter(|_| event.context.deadline > 0)
+        .and_then(|deadline| deadline.duration_since(SystemTime::now()).ok())
+        .unwrap_or(FUNCTION_TIMEOUT);
+    let latest_start = Instant::now() + remaining.saturating_sub(TIME_TO_FINISH_A_JOB);
     let mut response = SqsBatchResponse::default();
     for record in event.payload.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match serde_json::from_str::<SendJob>(record.body.as_deref().unwrap_or_default()) {
-            Ok(job) => {
-                tracing::info!(store_hash = %job.store_hash, step = job.step, "send job received")
-            }
-            Err(error) => {
-                tracing::error!(message_id = %id, %error, "unreadable send job");
+        if Instant::now() >= latest_start {
+            tracing::info!(message_id = %id, "no time left in this invocation; the job goes back to the queue");
+            response.add_failure(id);
+            continue;
+        }
+        match process(deps, &record, latest_start).await {
+            Ok(outcome) => tracing::info!(message_id = %id, outcome = ?outcome, "send job done"),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(message_id = %id, %error, "send job failed; it will be retried");
                 response.add_failure(id);
             }
+            Err(error) => tracing::error!(message_id = %id, %error, "send job dropped: retrying cannot help"),
         }
     }
     Ok(response)
+}
+
+async fn process(deps: &Deps, record: &SqsMessage, latest_start: Instant) -> Result<JobOutcome, SendError> {
+    let job: SendJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        .map_err(|e| SendError::Permanent(format!("unreadable send job: {e}")))?;
+    let span = shared::logging::store_span(&job.store_hash);
+    async {
+        tracing::info!(job_id = %job.job_id, step = job.step, "send job received");
+        // Boxed: the job's state machine is deep enough to overflow the compiler's layout query otherwise.
+        Box::pin(job::process(deps, &job, latest_start)).await
+    }
+    .instrument(span)
+    .await
 }

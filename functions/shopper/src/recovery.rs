@@ -1,13 +1,170 @@
 //! Recovery links (`GET /r/{token}`): re-create the cart, redirect into checkout, record the click.
+//!
+//! BigCommerce redirect URLs are single-use and exist only for carts created through the API, so the reminder
+//! carries our own durable link and each click re-creates the shopper's cart (same items, customer and
+//! channel) and asks for a fresh checkout URL. The re-created cart is remembered, so its order is credited to
+//! the reminder. When the cart cannot be re-created, the shopper lands on the store's cart page; an unknown or
+//! expired link gets a friendly page.
 
 use crate::Deps;
 use lambda_http::{Error, Request};
+use shared::bigcommerce::{NewCart, NewLineItem, StoreClient};
+use shared::db::DbError;
+use shared::model::{Cart, CartStatus, RecoveryLink};
+use shared::recovery::{LinkToken, RecreatedCart};
 use shared::web::{self, WebResponse};
+use tracing::Instrument;
 
 pub async fn click(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
-    let _ = (deps, request, token);
-    Ok(web::html(
+    let _ = request;
+    let Some(token) = LinkToken::parse(token) else {
+        return Ok(link_unavailable());
+    };
+    let now = deps.clock.now();
+    let link = match deps
+        .aws
+        .db
+        .get_token::<RecoveryLink>(RecoveryLink::TOKEN_KIND, token.as_str(), now)
+        .await
+    {
+        Ok(Some(link)) => link,
+        Ok(None) => return Ok(link_unavailable()),
+        Err(error) => return Ok(try_again_later(&error)),
+    };
+    let span = shared::logging::store_span(&link.store_hash);
+    let followed = follow(deps, &link, now).instrument(span).await;
+    Ok(followed.unwrap_or_else(|error| try_again_later(&error)))
+}
+
+async fn follow(deps: &Deps, link: &RecoveryLink, now: chrono::DateTime<chrono::Utc>) -> Result<WebResponse, DbError> {
+    let db = &deps.aws.db;
+    let Some(store) = db.get_store(&link.store_hash).await?.filter(|s| s.is_installed()) else {
+        return Ok(link_unavailable());
+    };
+    if db.record_click(&link.store_hash, &link.cart_id, link.step, now).await? {
+        tracing::info!(step = link.step, "recovery link clicked");
+    }
+    let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
+    let cart = db.get_cart(&link.store_hash, &link.cart_id).await?;
+    if let Some(cart) = cart.filter(|c| c.status != CartStatus::Converted)
+        && let Some(checkout_url) = recreate(&client, &cart).await
+    {
+        db.put_recreated_cart(
+            &link.store_hash,
+            &checkout_url.cart_id,
+            &RecreatedCart {
+                cart_id: link.cart_id.clone(),
+                step: link.step,
+                clicked_at: now,
+            },
+        )
+        .await?;
+        return Ok(web::redirect(&checkout_url.url));
+    }
+    match client.store_information().await {
+        Ok(info) if !info.secure_url.is_empty() => Ok(web::redirect(&format!(
+            "{}/cart.php",
+            info.secure_url.trim_end_matches('/')
+        ))),
+        Ok(_) => Ok(cart_unavailable()),
+        Err(error) => {
+            tracing::warn!(%error, "the store's address could not be read for the cart page fallback");
+            Ok(cart_unavailable())
+        }
+    }
+}
+
+struct CheckoutUrl {
+    cart_id: String,
+    url: String,
+}
+
+/// A new API cart with the shopper's items, and its fresh checkout redirect URL. `None` when BigCommerce
+/// refuses (products gone, customer deleted, outage): the caller falls back to the cart page.
+async fn recreate(client: &StoreClient, cart: &Cart) -> Option<CheckoutUrl> {
+    // Custom items have no product to add again; prices come from the catalogue as it is now.
+    let line_items: Vec<NewLineItem> = cart
+        .line_items
+        .iter()
+        .filter(|item| item.product_id != 0 && item.quantity > 0)
+        .map(|item| NewLineItem {
+            product_id: item.product_id,
+            variant_id: item.variant_id,
+            quantity: item.quantity,
+            list_price: None,
+        })
+        .collect();
+    if line_items.is_empty() {
+        return None;
+    }
+    let new_cart = NewCart {
+        customer_id: cart.customer_id,
+        channel_id: cart.channel_id,
+        line_items,
+        currency: Some(cart.currency.clone()).filter(|c| !c.is_empty()),
+        locale: None,
+    };
+    let created = match client.create_cart(&new_cart).await {
+        Ok(created) => created,
+        Err(error) => {
+            tracing::warn!(%error, "the cart could not be re-created");
+            return None;
+        }
+    };
+    let urls = match created.redirect_urls {
+        Some(urls) => urls,
+        None => match client.create_redirect_urls(&created.id).await {
+            Ok(urls) => urls,
+            Err(error) => {
+                tracing::warn!(%error, "no redirect URL for the re-created cart");
+                return None;
+            }
+        },
+    };
+    Some(CheckoutUrl {
+        cart_id: created.id,
+        url: urls.checkout_url,
+    })
+}
+
+fn page(status: http::StatusCode, title: &str, message: &str) -> WebResponse {
+    web::html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
+             <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;\
+             line-height:1.5;color:#222}}</style></head>\
+             <body><h1>{title}</h1><p>{message}</p></body></html>",
+            title = web::escape_html(title),
+            message = web::escape_html(message),
+        ),
+    )
+}
+
+fn link_unavailable() -> WebResponse {
+    page(
         http::StatusCode::NOT_FOUND,
-        "<p>This link is not available.</p>",
-    ))
+        "This link has expired",
+        "This cart link is no longer valid. Your items may still be in your cart: visit the store to pick up \
+         where you left off.",
+    )
+}
+
+fn cart_unavailable() -> WebResponse {
+    page(
+        http::StatusCode::OK,
+        "We could not restore your cart",
+        "Some items may no longer be available. Please visit the store to continue shopping.",
+    )
+}
+
+fn try_again_later(error: &DbError) -> WebResponse {
+    tracing::error!(%error, "recovery link could not be followed");
+    page(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again in a moment",
+        "We could not open your cart just now. Please try the link again in a minute.",
+    )
 }

@@ -106,6 +106,16 @@ pub fn decision_sk(decided_at: DateTime<Utc>, step: u8) -> String {
     format!("DECISION#{}#{step:02}", timestamp(decided_at))
 }
 
+/// In a cart's partition: the reminder a cart re-created from a recovery link came from.
+pub const RECREATED_FROM_SK: &str = "RECREATED_FROM";
+
+/// A store's reminders sent in one wall-clock second (the per-store send rate), expiring soon after.
+pub fn send_rate_pk(store: &StoreHash, epoch_second: i64) -> String {
+    format!("STORE#{store}#RATE#{epoch_second}")
+}
+
+pub const SEND_RATE_SK: &str = "RATE";
+
 pub fn provider_message_lookup(provider: &str, message_id: &str) -> String {
     format!("PROVIDERMSG#{provider}#{message_id}")
 }

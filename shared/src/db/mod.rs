@@ -10,6 +10,7 @@ mod contact_summary;
 mod contacts;
 mod dedupe;
 pub mod keys;
+mod recovery;
 mod sends;
 mod stores;
 mod sync_jobs;
@@ -17,11 +18,12 @@ mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot};
+pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
 pub use tokens::new_token;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, TransactWriteItem, WriteRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -366,13 +368,7 @@ fn is_update_condition_failed<R>(
         .is_some_and(|e| e.is_conditional_check_failed_exception())
 }
 
-/// Whether an SDK error is a service error with the given code (used where typed helpers are missing).
-#[allow(dead_code)]
-fn has_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>, code: &str) -> bool {
-    error.as_service_error().and_then(|e| e.code()) == Some(code)
-}
-
-/// Exponential backoff with full jitter: 50 ms, 100 ms, ... capped at 2 s.
+/// Exponential backoff with jitter (half to all of 50 ms, 100 ms, ... capped at 2 s).
 pub(crate) fn backoff(attempt: u32) -> Duration {
     use rand::Rng;
     let cap = (50u64 << attempt.min(6)).min(2_000);

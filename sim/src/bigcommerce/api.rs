@@ -24,7 +24,63 @@ pub(crate) fn router(inner: Arc<Inner>) -> Router {
         .route("/oauth2/token", post(token))
         .route("/stores/{hash}/{*rest}", any(store_api))
         .route("/storefront/{hash}/cart.php", get(storefront_cart))
+        .route("/manage/stores/{hash}/install", get(control_panel_install))
+        .route("/manage/stores/{hash}/app", get(control_panel_open_app))
         .with_state(inner)
+}
+
+/// What the control panel grants when a merchant installs without a `scope` query: every scope an SMS
+/// marketing app can ask for (modify and read-only variants), so any app's required list is covered.
+pub const CONTROL_PANEL_SCOPES: &[&str] = &[
+    "store_v2_customers",
+    "store_v2_customers_read_only",
+    "store_v2_orders",
+    "store_v2_orders_read_only",
+    "store_cart",
+    "store_cart_read_only",
+    "store_checkout",
+    "store_checkout_read_only",
+    "store_content_checkout",
+    "store_v2_content",
+    "store_v2_information",
+    "store_v2_information_read_only",
+    "store_channel_settings_read_only",
+    "store_sites_read_only",
+    "store_metafield_write",
+];
+
+/// The control panel's "Install" button: grants the app its scopes and sends the browser to the app's auth
+/// callback, as BigCommerce does. `?scope=a b c` overrides the granted scopes.
+async fn control_panel_install(State(inner): State<Arc<Inner>>, Path(hash): Path<String>, uri: Uri) -> Response {
+    if !inner.lock().stores.contains_key(&hash) {
+        return html(StatusCode::NOT_FOUND, "<h1>Store not found</h1>".into());
+    }
+    let query: Vec<(String, String)> = serde_urlencoded::from_str(uri.query().unwrap_or_default()).unwrap_or_default();
+    let requested = query.iter().find(|(k, _)| k == "scope").map(|(_, v)| v.clone());
+    let scopes: Vec<&str> = match &requested {
+        Some(list) => list.split([' ', ',']).filter(|s| !s.is_empty()).collect(),
+        None => CONTROL_PANEL_SCOPES.to_vec(),
+    };
+    let grant = inner.authorize_install(&hash, &scopes);
+    redirect(&format!("{}?{}", inner.config.redirect_uri, grant.callback_query()))
+}
+
+/// The control panel opening the installed app: a fresh `signed_payload_jwt` for the store owner, sent to the
+/// app's load callback (the auth callback's sibling `/load`).
+async fn control_panel_open_app(State(inner): State<Arc<Inner>>, Path(hash): Path<String>) -> Response {
+    if !inner.lock().stores.contains_key(&hash) {
+        return html(StatusCode::NOT_FOUND, "<h1>Store not found</h1>".into());
+    }
+    let jwt = super::sign_jwt(&inner.jwt_claims(&hash), &inner.config.client_secret);
+    let load = format!("{}/load", inner.config.redirect_uri.trim_end_matches("/auth"));
+    redirect(&format!("{load}?signed_payload_jwt={jwt}"))
+}
+
+fn redirect(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => html(StatusCode::INTERNAL_SERVER_ERROR, "<h1>Bad redirect</h1>".into()),
+    }
 }
 
 /// A JSON answer before headers are added.

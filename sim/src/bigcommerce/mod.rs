@@ -426,6 +426,61 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    pub(crate) fn with_store<T>(&self, hash: &str, f: impl FnOnce(&mut StoreState) -> T) -> T {
+        let mut state = self.lock();
+        let store = state
+            .stores
+            .get_mut(hash)
+            .unwrap_or_else(|| panic!("no simulated store {hash:?}: call create_store first"));
+        f(store)
+    }
+
+    pub(crate) fn authorize_install(&self, hash: &str, scopes: &[&str]) -> InstallGrant {
+        assert!(self.lock().stores.contains_key(hash), "no simulated store {hash:?}");
+        let code = hex::encode(&uuid::Uuid::new_v4().as_bytes()[..8]);
+        let scope = scopes.join(" ");
+        self.lock().grants.insert(
+            code.clone(),
+            Grant {
+                store_hash: hash.into(),
+                scope: scope.clone(),
+            },
+        );
+        InstallGrant {
+            code,
+            scope,
+            context: format!("stores/{hash}"),
+            account_uuid: self.config.account_uuid.clone(),
+        }
+    }
+
+    /// Claims for a store's owner opening the app, valid for 24 hours from now.
+    pub(crate) fn jwt_claims(&self, hash: &str) -> JwtClaims {
+        let info = self.with_store(hash, |s| s.info.clone());
+        let now = Utc::now().timestamp();
+        JwtClaims {
+            aud: self.config.client_id.clone(),
+            iss: "bc".into(),
+            iat: now,
+            nbf: now,
+            exp: now + 24 * 3600,
+            jti: uuid::Uuid::new_v4().to_string(),
+            sub: format!("stores/{hash}"),
+            user: JwtUser {
+                id: info.owner_id,
+                email: info.owner_email.clone(),
+                locale: Some("en-US".into()),
+            },
+            owner: JwtUser {
+                id: info.owner_id,
+                email: info.owner_email,
+                locale: None,
+            },
+            url: "/".into(),
+            channel_id: None,
+        }
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, SimState> {
         // A panicking test thread must not take every later assertion down with it.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -571,12 +626,7 @@ impl BigCommerceSim {
     }
 
     fn with_store<T>(&self, hash: &str, f: impl FnOnce(&mut StoreState) -> T) -> T {
-        let mut state = self.inner.lock();
-        let store = state
-            .stores
-            .get_mut(hash)
-            .unwrap_or_else(|| panic!("no simulated store {hash:?}: call create_store first"));
-        f(store)
+        self.inner.with_store(hash, f)
     }
 
     // ---- stores and installation ----
@@ -596,25 +646,7 @@ impl BigCommerceSim {
 
     /// The merchant accepts the app: returns the single-use grant code and what goes on `/auth`.
     pub fn authorize_install(&self, hash: &str, scopes: &[&str]) -> InstallGrant {
-        assert!(
-            self.inner.lock().stores.contains_key(hash),
-            "no simulated store {hash:?}"
-        );
-        let code = hex::encode(&uuid::Uuid::new_v4().as_bytes()[..8]);
-        let scope = scopes.join(" ");
-        self.inner.lock().grants.insert(
-            code.clone(),
-            Grant {
-                store_hash: hash.into(),
-                scope: scope.clone(),
-            },
-        );
-        InstallGrant {
-            code,
-            scope,
-            context: format!("stores/{hash}"),
-            account_uuid: self.inner.config.account_uuid.clone(),
-        }
+        self.inner.authorize_install(hash, scopes)
     }
 
     /// An access token without the OAuth dance, for tests about other things.
@@ -651,29 +683,7 @@ impl BigCommerceSim {
 
     /// Claims for a store's owner opening the app, valid for 24 hours from now.
     pub fn jwt_claims(&self, hash: &str) -> JwtClaims {
-        let info = self.with_store(hash, |s| s.info.clone());
-        let now = Utc::now().timestamp();
-        JwtClaims {
-            aud: self.inner.config.client_id.clone(),
-            iss: "bc".into(),
-            iat: now,
-            nbf: now,
-            exp: now + 24 * 3600,
-            jti: uuid::Uuid::new_v4().to_string(),
-            sub: format!("stores/{hash}"),
-            user: JwtUser {
-                id: info.owner_id,
-                email: info.owner_email.clone(),
-                locale: Some("en-US".into()),
-            },
-            owner: JwtUser {
-                id: info.owner_id,
-                email: info.owner_email,
-                locale: None,
-            },
-            url: "/".into(),
-            channel_id: None,
-        }
+        self.inner.jwt_claims(hash)
     }
 
     /// Signs claims with the app's client secret.

@@ -4,4 +4,5 @@
 mod data_layer;
 mod install;
 mod install_browser;
+mod recovery;
 mod wiring;

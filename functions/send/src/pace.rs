@@ -1,0 +1,35 @@
+//! The store's send rate: at most `messages_per_second` reminders in any wall-clock second, across every
+//! concurrent invocation (a counter per store and second in the table), so a burst never exceeds the
+//! sender's registered throughput.
+
+use crate::SendError;
+use shared::StoreHash;
+use shared::db::Db;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a job waits for a free second before giving its message back to the queue.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until the store may send one more message, and takes that slot; gives up (the job is retried later)
+/// after `MAX_WAIT` or at `latest_start`. Throughput is physical: it is measured on the wall clock, not the
+/// business clock the rest of the sender uses.
+pub async fn wait_for_slot(
+    db: &Db,
+    store: &StoreHash,
+    messages_per_second: u32,
+    latest_start: Instant,
+) -> Result<(), SendError> {
+    let deadline = latest_start.min(Instant::now() + MAX_WAIT);
+    loop {
+        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let second = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+        if db.take_send_slot(store, second, messages_per_second).await? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SendError::Busy("the store's send rate is used up"));
+        }
+        let to_next_second = Duration::from_millis(1_000 - u64::from(since_epoch.subsec_millis()));
+        tokio::time::sleep(to_next_second).await;
+    }
+}

@@ -1,0 +1,194 @@
+//! Recovery bookkeeping beside the send claim: the send attempt (so a provider call whose outcome is unknown is
+//! never repeated), the per-store send rate, clicks and recovered revenue on send records, and the link from a
+//! cart re-created by a recovery link to the reminder that was clicked.
+//!
+//! Each is one conditional `UpdateItem`, so concurrent writers (a delivery report, a click, an order event)
+//! never overwrite each other's fields.
+
+use super::keys::{RECREATED_FROM_SK, SEND_RATE_SK, TTL_ATTRIBUTE, cart_pk, send_rate_pk, send_sk};
+use super::{Db, DbError, n, s, to_item};
+use crate::StoreHash;
+use crate::model::{SendRecord, SendStatus};
+use crate::recovery::RecreatedCart;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+/// The attribute that marks a provider call in flight on a claimed send.
+const ATTEMPT_ATTRIBUTE: &str = "attempt_started_at";
+/// Unset optional fields of a saved record are stored as NULL, not left out: a field is "not set yet" when it
+/// is missing or of this type.
+const NULL_TYPE: &str = "NULL";
+
+/// A claimed send, with the provider call in flight (or whose outcome was never recorded), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendClaim {
+    pub record: SendRecord,
+    pub attempt_started_at: Option<DateTime<Utc>>,
+}
+
+impl Db {
+    fn update_send_item(&self, store: &StoreHash, cart_id: &str, step: u8) -> UpdateItemFluentBuilder {
+        self.counter.call();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&cart_pk(store, cart_id)))
+            .key("sk", s(&send_sk(step)))
+    }
+
+    /// `Ok(true)` when the update ran, `Ok(false)` when its condition failed.
+    async fn conditional(builder: UpdateItemFluentBuilder) -> Result<bool, DbError> {
+        match builder.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if super::is_update_condition_failed(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The send record of `(store, cart, step)` and its attempt in flight.
+    pub async fn send_claim(&self, store: &StoreHash, cart_id: &str, step: u8) -> Result<Option<SendClaim>, DbError> {
+        let Some(mut item) = self.get(&cart_pk(store, cart_id), &send_sk(step)).await? else {
+            return Ok(None);
+        };
+        let attempt_started_at = match item.remove(ATTEMPT_ATTRIBUTE) {
+            Some(value) => Some(serde_dynamo::from_attribute_value(value)?),
+            None => None,
+        };
+        Ok(Some(SendClaim {
+            record: serde_dynamo::from_item(item)?,
+            attempt_started_at,
+        }))
+    }
+
+    /// Starts the provider call of a claimed, unsent reminder: only one caller at a time wins, and only while
+    /// no earlier attempt is unaccounted for. `Ok(false)` means: do not call the provider.
+    pub async fn begin_send_attempt(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression("SET #attempt = :now")
+                .condition_expression("attribute_exists(pk) AND #status = :claimed AND attribute_not_exists(#attempt)")
+                .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":now", serde_dynamo::to_attribute_value(now)?)
+                .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?),
+        )
+        .await
+    }
+
+    /// Ends an attempt that certainly sent nothing (the provider answered with an error), so a retry may send.
+    /// Does nothing if the attempt is no longer the one started at `started_at`.
+    pub async fn release_send_attempt(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        started_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), DbError> {
+        Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression("REMOVE #attempt SET #error = :error")
+                .condition_expression("#attempt = :started AND #status = :claimed")
+                .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":started", serde_dynamo::to_attribute_value(started_at)?)
+                .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+                .expression_attribute_values(":error", s(error)),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Takes one of the `limit` sends a store may make in wall-clock second `epoch_second`. `Ok(false)` when
+    /// the second is full.
+    pub async fn take_send_slot(&self, store: &StoreHash, epoch_second: i64, limit: u32) -> Result<bool, DbError> {
+        self.counter.call();
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&send_rate_pk(store, epoch_second)))
+            .key("sk", s(SEND_RATE_SK))
+            .update_expression("ADD sent :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(sent) OR sent < :limit")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit.max(1)))
+            .expression_attribute_values(":ttl", n(epoch_second + 120));
+        Self::conditional(update).await
+    }
+
+    /// Records the first click on a reminder's link. `Ok(false)` when it was clicked before (or never sent).
+    pub async fn record_click(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression("SET clicked_at = :at")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(clicked_at) OR attribute_type(clicked_at, :null))",
+                )
+                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+                .expression_attribute_values(":null", s(NULL_TYPE)),
+        )
+        .await
+    }
+
+    /// Credits an order to a reminder as recovered revenue. Idempotent: crediting the same order again changes
+    /// nothing; `Ok(false)` when the reminder is already credited with another order (or does not exist).
+    pub async fn record_recovered_order(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        order_id: u64,
+        amount: Decimal,
+    ) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression("SET recovered_order_id = :order, recovered_amount = :amount")
+                .condition_expression(
+                    "attribute_exists(pk) AND (attribute_not_exists(recovered_order_id) \
+                     OR attribute_type(recovered_order_id, :null) OR recovered_order_id = :order)",
+                )
+                .expression_attribute_values(":order", n(order_id))
+                .expression_attribute_values(":null", s(NULL_TYPE))
+                .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(amount)?),
+        )
+        .await
+    }
+
+    /// Remembers that `recreated_cart_id` was re-created from a recovery link, so its order is attributed.
+    pub async fn put_recreated_cart(
+        &self,
+        store: &StoreHash,
+        recreated_cart_id: &str,
+        from: &RecreatedCart,
+    ) -> Result<(), DbError> {
+        self.put(to_item(
+            from,
+            &[
+                ("pk", cart_pk(store, recreated_cart_id)),
+                ("sk", RECREATED_FROM_SK.to_owned()),
+            ],
+        )?)
+        .await
+    }
+
+    /// The reminder a cart was re-created from, if it was.
+    pub async fn recreated_cart(&self, store: &StoreHash, cart_id: &str) -> Result<Option<RecreatedCart>, DbError> {
+        self.get_as(&cart_pk(store, cart_id), RECREATED_FROM_SK).await
+    }
+}

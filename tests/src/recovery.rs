@@ -1,0 +1,274 @@
+//! Helpers for the abandoned-cart recovery tests: consent in the ledger as the capture and reply flows record
+//! it, carts as the sync function files them, shopper carts in the simulator, and a sweep followed by the
+//! send queue.
+
+use crate::{SeededStore, TestApp};
+use chrono::{DateTime, Duration, Utc};
+use devstack::event_source::PollOutcome;
+use shared::consent::content::double_opt_in_request;
+use shared::consent::{
+    AddressHint, ConsentEvent, ConsentEventKind, Market, OptOutMethod, Purpose, Recipient, build_disclosure,
+    reminder_schedule,
+};
+use shared::model::{Cart, CartStatus, LineItem};
+use shared::{Clock, Phone};
+use sim::bigcommerce::{BillingAddress, CartSeed, ItemSeed};
+
+/// New York, London, Sydney: numbers of the three rule sets the tests exercise.
+pub const NY: &str = "+12122014567";
+pub const LONDON: &str = "+447911123456";
+pub const SYDNEY: &str = "+61412345678";
+
+pub fn phone(e164: &str) -> Phone {
+    Phone::from_e164(e164).expect("test numbers are valid")
+}
+
+/// Records a verified checkout checkbox (with the store's current disclosure) for `phone`, and for US and
+/// unknown-country numbers the confirmed double opt-in that cart reminders there need. Returns the id of the
+/// event that authorises reminders.
+pub async fn give_consent(app: &TestApp, store: &SeededStore, phone: &Phone, at: DateTime<Utc>) -> String {
+    let settings = &store.settings;
+    let disclosure = build_disclosure(
+        &settings.brand_name,
+        settings.terms_url.as_deref().expect("seeded terms"),
+        settings.privacy_url.as_deref().expect("seeded privacy"),
+    )
+    .expect("complete disclosure");
+    let checkbox = append(
+        app,
+        store,
+        phone,
+        at,
+        "checkbox",
+        ConsentEventKind::CheckoutCheckbox {
+            disclosure_version: disclosure.version.clone(),
+            disclosure_text: disclosure.text.clone(),
+            checkbox_default_checked: false,
+            ip: "203.0.113.7".into(),
+            user_agent: "Mozilla/5.0".into(),
+            page_url: Some("https://acme.example.com/checkout".into()),
+            cart_id: None,
+        },
+    )
+    .await;
+    append(
+        app,
+        store,
+        phone,
+        at + Duration::seconds(1),
+        "verified",
+        ConsentEventKind::CheckoutPhoneVerified {
+            checkbox_event_id: checkbox.clone(),
+            cart_id: "checkout".into(),
+        },
+    )
+    .await;
+    if !matches!(Recipient::resolve(phone, &[]).market, Market::Us | Market::Unknown) {
+        return checkbox;
+    }
+    append(
+        app,
+        store,
+        phone,
+        at + Duration::seconds(2),
+        "doi-request",
+        ConsentEventKind::DoubleOptInRequested {
+            message_id: None,
+            text: double_opt_in_request(&settings.brand_name),
+        },
+    )
+    .await;
+    append(
+        app,
+        store,
+        phone,
+        at + Duration::seconds(3),
+        "doi-yes",
+        ConsentEventKind::DoubleOptInConfirmed {
+            raw_text: "YES".into(),
+            message_id: None,
+        },
+    )
+    .await
+}
+
+/// Records a STOP reply from `phone`.
+pub async fn opt_out(app: &TestApp, store: &SeededStore, phone: &Phone, at: DateTime<Utc>) -> String {
+    append(
+        app,
+        store,
+        phone,
+        at,
+        "stop",
+        ConsentEventKind::OptOut(OptOutMethod::Keyword {
+            raw_text: "STOP".into(),
+            message_id: None,
+        }),
+    )
+    .await
+}
+
+async fn append(
+    app: &TestApp,
+    store: &SeededStore,
+    phone: &Phone,
+    at: DateTime<Utc>,
+    key: &str,
+    kind: ConsentEventKind,
+) -> String {
+    let event = ConsentEvent::new(
+        store.store_hash.clone(),
+        phone.clone(),
+        Purpose::Marketing,
+        at,
+        at,
+        format!("test:{}:{key}", phone.as_e164()),
+        kind,
+    );
+    app.db().append_consent(&event).await.expect("ledger append");
+    event.event_id
+}
+
+pub fn item(name: &str, product_id: u64, quantity: u32, cents: i64) -> LineItem {
+    LineItem {
+        product_id,
+        variant_id: None,
+        name: name.into(),
+        quantity,
+        price: rust_decimal::Decimal::new(cents, 2),
+        image_url: None,
+    }
+}
+
+/// A cart as the sync function files it: abandoned at `last_activity`, first reminder due per the store's
+/// schedule for the number's market (the country's when there is no number yet).
+pub fn cart(
+    store: &SeededStore,
+    cart_id: &str,
+    phone: Option<&Phone>,
+    country: &str,
+    last_activity: DateTime<Utc>,
+    items: Vec<LineItem>,
+) -> Cart {
+    let market = match phone {
+        Some(phone) => {
+            Recipient::resolve(
+                phone,
+                &[AddressHint {
+                    country_code: Some(country),
+                    state_or_province: None,
+                }],
+            )
+            .market
+        }
+        None => Market::of_country(country),
+    };
+    let first_due = reminder_schedule(&store.settings, market, last_activity)
+        .first()
+        .map(|step| step.due);
+    let amount = items
+        .iter()
+        .map(|i| i.price * rust_decimal::Decimal::from(i.quantity))
+        .sum();
+    Cart {
+        store_hash: store.store_hash.clone(),
+        cart_id: cart_id.into(),
+        customer_id: 0,
+        channel_id: 1,
+        email: Some("jane@example.com".into()),
+        first_name: Some("Jane".into()),
+        phone: phone.cloned(),
+        country_code: Some(country.into()),
+        state_code: None,
+        line_items: items,
+        amount,
+        currency: "USD".into(),
+        status: CartStatus::Active,
+        last_activity_at: last_activity,
+        reminders_sent: 0,
+        next_due_at: first_due,
+        converted_order_id: None,
+        updated_at: last_activity,
+    }
+}
+
+pub async fn save(app: &TestApp, cart: &Cart) {
+    app.db().put_cart(cart, app.clock.now()).await.expect("cart saved");
+}
+
+/// A shopper's storefront cart in the simulator (its webhooks held back, so only the test decides what the
+/// app hears), with a billing address when `billing_phone` is given. Returns the cart id and its items as
+/// the app keeps them.
+pub async fn shopper_cart(
+    app: &TestApp,
+    store: &SeededStore,
+    items: &[(&str, u32, f64)],
+    billing_phone: Option<&str>,
+) -> (String, Vec<LineItem>) {
+    let hash = store.store_hash.as_str();
+    app.bigcommerce.hold_webhooks(true);
+    let cart_id = app
+        .bigcommerce
+        .create_cart(
+            hash,
+            CartSeed {
+                items: items
+                    .iter()
+                    .map(|(name, quantity, price)| ItemSeed::new(name, *quantity, *price))
+                    .collect(),
+                ..CartSeed::default()
+            },
+        )
+        .await;
+    if let Some(billing_phone) = billing_phone {
+        app.bigcommerce
+            .set_billing_address(
+                hash,
+                &cart_id,
+                BillingAddress {
+                    first_name: "Jane".into(),
+                    last_name: "Doe".into(),
+                    email: "jane@example.com".into(),
+                    city: "New York".into(),
+                    state_or_province: "New York".into(),
+                    state_or_province_code: "NY".into(),
+                    country: "United States".into(),
+                    country_code: "US".into(),
+                    postal_code: "10001".into(),
+                    phone: billing_phone.into(),
+                    ..BillingAddress::default()
+                },
+            )
+            .await;
+    }
+    let sim_cart = app.bigcommerce.cart(hash, &cart_id).expect("cart exists");
+    let items = sim_cart
+        .line_items
+        .iter()
+        .map(|line| LineItem {
+            product_id: line.product_id,
+            variant_id: Some(line.variant_id).filter(|v| *v != 0),
+            name: line.name.clone(),
+            quantity: line.quantity,
+            price: rust_decimal::Decimal::new(line.price_cents, 2),
+            image_url: Some(line.image_url.clone()),
+        })
+        .collect();
+    (cart_id, items)
+}
+
+/// Runs the sweep, then the send function on everything it enqueued.
+pub async fn sweep_and_send(app: &TestApp) -> (sweep::SweepReport, PollOutcome) {
+    let report: sweep::SweepReport = serde_json::from_value(app.run_sweep().await).expect("sweep report");
+    let outcome = app.drain_send().await;
+    (report, outcome)
+}
+
+/// The recovery link token in a reminder's text.
+pub fn link_token(body: &str) -> String {
+    let start = body.find("/r/").expect("the reminder carries a recovery link") + 3;
+    body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
