@@ -47,6 +47,8 @@ impl Deps {
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
             bigcommerce_config,
             app_url: AppUrl::from_env(&env)?,
+            // The real clock even under `cargo xtask dev --speed`: JWTs and session cookies are checked against
+            // BigCommerce's and the browser's time, which a virtual clock would put hours apart.
             clock: Arc::new(SystemClock),
         })
     }

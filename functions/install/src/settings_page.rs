@@ -240,13 +240,16 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         }
         html.push_str("</tbody></table>");
     }
+    let recovery = &status.recovery;
     let _ = write!(
         html,
-        "<p id=\"recovered\">Recovered revenue from the last {RECENT_REMINDERS} reminders: <strong>{:.2}</strong> \
-         ({} order{}).</p>",
-        status.recovered_revenue.round_dp(2),
-        status.recovered_orders,
-        if status.recovered_orders == 1 { "" } else { "s" }
+        "<p id=\"recovered\">From the last {RECENT_REMINDERS} reminders: {} sent, {} clicked, {} order{} recovered, \
+         recovered revenue <strong>{:.2}</strong>.</p>",
+        recovery.sent,
+        recovery.clicked,
+        recovery.orders_recovered,
+        if recovery.orders_recovered == 1 { "" } else { "s" },
+        recovery.revenue.round_dp(2),
     );
     if !status.recent_decisions.is_empty() {
         html.push_str(

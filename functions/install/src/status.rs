@@ -2,17 +2,17 @@
 //! state, recent reminders with recovered revenue, and the consent decisions behind them.
 
 use futures::StreamExt;
-use rust_decimal::Decimal;
 use shared::StoreHash;
 use shared::consent::{ConsentState, ConsentStatus, Purpose};
 use shared::db::{Db, DbError};
 use shared::model::{ReminderDecision, SendRecord, SyncJob};
+use shared::recovery::RecoverySummary;
 
 /// Contacts whose ledgers the page folds; beyond this it shows the total and says the counts are a sample.
 pub const CONSENT_SAMPLE: usize = 100;
 /// Ledgers read at once while folding the sample.
 const CONCURRENT_LEDGERS: usize = 16;
-/// Reminders listed, and summed for recovered revenue.
+/// Reminders listed, and summarised (clicks, recovered orders, revenue).
 pub const RECENT_REMINDERS: i32 = 50;
 /// Decisions listed.
 pub const RECENT_DECISIONS: i32 = 20;
@@ -27,9 +27,8 @@ pub struct Status {
     pub consent_counts: ConsentCounts,
     pub recent_sends: Vec<SendRecord>,
     pub recent_decisions: Vec<ReminderDecision>,
-    /// Revenue of orders credited to [`Status::recent_sends`].
-    pub recovered_revenue: Decimal,
-    pub recovered_orders: usize,
+    /// What [`Status::recent_sends`] achieved: clicks, recovered orders and their revenue.
+    pub recovery: RecoverySummary,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,15 +75,13 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
     for status in statuses {
         consent_counts.add(status?);
     }
-    let recovered: Vec<Decimal> = sends.iter().filter_map(|s| s.recovered_amount).collect();
     Ok(Status {
+        recovery: RecoverySummary::of(&sends),
         sync_job: job,
         failed_pages,
         contacts_total,
         contacts_folded,
         consent_counts,
-        recovered_revenue: recovered.iter().sum(),
-        recovered_orders: recovered.len(),
         recent_sends: sends,
         recent_decisions: decisions,
     })

@@ -777,6 +777,63 @@ async fn uninstall_marks_the_store_at_once_and_keeps_consent_records() {
 }
 
 #[tokio::test]
+async fn uninstalling_through_the_callback_stops_reminders_that_were_due() {
+    use integration_tests::recovery::{NY, cart, give_consent, item, phone, save, sweep_and_send};
+    let start = integration_tests::at("2025-11-04T14:00:00Z");
+    let app = TestApp::start_with(integration_tests::TestAppOptions {
+        start,
+        ..integration_tests::TestAppOptions::default()
+    })
+    .await;
+    let kept = app.seed_store("stop01", |_| {}).await;
+    let gone = app.seed_store("stop02", |_| {}).await;
+    let ny = phone(NY);
+    for store in [&kept, &gone] {
+        give_consent(&app, store, &ny, start - chrono::Duration::days(1)).await;
+        let abandoned = cart(
+            store,
+            "cart-1",
+            Some(&ny),
+            "US",
+            start,
+            vec![item("Blue Mug", 101, 1, 1250)],
+        );
+        save(&app, &abandoned).await;
+    }
+    // The merchant uninstalls stop02; BigCommerce calls /uninstall (claims dated by the app's clock).
+    app.bigcommerce.uninstall("stop02");
+    let mut claims = app.bigcommerce.jwt_claims("stop02");
+    claims.iat = start.timestamp();
+    claims.nbf = claims.iat;
+    claims.exp = claims.iat + 86_400;
+    let jwt = app.bigcommerce.sign_jwt(&claims);
+    let page = app
+        .get_page(&format!("/uninstall?signed_payload_jwt={jwt}"), None)
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+
+    app.clock.advance(chrono::Duration::minutes(30));
+    sweep_and_send(&app).await;
+    assert!(
+        app.db()
+            .get_send(&kept.store_hash, "cart-1", 1)
+            .await
+            .unwrap()
+            .is_some(),
+        "the installed store's reminder goes out"
+    );
+    assert!(
+        app.db()
+            .get_send(&gone.store_hash, "cart-1", 1)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is sent for the uninstalled store"
+    );
+    assert_eq!(app.sms.messages().len(), 1);
+}
+
+#[tokio::test]
 async fn remove_user_revokes_that_users_session_only() {
     let app = TestApp::start().await;
     app.install_app("user01").await;
@@ -948,7 +1005,8 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     assert!(page.contains(&phones[0].masked()));
     assert!(!page.contains(phones[0].as_e164()), "full numbers never shown");
     assert!(page.contains("cart-77"));
-    assert!(page.contains("<strong>129.50</strong> (1 order)"));
+    assert!(page.contains("1 sent, 0 clicked, 1 order recovered"), "{}", page.html);
+    assert!(page.contains("recovered revenue <strong>129.50</strong>"));
     assert!(page.contains("Allowed: START texted &lt;by the shopper&gt;."));
 
     let mut merchant = integration_tests::install::Merchant {
