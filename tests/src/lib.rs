@@ -9,7 +9,6 @@ use shared::aws::Aws;
 use shared::config::AwsResources;
 use tokio::sync::OnceCell;
 
-pub mod recovery;
 
 static MOTO_URL: OnceCell<String> = OnceCell::const_new();
 
@@ -73,6 +72,8 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+pub mod install;
+pub mod recovery;
 pub mod replies;
 
 pub use app::{SeededStore, TestApp, TestAppOptions};

@@ -1,10 +1,31 @@
-//! The `install` function: BigCommerce app callbacks (`/auth`, `/load`, `/uninstall`, `/remove_user`) and the
-//! settings page.
+//! The `install` function: BigCommerce app callbacks ([`auth`]: `/auth`; [`callbacks`]: `/load`,
+//! `/uninstall`, `/remove_user`) and the settings page ([`settings`]: `GET`/`POST /settings`,
+//! `POST /settings/{action}`).
+//!
+//! Trust: `/auth` is trusted through the code exchange, the callbacks through their `signed_payload_jwt`
+//! ([`jwt`]), the settings page through a signed session cookie and a CSRF token on every form ([`session`]).
+//! Store setup is idempotent and repairs itself on every load: webhooks ([`hooks`]) and the checkout consent
+//! script ([`script`]).
 
+pub mod auth;
+pub mod callbacks;
+pub mod form;
+pub mod hooks;
+pub mod jwt;
+pub mod page;
+pub mod script;
+pub mod session;
+pub mod settings;
+pub mod settings_page;
+pub mod status;
+
+use http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use shared::bigcommerce::BigCommerce;
+use shared::bigcommerce::{BigCommerce, BigCommerceError};
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
-use shared::web::{self, escape_html};
+use shared::db::DbError;
+use shared::queue::QueueError;
+use shared::web::WebResponse;
 use shared::{Clock, SystemClock, aws::Aws};
 use std::sync::Arc;
 
@@ -26,36 +47,115 @@ impl Deps {
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
             bigcommerce_config,
             app_url: AppUrl::from_env(&env)?,
+            // The real clock even under `cargo xtask dev --speed`: JWTs and session cookies are checked against
+            // BigCommerce's and the browser's time, which a virtual clock would put hours apart.
             clock: Arc::new(SystemClock),
         })
     }
 }
 
-pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
-    let _ = deps;
-    let query = request.query_string_parameters();
-    let response = match (request.method().as_str(), request.uri().path()) {
-        ("GET", "/auth") => {
-            let missing: Vec<&str> = ["code", "scope", "context"]
-                .into_iter()
-                .filter(|name| query.first(name).is_none())
-                .collect();
-            if missing.is_empty() {
-                web::html(
-                    http::StatusCode::NOT_IMPLEMENTED,
-                    "<p>Install is not available yet.</p>",
-                )
-            } else {
-                web::html(
-                    http::StatusCode::BAD_REQUEST,
-                    format!(
-                        "<p>The install link is incomplete: missing {}.</p>",
-                        escape_html(&missing.join(", "))
-                    ),
-                )
-            }
+/// Why a request was refused or failed. Each maps to a status and a page at the handler boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    /// The request itself is wrong (missing parameters, an unreadable form).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Jwt(#[from] jwt::JwtError),
+    #[error(transparent)]
+    Session(#[from] session::SessionError),
+    #[error("the form did not come from this app's settings page (or the page is too old)")]
+    Csrf,
+    #[error("{0}")]
+    NotInstalled(String),
+    #[error(transparent)]
+    Form(#[from] form::FormError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    BigCommerce(#[from] BigCommerceError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+impl InstallError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Jwt(_) | Self::Session(_) => StatusCode::UNAUTHORIZED,
+            Self::Csrf => StatusCode::FORBIDDEN,
+            Self::NotInstalled(_) => StatusCode::NOT_FOUND,
+            Self::Form(form::FormError::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Form(form::FormError::Unreadable) => StatusCode::BAD_REQUEST,
+            Self::BigCommerce(_) => StatusCode::BAD_GATEWAY,
+            Self::Db(_) | Self::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
-        _ => web::html(http::StatusCode::NOT_FOUND, "<p>Not found.</p>"),
+    }
+
+    /// The page the merchant sees. Internal details stay in the logs.
+    pub fn page(&self) -> WebResponse {
+        let (heading, text) = match self {
+            Self::BadRequest(_) | Self::Form(_) | Self::NotInstalled(_) => ("Something is not right", self.to_string()),
+            Self::Jwt(_) => (
+                "Not authorised",
+                format!("{self}. Open the app from your BigCommerce control panel."),
+            ),
+            Self::Session(_) => ("Please open the app again", capitalise(&self.to_string())),
+            Self::Csrf => (
+                "Please reload the page",
+                "The form did not come from this app's settings page, or the page is too old. Nothing was changed: \
+                 reload the app and try again."
+                    .to_owned(),
+            ),
+            Self::BigCommerce(_) => (
+                "BigCommerce could not be reached",
+                "BigCommerce did not answer as expected. Nothing was changed: please try again in a minute.".to_owned(),
+            ),
+            Self::Db(_) | Self::Queue(_) => (
+                "Temporarily unavailable",
+                "The app could not complete this just now. Please try again in a minute.".to_owned(),
+            ),
+        };
+        page::message(self.status(), heading, &text)
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
+    let action = request
+        .path_parameters_ref()
+        .and_then(|p| p.first("action"))
+        .map(str::to_owned);
+    let result = match (request.method().as_str(), request.uri().path(), action) {
+        ("GET", "/auth", _) => auth::install(deps, &request).await,
+        ("GET", "/load", _) => callbacks::load(deps, &request).await,
+        ("GET", "/uninstall", _) => callbacks::uninstall(deps, &request).await,
+        ("GET", "/remove_user", _) => callbacks::remove_user(deps, &request).await,
+        ("GET", "/settings", _) => settings::show(deps, &request).await,
+        ("POST", "/settings", _) => settings::connect(deps, &request).await,
+        ("POST", path, Some(action)) if path.starts_with("/settings/") => {
+            settings::action(deps, &request, &action).await
+        }
+        _ => Ok(page::message(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such page.",
+        )),
     };
+    let response = result.unwrap_or_else(|error| {
+        if error.status().is_server_error() {
+            tracing::error!(%error, path = request.uri().path(), "request failed");
+        } else {
+            tracing::warn!(%error, path = request.uri().path(), "request refused");
+        }
+        error.page()
+    });
     Ok(response.map(Body::from))
 }

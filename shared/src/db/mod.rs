@@ -6,6 +6,7 @@
 
 mod carts;
 mod consent;
+mod contact_summary;
 mod contacts;
 mod dedupe;
 pub mod keys;

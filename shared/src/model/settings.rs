@@ -132,3 +132,471 @@ impl Settings {
         }
     }
 }
+
+/// One reason a settings candidate cannot be saved, tied to the form field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsProblem {
+    /// The field's name on the settings form (`terms_url`, `first_delay_minutes`, ...).
+    pub field: &'static str,
+    /// One sentence the merchant can act on.
+    pub message: String,
+}
+
+impl SettingsProblem {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// Minutes after the last cart activity the first reminder may be set to (design: 15-60, default 30).
+pub const FIRST_DELAY_MINUTES: std::ops::RangeInclusive<u32> = 15..=60;
+/// Reminders per cart a merchant may choose (design: 1-3; the US and Canada always get one).
+pub const REMINDER_STEPS: std::ops::RangeInclusive<u8> = 1..=3;
+/// Hours after the first reminder that a later step may be due (at most a week).
+pub const LATER_STEP_DELAY_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
+/// Hours of the smart-sending window (design: 8-72, default 24).
+pub const SMART_SENDING_HOURS: std::ops::RangeInclusive<u32> = 8..=72;
+/// The merchant's quiet-hour narrowing must lie inside 08:00-21:00, the widest window any recipient gets.
+pub const NARROWING_HOURS: std::ops::RangeInclusive<u8> = 8..=21;
+/// Longest brand name: it opens every message, and every character costs segment space.
+pub const MAX_BRAND_LENGTH: usize = 40;
+/// Longest contact group name.
+pub const MAX_GROUP_LENGTH: usize = 100;
+
+impl Settings {
+    /// The checkout checkbox text these settings produce, when the SMS-checkbox option is chosen.
+    pub fn disclosure(&self) -> Option<Result<crate::consent::Disclosure, crate::consent::DisclosureError>> {
+        (self.consent_option == ConsentOption::SmsCheckbox).then(|| {
+            crate::consent::build_disclosure(
+                &self.brand_name,
+                self.terms_url.as_deref().unwrap_or_default(),
+                self.privacy_url.as_deref().unwrap_or_default(),
+            )
+        })
+    }
+
+    /// Everything that stops these settings from being saved (empty: they may be saved). The rules a consent
+    /// option needs come from the MessageMedia opt-in seed: Terms and Privacy URLs for the SMS checkbox, the
+    /// "Require Consent" confirmation for general marketing, the lawfulness acknowledgement for inferred
+    /// consent. Checks that need BigCommerce (is "Require Consent" really on?) are the caller's.
+    pub fn problems(&self) -> Vec<SettingsProblem> {
+        let mut problems = Vec::new();
+        let brand = self.brand_name.trim();
+        if brand.is_empty() {
+            problems.push(SettingsProblem::new(
+                "brand_name",
+                "Enter the brand name your messages come from: every message must name it.",
+            ));
+        } else if brand.chars().count() > MAX_BRAND_LENGTH || brand.chars().any(char::is_control) {
+            problems.push(SettingsProblem::new(
+                "brand_name",
+                format!("The brand name must be one line of at most {MAX_BRAND_LENGTH} characters."),
+            ));
+        }
+        if !is_help_contact(&self.help_contact) {
+            problems.push(SettingsProblem::new(
+                "help_contact",
+                "Enter where people who reply HELP can get help: an email address, a phone number or an https link.",
+            ));
+        }
+        if let Some(sender) = self.sender_id.as_deref()
+            && !is_sender_id(sender)
+        {
+            problems.push(SettingsProblem::new(
+                "sender_id",
+                "The sender must be a phone number in international form (+ and 8 to 15 digits) or an \
+                 alphanumeric sender ID of 1 to 11 letters, digits or spaces with at least one letter.",
+            ));
+        }
+        match self.consent_option {
+            ConsentOption::SmsCheckbox => {
+                for (field, value, name) in [
+                    ("terms_url", &self.terms_url, "Terms of Service"),
+                    ("privacy_url", &self.privacy_url, "Privacy Policy"),
+                ] {
+                    match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+                        None => problems.push(SettingsProblem::new(
+                            field,
+                            format!(
+                                "The {name} URL is mandatory for the SMS marketing opt-in: the checkout checkbox links to it."
+                            ),
+                        )),
+                        Some(url) if !is_https_url(url) => problems.push(SettingsProblem::new(
+                            field,
+                            format!(
+                                "The {name} URL must be a valid https:// address (no spaces or quotes), e.g. \
+                                 https://your-store.example/terms."
+                            ),
+                        )),
+                        Some(_) => {}
+                    }
+                }
+                // The text the shopper will see must carry every element the rules require.
+                if problems
+                    .iter()
+                    .all(|p| !matches!(p.field, "terms_url" | "privacy_url" | "brand_name"))
+                    && let Some(result) = self.disclosure()
+                {
+                    match result {
+                        Ok(disclosure) => {
+                            let missing = crate::consent::validate_disclosure(&disclosure.text, brand);
+                            if !missing.is_empty() {
+                                let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                                problems.push(SettingsProblem::new(
+                                    "brand_name",
+                                    format!("The checkbox text would lack {}.", list.join(", ")),
+                                ));
+                            }
+                        }
+                        Err(error) => problems.push(SettingsProblem::new("terms_url", error.to_string())),
+                    }
+                }
+            }
+            ConsentOption::GeneralMarketing if !self.require_consent_confirmed => {
+                problems.push(SettingsProblem::new(
+                    "require_consent_confirmed",
+                    "Confirm that BigCommerce's Require Consent setting is on (Settings › General › \
+                     Miscellaneous › Require Consent).",
+                ));
+            }
+            ConsentOption::Inferred if !self.inferred_acknowledged => {
+                problems.push(SettingsProblem::new(
+                    "inferred_acknowledged",
+                    "Inferred consent needs your acknowledgement that it is lawful in your region and that every \
+                     message carries an opt-out.",
+                ));
+            }
+            ConsentOption::GeneralMarketing | ConsentOption::Inferred => {}
+        }
+        for (field, group) in [
+            ("subscriber_group", &self.subscriber_group),
+            ("customer_group", &self.customer_group),
+        ] {
+            let group = group.trim();
+            if group.is_empty() || group.chars().count() > MAX_GROUP_LENGTH || group.chars().any(char::is_control) {
+                problems.push(SettingsProblem::new(
+                    field,
+                    format!("Enter a contact group name of 1 to {MAX_GROUP_LENGTH} characters."),
+                ));
+            } else if group.eq_ignore_ascii_case(super::contact::GUEST_GROUP) {
+                problems.push(SettingsProblem::new(
+                    field,
+                    format!(
+                        "\"{}\" is reserved for guests; choose another name.",
+                        super::contact::GUEST_GROUP
+                    ),
+                ));
+            }
+        }
+        if !self.subscriber_group.trim().is_empty()
+            && self
+                .subscriber_group
+                .trim()
+                .eq_ignore_ascii_case(self.customer_group.trim())
+        {
+            problems.push(SettingsProblem::new(
+                "customer_group",
+                "Keep subscribers and customers who have not subscribed in different groups, so the second is \
+                 never used for marketing by mistake.",
+            ));
+        }
+        let reminders = &self.reminders;
+        if !FIRST_DELAY_MINUTES.contains(&reminders.first_delay_minutes) {
+            problems.push(SettingsProblem::new(
+                "first_delay_minutes",
+                format!(
+                    "The first reminder goes {} to {} minutes after the cart's last activity.",
+                    FIRST_DELAY_MINUTES.start(),
+                    FIRST_DELAY_MINUTES.end()
+                ),
+            ));
+        }
+        if !REMINDER_STEPS.contains(&reminders.max_steps) {
+            problems.push(SettingsProblem::new(
+                "max_steps",
+                format!(
+                    "Choose {} to {} reminders per cart.",
+                    REMINDER_STEPS.start(),
+                    REMINDER_STEPS.end()
+                ),
+            ));
+        } else {
+            let later = usize::from(reminders.max_steps) - 1;
+            let fields = ["step2_delay_hours", "step3_delay_hours"];
+            let mut previous = 0;
+            for (i, field) in fields.iter().enumerate().take(later) {
+                match reminders.later_step_delays_hours.get(i) {
+                    Some(hours) if LATER_STEP_DELAY_HOURS.contains(hours) && *hours > previous => previous = *hours,
+                    _ => {
+                        problems.push(SettingsProblem::new(
+                            field,
+                            format!(
+                                "Reminder {} goes {} to {} hours after the first one, later than the reminder before it.",
+                                i + 2,
+                                LATER_STEP_DELAY_HOURS.start(),
+                                LATER_STEP_DELAY_HOURS.end()
+                            ),
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        if !SMART_SENDING_HOURS.contains(&self.smart_sending_hours) {
+            problems.push(SettingsProblem::new(
+                "smart_sending_hours",
+                format!(
+                    "The smart-sending window is {} to {} hours.",
+                    SMART_SENDING_HOURS.start(),
+                    SMART_SENDING_HOURS.end()
+                ),
+            ));
+        }
+        if let Some(hours) = self.quiet_hours
+            && !(NARROWING_HOURS.contains(&hours.start_hour)
+                && NARROWING_HOURS.contains(&hours.end_hour)
+                && hours.start_hour < hours.end_hour)
+        {
+            problems.push(SettingsProblem::new(
+                "quiet_hours",
+                format!(
+                    "Send hours narrow the legal window: the start must be before the end, both between {:02}:00 \
+                     and {:02}:00.",
+                    NARROWING_HOURS.start(),
+                    NARROWING_HOURS.end()
+                ),
+            ));
+        }
+        problems
+    }
+}
+
+/// An absolute `https://` URL with a host, no whitespace, quotes or angle brackets.
+pub fn is_https_url(url: &str) -> bool {
+    let Some(rest) = url
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .map(|_| &url[8..])
+    else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_name = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host_name = host_name.split(':').next().unwrap_or_default();
+    !host_name.is_empty()
+        && host_name.contains('.')
+        && host_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+        && !url
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '`' | '\\'))
+}
+
+/// An email address, a phone number (any kind: a help line may be a landline) or an https link.
+fn is_help_contact(value: &str) -> bool {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 100 || value.chars().any(char::is_control) {
+        return false;
+    }
+    if is_https_url(value) {
+        return true;
+    }
+    if let Some((local, domain)) = value.split_once('@') {
+        return !local.is_empty()
+            && !local.contains(char::is_whitespace)
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+    }
+    let digits = value.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+}
+
+/// A phone number in international form, or an alphanumeric sender ID (1-11 characters, at least one letter).
+fn is_sender_id(value: &str) -> bool {
+    if let Some(digits) = value.strip_prefix('+') {
+        return (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
+    }
+    (1..=11).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' ')
+        && value.bytes().any(|b| b.is_ascii_alphabetic())
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    fn valid() -> Settings {
+        let user = MerchantUser {
+            id: 1,
+            email: "owner@example.com".into(),
+        };
+        let mut settings = Settings::defaults(user, "Acme Outfitters", chrono::Utc::now());
+        settings.terms_url = Some("https://acme.example.com/terms".into());
+        settings.privacy_url = Some("https://acme.example.com/privacy".into());
+        settings.help_contact = "help@acme.example.com".into();
+        settings
+    }
+
+    fn fields(settings: &Settings) -> Vec<&'static str> {
+        settings.problems().iter().map(|p| p.field).collect()
+    }
+
+    #[test]
+    fn the_defaults_with_urls_and_help_are_valid() {
+        assert_eq!(valid().problems(), vec![]);
+    }
+
+    #[test]
+    fn the_sms_checkbox_needs_both_https_urls() {
+        let mut s = valid();
+        s.terms_url = None;
+        s.privacy_url = Some("http://acme.example.com/privacy".into());
+        assert_eq!(fields(&s), vec!["terms_url", "privacy_url"]);
+        s.terms_url = Some("https://acme.example.com/terms of service".into());
+        s.privacy_url = Some("https://".into());
+        assert_eq!(fields(&s), vec!["terms_url", "privacy_url"]);
+        // Other options do not need them.
+        s.consent_option = ConsentOption::Inferred;
+        s.inferred_acknowledged = true;
+        assert_eq!(fields(&s), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn general_marketing_needs_the_require_consent_confirmation() {
+        let mut s = valid();
+        s.consent_option = ConsentOption::GeneralMarketing;
+        assert_eq!(fields(&s), vec!["require_consent_confirmed"]);
+        s.require_consent_confirmed = true;
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn inferred_consent_needs_the_acknowledgement() {
+        let mut s = valid();
+        s.consent_option = ConsentOption::Inferred;
+        assert_eq!(fields(&s), vec!["inferred_acknowledged"]);
+    }
+
+    #[test]
+    fn ranges_are_enforced() {
+        let mut s = valid();
+        s.reminders.first_delay_minutes = 14;
+        s.reminders.max_steps = 4;
+        s.smart_sending_hours = 73;
+        s.quiet_hours = Some(QuietHours {
+            start_hour: 7,
+            end_hour: 20,
+        });
+        assert_eq!(
+            fields(&s),
+            vec!["first_delay_minutes", "max_steps", "smart_sending_hours", "quiet_hours"]
+        );
+        let mut s = valid();
+        s.reminders.first_delay_minutes = 60;
+        s.smart_sending_hours = 8;
+        s.quiet_hours = Some(QuietHours {
+            start_hour: 9,
+            end_hour: 21,
+        });
+        assert!(s.problems().is_empty());
+        s.quiet_hours = Some(QuietHours {
+            start_hour: 12,
+            end_hour: 12,
+        });
+        assert_eq!(fields(&s), vec!["quiet_hours"]);
+    }
+
+    #[test]
+    fn later_steps_must_come_later() {
+        let mut s = valid();
+        s.reminders.later_step_delays_hours = vec![48, 24];
+        assert_eq!(fields(&s), vec!["step3_delay_hours"]);
+        s.reminders.max_steps = 2;
+        assert!(s.problems().is_empty());
+        s.reminders.later_step_delays_hours = vec![];
+        assert_eq!(fields(&s), vec!["step2_delay_hours"]);
+        s.reminders.max_steps = 1;
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn groups_are_named_apart_and_never_the_guest_group() {
+        let mut s = valid();
+        s.customer_group = " store SUBSCRIBERS ".into();
+        assert_eq!(fields(&s), vec!["customer_group"]);
+        s.customer_group = "BigCommerce - Guests".into();
+        assert_eq!(fields(&s), vec!["customer_group"]);
+        s.subscriber_group = String::new();
+        s.customer_group = "Customers".into();
+        assert_eq!(fields(&s), vec!["subscriber_group"]);
+    }
+
+    #[test]
+    fn brand_help_and_sender_are_checked() {
+        let mut s = valid();
+        s.brand_name = "  ".into();
+        s.help_contact = "call us".into();
+        s.sender_id = Some("TOO LONG SENDER".into());
+        assert_eq!(fields(&s), vec!["brand_name", "help_contact", "sender_id"]);
+        for help in [
+            "help@acme.example.com",
+            "+1 (212) 555-0100",
+            "https://acme.example.com/help",
+        ] {
+            s.help_contact = help.into();
+            assert!(is_help_contact(&s.help_contact), "{help}");
+        }
+        for sender in ["+12125550100", "Acme", "ACME 2"] {
+            assert!(is_sender_id(sender), "{sender}");
+        }
+        for sender in ["12125550100", "+1212", "12345", "Acme!", " Acme"] {
+            assert!(!is_sender_id(sender), "{sender}");
+        }
+    }
+
+    #[test]
+    fn https_urls() {
+        for good in [
+            "https://acme.example.com",
+            "https://acme.example.com/legal/terms?x=1#a",
+            "HTTPS://shop.example.co.uk:8443/p",
+        ] {
+            assert!(is_https_url(good), "{good}");
+        }
+        for bad in [
+            "http://acme.example.com",
+            "https://",
+            "https:///terms",
+            "https://localhost/terms",
+            "https://acme.example.com/a b",
+            "https://acme.example.com/\"x",
+            "javascript:alert(1)",
+            "acme.example.com/terms",
+        ] {
+            assert!(!is_https_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_disclosure_is_built_only_for_the_sms_checkbox() {
+        let mut s = valid();
+        let disclosure = s.disclosure().unwrap().unwrap();
+        assert!(disclosure.text.contains("Acme Outfitters"));
+        assert!(disclosure.text.contains("https://acme.example.com/terms"));
+        s.consent_option = ConsentOption::GeneralMarketing;
+        assert!(s.disclosure().is_none());
+    }
+}

@@ -2,6 +2,10 @@ use crate::StoreHash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// Customers per bulk-sync page (BigCommerce's largest `limit` for `/v3/customers`). A failed page is retried
+/// with the same size, so it covers the same customers.
+pub const CUSTOMERS_PER_PAGE: u32 = 250;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncJobStatus {

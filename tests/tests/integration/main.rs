@@ -2,6 +2,8 @@
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
 mod data_layer;
+mod install;
+mod install_browser;
 mod recovery;
 mod replies;
 mod wiring;

@@ -1,0 +1,661 @@
+//! The settings page's HTML: the three consent options as the MessageMedia opt-in seed describes them, the
+//! contact, message and reminder settings, the checkout checkbox preview, and (once connected) the status.
+//! Pure: data in, escaped HTML out.
+
+use crate::form::{Form, option_value};
+use crate::page::Notice;
+use crate::status::{CONSENT_SAMPLE, RECENT_REMINDERS, Status};
+use chrono::{DateTime, Utc};
+use shared::StoreHash;
+use shared::model::settings::{
+    FIRST_DELAY_MINUTES, LATER_STEP_DELAY_HOURS, NARROWING_HOURS, REMINDER_STEPS, SMART_SENDING_HOURS, SettingsProblem,
+};
+use shared::model::{ConsentOption, SendStatus, Settings, SyncJobStatus};
+use shared::web::escape_html;
+use std::fmt::Write;
+
+/// Everything the page shows.
+pub struct SettingsView<'a> {
+    pub store_hash: &'a StoreHash,
+    pub user_email: &'a str,
+    pub csrf: &'a str,
+    /// The sealed session, also carried in every form: browsers that block third-party cookies (Safari) drop
+    /// the cookie inside the control panel's iframe, and the form still authenticates the post.
+    pub session_token: &'a str,
+    /// The settings version the form was opened on (a save based on an older one is refused).
+    pub based_on_version: u32,
+    /// The settings in force, once the merchant has connected.
+    pub in_force: Option<&'a Settings>,
+    /// What the fields show: the settings in force, the defaults, or what the merchant just posted.
+    pub values: &'a Form,
+    pub problems: &'a [SettingsProblem],
+    pub notices: &'a [Notice],
+    /// One line about the checkout checkbox script, once connected.
+    pub script_line: Option<String>,
+    pub status: Option<&'a Status>,
+}
+
+pub const TITLE: &str = "SMS consent & cart recovery";
+
+impl SettingsView<'_> {
+    /// The hidden fields that authenticate a form post: the session and its CSRF token.
+    fn hidden_auth(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"session\" value=\"{}\">",
+            escape_html(self.csrf),
+            escape_html(self.session_token)
+        )
+    }
+}
+
+pub fn option_title(option: ConsentOption) -> &'static str {
+    match option {
+        ConsentOption::SmsCheckbox => "Option 1 · SMS marketing opt-in",
+        ConsentOption::GeneralMarketing => "Option 2 · General marketing opt-in",
+        ConsentOption::Inferred => "Option 3 · None (inferred consent)",
+    }
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn render(view: &SettingsView<'_>) -> String {
+    let mut html = String::with_capacity(24 * 1024);
+    let _ = write!(
+        html,
+        "<header><h1>{TITLE}</h1><p class=\"who\">Store {} · signed in as {}</p></header>",
+        escape_html(view.store_hash.as_str()),
+        escape_html(view.user_email)
+    );
+    for notice in view.notices {
+        html.push_str(&notice.html());
+    }
+    if !view.problems.is_empty() {
+        html.push_str(
+            "<div class=\"notice error problems\" role=\"alert\" id=\"problems\"><strong>Nothing was saved. Please \
+             fix:</strong><ul>",
+        );
+        for problem in view.problems {
+            let _ = write!(
+                html,
+                "<li><a href=\"#{}\">{}</a></li>",
+                field_anchor(problem.field),
+                escape_html(&problem.message)
+            );
+        }
+        html.push_str("</ul></div>");
+    }
+    if let Some(settings) = view.in_force {
+        status_section(&mut html, view, settings);
+    }
+    form_section(&mut html, view);
+    html
+}
+
+/// The input a problem points at (quiet hours span two inputs).
+fn field_anchor(field: &str) -> &str {
+    match field {
+        "quiet_hours" => "quiet_start",
+        other => other,
+    }
+}
+
+fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Settings) {
+    html.push_str("<section id=\"status\"><h2>Status</h2>");
+    let _ = write!(
+        html,
+        "<p id=\"connected\">Connected with <strong>{}</strong>: settings version {}, saved by {} on {}.</p>",
+        option_title(settings.consent_option),
+        settings.version,
+        escape_html(&settings.saved_by.email),
+        when(settings.saved_at)
+    );
+    if let Some(line) = &view.script_line {
+        let _ = write!(html, "<p id=\"script-status\">{}</p>", escape_html(line));
+    }
+    let Some(status) = view.status else {
+        html.push_str("</section>");
+        return;
+    };
+
+    html.push_str("<h3>Contact sync</h3><div id=\"sync\">");
+    match &status.sync_job {
+        None if settings.sync_contacts => html.push_str("<p>No sync has run yet.</p>"),
+        None => html.push_str("<p>Contact sync is off.</p>"),
+        Some(job) => {
+            let state = match job.status {
+                SyncJobStatus::Running => "Running",
+                SyncJobStatus::Completed => "Completed",
+                SyncJobStatus::CompletedWithFailures => "Completed with failed pages",
+            };
+            let _ = write!(
+                html,
+                "<p><strong>{state}</strong> · started {}</p>\
+                 <progress id=\"sync-progress\" max=\"100\" value=\"{percent}\">{percent}%</progress>\
+                 <p>{percent}% · {} of {} pages done{} · {} contacts imported · {} skipped without a phone · {} \
+                 skipped with an invalid phone</p>",
+                when(job.started_at),
+                job.pages_done,
+                if job.total_pages == 0 {
+                    "?".to_owned()
+                } else {
+                    job.total_pages.to_string()
+                },
+                if job.pages_failed > 0 {
+                    format!(", {} failed", job.pages_failed)
+                } else {
+                    String::new()
+                },
+                job.contacts_imported,
+                job.skipped_no_phone,
+                job.skipped_invalid_phone,
+                percent = job.percent_done(),
+            );
+        }
+    }
+    if !status.failed_pages.is_empty() {
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/retry-failed-pages\">{}<button type=\"submit\" \
+             class=\"secondary\" id=\"retry-failed-pages\">Retry {} failed page{}</button></form>",
+            view.hidden_auth(),
+            status.failed_pages.len(),
+            if status.failed_pages.len() == 1 { "" } else { "s" }
+        );
+    }
+    let running = status
+        .sync_job
+        .as_ref()
+        .is_some_and(|j| j.status == SyncJobStatus::Running);
+    if running {
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/refresh\">{}<button type=\"submit\" class=\"secondary\" \
+             id=\"refresh\">Refresh progress</button></form>",
+            view.hidden_auth()
+        );
+    }
+    if settings.sync_contacts && !running {
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/sync\">{}<button type=\"submit\" class=\"secondary\" \
+             id=\"sync-now\">Sync contacts now</button></form>",
+            view.hidden_auth()
+        );
+    }
+    html.push_str("</div>");
+
+    let counts = status.consent_counts;
+    let _ = write!(
+        html,
+        "<h3>Contacts by consent</h3><table class=\"counts\" id=\"consent-counts\"><tbody>\
+         <tr><th>Subscribed</th><td data-state=\"subscribed\">{}</td></tr>\
+         <tr><th>Waiting for a double opt-in reply</th><td data-state=\"pending_double_opt_in\">{}</td></tr>\
+         <tr><th>Unsubscribed</th><td data-state=\"unsubscribed\">{}</td></tr>\
+         <tr><th>Never subscribed</th><td data-state=\"never_subscribed\">{}</td></tr>\
+         <tr><th>All contacts</th><td data-state=\"total\">{}</td></tr></tbody></table>",
+        counts.subscribed,
+        counts.pending_double_opt_in,
+        counts.unsubscribed,
+        counts.never_subscribed,
+        status.contacts_total
+    );
+    if status.contacts_total > status.contacts_folded as u64 {
+        let _ = write!(
+            html,
+            "<p class=\"muted\">Consent states are counted for the first {CONSENT_SAMPLE} contacts (by phone \
+             number) of {}.</p>",
+            status.contacts_total
+        );
+    }
+
+    html.push_str("<h3>Recent reminders</h3>");
+    if status.recent_sends.is_empty() {
+        html.push_str("<p id=\"recent-reminders\">No reminders sent yet.</p>");
+    } else {
+        html.push_str(
+            "<table id=\"recent-reminders\"><thead><tr><th>When</th><th>To</th><th>Cart</th><th>Step</th>\
+             <th>Status</th><th>Clicked</th><th>Recovered</th></tr></thead><tbody>",
+        );
+        for send in &status.recent_sends {
+            let state = match send.status {
+                SendStatus::Claimed => "sending",
+                SendStatus::Sent => "sent",
+                SendStatus::Delivered => "delivered",
+                SendStatus::Failed => "failed",
+            };
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td><td>{}</td></tr>",
+                when(send.sent_at.unwrap_or(send.claimed_at)),
+                escape_html(&send.phone.masked()),
+                escape_html(&send.cart_id),
+                send.step,
+                send.clicked_at.map(when).unwrap_or_default(),
+                send.recovered_amount
+                    .map(|amount| format!("{:.2}", amount.round_dp(2)))
+                    .unwrap_or_default(),
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    let recovery = &status.recovery;
+    let _ = write!(
+        html,
+        "<p id=\"recovered\">From the last {RECENT_REMINDERS} reminders: {} sent, {} clicked, {} order{} recovered, \
+         recovered revenue <strong>{:.2}</strong>.</p>",
+        recovery.sent,
+        recovery.clicked,
+        recovery.orders_recovered,
+        if recovery.orders_recovered == 1 { "" } else { "s" },
+        recovery.revenue.round_dp(2),
+    );
+    if !status.recent_decisions.is_empty() {
+        html.push_str(
+            "<h3>Recent consent decisions</h3><table id=\"recent-decisions\"><thead><tr><th>When</th><th>Cart</th>\
+             <th>Step</th><th>Outcome</th><th>Why</th></tr></thead><tbody>",
+        );
+        for decision in &status.recent_decisions {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(decision.decided_at),
+                escape_html(&decision.cart_id),
+                decision.step,
+                escape_html(&decision.outcome),
+                escape_html(&decision.explanation)
+            );
+        }
+        html.push_str("</tbody></table>");
+    }
+    html.push_str("</section>");
+}
+
+struct Fields<'a> {
+    values: &'a Form,
+    problems: &'a [SettingsProblem],
+}
+
+impl Fields<'_> {
+    fn value(&self, name: &str) -> String {
+        escape_html(self.values.get(name).unwrap_or_default())
+    }
+
+    fn checked(&self, name: &str) -> &'static str {
+        if self.values.checked(name) { " checked" } else { "" }
+    }
+
+    fn problem(&self, name: &str) -> Option<&SettingsProblem> {
+        self.problems.iter().find(|p| p.field == name)
+    }
+
+    /// `aria-invalid` and the error line under a field.
+    fn error(&self, name: &str) -> (String, String) {
+        match self.problem(name) {
+            Some(problem) => (
+                format!(" aria-invalid=\"true\" aria-describedby=\"{}-error\"", problem.field),
+                format!(
+                    "<p class=\"field-error\" id=\"{}-error\">{}</p>",
+                    problem.field,
+                    escape_html(&problem.message)
+                ),
+            ),
+            None => (String::new(), String::new()),
+        }
+    }
+
+    fn text_input(&self, html: &mut String, name: &str, label: &str, kind: &str, hint: &str) {
+        let (invalid, error) = self.error(name);
+        let _ = write!(
+            html,
+            "<label for=\"{name}\">{label}</label><input type=\"{kind}\" id=\"{name}\" name=\"{name}\" value=\"{}\"{invalid}>{}{error}",
+            self.value(name),
+            if hint.is_empty() {
+                String::new()
+            } else {
+                format!("<p class=\"hint\">{hint}</p>")
+            }
+        );
+    }
+
+    fn number_input(&self, html: &mut String, name: &str, label: &str, range: (u32, u32), problem_field: &str) {
+        let (invalid, error) = self.error(problem_field);
+        let _ = write!(
+            html,
+            "<div><label for=\"{name}\">{label}</label><input type=\"number\" id=\"{name}\" name=\"{name}\" \
+             min=\"{}\" max=\"{}\" value=\"{}\"{invalid}>{error}</div>",
+            range.0,
+            range.1,
+            self.value(name)
+        );
+    }
+
+    fn checkbox(&self, html: &mut String, name: &str, label: &str) {
+        let (invalid, error) = self.error(name);
+        let _ = write!(
+            html,
+            "<label class=\"inline\" for=\"{name}\"><input type=\"checkbox\" id=\"{name}\" name=\"{name}\"{}{invalid}> \
+             <span>{label}</span></label>{error}",
+            self.checked(name)
+        );
+    }
+}
+
+fn form_section(html: &mut String, view: &SettingsView<'_>) {
+    let f = Fields {
+        values: view.values,
+        problems: view.problems,
+    };
+    let chosen = view.values.consent_option();
+    let _ = write!(
+        html,
+        "<form method=\"post\" action=\"/settings\" id=\"settings-form\">{}<input type=\"hidden\" \
+         name=\"based_on_version\" value=\"{}\">",
+        view.hidden_auth(),
+        view.based_on_version
+    );
+
+    html.push_str(
+        "<section id=\"consent\"><h2>How customers consent to SMS marketing</h2><p>Only customers and guests who \
+         have opted in receive abandoned-cart reminders. Choose how that consent is obtained. <strong>The correct \
+         option depends on your region's regulations, and it is your responsibility to understand the opt-in \
+         requirements for your region.</strong></p>",
+    );
+    let (_, option_error) = f.error("consent_option");
+    html.push_str(&option_error);
+    for option in [
+        ConsentOption::SmsCheckbox,
+        ConsentOption::GeneralMarketing,
+        ConsentOption::Inferred,
+    ] {
+        let value = option_value(option);
+        let _ = write!(
+            html,
+            "<div class=\"option\"><label class=\"inline\" for=\"option-{value}\"><input type=\"radio\" \
+             name=\"consent_option\" id=\"option-{value}\" value=\"{value}\"{}> <span><strong>{}</strong><br>",
+            if chosen == Some(option) { " checked" } else { "" },
+            option_title(option)
+        );
+        match option {
+            ConsentOption::SmsCheckbox => {
+                html.push_str(
+                    "Send SMS to customers that have explicitly opted in to SMS marketing. An unchecked checkbox \
+                     with the SMS marketing consent terms is added to your checkout.</span></label>\
+                     <div class=\"details only-sms\"><p class=\"hint\">Your Terms of Service and Privacy Policy are \
+                     mandatory: the consent terms at checkout link to both.</p>",
+                );
+                f.text_input(html, "terms_url", "Terms of Service URL", "url", "");
+                f.text_input(html, "privacy_url", "Privacy Policy URL", "url", "");
+                preview(html, view.values);
+                html.push_str("</div>");
+            }
+            ConsentOption::GeneralMarketing => {
+                html.push_str(
+                    "Send SMS to customers that have opted in to marketing in general.</span></label>\
+                     <div class=\"details only-general\"><p>First switch on the opt-in in your BigCommerce store:</p>\
+                     <ol class=\"steps\"><li>In your BigCommerce control panel, go to <strong>Settings › General › \
+                     Miscellaneous</strong>.</li><li>Under <strong>Email Settings</strong>, tick <strong>Require \
+                     Consent</strong> and save.</li></ol><p class=\"hint\">When you connect, we also check the setting \
+                     with BigCommerce and refuse to connect while it is off.</p>",
+                );
+                f.checkbox(
+                    html,
+                    "require_consent_confirmed",
+                    "I have switched on Require Consent, so checkout offers customers a marketing opt-in.",
+                );
+                html.push_str("</div>");
+            }
+            ConsentOption::Inferred => {
+                html.push_str(
+                    "Send SMS to customers who gave you their phone number, without asking them to opt in to SMS \
+                     or general marketing.</span></label><div class=\"details only-inferred\"><div class=\"notice \
+                     warning\" role=\"note\"><strong>Important:</strong> before choosing inferred consent, confirm \
+                     that it is compliant with your region's legislation. Every message carries an opt-out (\"Reply \
+                     STOP to opt out\"). Inferred consent never authorises marketing texts to US numbers: they \
+                     still need express written consent.</div>",
+                );
+                f.checkbox(
+                    html,
+                    "inferred_acknowledged",
+                    "I confirm that inferred consent is lawful for SMS marketing in my region.",
+                );
+                html.push_str("</div>");
+            }
+        }
+        html.push_str("</div>");
+    }
+    html.push_str("</section>");
+
+    html.push_str("<section id=\"messages\"><h2>Your messages</h2>");
+    f.text_input(
+        html,
+        "brand_name",
+        "Brand name",
+        "text",
+        "Every message starts with it, and the checkout consent terms name it.",
+    );
+    f.text_input(
+        html,
+        "help_contact",
+        "Help contact",
+        "text",
+        "An email address, phone number or https link that people who reply HELP are sent to.",
+    );
+    f.text_input(
+        html,
+        "sender_id",
+        "Sender number or ID (optional)",
+        "text",
+        "The number (e.g. +12125550100) or alphanumeric ID (up to 11 characters; not allowed for US numbers) your \
+         messages come from. Replies to it reach this store.",
+    );
+    html.push_str("</section>");
+
+    html.push_str("<section id=\"contacts\"><h2>Contacts</h2>");
+    f.checkbox(
+        html,
+        "sync_contacts",
+        "Sync customers, guests and customer groups from BigCommerce into contacts (now, and as they change).",
+    );
+    f.text_input(
+        html,
+        "subscriber_group",
+        "Group for subscribers",
+        "text",
+        "Customers who subscribed to your marketing.",
+    );
+    f.text_input(
+        html,
+        "customer_group",
+        "Group for customers who have not subscribed",
+        "text",
+        "Kept apart from subscribers: do not use this group for marketing.",
+    );
+    html.push_str("</section>");
+
+    html.push_str("<section id=\"reminders\"><h2>Cart reminders</h2><div class=\"row\">");
+    f.number_input(
+        html,
+        "first_delay_minutes",
+        "First reminder after (minutes)",
+        (*FIRST_DELAY_MINUTES.start(), *FIRST_DELAY_MINUTES.end()),
+        "first_delay_minutes",
+    );
+    f.number_input(
+        html,
+        "max_steps",
+        "Reminders per cart",
+        (u32::from(*REMINDER_STEPS.start()), u32::from(*REMINDER_STEPS.end())),
+        "max_steps",
+    );
+    f.number_input(
+        html,
+        "step2_delay_hours",
+        "Second reminder after the first (hours)",
+        (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end()),
+        "step2_delay_hours",
+    );
+    f.number_input(
+        html,
+        "step3_delay_hours",
+        "Third reminder after the first (hours)",
+        (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end()),
+        "step3_delay_hours",
+    );
+    html.push_str(
+        "</div><p class=\"hint\">US and Canadian numbers always get at most one reminder per cart, within 48 hours \
+         (carrier rules).</p><div class=\"row\">",
+    );
+    f.number_input(
+        html,
+        "smart_sending_hours",
+        "Smart sending: at most one marketing text per number every (hours)",
+        (*SMART_SENDING_HOURS.start(), *SMART_SENDING_HOURS.end()),
+        "smart_sending_hours",
+    );
+    html.push_str("</div><div class=\"row\">");
+    let narrowing = (u32::from(*NARROWING_HOURS.start()), u32::from(*NARROWING_HOURS.end()));
+    f.number_input(
+        html,
+        "quiet_start",
+        "Send no earlier than (hour, optional)",
+        narrowing,
+        "quiet_hours",
+    );
+    f.number_input(
+        html,
+        "quiet_end",
+        "Stop sending at (hour, optional)",
+        narrowing,
+        "quiet_hours",
+    );
+    html.push_str(
+        "</div><p class=\"hint\">In the recipient's local time. This can only narrow the hours the law allows (e.g. \
+         08:00–21:00 federally in the US, shorter in some states), never widen them.</p>",
+    );
+    f.checkbox(
+        html,
+        "us_double_opt_in",
+        "Before the first cart reminder to a US number, text a double opt-in request and wait for YES (carrier \
+         cart-reminder policy).",
+    );
+    html.push_str("</section>");
+
+    html.push_str(
+        "<div class=\"actions\"><button type=\"submit\" id=\"connect\">Connect</button>\
+         <button type=\"submit\" class=\"secondary\" id=\"preview-button\" formaction=\"/settings/preview\">Preview \
+         checkbox text</button></div></form>",
+    );
+}
+
+/// The exact checkbox text shoppers will see, from the consent engine's disclosure builder.
+fn preview(html: &mut String, values: &Form) {
+    let built = shared::consent::build_disclosure(
+        values.get("brand_name").unwrap_or_default(),
+        values.get("terms_url").unwrap_or_default(),
+        values.get("privacy_url").unwrap_or_default(),
+    );
+    html.push_str(
+        "<div class=\"preview\" id=\"disclosure-preview\"><p class=\"hint\">What shoppers see at checkout:</p>",
+    );
+    match built {
+        Ok(disclosure)
+            if values
+                .get("terms_url")
+                .is_some_and(shared::model::settings::is_https_url)
+                && values
+                    .get("privacy_url")
+                    .is_some_and(shared::model::settings::is_https_url) =>
+        {
+            let _ = write!(
+                html,
+                "<label><input type=\"checkbox\" disabled> <span id=\"disclosure-text\">{}</span></label>\
+                 <p class=\"hint\">The box starts unchecked. Text version {}.</p>",
+                disclosure.html,
+                escape_html(&disclosure.version)
+            );
+        }
+        _ => html.push_str(
+            "<p class=\"muted\" id=\"disclosure-missing\">Enter your brand name and both https URLs to preview the \
+             checkbox text.</p>",
+        ),
+    }
+    html.push_str("</div>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::model::MerchantUser;
+
+    fn settings() -> Settings {
+        let user = MerchantUser {
+            id: 1,
+            email: "owner@example.com".into(),
+        };
+        let mut s = Settings::defaults(user, "Acme <Outfitters>", Utc::now());
+        s.terms_url = Some("https://acme.example.com/terms".into());
+        s.privacy_url = Some("https://acme.example.com/privacy".into());
+        s
+    }
+
+    fn render_with(values: &Form, problems: &[SettingsProblem]) -> String {
+        let store = StoreHash::parse("abc123").unwrap();
+        render(&SettingsView {
+            store_hash: &store,
+            user_email: "o\"wner@example.com",
+            csrf: "tok",
+            session_token: "sealed",
+            based_on_version: 0,
+            in_force: None,
+            values,
+            problems,
+            notices: &[Notice::error("<b>bad</b>")],
+            script_line: None,
+            status: None,
+        })
+    }
+
+    #[test]
+    fn values_and_messages_are_escaped() {
+        let html = render_with(&Form::from_settings(&settings()), &[]);
+        assert!(html.contains("value=\"Acme &lt;Outfitters&gt;\""));
+        assert!(html.contains("o&quot;wner@example.com"));
+        assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"));
+        assert!(!html.contains("<Outfitters>"));
+        assert!(!html.contains("<b>bad"));
+    }
+
+    #[test]
+    fn the_preview_shows_the_exact_disclosure() {
+        let s = settings();
+        let html = render_with(&Form::from_settings(&s), &[]);
+        let disclosure = s.disclosure().unwrap().unwrap();
+        assert!(html.contains(&disclosure.html));
+        assert!(html.contains(&disclosure.version));
+        let mut s = settings();
+        s.terms_url = None;
+        let html = render_with(&Form::from_settings(&s), &[]);
+        assert!(html.contains("disclosure-missing"));
+    }
+
+    #[test]
+    fn problems_are_listed_and_marked_on_their_fields() {
+        let problems = [SettingsProblem::new("terms_url", "Terms needed")];
+        let html = render_with(&Form::from_settings(&settings()), &problems);
+        assert!(html.contains("<a href=\"#terms_url\">Terms needed</a>"));
+        assert!(html.contains("id=\"terms_url\" name=\"terms_url\""));
+        assert!(html.contains("aria-describedby=\"terms_url-error\""));
+        assert!(html.contains("<p class=\"field-error\" id=\"terms_url-error\">Terms needed</p>"));
+    }
+
+    #[test]
+    fn the_chosen_option_is_checked() {
+        let mut s = settings();
+        s.consent_option = ConsentOption::Inferred;
+        let html = render_with(&Form::from_settings(&s), &[]);
+        assert!(html.contains("id=\"option-inferred\" value=\"inferred\" checked"));
+        assert!(!html.contains("value=\"sms_checkbox\" checked"));
+    }
+}

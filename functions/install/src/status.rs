@@ -1,0 +1,88 @@
+//! What the settings page reports once the store is connected: the bulk sync's progress, contacts by consent
+//! state, recent reminders with recovered revenue, and the consent decisions behind them.
+
+use futures::StreamExt;
+use shared::StoreHash;
+use shared::consent::{ConsentState, ConsentStatus, Purpose};
+use shared::db::{Db, DbError};
+use shared::model::{ReminderDecision, SendRecord, SyncJob};
+use shared::recovery::RecoverySummary;
+
+/// Contacts whose ledgers the page folds; beyond this it shows the total and says the counts are a sample.
+pub const CONSENT_SAMPLE: usize = 100;
+/// Ledgers read at once while folding the sample.
+const CONCURRENT_LEDGERS: usize = 16;
+/// Reminders listed, and summarised (clicks, recovered orders, revenue).
+pub const RECENT_REMINDERS: i32 = 50;
+/// Decisions listed.
+pub const RECENT_DECISIONS: i32 = 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    pub sync_job: Option<SyncJob>,
+    pub failed_pages: Vec<u32>,
+    pub contacts_total: u64,
+    /// How many contacts' ledgers were folded into [`Status::consent_counts`].
+    pub contacts_folded: usize,
+    pub consent_counts: ConsentCounts,
+    pub recent_sends: Vec<SendRecord>,
+    pub recent_decisions: Vec<ReminderDecision>,
+    /// What [`Status::recent_sends`] achieved: clicks, recovered orders and their revenue.
+    pub recovery: RecoverySummary,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentCounts {
+    pub subscribed: u64,
+    pub pending_double_opt_in: u64,
+    pub unsubscribed: u64,
+    pub never_subscribed: u64,
+}
+
+impl ConsentCounts {
+    fn add(&mut self, status: ConsentStatus) {
+        match status {
+            ConsentStatus::Subscribed => self.subscribed += 1,
+            ConsentStatus::PendingDoubleOptIn => self.pending_double_opt_in += 1,
+            ConsentStatus::Unsubscribed => self.unsubscribed += 1,
+            ConsentStatus::NeverSubscribed => self.never_subscribed += 1,
+        }
+    }
+}
+
+pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
+    let (job, contacts, sends, decisions) = futures::try_join!(
+        db.latest_sync_job(store),
+        db.store_contact_sample(store, CONSENT_SAMPLE),
+        db.recent_sends(store, RECENT_REMINDERS),
+        db.recent_decisions(store, RECENT_DECISIONS),
+    )?;
+    let failed_pages = match &job {
+        Some(job) if job.pages_failed > 0 => db.failed_sync_pages(store, &job.job_id).await?,
+        _ => Vec::new(),
+    };
+    let (contacts_total, sample) = contacts;
+    let contacts_folded = sample.len();
+    let statuses: Vec<Result<ConsentStatus, DbError>> = futures::stream::iter(sample.into_iter().map(|c| c.phone))
+        .map(|phone| async move {
+            let ledger = db.ledger(store, &phone).await?;
+            Ok(ConsentState::fold(&ledger, Purpose::Marketing).status())
+        })
+        .buffer_unordered(CONCURRENT_LEDGERS)
+        .collect()
+        .await;
+    let mut consent_counts = ConsentCounts::default();
+    for status in statuses {
+        consent_counts.add(status?);
+    }
+    Ok(Status {
+        recovery: RecoverySummary::of(&sends),
+        sync_job: job,
+        failed_pages,
+        contacts_total,
+        contacts_folded,
+        consent_counts,
+        recent_sends: sends,
+        recent_decisions: decisions,
+    })
+}

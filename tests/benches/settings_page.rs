@@ -1,0 +1,196 @@
+//! What opening the settings page costs: DynamoDB and BigCommerce requests per page, and time per page against
+//! moto and the simulator on loopback, for a connected store with many contacts; plus the CPU cost of the
+//! per-request checks (JWT, session cookie). `cargo xtask bench settings_page [contacts]`.
+
+use chrono::Utc;
+use integration_tests::TestApp;
+use integration_tests::install::sms_form;
+use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
+use shared::model::{Contact, ContactSource};
+use shared::{Phone, Secret, StoreHash};
+use std::time::{Duration, Instant};
+
+fn contact(store: &StoreHash, phone: Phone) -> Contact {
+    let now = Utc::now();
+    Contact {
+        store_hash: store.clone(),
+        phone,
+        first_name: Some("Sam".into()),
+        last_name: Some("Example".into()),
+        email: Some("sam@example.com".into()),
+        customer_id: None,
+        groups: vec!["Store customers".into()],
+        notes: None,
+        tags: vec![],
+        shipping_address: None,
+        subscribed_in_bigcommerce: Some(false),
+        labels: vec!["BigCommerce".into()],
+        source: ContactSource::BulkSync,
+        created_at: now,
+        updated_at: now,
+        erased_at: None,
+        undeliverable: None,
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let contacts: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let app = TestApp::start().await;
+        let mut merchant = app.install_app("bench1").await;
+        let page = app.submit(&mut merchant, "/settings", sms_form()).await;
+        assert_eq!(page.status, 200, "{}", page.html);
+        let store = StoreHash::parse("bench1").unwrap();
+
+        // Contacts (numbers +1415555xxxx, +1628555xxxx, ... are valid mobiles).
+        let started = Instant::now();
+        let area_codes = ["415", "628", "650", "510", "408", "925"];
+        let phones: Vec<Phone> = (0..contacts)
+            .map(|i| {
+                let e164 = format!("+1{}555{:04}", area_codes[i / 10_000], i % 10_000);
+                Phone::from_e164(&e164).expect("valid mobile")
+            })
+            .collect();
+        let all: Vec<Contact> = phones.iter().map(|p| contact(&store, p.clone())).collect();
+        app.db().put_contacts(&all).await.unwrap();
+        // The page folds the ledgers of the first contacts only (by phone): those get a consent event each.
+        let now = Utc::now();
+        let events: Vec<ConsentEvent> = phones
+            .iter()
+            .take(2 * install::status::CONSENT_SAMPLE)
+            .enumerate()
+            .map(|(i, phone)| {
+                ConsentEvent::new(
+                    store.clone(),
+                    phone.clone(),
+                    Purpose::Marketing,
+                    now,
+                    now,
+                    format!("bench:{i}"),
+                    ConsentEventKind::KeywordOptIn {
+                        keyword: OptInKeyword::Start,
+                        raw_text: "START".into(),
+                        message_id: None,
+                    },
+                )
+            })
+            .collect();
+        app.db().append_consents(&events).await.unwrap();
+        println!(
+            "seeded {contacts} contacts ({} with a consent event) in {:.1?}",
+            events.len(),
+            started.elapsed()
+        );
+
+        // Warm up, then measure GET /settings (what every page view and refresh costs).
+        for _ in 0..3 {
+            app.get_page("/settings", Some(&merchant.cookie)).await;
+        }
+        let rounds = 20;
+        let db_before = app.db().counter().calls();
+        let items_before = app.db().counter().items_read();
+        let bc_before = app.bigcommerce.requests("bench1").len();
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let page = app.get_page("/settings", Some(&merchant.cookie)).await;
+            times.push(started.elapsed());
+            assert_eq!(page.status, 200);
+            assert!(page.contains(&format!("<td data-state=\"total\">{contacts}</td>")));
+        }
+        times.sort();
+        let db_calls = (app.db().counter().calls() - db_before) as f64 / rounds as f64;
+        let items = (app.db().counter().items_read() - items_before) as f64 / rounds as f64;
+        let bc_calls = (app.bigcommerce.requests("bench1").len() - bc_before) as f64 / rounds as f64;
+        println!(
+            "GET /settings, {contacts} contacts ({rounds} loads): p50 {:.1?}, p95 {:.1?}; per load: {db_calls:.0} \
+             DynamoDB requests, {items:.0} items read, {bc_calls:.0} BigCommerce requests",
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+        );
+
+        // Where the time goes (the emulators are far slower than DynamoDB and BigCommerce).
+        let started = Instant::now();
+        app.db()
+            .store_contact_sample(&store, install::status::CONSENT_SAMPLE)
+            .await
+            .unwrap();
+        println!(
+            "  contact count + first {} contacts: {:.1?}",
+            install::status::CONSENT_SAMPLE,
+            started.elapsed()
+        );
+        let started = Instant::now();
+        for phone in phones.iter().take(install::status::CONSENT_SAMPLE) {
+            app.db().ledger(&store, phone).await.unwrap();
+        }
+        println!(
+            "  one ledger query: {:.1?}",
+            started.elapsed() / install::status::CONSENT_SAMPLE as u32
+        );
+        let record = app.db().get_store(&store).await.unwrap().unwrap();
+        let client = app.install.bigcommerce.store(&store, &record.access_token);
+        let started = Instant::now();
+        client.hooks().await.unwrap();
+        client.scripts().await.unwrap();
+        println!(
+            "  webhook and script check (2 BigCommerce requests): {:.1?}",
+            started.elapsed()
+        );
+    });
+
+    // The per-request checks, on their own.
+    let secret = Secret::new("bench-client-secret");
+    let now = Utc::now().timestamp();
+    let claims = sim::bigcommerce::JwtClaims {
+        aud: "bench-client".into(),
+        iss: "bc".into(),
+        iat: now,
+        nbf: now,
+        exp: now + 86_400,
+        jti: "c5f0bcf5-a504-4ae6-8dcc-0e40eaa5a070".into(),
+        sub: "stores/bench1".into(),
+        user: sim::bigcommerce::JwtUser {
+            id: 1,
+            email: "owner@example.com".into(),
+            locale: None,
+        },
+        owner: sim::bigcommerce::JwtUser {
+            id: 1,
+            email: "owner@example.com".into(),
+            locale: None,
+        },
+        url: "/".into(),
+        channel_id: None,
+    };
+    let jwt = sim::bigcommerce::sign_jwt(&claims, secret.expose());
+    let n = 100_000;
+    let started = Instant::now();
+    for _ in 0..n {
+        install::jwt::verify(&jwt, "bench-client", &secret, Utc::now()).expect("valid");
+    }
+    println!("signed_payload_jwt verification: {:.2?} each", started.elapsed() / n);
+    let keys = install::session::SessionKeys::derive(&secret);
+    let user = shared::model::MerchantUser {
+        id: 1,
+        email: "owner@example.com".into(),
+    };
+    let session = install::session::Session::start(StoreHash::parse("bench1").unwrap(), &user, Utc::now());
+    let sealed = keys.seal(&session);
+    let token = keys.csrf_token(&session);
+    let started = Instant::now();
+    for _ in 0..n {
+        let keys = install::session::SessionKeys::derive(&secret);
+        let opened = keys.open(&sealed, Utc::now()).expect("valid");
+        assert!(keys.csrf_matches(&opened, &token));
+    }
+    println!(
+        "session cookie + CSRF check (key derivation included): {:.2?} each",
+        started.elapsed() / n
+    );
+}
