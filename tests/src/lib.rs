@@ -9,7 +9,6 @@ use shared::aws::Aws;
 use shared::config::AwsResources;
 use tokio::sync::OnceCell;
 
-
 static MOTO_URL: OnceCell<String> = OnceCell::const_new();
 
 /// The emulator's URL. Starts moto from the project-local tools when the test command did not start one; fails
