@@ -131,19 +131,10 @@ fn source_label(source: &str) -> &str {
         "erased" => "erased",
         "bigcommerce_opt_out" => "BigCommerce marketing opt-out",
         "double_opt_in_requested" => "confirmation text sent",
-        code => [
-            Basis::CheckboxVerified,
-            Basis::Keyword,
-            Basis::DoubleOptInConfirmed,
-            Basis::GeneralMarketing,
-            Basis::Inferred,
-            Basis::ImportDefault,
-            Basis::ImpliedPurchase,
-            Basis::SoftOptIn,
-        ]
-        .into_iter()
-        .find(|b| b.code() == code)
-        .map_or(code, |b| b.describe()),
+        code => Basis::ALL
+            .into_iter()
+            .find(|b| b.code() == code)
+            .map_or(code, |b| b.describe()),
     }
 }
 

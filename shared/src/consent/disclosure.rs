@@ -11,6 +11,7 @@
 //! which words a shopper agreed to, and any change to the words is a new version.
 
 use super::text::{contains_phrase, padded};
+use crate::web::escape_html;
 use sha2::{Digest, Sha256};
 use std::fmt;
 
@@ -215,22 +216,6 @@ fn unescape_html(text: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#39;", "'")
         .replace("&amp;", "&")
-}
-
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

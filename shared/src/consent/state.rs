@@ -48,6 +48,18 @@ pub enum Basis {
 }
 
 impl Basis {
+    /// Every basis, strongest express consent first.
+    pub const ALL: [Basis; 8] = [
+        Self::CheckboxVerified,
+        Self::Keyword,
+        Self::DoubleOptInConfirmed,
+        Self::GeneralMarketing,
+        Self::Inferred,
+        Self::ImportDefault,
+        Self::ImpliedPurchase,
+        Self::SoftOptIn,
+    ];
+
     /// Stable snake_case code, for records and reports.
     pub fn code(self) -> &'static str {
         match self {
@@ -554,16 +566,7 @@ mod tests {
 
     #[test]
     fn basis_codes_match_serde() {
-        for basis in [
-            Basis::CheckboxVerified,
-            Basis::Keyword,
-            Basis::DoubleOptInConfirmed,
-            Basis::GeneralMarketing,
-            Basis::Inferred,
-            Basis::ImportDefault,
-            Basis::ImpliedPurchase,
-            Basis::SoftOptIn,
-        ] {
+        for basis in Basis::ALL {
             assert_eq!(serde_json::to_string(&basis).unwrap(), format!("\"{}\"", basis.code()));
         }
     }
