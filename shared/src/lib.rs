@@ -8,10 +8,13 @@
 pub mod aws;
 pub mod bigcommerce;
 pub mod bus;
+pub mod carts;
+pub mod checkout_consent;
 pub mod checkout_script;
 pub mod clock;
 pub mod config;
 pub mod consent;
+pub mod contacts;
 pub mod db;
 pub mod logging;
 pub mod messages;
@@ -20,6 +23,7 @@ pub mod phone;
 pub mod queue;
 pub mod secret;
 pub mod sms;
+pub mod store_events;
 pub mod store_hash;
 pub mod web;
 

@@ -6,10 +6,13 @@
 
 mod carts;
 mod consent;
+mod consent_import;
 mod contacts;
 mod dedupe;
 pub mod keys;
+mod rate_limits;
 mod sends;
+mod store_directory;
 mod stores;
 mod sync_jobs;
 mod tokens;
