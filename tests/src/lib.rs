@@ -73,6 +73,8 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
 
 pub use app::{SeededStore, TestApp, TestAppOptions};
 
+pub mod contact_sync;
+
 mod app {
     //! The whole app on loopback: every function's real handler behind the template's HTTP API and SQS event
     //! sources, against moto, the BigCommerce simulator and the SMS sandbox, with one manual clock.

@@ -2,4 +2,5 @@
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
 mod data_layer;
+mod sync;
 mod wiring;
