@@ -27,8 +27,10 @@
     }
     var base = source.origin + source.pathname.replace(/\/consent\.js$/, "");
 
+    // Optimized One-Page Checkout names its fields `shippingAddress.phone`, ids `phoneInput`; themes vary.
     var PHONE_FIELDS = [
       'input[name="phone"]',
+      'input[name$=".phone"]',
       'input[name$="[phone]"]',
       'input[id*="phone" i]',
       'input[type="tel"]',
@@ -36,6 +38,7 @@
     ].join(",");
     var COUNTRY_FIELDS = [
       'select[name="countryCode"]',
+      'select[name$=".countryCode"]',
       'select[name$="[countryCode]"]',
       'select[id*="countryCode" i]'
     ].join(",");

@@ -53,7 +53,8 @@ pub async fn handle(
     // Re-reading the checkout tracks the cart with the ticked number and verifies it when it is the billing
     // phone.
     let check = ConsentCheck { phone, attempt };
-    if carts::seen(deps, &ctx, cart_id, Some(check)).await? == CheckoutState::Gone {
+    let state = carts::seen(deps, &ctx, cart_id, Some(check)).await?;
+    if state == CheckoutState::Gone {
         // Converted meanwhile: the order has the checkout's billing phone.
         let orders = ctx
             .client
@@ -73,6 +74,10 @@ pub async fn handle(
                 verify(deps, &ctx, cart_id, &billing, None, attempt).await?;
             }
         }
+    }
+    if state == CheckoutState::Gone {
+        // The order's billing phone was the last word on this checkout.
+        return Ok(());
     }
     let ledger = deps.aws.db.ledger(store_hash, phone).await?;
     if !checkboxes_to_verify(&ledger, cart_id).is_empty() {
