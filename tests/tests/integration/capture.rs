@@ -238,7 +238,12 @@ async fn a_tick_records_complete_evidence_and_counts_once_the_billing_phone_matc
         .await;
     app.drain_sync().await;
     let ledger = app.db().ledger(store, &au).await.unwrap();
-    let checkbox_id = ledger[0].event_id.clone();
+    let checkbox_id = ledger
+        .iter()
+        .find(|e| matches!(e.kind, ConsentEventKind::CheckoutCheckbox { .. }))
+        .unwrap()
+        .event_id
+        .clone();
     assert!(ledger.iter().any(|e| matches!(&e.kind,
         ConsentEventKind::CheckoutPhoneVerified { checkbox_event_id, cart_id: c } if *checkbox_event_id == checkbox_id && *c == cart_id)));
     let state = ConsentState::fold(&ledger, Purpose::Marketing);
@@ -264,10 +269,11 @@ async fn a_tick_records_complete_evidence_and_counts_once_the_billing_phone_matc
     .await;
     assert_eq!(untick.status(), 200);
     let ledger = app.db().ledger(store, &au).await.unwrap();
-    assert!(matches!(
-        ledger.last().unwrap().kind,
-        ConsentEventKind::OptOut(OptOutMethod::CheckboxUnticked)
-    ));
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.kind == ConsentEventKind::OptOut(OptOutMethod::CheckboxUnticked))
+    );
     assert!(ConsentState::fold(&ledger, Purpose::Marketing).grants.is_empty());
 }
 
@@ -341,16 +347,22 @@ async fn us_numbers_get_one_double_opt_in_request_inside_their_send_window() {
     assert_eq!(sent[0].from.as_deref(), Some("+12125550100"));
     assert_eq!(sent[0].metadata.get("store_hash").map(String::as_str), Some(hash));
     let snapshot = app.db().phone_snapshot(store, &us).await.unwrap();
+    // Recorded in the same instant of the test's clock: their order in the ledger is not theirs to keep.
     let kinds: Vec<&ConsentEventKind> = snapshot.ledger.iter().map(|e| &e.kind).collect();
-    assert!(matches!(kinds[0], ConsentEventKind::CheckoutCheckbox { .. }));
-    assert!(matches!(kinds[1], ConsentEventKind::CheckoutPhoneVerified { .. }));
-    match kinds[2] {
-        ConsentEventKind::DoubleOptInRequested { message_id, text } => {
-            assert_eq!(message_id.as_deref(), Some(sent[0].id.as_str()));
-            assert_eq!(text, &sent[0].content);
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(kinds.len(), 3);
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, ConsentEventKind::CheckoutCheckbox { .. }))
+    );
+    assert!(
+        kinds
+            .iter()
+            .any(|k| matches!(k, ConsentEventKind::CheckoutPhoneVerified { .. }))
+    );
+    assert!(kinds.iter().any(|k| matches!(k,
+        ConsentEventKind::DoubleOptInRequested { message_id, text }
+            if message_id.as_deref() == Some(sent[0].id.as_str()) && *text == sent[0].content)));
     assert_eq!(
         snapshot.sends.iter().map(|s| &s.kind).collect::<Vec<_>>(),
         vec![&SentKind::DoubleOptInRequest]
