@@ -765,3 +765,42 @@ async fn forged_and_unauthenticated_deliveries_are_rejected_and_change_nothing()
     let store_hash = StoreHash::parse("forge1").unwrap();
     assert!(app.db().store_contacts(&store_hash).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_signed_in_customers_cart_carries_their_number_before_the_billing_step() {
+    let app = TestApp::start().await;
+    let hash = "signin";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let customer_id = app
+        .bigcommerce
+        .create_customer(
+            hash,
+            CustomerSeed {
+                email: "kai@example.com".into(),
+                first_name: "Kai".into(),
+                phone: "(512) 555-0177".into(),
+                addresses: vec![us_address("")],
+                ..CustomerSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let cart_id = app
+        .bigcommerce
+        .create_cart(
+            hash,
+            CartSeed {
+                customer_id,
+                email: "kai@example.com".into(),
+                items: vec![ItemSeed::new("Desk Lamp", 1, 64.0)],
+                ..CartSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.customer_id, customer_id);
+    assert_eq!(cart.phone, Some(phone("(512) 555-0177")));
+    assert_eq!(cart.first_name.as_deref(), Some("Kai"));
+    assert_eq!(cart.next_due_at, Some(app.clock.now() + Duration::minutes(30)));
+}

@@ -1,7 +1,8 @@
 //! Cart events: the [`Cart`] record the recovery flow reads, kept from the cart's checkout.
 //!
 //! The checkout (one request) holds the cart's items, amounts and email and, once the shopper reaches the
-//! billing step, the phone. The reminder timer and its rules are in [`shared::carts`]. A checkout's billing
+//! billing step, the phone. Before that, the number is the one ticked in our checkbox, or a signed-in
+//! customer's contact number. The reminder timer and its rules are in [`shared::carts`]. A checkout's billing
 //! phone also verifies any checkbox ticked for that number in that checkout ([`crate::checkout_consent`]).
 
 use crate::checkout_consent;
@@ -98,12 +99,12 @@ async fn refresh(
         .or_else(|| consent.map(|c| c.phone.clone()))
         .or_else(|| existing.as_ref().and_then(|c| c.phone.clone()));
     let mut contents = CartContents::from_checkout(&checkout, phone);
-    if contents.first_name.is_none() && contents.customer_id != 0 {
-        // A signed-in shopper before the billing step: their name is on their contact.
-        contents.first_name = db
-            .contact_by_customer(ctx.hash(), contents.customer_id)
-            .await?
-            .and_then(|c| c.first_name);
+    if contents.customer_id != 0 && (contents.first_name.is_none() || contents.phone.is_none()) {
+        // A signed-in shopper before the billing step: their name and number are on their contact.
+        if let Some(contact) = db.contact_by_customer(ctx.hash(), contents.customer_id).await? {
+            contents.first_name = contents.first_name.or(contact.first_name);
+            contents.phone = contents.phone.or(Some(contact.phone));
+        }
     }
     let cart = track(
         existing.clone(),
