@@ -192,8 +192,10 @@ async fn import_page(
         }
     }
     db.put_contacts(&contacts).await?;
+    let erased = crate::erasures::erase_deleted(deps, store_hash, &contacts, deps.clock.now()).await?;
+    events.retain(|e| !erased.contains(&e.phone));
     let appended = db.import_consents(&events).await?;
-    counts.imported = contacts.len() as u64;
+    counts.imported = (contacts.len() - erased.len()) as u64;
     let counted = db.record_sync_page_done(store_hash, job_id, page, counts).await?;
     let job = db.finish_sync_job_if_complete(store_hash, job_id, ctx.now).await?;
     tracing::info!(

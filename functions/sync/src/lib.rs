@@ -7,6 +7,7 @@ pub mod attribution;
 pub mod bulk;
 pub mod checkout_consent;
 pub mod dead_letters;
+pub mod erasures;
 pub mod live;
 pub mod store_context;
 pub mod write_back;

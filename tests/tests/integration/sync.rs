@@ -804,3 +804,48 @@ async fn a_signed_in_customers_cart_carries_their_number_before_the_billing_step
     assert_eq!(cart.first_name.as_deref(), Some("Kai"));
     assert_eq!(cart.next_due_at, Some(app.clock.now() + Duration::minutes(30)));
 }
+
+#[tokio::test]
+async fn a_customer_deleted_while_their_page_is_in_flight_stays_erased() {
+    let app = TestApp::start().await;
+    let hash = "race01";
+    let seeded_store = app.seed_store(hash, |_| {}).await;
+    let seeded = seed(&app, hash, 20);
+    let victim = seeded.customers.iter().find(|c| c.phone.is_some()).unwrap();
+    // The deletion is processed first, but the page below still reads the customer: as if the page had read
+    // them just before the merchant deleted them.
+    app.bigcommerce
+        .fire_event(
+            hash,
+            "store/customer/deleted",
+            serde_json::json!({"type": "customer", "id": victim.id}),
+        )
+        .await;
+    app.drain_sync().await;
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+    app.drain_sync().await;
+
+    let phone = victim.phone.as_ref().unwrap();
+    let contact = app
+        .db()
+        .get_contact(&seeded_store.store_hash, phone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(contact.erased_at.is_some());
+    assert_eq!((contact.email, contact.customer_id), (None, None));
+    assert!(
+        app.db()
+            .ledger(&seeded_store.store_hash, phone)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone - 1);
+}

@@ -68,6 +68,11 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, customer_id: u64) -> Resul
         return Ok(());
     };
     db.put_contact(&contact).await?;
+    let erased =
+        crate::erasures::erase_deleted(deps, ctx.hash(), std::slice::from_ref(&contact), deps.clock.now()).await?;
+    if !erased.is_empty() {
+        return Ok(());
+    }
     let events = live_customer_events(settings, ctx.hash(), &phone, customer_id, &marketing, ctx.now);
     let events = without_repeated_marketing_status(deps, ctx.hash(), &phone, events).await?;
     let appended = db.append_consents(&events).await?;
@@ -77,6 +82,8 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, customer_id: u64) -> Resul
 
 pub async fn deleted(deps: &Deps, ctx: &StoreContext, customer_id: u64) -> Result<(), SyncError> {
     let db = &deps.aws.db;
+    // First the tombstone: a copy of the customer being written right now finds it afterwards.
+    crate::erasures::record_deletion(deps, ctx.hash(), customer_id, ctx.now).await?;
     let Some(mut contact) = db.contact_by_customer(ctx.hash(), customer_id).await? else {
         tracing::info!(customer_id, "deleted customer had no contact");
         return Ok(());
