@@ -29,12 +29,25 @@ pub struct SqsEventSource {
 }
 
 impl SqsEventSource {
-    /// The event source of `function_logical_id` reading `queue_logical_id`, as the template declares it.
+    /// The (first) SQS event source of `function_logical_id`, as the template declares it.
     pub fn from_template(
         sdk: &aws_config::SdkConfig,
         template: &Template,
         resources: &Resources,
         function_logical_id: &str,
+        function: SharedFunction,
+    ) -> Result<Self, TemplateError> {
+        Self::for_queue(sdk, template, resources, function_logical_id, None, function)
+    }
+
+    /// The event source of `function_logical_id` reading `queue_logical_id` (the first SQS event when `None`),
+    /// as the template declares it: a function may read several queues (e.g. its dead-letter queue).
+    pub fn for_queue(
+        sdk: &aws_config::SdkConfig,
+        template: &Template,
+        resources: &Resources,
+        function_logical_id: &str,
+        queue_logical_id: Option<&str>,
         function: SharedFunction,
     ) -> Result<Self, TemplateError> {
         let definition = template
@@ -51,7 +64,9 @@ impl SqsEventSource {
                     batch_size,
                     report_batch_item_failures,
                     ..
-                } => Some((queue.clone(), *batch_size, *report_batch_item_failures)),
+                } if queue_logical_id.is_none_or(|wanted| wanted == queue) => {
+                    Some((queue.clone(), *batch_size, *report_batch_item_failures))
+                }
                 _ => None,
             })
             .ok_or_else(|| TemplateError::Shape(format!("{function_logical_id} has no SQS event")))?;

@@ -33,6 +33,15 @@ pub enum SyncMessage {
         customer_id: u64,
         phone: Phone,
     },
+    /// A checkout checkbox was ticked for `phone`: re-read the checkout to verify the number is its billing
+    /// phone and, once verified, send the double opt-in request where one is due. Sent again with a delay
+    /// while the billing phone is not there yet or the recipient's send window is closed (`attempt` counts).
+    CheckoutConsent {
+        store_hash: StoreHash,
+        cart_id: String,
+        phone: Phone,
+        attempt: u32,
+    },
 }
 
 impl SyncMessage {
@@ -41,7 +50,8 @@ impl SyncMessage {
             Self::StartBulkSync { store_hash, .. }
             | Self::CustomerPage { store_hash, .. }
             | Self::Webhook { store_hash, .. }
-            | Self::WriteBackConsent { store_hash, .. } => store_hash,
+            | Self::WriteBackConsent { store_hash, .. }
+            | Self::CheckoutConsent { store_hash, .. } => store_hash,
         }
     }
 }

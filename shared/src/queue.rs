@@ -6,6 +6,9 @@ use serde::Serialize;
 /// SQS's limit on messages per `SendMessageBatch`.
 pub const SEND_BATCH_LIMIT: usize = 10;
 
+/// SQS's longest message delay (15 minutes).
+pub const MAX_DELAY_SECONDS: u64 = 900;
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("SQS request failed: {0}")]
@@ -46,6 +49,19 @@ impl Queue {
             .send_message()
             .queue_url(&self.url)
             .message_body(serde_json::to_string(message)?)
+            .send()
+            .await?;
+        Ok(())
+    }
+
+    /// Sends a message that becomes visible only after `delay` (SQS allows at most 15 minutes): a later look
+    /// at something that is not ready yet.
+    pub async fn send_delayed<T: Serialize>(&self, message: &T, delay: std::time::Duration) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(serde_json::to_string(message)?)
+            .delay_seconds(delay.as_secs().min(MAX_DELAY_SECONDS) as i32)
             .send()
             .await?;
         Ok(())

@@ -77,6 +77,8 @@ pub mod replies;
 
 pub use app::{SeededStore, TestApp, TestAppOptions};
 
+pub mod contact_sync;
+
 mod app {
     //! The whole app on loopback: every function's real handler behind the template's HTTP API and SQS event
     //! sources, against moto, the BigCommerce simulator and the SMS sandbox, with one manual clock.

@@ -44,6 +44,7 @@ pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Er
         .map(str::to_owned);
     let response = match (request.method().as_str(), request.uri().path(), token) {
         ("GET", "/consent.js", _) => consent::script(deps, &request).await?,
+        ("GET", "/consent/disclosure", _) => consent::disclosure(deps, &request).await?,
         ("POST", "/consent", _) => consent::capture(deps, &request).await?,
         ("OPTIONS", "/consent", _) => consent::preflight(deps, &request).await?,
         ("GET", path, Some(token)) if path.starts_with("/r/") => recovery::click(deps, &request, &token).await?,

@@ -1,9 +1,15 @@
 //! The `sync` function, on the sync queue: bulk sync ([`bulk`]), live store events ([`live`]), recovered revenue
-//! attribution of orders ([`attribution`]) and consent write-back to BigCommerce ([`write_back`]).
+//! attribution of orders ([`attribution`]) and consent write-back to BigCommerce ([`write_back`]); checkout
+//! consent verification ([`checkout_consent`]); and, on the dead-letter queue, what failed every retry
+//! ([`dead_letters`]).
 
 pub mod attribution;
 pub mod bulk;
+pub mod checkout_consent;
+pub mod dead_letters;
+pub mod erasures;
 pub mod live;
+pub mod store_context;
 pub mod write_back;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -92,25 +98,35 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), SyncError> {
     let message: SyncMessage = serde_json::from_str(record.body.as_deref().unwrap_or_default())
         .map_err(|e| SyncError::Permanent(format!("unreadable sync message: {e}")))?;
     let span = shared::logging::store_span(message.store_hash());
-    async {
-        match message {
-            SyncMessage::StartBulkSync { .. } | SyncMessage::CustomerPage { .. } => {
-                bulk::handle(deps, &message, record).await
-            }
-            SyncMessage::Webhook {
-                store_hash,
-                scope,
-                data,
-                hash,
-                created_at,
-            } => live::handle(deps, &store_hash, &scope, &data, &hash, created_at).await,
-            SyncMessage::WriteBackConsent {
-                store_hash,
-                customer_id,
-                phone,
-            } => write_back::handle(deps, &store_hash, customer_id, &phone).await,
-        }
+    if dead_letters::is_from_dead_letter_queue(deps, record) {
+        return dead_letters::handle(deps, message, record).instrument(span).await;
     }
-    .instrument(span)
-    .await
+    dispatch(deps, message, record).instrument(span).await
+}
+
+/// Runs one message's work.
+pub(crate) async fn dispatch(deps: &Deps, message: SyncMessage, record: &SqsMessage) -> Result<(), SyncError> {
+    match message {
+        SyncMessage::StartBulkSync { .. } | SyncMessage::CustomerPage { .. } => {
+            bulk::handle(deps, &message, record).await
+        }
+        SyncMessage::Webhook {
+            store_hash,
+            scope,
+            data,
+            hash,
+            created_at,
+        } => live::handle(deps, &store_hash, &scope, &data, &hash, created_at).await,
+        SyncMessage::WriteBackConsent {
+            store_hash,
+            customer_id,
+            phone,
+        } => write_back::handle(deps, &store_hash, customer_id, &phone).await,
+        SyncMessage::CheckoutConsent {
+            store_hash,
+            cart_id,
+            phone,
+            attempt,
+        } => checkout_consent::handle(deps, &store_hash, &cart_id, &phone, attempt).await,
+    }
 }

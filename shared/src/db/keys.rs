@@ -9,6 +9,8 @@
 //! - `DEDUPE#{key}`: de-duplication markers with a TTL (webhook hashes, provider reply ids).
 //! - `TOKEN#{token}`: recovery-link and opt-out tokens.
 //! - `SWEEP`: the sweep's watermark.
+//! - `STORE#{hash}#EMAIL#{email}`: a newsletter subscriber (`SUBSCRIBER`), read by the contact sync.
+//! - `RATE#{key}#{window}`: request counters of the public consent endpoint (TTL).
 //!
 //! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id), `StoreLists`
 //! (`gsi2pk`/`gsi2sk`: a store's contacts, sends and reminder decisions) and `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly
@@ -136,6 +138,26 @@ pub fn token_pk(token: &str) -> String {
 /// The stores whose messages come from one sender number or ID (replies to a shared sender concern them all).
 pub fn sender_pk(sender: &str) -> String {
     format!("SENDER#{sender}")
+}
+
+/// In a store's partition: the names the sync reads ids against (customer groups, attributes, country).
+pub const DIRECTORY_SK: &str = "DIRECTORY";
+
+/// A newsletter subscriber of a store, by normalised email (one partition per address spreads bulk writes).
+pub fn subscriber_email_pk(store: &StoreHash, email: &str) -> String {
+    format!("STORE#{store}#EMAIL#{email}")
+}
+
+pub const SUBSCRIBER_SK: &str = "SUBSCRIBER";
+
+/// `Lookup` index key of a subscriber by BigCommerce id (to find who a deleted subscriber was).
+pub fn subscriber_lookup(store: &StoreHash, subscriber_id: u64) -> String {
+    format!("STORE#{store}#SUBSCRIBER#{subscriber_id}")
+}
+
+/// A request counter for one rate-limit key in one fixed window (TTL-deleted after the window).
+pub fn rate_pk(key: &str, window_start: DateTime<Utc>) -> String {
+    format!("RATE#{key}#{}", window_start.timestamp())
 }
 
 pub const SWEEP_PK: &str = "SWEEP";

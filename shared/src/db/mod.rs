@@ -6,13 +6,16 @@
 
 mod carts;
 mod consent;
+mod consent_import;
 mod contact_summary;
 mod contacts;
 mod dedupe;
 pub mod keys;
+mod rate_limits;
 mod recovery;
 mod replies;
 mod sends;
+mod store_directory;
 mod stores;
 mod sync_jobs;
 mod tokens;

@@ -1,9 +1,11 @@
 //! Integration tests: real handlers, the real AWS SDK against moto, the BigCommerce simulator and the SMS
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
+mod capture;
 mod data_layer;
 mod install;
 mod install_browser;
 mod recovery;
 mod replies;
+mod sync;
 mod wiring;

@@ -1,0 +1,77 @@
+//! The sync dead-letter queue: messages that failed every retry (`maxReceiveCount` in template.yaml).
+//!
+//! A customer page is counted failed on its job, so the job can finish ("completed with failures") and the
+//! settings page can offer to retry exactly those pages. Anything else (a store event, a write-back, a
+//! checkout consent check) gets one last attempt, which is cheap because every handler re-reads current
+//! state; if that fails too it is logged with what it was and dropped, rather than cycling through the
+//! dead-letter queue forever. The queue's alarm counts what arrives here.
+
+use crate::{Deps, SyncError};
+use aws_lambda_events::event::sqs::SqsMessage;
+use shared::messages::SyncMessage;
+
+/// The function reads two queues; a record from any queue but the sync queue is a dead letter.
+pub fn is_from_dead_letter_queue(deps: &Deps, record: &SqsMessage) -> bool {
+    let Some(arn) = record.event_source_arn.as_deref() else {
+        return false;
+    };
+    // An ARN ends in the queue name (`arn:aws:sqs:region:account:name`), as does the queue URL.
+    let source = arn.rsplit(':').next().unwrap_or_default();
+    let sync_queue = deps.aws.sync_queue.url().rsplit('/').next().unwrap_or_default();
+    !source.is_empty() && source != sync_queue
+}
+
+pub async fn handle(deps: &Deps, message: SyncMessage, record: &SqsMessage) -> Result<(), SyncError> {
+    match &message {
+        SyncMessage::CustomerPage {
+            store_hash,
+            job_id,
+            page,
+            ..
+        } => {
+            let db = &deps.aws.db;
+            let counted = db.record_sync_page_failed(store_hash, job_id, *page).await?;
+            let job = db
+                .finish_sync_job_if_complete(store_hash, job_id, deps.clock.now())
+                .await?;
+            tracing::error!(
+                job_id,
+                page,
+                counted,
+                job_status = ?job.map(|j| j.status),
+                "customer page failed every retry; counted failed on the job"
+            );
+            Ok(())
+        }
+        _ => {
+            let what = describe(&message);
+            match crate::dispatch(deps, message, record).await {
+                Ok(()) => {
+                    tracing::warn!(message = %what, "dead-lettered sync message succeeded on its last attempt");
+                }
+                Err(error) => {
+                    tracing::error!(message = %what, %error, "dead-lettered sync message dropped after its last attempt");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// What a message was, for operators: never a phone number.
+fn describe(message: &SyncMessage) -> String {
+    match message {
+        SyncMessage::StartBulkSync { job_id, .. } => format!("start of bulk sync {job_id}"),
+        SyncMessage::CustomerPage { job_id, page, .. } => format!("page {page} of bulk sync {job_id}"),
+        SyncMessage::Webhook {
+            scope,
+            hash,
+            created_at,
+            ..
+        } => format!("{scope} event {hash} of {created_at}"),
+        SyncMessage::WriteBackConsent { customer_id, .. } => format!("consent write-back for customer {customer_id}"),
+        SyncMessage::CheckoutConsent { cart_id, attempt, .. } => {
+            format!("checkout consent check {attempt} of cart {cart_id}")
+        }
+    }
+}

@@ -1,0 +1,851 @@
+//! Contact sync end to end: bulk sync through the sync queue (and its dead-letter queue), live sync through
+//! BigCommerce's webhooks into the receiver, the sync queue and the worker; the simulator, moto and the real
+//! handlers throughout.
+
+use chrono::Duration;
+use integration_tests::contact_sync::{
+    Delivery, contacts_by_phone, dead_letter_source, drain_with_dead_letters, impatient_sync_source, start_bulk_sync,
+};
+use integration_tests::{SeededStore, TestApp};
+use shared::consent::{
+    ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptOutMethod, Purpose, Reason, Recipient, decide,
+};
+use shared::messages::SyncMessage;
+use shared::model::contact::GUEST_GROUP;
+use shared::model::{CartStatus, ConsentOption, Settings, SyncJobStatus};
+use shared::{Clock, Phone, StoreHash};
+use sim::bigcommerce::{BillingAddress, CartSeed, CustomerAddress, CustomerSeed, Fault, ItemSeed, SubscriberSeed};
+use std::collections::BTreeMap;
+
+/// The sim's seeded customers: index → (id, email, phone when usable, group id, accepts-emails flag).
+struct Seeded {
+    customers: Vec<SeededCustomer>,
+    with_valid_phone: usize,
+    without_phone: usize,
+    with_invalid_phone: usize,
+}
+
+struct SeededCustomer {
+    index: usize,
+    id: u64,
+    email: String,
+    phone: Option<Phone>,
+    group_id: u64,
+    accepts_emails: bool,
+}
+
+fn seed(app: &TestApp, hash: &str, n: usize) -> Seeded {
+    let summary = app.bigcommerce.seed_customers(hash, n);
+    let by_id: BTreeMap<u64, sim::bigcommerce::Customer> =
+        app.bigcommerce.customers(hash).into_iter().map(|c| (c.id, c)).collect();
+    let customers = summary
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| {
+            let c = &by_id[id];
+            let country = c.addresses.first().map(|a| a.country_code.as_str());
+            SeededCustomer {
+                index,
+                id: *id,
+                email: c.email.to_lowercase(),
+                phone: Phone::parse(&c.phone, country).ok(),
+                group_id: c.customer_group_id,
+                accepts_emails: c.accepts_product_review_abandoned_cart_emails,
+            }
+        })
+        .collect();
+    Seeded {
+        customers,
+        with_valid_phone: summary.with_valid_phone,
+        without_phone: summary.without_phone,
+        with_invalid_phone: summary.with_invalid_phone,
+    }
+}
+
+async fn store(app: &TestApp, hash: &str, configure: impl FnOnce(&mut Settings)) -> SeededStore {
+    let seeded = app.seed_store(hash, configure).await;
+    // Setup noise (subscribers created below) is not what these tests are about.
+    app.bigcommerce.hold_webhooks(true);
+    seeded
+}
+
+/// The ledgers of many phones, read a few at a time.
+async fn ledgers<'a>(
+    app: &TestApp,
+    store: &StoreHash,
+    phones: impl Iterator<Item = &'a Phone>,
+) -> BTreeMap<Phone, Vec<ConsentEvent>> {
+    use futures::StreamExt;
+    futures::stream::iter(phones.cloned())
+        .map(|phone| async move {
+            let ledger = app.db().ledger(store, &phone).await.unwrap();
+            (phone, ledger)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await
+}
+
+fn general_marketing_status(ledger: &[ConsentEvent]) -> Vec<bool> {
+    ledger
+        .iter()
+        .filter_map(|e| match e.kind {
+            ConsentEventKind::GeneralMarketing { opted_in, .. } => Some(opted_in),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bulk_sync_imports_every_contact_once_with_groups_and_consent_through_429s_and_500s() {
+    let app = TestApp::start().await;
+    let hash = "bulk1k";
+    let seeded_store = store(&app, hash, |s| {
+        s.consent_option = ConsentOption::GeneralMarketing;
+        s.require_consent_confirmed = true;
+    })
+    .await;
+    let wholesale = app.bigcommerce.create_customer_group(hash, "Wholesale");
+    let vip = app.bigcommerce.create_customer_group(hash, "VIP");
+    let seeded = seed(&app, hash, 1000);
+    // Newsletter sign-ups: every 5th customer subscribed, every 10th (+5) signed up then unsubscribed.
+    for c in &seeded.customers {
+        let consents = match c.index % 10 {
+            0 => vec!["marketing_newsletter".to_owned()],
+            5 => vec![],
+            _ => continue,
+        };
+        app.bigcommerce
+            .create_subscriber(
+                hash,
+                SubscriberSeed {
+                    email: c.email.clone(),
+                    consents,
+                    ..SubscriberSeed::default()
+                },
+            )
+            .await;
+    }
+    // A platform 429 on page 2, and page 3 failing for longer than the client retries (so the page goes back
+    // to the queue once).
+    let customers_path = format!("/stores/{hash}/v3/customers?page=");
+    app.bigcommerce
+        .inject_fault(Fault::status(429, &format!("{customers_path}2&limit=250")));
+    app.bigcommerce
+        .inject_fault(Fault::status(500, &format!("{customers_path}3&limit=250")).times(6));
+
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+    let (live, dead) = drain_with_dead_letters(&app).await;
+    assert!(live.failed >= 1, "page 3 went back to the queue: {live:?}");
+    assert_eq!(dead.received, 0);
+
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::Completed);
+    assert_eq!((job.total_pages, job.pages_done, job.pages_failed), (4, 4, 0));
+    assert_eq!(job.groups_synced, 2);
+    assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone);
+    assert_eq!(job.skipped_no_phone as usize, seeded.without_phone);
+    assert_eq!(job.skipped_invalid_phone as usize, seeded.with_invalid_phone);
+    assert_eq!(app.bigcommerce.stats(hash).faults, 7);
+
+    let contacts = contacts_by_phone(&app, &seeded_store.store_hash).await;
+    assert_eq!(
+        contacts.len(),
+        seeded.with_valid_phone,
+        "every usable phone exactly once"
+    );
+    let group_name = |id: u64| match id {
+        id if id == wholesale => Some("Wholesale"),
+        id if id == vip => Some("VIP"),
+        _ => None,
+    };
+    // Two customers in seven (moto answers a query in tens of milliseconds; the sample covers every
+    // group, status and phone format, which cycle with shorter periods).
+    let sampled = seeded
+        .customers
+        .iter()
+        .filter(|c| c.index % 7 < 2)
+        .filter_map(|c| c.phone.as_ref());
+    let ledgers = ledgers(&app, &seeded_store.store_hash, sampled).await;
+    for c in &seeded.customers {
+        let Some(phone) = &c.phone else { continue };
+        let contact = &contacts[phone];
+        assert_eq!(contact.customer_id, Some(c.id));
+        assert_eq!(contact.email.as_deref(), Some(c.email.as_str()));
+        assert_eq!(contact.labels, vec!["BigCommerce".to_owned()]);
+        let subscribed = c.accepts_emails || c.index % 10 == 0;
+        let mut groups: Vec<&str> = group_name(c.group_id).into_iter().collect();
+        groups.push(if subscribed {
+            "Store subscribers"
+        } else {
+            "Store customers"
+        });
+        assert_eq!(contact.groups, groups, "customer {}", c.index);
+        assert_eq!(contact.subscribed_in_bigcommerce, Some(subscribed));
+        if let Some(ledger) = ledgers.get(phone) {
+            assert_eq!(ledger.len(), 1, "one consent event per contact");
+            assert_eq!(general_marketing_status(ledger), vec![subscribed]);
+        }
+    }
+    let vips = app
+        .db()
+        .contacts_in_group(&seeded_store.store_hash, "VIP")
+        .await
+        .unwrap();
+    assert_eq!(
+        vips.len(),
+        seeded
+            .customers
+            .iter()
+            .filter(|c| c.group_id == vip && c.phone.is_some())
+            .count()
+    );
+}
+
+#[tokio::test]
+async fn each_option_imports_its_consent_and_a_rerun_or_redelivery_adds_nothing() {
+    let app = TestApp::start().await;
+    for (hash, option) in [
+        ("optsms", ConsentOption::SmsCheckbox),
+        ("optinf", ConsentOption::Inferred),
+    ] {
+        let seeded_store = store(&app, hash, |s| {
+            s.consent_option = option;
+            s.inferred_acknowledged = true;
+        })
+        .await;
+        let seeded = seed(&app, hash, 60);
+        start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+        app.drain_sync().await;
+        let first = contacts_by_phone(&app, &seeded_store.store_hash).await;
+        assert_eq!(first.len(), seeded.with_valid_phone);
+        for phone in first.keys() {
+            let ledger = app.db().ledger(&seeded_store.store_hash, phone).await.unwrap();
+            assert_eq!(ledger.len(), 1);
+            match (option, &ledger[0].kind) {
+                (ConsentOption::SmsCheckbox, ConsentEventKind::ImportDefault { sync_job_id }) => {
+                    assert_eq!(sync_job_id, "job-1")
+                }
+                (ConsentOption::Inferred, ConsentEventKind::Inferred { .. }) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+
+        // A redelivered page and a whole second run: the same contacts, no new ledger events.
+        app.sync
+            .aws
+            .sync_queue
+            .send(&SyncMessage::CustomerPage {
+                store_hash: seeded_store.store_hash.clone(),
+                job_id: "job-1".into(),
+                page: 1,
+                per_page: 250,
+            })
+            .await
+            .unwrap();
+        app.clock.advance(Duration::minutes(10));
+        start_bulk_sync(&app, &seeded_store.store_hash, "job-2").await;
+        app.drain_sync().await;
+        let job1 = app
+            .db()
+            .get_sync_job(&seeded_store.store_hash, "job-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (job1.pages_done, job1.contacts_imported as usize),
+            (1, seeded.with_valid_phone)
+        );
+        let job2 = app
+            .db()
+            .get_sync_job(&seeded_store.store_hash, "job-2")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job2.status, SyncJobStatus::Completed);
+        let second = contacts_by_phone(&app, &seeded_store.store_hash).await;
+        assert_eq!(second.len(), first.len());
+        for (phone, contact) in &second {
+            let mut before = first[phone].clone();
+            before.updated_at = contact.updated_at;
+            assert_eq!(&before, contact);
+            assert_eq!(app.db().ledger(&seeded_store.store_hash, phone).await.unwrap().len(), 1);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes_the_job() {
+    let app = TestApp::start().await;
+    let hash = "dlq1";
+    let seeded_store = store(&app, hash, |_| {}).await;
+    let seeded = seed(&app, hash, 300);
+    // Page 2 answers 503 for a while: more than the queue's 5 deliveries.
+    app.bigcommerce
+        .inject_fault(Fault::status(503, &format!("/stores/{hash}/v3/customers?page=2&limit=250")).times(5));
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+    let impatient = impatient_sync_source(&app);
+    let outcome = impatient.drain().await.unwrap();
+    assert_eq!(outcome.failed, 5, "page 2 failed on each of its 5 deliveries");
+    let dead = dead_letter_source(&app).drain().await.unwrap();
+    assert_eq!(dead.received, 1, "moto's redrive moved page 2 to the dead-letter queue");
+
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::CompletedWithFailures);
+    assert_eq!((job.total_pages, job.pages_done, job.pages_failed), (2, 1, 1));
+    assert_eq!(
+        app.db()
+            .failed_sync_pages(&seeded_store.store_hash, "job-1")
+            .await
+            .unwrap(),
+        vec![2]
+    );
+
+    // The settings page's "retry failed pages": the page is queued again and now succeeds.
+    app.sync
+        .aws
+        .sync_queue
+        .send(&SyncMessage::CustomerPage {
+            store_hash: seeded_store.store_hash.clone(),
+            job_id: "job-1".into(),
+            page: 2,
+            per_page: 250,
+        })
+        .await
+        .unwrap();
+    app.drain_sync().await;
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::Completed);
+    assert_eq!((job.pages_done, job.pages_failed), (2, 0));
+    assert_eq!(
+        contacts_by_phone(&app, &seeded_store.store_hash).await.len(),
+        seeded.with_valid_phone
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------- live
+
+fn us_address(phone: &str) -> CustomerAddress {
+    CustomerAddress {
+        first_name: "Jane".into(),
+        last_name: "Doe".into(),
+        address1: "1 Main St".into(),
+        city: "Austin".into(),
+        state_or_province: "Texas".into(),
+        postal_code: "78701".into(),
+        country: "United States".into(),
+        country_code: "US".into(),
+        phone: phone.into(),
+        ..CustomerAddress::default()
+    }
+}
+
+fn phone(raw: &str) -> Phone {
+    Phone::parse(raw, Some("US")).unwrap()
+}
+
+#[tokio::test]
+async fn customer_events_keep_contacts_and_a_deleted_customer_keeps_their_opt_out() {
+    let app = TestApp::start().await;
+    let hash = "live01";
+    let seeded = app
+        .seed_store(hash, |s| {
+            s.consent_option = ConsentOption::GeneralMarketing;
+            s.require_consent_confirmed = true;
+        })
+        .await;
+    let store = &seeded.store_hash;
+    let group = app.bigcommerce.create_customer_group(hash, "Retail");
+    let customer_id = app
+        .bigcommerce
+        .create_customer(
+            hash,
+            CustomerSeed {
+                email: "jane@example.com".into(),
+                phone: "(512) 555-0143".into(),
+                customer_group_id: group,
+                addresses: vec![us_address("")],
+                ..CustomerSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let first_phone = phone("(512) 555-0143");
+    let contact = app.db().get_contact(store, &first_phone).await.unwrap().unwrap();
+    assert_eq!(contact.customer_id, Some(customer_id));
+    assert_eq!(contact.groups, vec!["Retail".to_owned(), "Store customers".to_owned()]);
+    assert_eq!(contact.first_name.as_deref(), Some("Jane"));
+
+    // They subscribe to the newsletter: subscriber group, and a general-marketing opt-in on the ledger.
+    app.clock.advance(Duration::seconds(30));
+    app.bigcommerce
+        .create_subscriber(
+            hash,
+            SubscriberSeed {
+                email: "jane@example.com".into(),
+                ..SubscriberSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let contact = app.db().get_contact(store, &first_phone).await.unwrap().unwrap();
+    assert_eq!(
+        contact.groups,
+        vec!["Retail".to_owned(), "Store subscribers".to_owned()]
+    );
+    assert_eq!(
+        general_marketing_status(&app.db().ledger(store, &first_phone).await.unwrap()),
+        vec![false, true]
+    );
+
+    // A new number: the contact moves, the old number leaves the customer. Another update event for the
+    // same state changes nothing more.
+    app.clock.advance(Duration::seconds(30));
+    app.bigcommerce
+        .update_customer(hash, customer_id, |c| c.phone = "(512) 555-0199".into())
+        .await;
+    app.drain_sync().await;
+    app.bigcommerce
+        .fire_event(
+            hash,
+            "store/customer/updated",
+            serde_json::json!({"type": "customer", "id": customer_id}),
+        )
+        .await;
+    app.drain_sync().await;
+    let new_phone = phone("(512) 555-0199");
+    let moved = app.db().get_contact(store, &new_phone).await.unwrap().unwrap();
+    assert_eq!(moved.customer_id, Some(customer_id));
+    assert_eq!(moved.groups, vec!["Retail".to_owned(), "Store subscribers".to_owned()]);
+    let left = app.db().get_contact(store, &first_phone).await.unwrap().unwrap();
+    assert_eq!(left.customer_id, None);
+    assert!(left.groups.is_empty());
+    assert_eq!(
+        app.db()
+            .contact_by_customer(store, customer_id)
+            .await
+            .unwrap()
+            .map(|c| c.phone),
+        Some(new_phone.clone())
+    );
+
+    // The person texts STOP (recorded by the replies flow), then the merchant deletes the customer.
+    let now = app.clock.now();
+    app.db()
+        .append_consent(&ConsentEvent::new(
+            store.clone(),
+            new_phone.clone(),
+            Purpose::Marketing,
+            now,
+            now,
+            "reply:stop-1",
+            ConsentEventKind::OptOut(OptOutMethod::Keyword {
+                raw_text: "STOP".into(),
+                message_id: None,
+            }),
+        ))
+        .await
+        .unwrap();
+    app.clock.advance(Duration::seconds(5));
+    app.bigcommerce.delete_customer(hash, customer_id).await;
+    app.drain_sync().await;
+    let erased = app.db().get_contact(store, &new_phone).await.unwrap().unwrap();
+    assert!(erased.erased_at.is_some());
+    assert_eq!(
+        (erased.first_name, erased.email, erased.customer_id),
+        (None, None, None)
+    );
+    assert!(erased.groups.is_empty());
+    let snapshot = app.db().phone_snapshot(store, &new_phone).await.unwrap();
+    assert!(
+        snapshot
+            .ledger
+            .iter()
+            .any(|e| matches!(e.kind, ConsentEventKind::OptOut(_))),
+        "the opt-out survives the deletion"
+    );
+    let settings = app.db().store_with_settings(store).await.unwrap().unwrap().1.unwrap();
+    let decision = decide(&DecisionInput {
+        settings: &settings,
+        ledger: &snapshot.ledger,
+        message: &MessageKind::CartReminder {
+            cart_id: "c1".into(),
+            step: 1,
+            abandoned_at: app.clock.now() - Duration::hours(1),
+        },
+        sends: &snapshot.sends,
+        recipient: &Recipient::resolve(&new_phone, &[]),
+        now: app.clock.now(),
+    });
+    assert!(matches!(
+        decision,
+        shared::consent::Decision::Deny {
+            reason: Reason::OptedOut,
+            ..
+        }
+    ));
+
+    // A late update of the deleted customer (out of order) brings nothing back.
+    app.bigcommerce
+        .fire_event(
+            hash,
+            "store/customer/updated",
+            serde_json::json!({"type": "customer", "id": customer_id}),
+        )
+        .await;
+    app.drain_sync().await;
+    let still = app.db().get_contact(store, &new_phone).await.unwrap().unwrap();
+    assert_eq!(still.first_name, None);
+}
+
+async fn guest_cart(app: &TestApp, hash: &str) -> String {
+    app.bigcommerce
+        .create_cart(
+            hash,
+            CartSeed {
+                items: vec![ItemSeed::new("Canvas Tote", 2, 19.5)],
+                ..CartSeed::default()
+            },
+        )
+        .await
+}
+
+fn billing(email: &str, phone: &str, country: &str) -> BillingAddress {
+    BillingAddress {
+        first_name: "Ann".into(),
+        last_name: "Lee".into(),
+        email: email.into(),
+        city: "Sydney".into(),
+        state_or_province: "New South Wales".into(),
+        state_or_province_code: "NSW".into(),
+        country: "Australia".into(),
+        country_code: country.into(),
+        postal_code: "2000".into(),
+        phone: phone.into(),
+        ..BillingAddress::default()
+    }
+}
+
+#[tokio::test]
+async fn carts_get_a_reminder_timer_that_resets_on_change_and_ends_on_conversion_with_a_guest_contact() {
+    let app = TestApp::start().await;
+    let hash = "carts1";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let store = &seeded.store_hash;
+    let t0 = app.clock.now();
+    let cart_id = guest_cart(&app, hash).await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.status, CartStatus::Active);
+    assert_eq!(cart.phone, None);
+    assert_eq!(cart.line_items[0].name, "Canvas Tote");
+    assert_eq!(cart.amount.to_string(), "39");
+    assert_eq!(cart.next_due_at, Some(t0 + Duration::minutes(30)));
+
+    // The guest types an email with an Australian billing phone: a change, the timer restarts.
+    app.clock.advance(Duration::minutes(2));
+    app.bigcommerce
+        .set_billing_address(hash, &cart_id, billing("ann@example.com", "0412 345 678", "AU"))
+        .await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
+    let au = Phone::parse("+61412345678", None).unwrap();
+    assert_eq!(cart.phone.as_ref(), Some(&au));
+    assert_eq!(
+        (cart.email.as_deref(), cart.first_name.as_deref()),
+        (Some("ann@example.com"), Some("Ann"))
+    );
+    assert_eq!(cart.country_code.as_deref(), Some("AU"));
+    assert_eq!(cart.next_due_at, Some(t0 + Duration::minutes(32)));
+
+    // BigCommerce's abandonment signal an hour later (by token) marks it abandoned without moving the timer.
+    app.bigcommerce.abandon_cart(hash, &cart_id).await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.status, CartStatus::Abandoned);
+    assert_eq!(cart.next_due_at, Some(t0 + Duration::minutes(32)));
+
+    // The guest comes back and buys: converted, no more reminders, and a guest contact with the purchase.
+    let order_id = app.bigcommerce.place_order(hash, &cart_id, 11).await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert_eq!(cart.converted_order_id, Some(order_id));
+    assert_eq!(cart.next_due_at, None);
+    let contact = app.db().get_contact(store, &au).await.unwrap().unwrap();
+    assert_eq!(contact.groups, vec![GUEST_GROUP.to_owned()]);
+    assert_eq!(contact.customer_id, None);
+    assert_eq!(contact.email.as_deref(), Some("ann@example.com"));
+    let purchases: Vec<_> = app
+        .db()
+        .ledger(store, &au)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(
+            |e| matches!(e.kind, ConsentEventKind::Purchase { order_id: id, opt_out_offered: false } if id == order_id),
+        )
+        .collect();
+    assert_eq!(purchases.len(), 1);
+    // An order status update repeats none of it.
+    app.bigcommerce.set_order_status(hash, order_id, 2).await;
+    app.drain_sync().await;
+    assert_eq!(app.db().ledger(store, &au).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_webhooks_converge_to_the_current_state() {
+    let app = TestApp::start().await;
+    let hash = "order1";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let store = &seeded.store_hash;
+    app.bigcommerce.hold_webhooks(true);
+    let cart_id = guest_cart(&app, hash).await;
+    app.bigcommerce
+        .add_cart_item(hash, &cart_id, ItemSeed::new("Water Bottle", 1, 12.0))
+        .await;
+    app.bigcommerce
+        .set_billing_address(hash, &cart_id, billing("kim@example.com", "+61 412 555 111", "AU"))
+        .await;
+    let order_id = app.bigcommerce.place_order(hash, &cart_id, 11).await;
+    let events = app.bigcommerce.pending_webhooks();
+    assert!(
+        events.len() >= 5,
+        "created, updated x3, converted, order created: {}",
+        events.len()
+    );
+    // Newest first, each twice.
+    for event in events.iter().rev() {
+        for record in app.bigcommerce.deliver(event).await {
+            assert!(record.succeeded());
+        }
+        for record in app.bigcommerce.deliver(event).await {
+            assert!(record.succeeded(), "a duplicate is acknowledged");
+        }
+    }
+    let outcome = app.drain_sync().await;
+    assert_eq!(outcome.received, events.len(), "duplicates never reach the queue");
+    let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert_eq!(cart.converted_order_id, Some(order_id));
+    assert_eq!(cart.next_due_at, None);
+    let kim = Phone::parse("+61412555111", None).unwrap();
+    let contact = app.db().get_contact(store, &kim).await.unwrap().unwrap();
+    assert_eq!(contact.groups, vec![GUEST_GROUP.to_owned()]);
+    assert_eq!(app.db().ledger(store, &kim).await.unwrap().len(), 1, "one purchase");
+
+    // The same again, in order this time, after the fact: nothing changes.
+    let before = app.db().get_cart(store, &cart_id).await.unwrap();
+    for event in &events {
+        app.bigcommerce.deliver(event).await;
+    }
+    assert_eq!(app.drain_sync().await.received, 0);
+    assert_eq!(app.db().get_cart(store, &cart_id).await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn uninstalled_and_unconnected_stores_get_no_reminder_timers() {
+    let app = TestApp::start().await;
+    let seeded = app.seed_store("unconn", |_| {}).await;
+    // Not connected: a store record without settings.
+    let mut record = app.db().get_store(&seeded.store_hash).await.unwrap().unwrap();
+    record.settings_version = 0;
+    app.db().put_store(&record).await.unwrap();
+    let cart_id = guest_cart(&app, "unconn").await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.next_due_at, None);
+
+    // Uninstalled: events are not even read.
+    app.db()
+        .mark_uninstalled(&seeded.store_hash, app.clock.now())
+        .await
+        .unwrap();
+    let other = guest_cart(&app, "unconn").await;
+    app.drain_sync().await;
+    assert_eq!(app.db().get_cart(&seeded.store_hash, &other).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn forged_and_unauthenticated_deliveries_are_rejected_and_change_nothing() {
+    let app = TestApp::start().await;
+    let seeded = app.seed_store("forge1", |_| {}).await;
+    let secret = seeded.webhook_secret.expose().to_owned();
+    let data = serde_json::json!({"type": "customer", "id": 1});
+    let valid = || Delivery::signed(&app, "forge1", &secret, "store/customer/created", data.clone());
+
+    let cases: Vec<(&str, Delivery, u16)> = vec![
+        (
+            "no secret header",
+            valid().without(shared::bigcommerce::WEBHOOK_SECRET_HEADER),
+            401,
+        ),
+        (
+            "wrong secret",
+            valid().with(shared::bigcommerce::WEBHOOK_SECRET_HEADER, "guess"),
+            401,
+        ),
+        ("bad signature", valid().with("webhook-signature", "v1,AAAA"), 401),
+        ("signed for another id", valid().with("webhook-id", "msg_other"), 401),
+        (
+            "stale timestamp",
+            valid().with("webhook-timestamp", &(chrono::Utc::now().timestamp() - 600).to_string()),
+            401,
+        ),
+        (
+            "unknown store",
+            Delivery::signed(&app, "nosuch", &secret, "store/customer/created", data.clone()),
+            404,
+        ),
+        (
+            "malformed",
+            Delivery {
+                body: "{not json".into(),
+                headers: valid().headers,
+            },
+            400,
+        ),
+        (
+            "oversized",
+            Delivery {
+                body: format!("{{\"pad\":\"{}\"}}", "x".repeat(20_000)),
+                headers: valid().headers,
+            },
+            413,
+        ),
+        (
+            "missing id",
+            Delivery::signed(
+                &app,
+                "forge1",
+                &secret,
+                "store/customer/created",
+                serde_json::json!({"type": "customer"}),
+            ),
+            400,
+        ),
+    ];
+    for (name, delivery, status) in cases {
+        assert_eq!(delivery.post(&app).await.status().as_u16(), status, "{name}");
+    }
+    assert_eq!(app.sync_queue.depth().await.unwrap(), 0, "nothing was queued");
+
+    // The genuine delivery is accepted once; a retry of it is acknowledged and dropped. Warm, each costs one
+    // DynamoDB call (the de-duplication mark) besides the SQS send.
+    let genuine = valid();
+    assert_eq!(genuine.post(&app).await.status(), 200);
+    let calls = app.db().counter().calls();
+    assert_eq!(genuine.post(&app).await.status(), 200);
+    assert_eq!(app.db().counter().calls() - calls, 1, "a warm delivery reads nothing");
+    let another = valid();
+    let calls = app.db().counter().calls();
+    assert_eq!(another.post(&app).await.status(), 200);
+    assert_eq!(app.db().counter().calls() - calls, 1);
+    assert_eq!(app.sync_queue.depth().await.unwrap(), 2);
+
+    // Unsigned deliveries (BigCommerce does not sign every account yet) need the secret header alone.
+    let unsigned = valid().without("webhook-signature");
+    assert_eq!(unsigned.post(&app).await.status(), 200);
+    let store_hash = StoreHash::parse("forge1").unwrap();
+    assert!(app.db().store_contacts(&store_hash).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_in_customers_cart_carries_their_number_before_the_billing_step() {
+    let app = TestApp::start().await;
+    let hash = "signin";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let customer_id = app
+        .bigcommerce
+        .create_customer(
+            hash,
+            CustomerSeed {
+                email: "kai@example.com".into(),
+                first_name: "Kai".into(),
+                phone: "(512) 555-0177".into(),
+                addresses: vec![us_address("")],
+                ..CustomerSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let cart_id = app
+        .bigcommerce
+        .create_cart(
+            hash,
+            CartSeed {
+                customer_id,
+                email: "kai@example.com".into(),
+                items: vec![ItemSeed::new("Desk Lamp", 1, 64.0)],
+                ..CartSeed::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.customer_id, customer_id);
+    assert_eq!(cart.phone, Some(phone("(512) 555-0177")));
+    assert_eq!(cart.first_name.as_deref(), Some("Kai"));
+    assert_eq!(cart.next_due_at, Some(app.clock.now() + Duration::minutes(30)));
+}
+
+#[tokio::test]
+async fn a_customer_deleted_while_their_page_is_in_flight_stays_erased() {
+    let app = TestApp::start().await;
+    let hash = "race01";
+    let seeded_store = app.seed_store(hash, |_| {}).await;
+    let seeded = seed(&app, hash, 20);
+    let victim = seeded.customers.iter().find(|c| c.phone.is_some()).unwrap();
+    // The deletion is processed first, but the page below still reads the customer: as if the page had read
+    // them just before the merchant deleted them.
+    app.bigcommerce
+        .fire_event(
+            hash,
+            "store/customer/deleted",
+            serde_json::json!({"type": "customer", "id": victim.id}),
+        )
+        .await;
+    app.drain_sync().await;
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+    app.drain_sync().await;
+
+    let phone = victim.phone.as_ref().unwrap();
+    let contact = app
+        .db()
+        .get_contact(&seeded_store.store_hash, phone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(contact.erased_at.is_some());
+    assert_eq!((contact.email, contact.customer_id), (None, None));
+    assert!(
+        app.db()
+            .ledger(&seeded_store.store_hash, phone)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone - 1);
+}
