@@ -63,18 +63,7 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
     };
     let (contacts_total, sample) = contacts;
     let contacts_folded = sample.len();
-    let statuses: Vec<Result<ConsentStatus, DbError>> = futures::stream::iter(sample.into_iter().map(|c| c.phone))
-        .map(|phone| async move {
-            let ledger = db.ledger(store, &phone).await?;
-            Ok(ConsentState::fold(&ledger, Purpose::Marketing).status())
-        })
-        .buffer_unordered(CONCURRENT_LEDGERS)
-        .collect()
-        .await;
-    let mut consent_counts = ConsentCounts::default();
-    for status in statuses {
-        consent_counts.add(status?);
-    }
+    let consent_counts = consent_counts(db, store, sample.into_iter().map(|c| c.phone)).await?;
     Ok(Status {
         recovery: RecoverySummary::of(&sends),
         sync_job: job,
@@ -85,4 +74,25 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
         recent_sends: sends,
         recent_decisions: decisions,
     })
+}
+
+/// Folds each phone's ledger (a few at once) and counts the contacts by marketing consent status.
+pub async fn consent_counts(
+    db: &Db,
+    store: &StoreHash,
+    phones: impl IntoIterator<Item = shared::Phone>,
+) -> Result<ConsentCounts, DbError> {
+    let statuses: Vec<Result<ConsentStatus, DbError>> = futures::stream::iter(phones)
+        .map(|phone| async move {
+            let ledger = db.ledger(store, &phone).await?;
+            Ok(ConsentState::fold(&ledger, Purpose::Marketing).status())
+        })
+        .buffer_unordered(CONCURRENT_LEDGERS)
+        .collect()
+        .await;
+    let mut counts = ConsentCounts::default();
+    for status in statuses {
+        counts.add(status?);
+    }
+    Ok(counts)
 }

@@ -3,7 +3,7 @@
 //! consent verification ([`checkout_consent`]); and, on the dead-letter queue, what failed every retry
 //! ([`dead_letters`]).
 
-pub mod attribution;
+mod attribution;
 pub mod bulk;
 pub mod checkout_consent;
 pub mod dead_letters;
