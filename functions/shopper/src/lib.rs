@@ -10,7 +10,7 @@ use shared::bigcommerce::BigCommerce;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::sms::SmsClient;
 use shared::web;
-use shared::{Clock, Secret, SystemClock, aws::Aws};
+use shared::{Clock, Secret, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
@@ -25,7 +25,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::from_process();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = shared::clock::clock_from_env(&env)?;
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
             bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,

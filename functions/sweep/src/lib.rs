@@ -19,7 +19,7 @@ use shared::db::{DbError, DueCart};
 use shared::messages::SendJob;
 use shared::queue::QueueError;
 use shared::recovery::SWEEP_LEASE;
-use shared::{Clock, SystemClock, aws::Aws};
+use shared::{Clock, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
@@ -32,7 +32,7 @@ impl Deps {
         let env = Env::from_process();
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            clock: Arc::new(SystemClock),
+            clock: shared::clock::clock_from_env(&env)?,
         })
     }
 }

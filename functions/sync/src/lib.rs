@@ -21,7 +21,7 @@ use shared::db::DbError;
 use shared::messages::SyncMessage;
 use shared::queue::QueueError;
 use shared::sms::SmsClient;
-use shared::{Clock, Secret, SystemClock, aws::Aws};
+use shared::{Clock, Secret, aws::Aws};
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -37,7 +37,7 @@ pub struct Deps {
 impl Deps {
     pub async fn from_env() -> Result<Self, Error> {
         let env = Env::from_process();
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = shared::clock::clock_from_env(&env)?;
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
             bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,

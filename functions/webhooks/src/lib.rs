@@ -9,7 +9,7 @@ use shared::bigcommerce::BigCommerce;
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::sms::SmsClient;
 use shared::web;
-use shared::{Clock, Secret, SystemClock, aws::Aws};
+use shared::{Clock, Secret, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
@@ -28,7 +28,7 @@ impl Deps {
         let env = Env::from_process();
         let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
         let sms_config = SmsConfig::from_env(&env)?;
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock = shared::clock::clock_from_env(&env)?;
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
