@@ -70,6 +70,13 @@ impl Moto {
         &self.url
     }
 
+    /// Stops the server now and waits until it has exited.
+    pub async fn stop(mut self) {
+        if let Some(child) = self._child.as_mut() {
+            let _ = child.kill().await;
+        }
+    }
+
     /// Keeps the server running until this process exits (for shared, process-wide servers).
     pub fn leak(self) -> String {
         let url = self.url.clone();

@@ -4,8 +4,17 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the JSON subscriber. Level from `RUST_LOG` (or `AWS_LAMBDA_LOG_LEVEL`), default `info`.
+/// Installs the JSON subscriber on standard output (where Lambda collects logs). Level from `RUST_LOG` (or
+/// `AWS_LAMBDA_LOG_LEVEL`), default `info`.
 pub fn init() {
+    init_writing_to(std::io::stdout);
+}
+
+/// The same JSON logs, written elsewhere (the local demo sends them to a file so its output stays readable).
+pub fn init_writing_to<W>(writer: W)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
     let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .ok()
         .and_then(|level| EnvFilter::try_new(level.to_lowercase()).ok())
@@ -13,6 +22,7 @@ pub fn init() {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
+        .with_writer(writer)
         .with_env_filter(filter)
         .with_target(false)
         .with_current_span(true)

@@ -25,6 +25,13 @@ pub async fn moto_url() -> String {
         .clone()
 }
 
+/// Makes [`moto_url`] answer with an emulator the caller started (and will stop).
+pub fn use_moto(url: &str) {
+    MOTO_URL
+        .set(url.to_owned())
+        .expect("use_moto is called before any test resource is created");
+}
+
 /// A unique, short resource prefix.
 pub fn unique_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -78,6 +85,7 @@ pub mod replies;
 pub use app::{SeededStore, TestApp, TestAppOptions};
 
 pub mod contact_sync;
+pub mod demo;
 
 mod app {
     //! The whole app on loopback: every function's real handler behind the template's HTTP API and SQS event

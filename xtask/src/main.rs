@@ -4,6 +4,8 @@
 //! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
+//! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
+//!   recovered revenue), told in plain sentences; the app's logs go to .local/demo/app.log
 //! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop) against moto, the simulator and the
 //!   sandbox; it prints its figures
 
@@ -21,8 +23,9 @@ fn main() -> ExitCode {
         Some("validate-template") => tools::bootstrap().and_then(|tools| validate_template(&tools)),
         Some("bench") if args.len() > 1 => bench(&args[1..]),
         Some("dev") => dev::dev(&args[1..]),
+        Some("demo") => demo(),
         _ => {
-            eprintln!("usage: cargo xtask <bootstrap | test | validate-template | dev | bench <name>>");
+            eprintln!("usage: cargo xtask <demo | dev | test | bootstrap | validate-template | bench <name>>");
             return ExitCode::from(2);
         }
     };
@@ -85,6 +88,17 @@ fn test(extra: &[String]) -> Result<()> {
         .env("MOTO_URL", moto.url()));
     drop(moto);
     result
+}
+
+/// The demo story (tests/src/demo.rs) on its own moto server, simulator and sandbox, all stopped when it ends.
+fn demo() -> Result<()> {
+    step("Bootstrapping project-local tools");
+    tools::bootstrap()?;
+    step("Building and running the demo");
+    // The demo starts moto itself (from .tools) and stops it on exit.
+    run(cargo()
+        .args(["run", "--quiet", "--package", "integration-tests", "--bin", "demo"])
+        .env_remove("MOTO_URL"))
 }
 
 /// Runs `tests/benches/<name>.rs` (release build) against a fresh moto server.

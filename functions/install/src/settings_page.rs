@@ -191,11 +191,14 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         html,
         "<h3>Contacts by consent</h3><table class=\"counts\" id=\"consent-counts\"><tbody>\
          <tr><th>Subscribed</th><td data-state=\"subscribed\">{}</td></tr>\
+         <tr><th>&hellip; of whom gave express consent for texts (checkbox, keyword or double opt-in)</th>\
+         <td data-state=\"subscribed_sms_express\">{}</td></tr>\
          <tr><th>Waiting for a double opt-in reply</th><td data-state=\"pending_double_opt_in\">{}</td></tr>\
          <tr><th>Unsubscribed</th><td data-state=\"unsubscribed\">{}</td></tr>\
          <tr><th>Never subscribed</th><td data-state=\"never_subscribed\">{}</td></tr>\
          <tr><th>All contacts</th><td data-state=\"total\">{}</td></tr></tbody></table>",
         counts.subscribed,
+        counts.subscribed_sms_express,
         counts.pending_double_opt_in,
         counts.unsubscribed,
         counts.never_subscribed,

@@ -34,14 +34,20 @@ pub struct Status {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConsentCounts {
     pub subscribed: u64,
+    /// Of the subscribed, those whose strongest consent is express and SMS-specific (a verified checkbox, a
+    /// texted keyword, a confirmed double opt-in): the only ones a US marketing text may go to.
+    pub subscribed_sms_express: u64,
     pub pending_double_opt_in: u64,
     pub unsubscribed: u64,
     pub never_subscribed: u64,
 }
 
 impl ConsentCounts {
-    fn add(&mut self, status: ConsentStatus) {
-        match status {
+    fn add(&mut self, state: &ConsentState<'_>) {
+        if state.strongest().is_some_and(|grant| grant.basis.is_sms_express()) {
+            self.subscribed_sms_express += 1;
+        }
+        match state.status() {
             ConsentStatus::Subscribed => self.subscribed += 1,
             ConsentStatus::PendingDoubleOptIn => self.pending_double_opt_in += 1,
             ConsentStatus::Unsubscribed => self.unsubscribed += 1,
@@ -82,17 +88,14 @@ pub async fn consent_counts(
     store: &StoreHash,
     phones: impl IntoIterator<Item = shared::Phone>,
 ) -> Result<ConsentCounts, DbError> {
-    let statuses: Vec<Result<ConsentStatus, DbError>> = futures::stream::iter(phones)
-        .map(|phone| async move {
-            let ledger = db.ledger(store, &phone).await?;
-            Ok(ConsentState::fold(&ledger, Purpose::Marketing).status())
-        })
+    let ledgers: Vec<Result<_, DbError>> = futures::stream::iter(phones)
+        .map(|phone| async move { db.ledger(store, &phone).await })
         .buffer_unordered(CONCURRENT_LEDGERS)
         .collect()
         .await;
     let mut counts = ConsentCounts::default();
-    for status in statuses {
-        counts.add(status?);
+    for ledger in ledgers {
+        counts.add(&ConsentState::fold(&ledger?, Purpose::Marketing));
     }
     Ok(counts)
 }

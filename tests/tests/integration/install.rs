@@ -999,6 +999,10 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     assert!(page.contains("1200 contacts imported"));
     assert!(page.contains("Retry 2 failed pages"));
     assert!(page.contains("<td data-state=\"subscribed\">1</td>"));
+    assert!(
+        page.contains("<td data-state=\"subscribed_sms_express\">1</td>"),
+        "START is express"
+    );
     assert!(page.contains("<td data-state=\"unsubscribed\">1</td>"));
     assert!(page.contains("<td data-state=\"never_subscribed\">1</td>"));
     assert!(page.contains("<td data-state=\"total\">3</td>"));

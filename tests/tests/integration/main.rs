@@ -3,6 +3,7 @@
 
 mod capture;
 mod data_layer;
+mod demo;
 mod install;
 mod install_browser;
 mod recovery;
