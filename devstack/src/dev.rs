@@ -373,6 +373,27 @@ async fn wait_for_port(port: u16, timeout: Duration) -> Result<(), DevError> {
     )))
 }
 
+/// Builds every function binary of the template (debug), so the watch server's first invocation of each
+/// does not wait for a compile. Blocking; cargo's own output goes to stderr.
+pub fn build_functions() -> Result<(), DevError> {
+    let template = Template::load_default()?;
+    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .current_dir(crate::workspace_root())
+        .args(["build", "--quiet", "--bins"]);
+    for function in template.functions()? {
+        command.args(["--package", function.crate_name()]);
+    }
+    let status = command
+        .status()
+        .map_err(|e| DevError::Start(format!("cannot run cargo build: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(DevError::Start(format!("building the functions failed ({status})")))
+    }
+}
+
 /// `rate(5 minutes)` → 5 minutes. (The template's schedules are rates.)
 pub fn schedule_interval(expression: &str) -> Option<Duration> {
     let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;

@@ -23,7 +23,7 @@ pub struct AppPage {
 }
 
 impl AppPage {
-    async fn read(response: reqwest::Response) -> Self {
+    pub async fn read(response: reqwest::Response) -> Self {
         let status = response.status();
         let set_cookie = response
             .headers()

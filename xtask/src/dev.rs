@@ -52,11 +52,7 @@ pub fn dev(args: &[String]) -> Result<()> {
 
     crate::tools::bootstrap()?;
     println!("Building the functions (cargo lambda watch serves these builds)...");
-    crate::run(
-        crate::cargo()
-            .args(["build", "--quiet", "--bins"])
-            .args(crate::FUNCTIONS.iter().flat_map(|f| ["-p", f])),
-    )?;
+    devstack::dev::build_functions()?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -51,9 +51,6 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// The function crates (template.yaml's functions).
-pub(crate) const FUNCTIONS: [&str; 6] = ["install", "webhooks", "shopper", "sync", "sweep", "send"];
-
 pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }

@@ -4,6 +4,7 @@
 mod capture;
 mod data_layer;
 mod demo;
+mod dev_stack;
 mod install;
 mod install_browser;
 mod recovery;
