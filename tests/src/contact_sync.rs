@@ -83,21 +83,12 @@ pub async fn drain_with_dead_letters(app: &TestApp) -> (PollOutcome, PollOutcome
 
 /// Starts a bulk sync as "Connect" does: a job record and the start message.
 pub async fn start_bulk_sync(app: &TestApp, store: &StoreHash, job_id: &str) -> SyncJob {
-    let job = SyncJob {
-        store_hash: store.clone(),
-        job_id: job_id.to_owned(),
-        status: shared::model::SyncJobStatus::Running,
-        started_at: shared::Clock::now(app.clock.as_ref()),
-        finished_at: None,
-        settings_version: 1,
-        total_pages: 0,
-        pages_done: 0,
-        pages_failed: 0,
-        groups_synced: 0,
-        contacts_imported: 0,
-        skipped_no_phone: 0,
-        skipped_invalid_phone: 0,
-    };
+    let job = SyncJob::started(
+        store.clone(),
+        job_id.to_owned(),
+        1,
+        shared::Clock::now(app.clock.as_ref()),
+    );
     app.db().create_sync_job(&job).await.expect("job created");
     app.sync
         .aws

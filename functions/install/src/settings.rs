@@ -458,21 +458,7 @@ pub fn new_job_id(now: DateTime<Utc>) -> String {
 /// Records a new sync job, then asks the sync function to start it.
 async fn start_sync(deps: &Deps, store: &Store, settings_version: u32) -> Result<SyncJob, InstallError> {
     let now = deps.clock.now();
-    let job = SyncJob {
-        store_hash: store.store_hash.clone(),
-        job_id: new_job_id(now),
-        status: SyncJobStatus::Running,
-        started_at: now,
-        finished_at: None,
-        settings_version,
-        total_pages: 0,
-        pages_done: 0,
-        pages_failed: 0,
-        groups_synced: 0,
-        contacts_imported: 0,
-        skipped_no_phone: 0,
-        skipped_invalid_phone: 0,
-    };
+    let job = SyncJob::started(store.store_hash.clone(), new_job_id(now), settings_version, now);
     deps.aws.db.create_sync_job(&job).await?;
     deps.aws
         .sync_queue
@@ -599,19 +585,10 @@ mod tests {
 
     fn job() -> SyncJob {
         SyncJob {
-            store_hash: shared::StoreHash::parse("abc").unwrap(),
-            job_id: "j".into(),
             status: SyncJobStatus::Completed,
-            started_at: Utc::now(),
-            finished_at: None,
-            settings_version: 1,
             total_pages: 1,
             pages_done: 1,
-            pages_failed: 0,
-            groups_synced: 0,
-            contacts_imported: 0,
-            skipped_no_phone: 0,
-            skipped_invalid_phone: 0,
+            ..SyncJob::started(shared::StoreHash::parse("abc").unwrap(), "j".into(), 1, Utc::now())
         }
     }
 

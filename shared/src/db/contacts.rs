@@ -1,6 +1,6 @@
 //! Contacts: by (store, phone), by BigCommerce customer id, by group, and all of a store's.
 
-use super::keys::{CONTACT_SK, LOOKUP_INDEX, STORE_LISTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts};
+use super::keys::{CONTACT_SK, STORE_LISTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts};
 use super::{Db, DbError, Item, s, to_item};
 use crate::model::Contact;
 use crate::{Phone, StoreHash};
@@ -62,21 +62,11 @@ impl Db {
 
     /// The contact of a registered customer (customer ids map to at most one phone).
     pub async fn contact_by_customer(&self, store: &StoreHash, customer_id: u64) -> Result<Option<Contact>, DbError> {
-        self.counter.call();
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LOOKUP_INDEX)
-            .key_condition_expression("gsi1pk = :pk AND gsi1sk = :sk")
-            .expression_attribute_values(":pk", s(&customer_lookup(store, customer_id)))
-            .expression_attribute_values(":sk", s(CONTACT_SK))
-            .send()
+        let item = self
+            .lookup_first(&customer_lookup(store, customer_id), Some(CONTACT_SK))
             .await?;
-        let items = output.items.unwrap_or_default();
-        self.counter.read(items.len());
         // The index is eventually consistent: re-read the base item for the current version.
-        match items.into_iter().next() {
+        match item {
             Some(item) => {
                 let contact: Contact = serde_dynamo::from_item(item)?;
                 let current = self.get_contact(store, &contact.phone).await?;

@@ -128,6 +128,27 @@ impl Db {
         &self.counter
     }
 
+    /// The first item of the `Lookup` index under `gsi1pk` (and `gsi1sk`, when given). The index is eventually
+    /// consistent: callers re-read the base item when they need its current version.
+    pub(crate) async fn lookup_first(&self, gsi1pk: &str, gsi1sk: Option<&str>) -> Result<Option<Item>, DbError> {
+        self.counter.call();
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::LOOKUP_INDEX)
+            .expression_attribute_values(":pk", s(gsi1pk));
+        query = match gsi1sk {
+            Some(sk) => query
+                .key_condition_expression("gsi1pk = :pk AND gsi1sk = :sk")
+                .expression_attribute_values(":sk", s(sk)),
+            None => query.key_condition_expression("gsi1pk = :pk"),
+        };
+        let items = query.send().await?.items.unwrap_or_default();
+        self.counter.read(items.len());
+        Ok(items.into_iter().next())
+    }
+
     /// Writes items with `BatchWriteItem`, 25 per request, retrying unprocessed items with backoff.
     pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), DbError> {
         for chunk in items.chunks(BATCH_WRITE_LIMIT) {

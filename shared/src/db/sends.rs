@@ -1,8 +1,7 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
 use super::keys::{
-    LOOKUP_INDEX, STORE_LISTS_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions,
-    store_sends, timestamp,
+    STORE_LISTS_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp,
 };
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
@@ -96,17 +95,10 @@ impl Db {
         provider: &str,
         message_id: &str,
     ) -> Result<Option<SendRecord>, DbError> {
-        self.counter.call();
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LOOKUP_INDEX)
-            .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", s(&provider_message_lookup(provider, message_id)))
-            .send()
-            .await?;
-        let Some(item) = output.items.unwrap_or_default().into_iter().next() else {
+        let Some(item) = self
+            .lookup_first(&provider_message_lookup(provider, message_id), None)
+            .await?
+        else {
             return Ok(None);
         };
         let record: SendRecord = serde_dynamo::from_item(item)?;

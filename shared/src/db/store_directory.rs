@@ -2,8 +2,8 @@
 //! reads ids against (customer groups, customer attributes, the store's country) and the newsletter
 //! subscribers, by email (a customer's marketing status) and by id (who a deleted subscriber was).
 
-use super::keys::{DIRECTORY_SK, LOOKUP_INDEX, SUBSCRIBER_SK, store_pk, subscriber_email_pk, subscriber_lookup};
-use super::{Db, DbError, Item, s, to_item};
+use super::keys::{DIRECTORY_SK, SUBSCRIBER_SK, store_pk, subscriber_email_pk, subscriber_lookup};
+use super::{Db, DbError, Item, to_item};
 use crate::StoreHash;
 use crate::contacts::{StoreDirectory, SubscriberRecord};
 use std::collections::HashMap;
@@ -78,20 +78,10 @@ impl Db {
         store: &StoreHash,
         subscriber_id: u64,
     ) -> Result<Option<SubscriberRecord>, DbError> {
-        self.counter.call();
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(LOOKUP_INDEX)
-            .key_condition_expression("gsi1pk = :pk AND gsi1sk = :sk")
-            .expression_attribute_values(":pk", s(&subscriber_lookup(store, subscriber_id)))
-            .expression_attribute_values(":sk", s(SUBSCRIBER_SK))
-            .send()
-            .await?;
-        let items = output.items.unwrap_or_default();
-        self.counter.read(items.len());
-        match items.into_iter().next() {
+        match self
+            .lookup_first(&subscriber_lookup(store, subscriber_id), Some(SUBSCRIBER_SK))
+            .await?
+        {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
         }

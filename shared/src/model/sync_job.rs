@@ -43,6 +43,25 @@ pub struct SyncJob {
 }
 
 impl SyncJob {
+    /// A job that has just started: nothing counted yet, the page total unknown until the customers are counted.
+    pub fn started(store_hash: StoreHash, job_id: String, settings_version: u32, now: DateTime<Utc>) -> Self {
+        Self {
+            store_hash,
+            job_id,
+            status: SyncJobStatus::Running,
+            started_at: now,
+            finished_at: None,
+            settings_version,
+            total_pages: 0,
+            pages_done: 0,
+            pages_failed: 0,
+            groups_synced: 0,
+            contacts_imported: 0,
+            skipped_no_phone: 0,
+            skipped_invalid_phone: 0,
+        }
+    }
+
     /// Pages finished (successfully or not) out of the total, 0-100, for the settings page progress bar.
     pub fn percent_done(&self) -> u32 {
         if self.total_pages == 0 {

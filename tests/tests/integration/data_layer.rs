@@ -412,21 +412,7 @@ async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
 #[tokio::test]
 async fn each_sync_page_counts_once() {
     let env = TestAws::new().await;
-    let job = SyncJob {
-        store_hash: store(),
-        job_id: "20261125T140000Z-a1".into(),
-        status: SyncJobStatus::Running,
-        started_at: at("2026-11-25T14:00:00Z"),
-        finished_at: None,
-        settings_version: 1,
-        total_pages: 0,
-        pages_done: 0,
-        pages_failed: 0,
-        groups_synced: 0,
-        contacts_imported: 0,
-        skipped_no_phone: 0,
-        skipped_invalid_phone: 0,
-    };
+    let job = SyncJob::started(store(), "20261125T140000Z-a1".into(), 1, at("2026-11-25T14:00:00Z"));
     env.db().create_sync_job(&job).await.unwrap();
     env.db()
         .set_sync_total_pages(&store(), &job.job_id, 3, 4)
