@@ -176,7 +176,8 @@ impl SmsConfig {
 }
 
 /// `SMS_WEBHOOK_TOKEN`: the secret path token of our SMS provider callback URLs
-/// (`/webhooks/messagemedia/{token}`, `/webhooks/twilio/{token}`). MessageMedia pushes are unsigned, so only a
+/// (`/webhooks/messagemedia/{token}`, `/webhooks/twilio/{token}`). MessageMedia pushes are unsigned unless the
+/// account signs them (see [`messagemedia_webhook_key`]), so only a
 /// caller who knows the token gets through.
 pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
     let token = env.required("SMS_WEBHOOK_TOKEN")?;
@@ -187,6 +188,19 @@ pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
         });
     }
     Ok(Secret::new(token))
+}
+
+/// `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` (optional): the public key of the MessageMedia account's enabled signature
+/// key. When set, every MessageMedia push must be signed with it; when empty, the path token alone guards them.
+pub fn messagemedia_webhook_key(env: &Env) -> Result<Option<crate::sms::MessageMediaWebhookKey>, ConfigError> {
+    env.optional("MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY")
+        .map(|pem| {
+            crate::sms::MessageMediaWebhookKey::from_pem(pem).map_err(|reason| ConfigError::Invalid {
+                name: "MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY",
+                reason,
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -122,6 +122,9 @@ mod app {
         pub quota_window: std::time::Duration,
         /// Send through the sandbox's Twilio API instead of its MessageMedia API.
         pub twilio: bool,
+        /// The MessageMedia account signs its webhooks (the sandbox signs with a fresh key, the app verifies
+        /// with its public half).
+        pub messagemedia_signed_webhooks: bool,
     }
 
     impl Default for TestAppOptions {
@@ -132,6 +135,7 @@ mod app {
                 requests_per_window: 150,
                 quota_window: std::time::Duration::from_secs(30),
                 twilio: false,
+                messagemedia_signed_webhooks: false,
             }
         }
     }
@@ -187,9 +191,16 @@ mod app {
                 login_url: bigcommerce.login_url(),
             };
 
+            let signing_key = options
+                .messagemedia_signed_webhooks
+                .then(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key generates"));
+            let messagemedia_webhook_key = signing_key
+                .as_ref()
+                .map(|key| shared::sms::MessageMediaWebhookKey::from_public_key(key.to_public_key()));
             let sms = SmsSandbox::start(SandboxConfig {
                 twilio_account_sid: "AC00000000000000000000000000000000".into(),
                 twilio_auth_token: "twilio-test-auth-token".into(),
+                messagemedia_signing_key: signing_key,
                 ..SandboxConfig::default()
             })
             .await
@@ -223,6 +234,7 @@ mod app {
                 sms: sms_client(),
                 sms_config: sms_config.clone(),
                 sms_webhook_token: sms_webhook_token.clone(),
+                messagemedia_webhook_key,
                 app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
             });

@@ -6,8 +6,10 @@ pub mod sms;
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::bigcommerce::BigCommerce;
-use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
-use shared::sms::SmsClient;
+use shared::config::{
+    AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, messagemedia_webhook_key, sms_webhook_token,
+};
+use shared::sms::{MessageMediaWebhookKey, SmsClient};
 use shared::web;
 use shared::{Clock, Secret, aws::Aws};
 use std::sync::Arc;
@@ -19,6 +21,8 @@ pub struct Deps {
     pub sms: SmsClient,
     pub sms_config: SmsConfig,
     pub sms_webhook_token: Secret,
+    /// When set, MessageMedia pushes must carry a valid signature made with this key's private half.
+    pub messagemedia_webhook_key: Option<MessageMediaWebhookKey>,
     pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
@@ -36,6 +40,7 @@ impl Deps {
             sms: SmsClient::new(&sms_config, reqwest::Client::new(), clock.clone()),
             sms_config,
             sms_webhook_token: sms_webhook_token(&env)?,
+            messagemedia_webhook_key: messagemedia_webhook_key(&env)?,
             app_url: AppUrl::from_env(&env)?,
             clock,
         })

@@ -3,8 +3,10 @@
 //! `POST /webhooks/messagemedia/{token}` takes MessageMedia's JSON pushes (replies and delivery reports share
 //! the callback URL); `POST /webhooks/twilio/{token}` takes Twilio's form-encoded inbound messages and status
 //! callbacks. Every request is authenticated before anything is read or changed:
-//! - the path token must be `SMS_WEBHOOK_TOKEN` (compared in constant time): MessageMedia pushes are
-//!   unsigned, so the token is what keeps strangers out;
+//! - the path token must be `SMS_WEBHOOK_TOKEN` (compared in constant time): it keeps strangers out of
+//!   MessageMedia's unsigned pushes; when `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` is set (the account signs its
+//!   webhooks), MessageMedia pushes must also carry a valid RSA signature over request line, `Date` and body,
+//!   dated within 5 minutes;
 //! - Twilio requests must also carry a valid `X-Twilio-Signature` over the public URL (`APP_URL` + path +
 //!   query) and every form parameter, checked with the configured auth token.
 //!
@@ -23,8 +25,8 @@ use shared::config::SmsConfig;
 use shared::consent_changes::ChangeError;
 use shared::db::DbError;
 use shared::sms::{
-    DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, SmsError, TwilioInbound, TwilioStatusCallback,
-    parse_messagemedia_push, verify_twilio_signature,
+    DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, MessageMediaSignature, MessageMediaWebhookKey,
+    SignatureProblem, SmsError, TwilioInbound, TwilioStatusCallback, parse_messagemedia_push, verify_twilio_signature,
 };
 use shared::web::{self, WebResponse};
 use std::future::Future;
@@ -42,10 +44,12 @@ fn dedupe_window() -> Duration {
 pub enum SmsWebhookError {
     #[error("the callback token is not valid")]
     BadToken,
-    #[error("the X-Twilio-Signature header is missing")]
-    MissingSignature,
+    #[error("the {0} header is missing")]
+    MissingSignature(&'static str),
     #[error("the X-Twilio-Signature does not match the request")]
     BadSignature,
+    #[error("the MessageMedia signature is not valid: {0}")]
+    BadMessageMediaSignature(#[from] SignatureProblem),
     #[error("Twilio is not the configured SMS provider, so its requests cannot be verified")]
     TwilioNotConfigured,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
@@ -70,8 +74,12 @@ impl SmsWebhookError {
     fn status(&self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            Self::MissingSignature => StatusCode::UNAUTHORIZED,
-            Self::BadToken | Self::BadSignature | Self::TwilioNotConfigured => StatusCode::FORBIDDEN,
+            Self::MissingSignature(_) | Self::BadMessageMediaSignature(SignatureProblem::Stale) => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::BadToken | Self::BadSignature | Self::BadMessageMediaSignature(_) | Self::TwilioNotConfigured => {
+                StatusCode::FORBIDDEN
+            }
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             // The provider retries a 5xx: the push is processed again, idempotently.
@@ -95,6 +103,9 @@ impl SmsWebhookError {
 pub async fn messagemedia(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
     let result = async {
         let body = authenticated_body(deps, request, token)?;
+        if let Some(key) = &deps.messagemedia_webhook_key {
+            verify_messagemedia_signature(deps, key, request, body)?;
+        }
         let (key, work) = match parse_messagemedia_push(body)? {
             MessageMediaPush::Reply(reply) => (
                 format!("sms-reply:messagemedia:{}", reply.reply_id),
@@ -130,7 +141,7 @@ pub async fn twilio(deps: &Deps, request: &Request, token: &str) -> Result<WebRe
             .get("x-twilio-signature")
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
-            .ok_or(SmsWebhookError::MissingSignature)?;
+            .ok_or(SmsWebhookError::MissingSignature("X-Twilio-Signature"))?;
         let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
             .map_err(|_| SmsWebhookError::Malformed("the body is not form-encoded".into()))?;
         let url = public_url(deps, request);
@@ -182,6 +193,37 @@ fn authenticated_body<'r>(deps: &Deps, request: &'r Request, token: &str) -> Res
         return Err(SmsWebhookError::TooLarge);
     }
     Ok(body)
+}
+
+/// A signed MessageMedia push: the signature headers present, RSA over `POST {path} HTTP/1.1` + `Date` + body.
+fn verify_messagemedia_signature(
+    deps: &Deps,
+    key: &MessageMediaWebhookKey,
+    request: &Request,
+    body: &[u8],
+) -> Result<(), SmsWebhookError> {
+    let header = |name: &'static str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .ok_or(SmsWebhookError::MissingSignature(name))
+    };
+    let signature = MessageMediaSignature {
+        signature: header("x-messagemedia-signature")?,
+        cipher_type: header("x-messagemedia-cipher-type")?,
+        digest_type: header("x-messagemedia-digest-type")?,
+        date: header("date")?,
+    };
+    // The request target as the provider sent it: the public URL's path and query.
+    let url = public_url(deps, request);
+    let target = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|slash| &rest[slash..]))
+        .unwrap_or("/");
+    let request_line = format!("{} {target} HTTP/1.1", request.method());
+    Ok(key.verify(&signature, &request_line, body, deps.clock.now())?)
 }
 
 /// The URL the provider was given: `APP_URL` + path + query, exactly as received (Twilio signs it).

@@ -19,6 +19,7 @@
 //! header so the sandbox can catch a double send.
 
 mod messagemedia;
+mod messagemedia_signature;
 mod twilio;
 
 #[cfg(test)]
@@ -27,6 +28,9 @@ mod tests;
 pub use messagemedia::{
     MessageMediaClient, MessageMediaDeliveryReport, MessageMediaPush, MessageMediaReply, MessageMediaStatus,
     parse_messagemedia_push,
+};
+pub use messagemedia_signature::{
+    MessageMediaSignature, MessageMediaWebhookKey, SignatureProblem, messagemedia_signed_content,
 };
 pub use twilio::{TwilioClient, TwilioInbound, TwilioMessageStatus, TwilioStatusCallback, verify_twilio_signature};
 

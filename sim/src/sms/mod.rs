@@ -51,6 +51,9 @@ pub struct SandboxConfig {
     pub api_secret: String,
     pub twilio_account_sid: String,
     pub twilio_auth_token: String,
+    /// When set, MessageMedia pushes are signed with this key, as an account with an enabled signature key
+    /// signs them (`X-MESSAGEMEDIA-SIGNATURE` and friends).
+    pub messagemedia_signing_key: Option<rsa::RsaPrivateKey>,
 }
 
 impl Default for SandboxConfig {
@@ -60,6 +63,7 @@ impl Default for SandboxConfig {
             api_secret: "sandbox".into(),
             twilio_account_sid: "AC00000000000000000000000000000000".into(),
             twilio_auth_token: "sandbox-twilio-auth-token".into(),
+            messagemedia_signing_key: None,
         }
     }
 }

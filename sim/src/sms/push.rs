@@ -286,7 +286,11 @@ impl SmsSandbox {
         payload: &Value,
     ) -> Result<WebhookDelivery, PushError> {
         headers.insert(0, ("Content-Type".into(), "application/json".into()));
-        self.inner.post(url, headers, payload.to_string()).await
+        let body = payload.to_string();
+        if let Some(key) = &self.inner.config.messagemedia_signing_key {
+            headers.extend(messagemedia_signature_headers(key, &url, &body, self.inner.now()));
+        }
+        self.inner.post(url, headers, body).await
     }
 
     async fn push_twilio_form(&self, url: &str, params: &[(String, String)]) -> Result<WebhookDelivery, PushError> {
@@ -301,4 +305,33 @@ impl SmsSandbox {
         ];
         self.inner.post(url.to_owned(), headers, body).await
     }
+}
+
+/// The headers of a signed MessageMedia push: RSA (PKCS #1 v1.5, SHA-256) over request line, `Date` and body.
+fn messagemedia_signature_headers(
+    key: &rsa::RsaPrivateKey,
+    url: &str,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Vec<(String, String)> {
+    use base64::Engine;
+    use rsa::signature::{SignatureEncoding, Signer};
+    let target = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|slash| &rest[slash..]))
+        .unwrap_or("/");
+    let date = now.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let mut signed = format!("POST {target} HTTP/1.1{date}").into_bytes();
+    signed.extend_from_slice(body.as_bytes());
+    let signature = rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(key.clone()).sign(&signed);
+    vec![
+        ("Date".into(), date),
+        ("X-MESSAGEMEDIA-KEY-ID".into(), "sandbox-signature-key".into()),
+        ("X-MESSAGEMEDIA-CIPHER-TYPE".into(), "RSA".into()),
+        ("X-MESSAGEMEDIA-DIGEST-TYPE".into(), "SHA256".into()),
+        (
+            "X-MESSAGEMEDIA-SIGNATURE".into(),
+            base64::engine::general_purpose::STANDARD.encode(signature.to_bytes()),
+        ),
+    ]
 }

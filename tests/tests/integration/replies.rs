@@ -1144,3 +1144,57 @@ async fn the_web_opt_out_page_works_without_login() {
     assert_eq!(response.status(), 404);
     assert!(app.db().ledger(&store.store_hash, &other).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn with_signed_messagemedia_webhooks_only_genuine_recent_pushes_count() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(DAYTIME),
+        messagemedia_signed_webhooks: true,
+        ..TestAppOptions::default()
+    })
+    .await;
+    app.messagemedia_callback();
+    let store = store(&app, "sign01").await;
+    let (mia, noah) = (us_phone(1), us_phone(2));
+    for phone in [&mia, &noah] {
+        app.put_contact(&store.store_hash, phone, None).await;
+        app.subscribe(&store, phone).await;
+    }
+    let noah_ledger = app.db().ledger(&store.store_hash, &noah).await.unwrap();
+
+    // A signed STOP is verified and recorded.
+    let genuine = app.sms.reply(mia.as_e164(), SENDER, "STOP").await.unwrap();
+    assert_eq!(genuine.status, 200, "{}", genuine.response_body);
+    assert!(genuine.header("x-messagemedia-signature").is_some());
+    let ledger = app.db().ledger(&store.store_hash, &mia).await.unwrap();
+    assert_eq!(keyword_opt_outs(&ledger), ["STOP"]);
+
+    // The same signature on another body (someone else's opt-out, a new reply id) is refused.
+    let mut forged_body: Value = genuine.json();
+    forged_body["source_number"] = Value::String(noah.as_e164().to_owned());
+    forged_body["reply_id"] = Value::String("forged-reply-1".into());
+    let mut forged = genuine.clone();
+    forged.body = forged_body.to_string();
+    let answer = app.sms.redeliver(&forged).await.unwrap();
+    assert_eq!(answer.status, 403, "{}", answer.response_body);
+    // Without the signature headers: 401.
+    let mut unsigned = forged.clone();
+    unsigned
+        .headers
+        .retain(|(name, _)| !name.to_ascii_lowercase().starts_with("x-messagemedia-"));
+    let answer = app.sms.redeliver(&unsigned).await.unwrap();
+    assert_eq!(answer.status, 401, "{}", answer.response_body);
+    assert!(answer.response_body.contains("x-messagemedia-signature"));
+    // The genuine push replayed ten minutes later: its Date is too old.
+    app.clock.advance(Duration::minutes(10));
+    let replay = app.sms.redeliver(&genuine).await.unwrap();
+    assert_eq!(replay.status, 401, "{}", replay.response_body);
+
+    assert_eq!(
+        app.db().ledger(&store.store_hash, &noah).await.unwrap(),
+        noah_ledger,
+        "refused pushes change nothing"
+    );
+    assert!(app.texts_to(&noah).is_empty());
+    assert_eq!(app.texts_to(&mia).len(), 1, "one confirmation, for the genuine STOP");
+}
