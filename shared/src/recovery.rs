@@ -58,6 +58,38 @@ impl LinkToken {
     }
 }
 
+/// User agents of the fetchers that open links to draw a preview (messaging apps, social networks, chat tools,
+/// search and security scanners), lower-case. A preview is not the shopper clicking: it records no click and
+/// re-creates no cart.
+const LINK_PREVIEW_AGENTS: [&str; 16] = [
+    "facebookexternalhit",
+    "facebot",
+    "twitterbot",
+    "slackbot",
+    "whatsapp",
+    "telegrambot",
+    "discordbot",
+    "linkedinbot",
+    "skypeuripreview",
+    "applebot",
+    "googlebot",
+    "bingbot",
+    "bingpreview",
+    "google-pagerenderer",
+    "embedly",
+    "redditbot",
+];
+
+/// Whether a request with this `User-Agent` is a link-preview fetcher or crawler rather than a person. No
+/// user agent at all is treated as automated too (browsers always send one).
+pub fn is_link_preview(user_agent: Option<&str>) -> bool {
+    let Some(agent) = user_agent.map(str::trim).filter(|a| !a.is_empty()) else {
+        return true;
+    };
+    let agent = agent.to_ascii_lowercase();
+    LINK_PREVIEW_AGENTS.iter().any(|bot| agent.contains(bot))
+}
+
 /// Whether replies to messages from `sender` reach us, so "Reply STOP" works. A number (long code, short
 /// code), a Twilio Messaging Service and MessageMedia's own pool (no sender set) take replies; an alphanumeric
 /// sender ID ("ACME") cannot, so its messages carry a web opt-out link instead.
@@ -344,6 +376,28 @@ impl RecoverySummary {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn link_previews_and_crawlers_are_told_apart_from_shoppers() {
+        for bot in [
+            "facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+            "WhatsApp/2.23.20.0",
+            "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+            "TelegramBot (like TwitterBot)",
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            "",
+        ] {
+            assert!(is_link_preview(Some(bot)), "{bot}");
+        }
+        assert!(is_link_preview(None));
+        for person in [
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1",
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36",
+        ] {
+            assert!(!is_link_preview(Some(person)), "{person}");
+        }
+    }
+
     use super::*;
     use crate::consent::ContentProblem;
     use crate::{Phone, StoreHash};

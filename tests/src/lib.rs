@@ -82,7 +82,7 @@ pub mod install;
 pub mod recovery;
 pub mod replies;
 
-pub use app::{SeededStore, TestApp, TestAppOptions};
+pub use app::{SHOPPER_BROWSER, SeededStore, TestApp, TestAppOptions};
 
 pub mod contact_sync;
 pub mod demo;
@@ -105,6 +105,10 @@ mod app {
     use sim::{BigCommerceSim, SandboxConfig, SmsSandbox};
     use std::collections::BTreeMap;
     use std::sync::Arc;
+
+    /// The user agent of [`TestApp::http`]: a phone's browser.
+    pub const SHOPPER_BROWSER: &str =
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1";
 
     /// What [`TestApp::seed_store`] created.
     pub struct SeededStore {
@@ -347,6 +351,8 @@ mod app {
                 gateway,
                 http: reqwest::Client::builder()
                     .redirect(reqwest::redirect::Policy::none())
+                    // A shopper's phone browser (recovery links tell people from link previews by this).
+                    .user_agent(SHOPPER_BROWSER)
                     .build()
                     .expect("client builds"),
                 sync_queue,

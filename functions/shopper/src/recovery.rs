@@ -4,22 +4,26 @@
 //! carries our own durable link and each click re-creates the shopper's cart (same items, customer and
 //! channel) and asks for a fresh checkout URL. The re-created cart is remembered, so its order is credited to
 //! the reminder. When the cart cannot be re-created, the shopper lands on the store's cart page; an unknown or
-//! expired link gets a friendly page.
+//! expired link gets a friendly page. Link previews and crawlers (by user agent) get a plain page: they are
+//! not the shopper, so they record no click and re-create no cart.
 
 use crate::Deps;
 use lambda_http::{Error, Request};
 use shared::bigcommerce::{NewCart, NewLineItem, StoreClient};
 use shared::db::DbError;
 use shared::model::{Cart, CartStatus, RecoveryLink};
-use shared::recovery::{LinkToken, RecreatedCart};
+use shared::recovery::{LinkToken, RecreatedCart, is_link_preview};
 use shared::web::{self, WebResponse};
 use tracing::Instrument;
 
 pub async fn click(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
-    let _ = request;
     let Some(token) = LinkToken::parse(token) else {
         return Ok(link_unavailable());
     };
+    let user_agent = request.headers().get("user-agent").and_then(|v| v.to_str().ok());
+    if is_link_preview(user_agent) {
+        return Ok(preview_page());
+    }
     let now = deps.clock.now();
     let link = match deps
         .aws
@@ -149,6 +153,14 @@ fn link_unavailable() -> WebResponse {
         "This link has expired",
         "This cart link is no longer valid. Your items may still be in your cart: visit the store to pick up \
          where you left off.",
+    )
+}
+
+fn preview_page() -> WebResponse {
+    page(
+        http::StatusCode::OK,
+        "Your saved cart",
+        "Open this link on your phone to return to your cart and check out.",
     )
 }
 

@@ -616,6 +616,22 @@ async fn a_click_redirects_into_a_recreated_checkout_and_its_order_is_recovered_
     sweep_and_send(&app).await;
     let token = link_token(&app.sms.messages_to(NY)[0].content);
 
+    // The messaging app draws the link's preview first: not the shopper, so no click and no cart re-created.
+    let carts_before = app.bigcommerce.carts(hash).len();
+    for bot in ["facebookexternalhit/1.1 Facebot Twitterbot/1.0", "WhatsApp/2.23.20.0"] {
+        let preview = app
+            .http
+            .get(app.url(&format!("/r/{token}")))
+            .header("user-agent", bot)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(preview.status(), 200, "{bot}");
+        assert!(preview.text().await.unwrap().contains("Your saved cart"));
+    }
+    assert_eq!(sent_record(&app, &store, &cart_id, 1).await.clicked_at, None);
+    assert_eq!(app.bigcommerce.carts(hash).len(), carts_before);
+
     app.clock.advance(Duration::minutes(10));
     let clicked_at = app.clock.now();
     let response = app.http.get(app.url(&format!("/r/{token}"))).send().await.unwrap();
