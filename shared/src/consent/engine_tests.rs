@@ -760,7 +760,7 @@ fn rule_4_unknown_us_state_is_most_restrictive() {
         "2025-06-08T15:00:00Z",
     );
     assert_defer(&d, "2025-06-08T16:00:00Z", Reason::QuietHours);
-    // Weekday 08:30 → 09:00; 20:00 → next day 09:00.
+    // Weekday 08:30 → 10:00 (Kentucky); 20:00 → next day 10:00.
     let d = decide_now(
         &s,
         &l,
@@ -769,7 +769,7 @@ fn rule_4_unknown_us_state_is_most_restrictive() {
         &r,
         "2025-06-03T12:30:00Z",
     );
-    assert_defer(&d, "2025-06-03T13:00:00Z", Reason::QuietHours);
+    assert_defer(&d, "2025-06-03T14:00:00Z", Reason::QuietHours);
     let d = decide_now(
         &s,
         &l,
@@ -778,7 +778,17 @@ fn rule_4_unknown_us_state_is_most_restrictive() {
         &r,
         "2025-06-04T00:00:00Z",
     );
-    assert_defer(&d, "2025-06-04T13:00:00Z", Reason::QuietHours);
+    assert_defer(&d, "2025-06-04T14:00:00Z", Reason::QuietHours);
+    // 18:30 on a weekday is past Rhode Island's 18:00: the next morning at 10:00 (Kentucky's opening).
+    let d = decide_now(
+        &s,
+        &l,
+        &reminder(1, "2025-06-03T21:00:00Z"),
+        &[],
+        &r,
+        "2025-06-03T22:30:00Z",
+    );
+    assert_defer(&d, "2025-06-04T14:00:00Z", Reason::QuietHours);
     let d = decide_now(
         &s,
         &l,

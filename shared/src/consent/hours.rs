@@ -6,7 +6,13 @@
 //!   08:00-20:00; New Jersey: sources conflict (08:00-21:00 vs 08:00-20:00), sms-rules says use 08:00-20:00;
 //! - Connecticut (SB 1058): 09:00-20:00;
 //! - Texas (SB 140): 09:00-21:00 Monday-Saturday, 12:00-21:00 Sunday;
-//! - a US number whose state is unknown: every state's window at once (09:00-20:00, Sunday from 12:00);
+//! - states sms-rules §3.3 lists with low confidence (vendor compilations, "verify"): Alabama, Louisiana,
+//!   Massachusetts, Mississippi 08:00-20:00; California, Illinois, Michigan, Minnesota 09:00-21:00; Kentucky
+//!   10:00-21:00; Rhode Island 09:00-18:00 on weekdays, 10:00-17:00 at weekends. Encoded anyway: a window
+//!   narrower than the law costs a few hours of delay, a wider one is a violation;
+//! - a US number whose state is unknown: every state's window at once (10:00-18:00 on weekdays, 10:00-17:00
+//!   on Saturdays, 12:00-17:00 on Sundays), narrower than R-ST-1's 09:00-20:00 because of Rhode Island and
+//!   Kentucky;
 //! - other markets: the store's configurable default (08:00-20:00), never wider than our house limit of
 //!   08:00-21:00; France additionally no Sundays (Klaviyo, sms-rules §3.7; public holidays not modelled);
 //! - the merchant's own narrowing applies on top, so it can only narrow.
@@ -83,6 +89,13 @@ impl WeeklyWindow {
         Self { days: [day; 7] }
     }
 
+    /// Monday-Friday one window, Saturday and Sunday another.
+    pub const fn weekend_apart(weekdays: DayWindow, weekend: DayWindow) -> Self {
+        Self {
+            days: [weekdays, weekdays, weekdays, weekdays, weekdays, weekend, weekend],
+        }
+    }
+
     /// Monday-Saturday one window, Sunday another.
     pub const fn sunday_apart(weekdays: DayWindow, sunday: DayWindow) -> Self {
         Self {
@@ -143,6 +156,21 @@ pub const US_STATE_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[
         "TX",
         "Texas",
         WeeklyWindow::sunday_apart(DayWindow::hours(9, 21), DayWindow::hours(12, 21)),
+    ),
+    // Low confidence in sms-rules §3.3; kept because the strict side is the safe side.
+    ("AL", "Alabama", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("LA", "Louisiana", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("MA", "Massachusetts", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("MS", "Mississippi", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
+    ("CA", "California", WeeklyWindow::every_day(DayWindow::hours(9, 21))),
+    ("IL", "Illinois", WeeklyWindow::every_day(DayWindow::hours(9, 21))),
+    ("MI", "Michigan", WeeklyWindow::every_day(DayWindow::hours(9, 21))),
+    ("MN", "Minnesota", WeeklyWindow::every_day(DayWindow::hours(9, 21))),
+    ("KY", "Kentucky", WeeklyWindow::every_day(DayWindow::hours(10, 21))),
+    (
+        "RI",
+        "Rhode Island",
+        WeeklyWindow::weekend_apart(DayWindow::hours(9, 18), DayWindow::hours(10, 17)),
     ),
 ];
 
@@ -244,9 +272,9 @@ mod tests {
     #[test]
     fn unknown_us_state_is_the_most_restrictive_window() {
         let (window, applied) = us_window(&[]);
-        assert_eq!(window.on(Weekday::Mon), DayWindow::hours(9, 20));
-        assert_eq!(window.on(Weekday::Sat), DayWindow::hours(9, 20));
-        assert_eq!(window.on(Weekday::Sun), DayWindow::hours(12, 20));
+        assert_eq!(window.on(Weekday::Mon), DayWindow::hours(10, 18));
+        assert_eq!(window.on(Weekday::Sat), DayWindow::hours(10, 17));
+        assert_eq!(window.on(Weekday::Sun), DayWindow::hours(12, 17));
         assert_eq!(applied.len(), US_STATE_WINDOWS.len());
         // Every known state's window contains the unknown-state window.
         for (code, _, _) in US_STATE_WINDOWS {
@@ -262,6 +290,11 @@ mod tests {
         assert_eq!(on("FL", Weekday::Mon), DayWindow::hours(8, 20));
         assert_eq!(on("WA", Weekday::Mon), DayWindow::hours(8, 20));
         assert_eq!(on("CT", Weekday::Mon), DayWindow::hours(9, 20));
+        assert_eq!(on("CA", Weekday::Sun), DayWindow::hours(9, 21));
+        assert_eq!(on("KY", Weekday::Wed), DayWindow::hours(10, 21));
+        assert_eq!(on("RI", Weekday::Fri), DayWindow::hours(9, 18));
+        assert_eq!(on("RI", Weekday::Sat), DayWindow::hours(10, 17));
+        assert_eq!(on("NY", Weekday::Sat), DayWindow::hours(8, 21), "federal only");
         assert_eq!(on("TX", Weekday::Sat), DayWindow::hours(9, 21));
         assert_eq!(on("TX", Weekday::Sun), DayWindow::hours(12, 21));
         // Two candidates: both apply.
