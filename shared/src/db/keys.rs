@@ -45,10 +45,6 @@ pub fn sync_job_sk(job_id: &str) -> String {
     format!("SYNCJOB#{job_id}")
 }
 
-pub fn sync_page_sk(job_id: &str, page: u32) -> String {
-    format!("SYNCJOB#{job_id}#PAGE#{page:06}")
-}
-
 pub fn phone_pk(store: &StoreHash, phone: &Phone) -> String {
     format!("STORE#{store}#PHONE#{}", phone.as_e164())
 }

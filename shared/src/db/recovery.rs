@@ -38,7 +38,7 @@ impl Db {
     }
 
     /// `Ok(true)` when the update ran, `Ok(false)` when its condition failed.
-    async fn conditional(builder: UpdateItemFluentBuilder) -> Result<bool, DbError> {
+    pub(super) async fn conditional(builder: UpdateItemFluentBuilder) -> Result<bool, DbError> {
         match builder.send().await {
             Ok(_) => Ok(true),
             Err(error) if super::is_update_condition_failed(&error) => Ok(false),

@@ -1,10 +1,13 @@
 //! Bulk sync jobs: progress counters that each page moves exactly once, however often it is delivered.
+//!
+//! The job item holds the numbers of the pages counted so far (`done_pages`, `failed_pages`: number sets), so
+//! counting a page is one conditional UpdateItem on one item: no transaction, no marker items.
 
-use super::keys::{store_pk, sync_job_sk, sync_page_sk};
+use super::keys::{store_pk, sync_job_sk};
 use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
 use crate::model::{SyncJob, SyncJobStatus};
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 /// What one page of customers contributed.
@@ -15,13 +18,13 @@ pub struct PageCounts {
     pub skipped_invalid_phone: u64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct PageMarker {
-    state: String,
-}
+/// The job item's sets of counted pages.
+const DONE_PAGES: &str = "done_pages";
+const FAILED_PAGES: &str = "failed_pages";
 
-const DONE: &str = "done";
-const FAILED: &str = "failed";
+fn page_set(page: u32) -> AttributeValue {
+    AttributeValue::Ns(vec![page.to_string()])
+}
 
 impl Db {
     pub async fn create_sync_job(&self, job: &SyncJob) -> Result<(), DbError> {
@@ -52,6 +55,7 @@ impl Db {
             .expression_attribute_values(":pk", s(&store_pk(store)))
             .expression_attribute_values(":prefix", s("SYNCJOB#"))
             .scan_index_forward(false)
+            .limit(1)
             .consistent_read(true)
             .send()
             .await?;
@@ -59,20 +63,6 @@ impl Db {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
         }
-    }
-
-    fn job_update(
-        &self,
-        store: &StoreHash,
-        job_id: &str,
-        expression: &str,
-    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(&store_pk(store)))
-            .key("sk", s(&sync_job_sk(job_id)))
-            .update_expression(expression)
-            .condition_expression("attribute_exists(pk)")
     }
 
     pub async fn set_sync_total_pages(
@@ -97,15 +87,24 @@ impl Db {
         Ok(())
     }
 
-    async fn page_state(&self, store: &StoreHash, job_id: &str, page: u32) -> Result<Option<String>, DbError> {
-        Ok(self
-            .get_as::<PageMarker>(&store_pk(store), &sync_page_sk(job_id, page))
-            .await?
-            .map(|m| m.state))
+    /// An update of the job item (which must exist).
+    fn job_update(
+        &self,
+        store: &StoreHash,
+        job_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.counter.call();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&store_pk(store)))
+            .key("sk", s(&sync_job_sk(job_id)))
+            .expression_attribute_names("#done", DONE_PAGES)
+            .expression_attribute_names("#failed", FAILED_PAGES)
     }
 
-    /// Counts a page as done, once. `Ok(false)` if it was already counted (a redelivery). A page that had
-    /// failed and now succeeded moves from the failed count to the done count.
+    /// Counts a page as done, once. `Ok(false)` if it was already counted (a redelivery) or the job does not
+    /// exist. A page that had failed and now succeeded moves from the failed count to the done count.
     pub async fn record_sync_page_done(
         &self,
         store: &StoreHash,
@@ -113,83 +112,56 @@ impl Db {
         page: u32,
         counts: PageCounts,
     ) -> Result<bool, DbError> {
-        let previous = self.page_state(store, job_id, page).await?;
-        let (condition, failed_delta) = match previous.as_deref() {
-            Some(DONE) => return Ok(false),
-            Some(_) => ("#state = :failed", -1),
-            None => ("attribute_not_exists(pk)", 0),
+        let page_number = AttributeValue::N(page.to_string());
+        let count = |update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            update
+                .expression_attribute_values(":page", page_set(page))
+                .expression_attribute_values(":n", page_number.clone())
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":imported", n(counts.imported))
+                .expression_attribute_values(":no_phone", n(counts.skipped_no_phone))
+                .expression_attribute_values(":invalid", n(counts.skipped_invalid_phone))
         };
-        let marker = aws_sdk_dynamodb::types::Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(
-                &PageMarker { state: DONE.into() },
-                &[("pk", store_pk(store)), ("sk", sync_page_sk(job_id, page))],
-            )?))
-            .condition_expression(condition)
-            .set_expression_attribute_names(
-                previous
-                    .is_some()
-                    .then(|| [("#state".to_owned(), "state".to_owned())].into()),
-            )
-            .set_expression_attribute_values(previous.is_some().then(|| [(":failed".to_owned(), s(FAILED))].into()))
-            .build()
-            .expect("put fields set");
-        let counters = self
-            .job_update(
-                store,
-                job_id,
-                "ADD pages_done :one, pages_failed :failed_delta, contacts_imported :imported, skipped_no_phone :no_phone, skipped_invalid_phone :invalid",
-            )
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":failed_delta", n(failed_delta))
-            .expression_attribute_values(":imported", n(counts.imported))
-            .expression_attribute_values(":no_phone", n(counts.skipped_no_phone))
-            .expression_attribute_values(":invalid", n(counts.skipped_invalid_phone))
-            .build()
-            .expect("update fields set");
-        let actions = vec![
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(counters).build(),
-        ];
-        Ok(self.transact(actions).await?.is_ok())
+        const COUNTERS: &str = "pages_done :one, #done :page, contacts_imported :imported, \
+                                skipped_no_phone :no_phone, skipped_invalid_phone :invalid";
+        // The usual case: a page seen for the first time.
+        let first = count(self.job_update(store, job_id))
+            .update_expression(format!("ADD {COUNTERS}"))
+            .condition_expression("attribute_exists(pk) AND NOT contains(#done, :n) AND NOT contains(#failed, :n)");
+        if Self::conditional(first).await? {
+            return Ok(true);
+        }
+        // A page that went to the dead-letter queue and succeeded on a retry.
+        let retried = count(self.job_update(store, job_id))
+            .update_expression(format!("ADD {COUNTERS}, pages_failed :minus_one DELETE #failed :page"))
+            .condition_expression("contains(#failed, :n) AND NOT contains(#done, :n)")
+            .expression_attribute_values(":minus_one", n(-1));
+        Self::conditional(retried).await
     }
 
     /// Counts a page as failed (it went to the dead-letter queue), once. A page already done stays done.
     pub async fn record_sync_page_failed(&self, store: &StoreHash, job_id: &str, page: u32) -> Result<bool, DbError> {
-        let marker = self.put_action(
-            to_item(
-                &PageMarker { state: FAILED.into() },
-                &[("pk", store_pk(store)), ("sk", sync_page_sk(job_id, page))],
-            )?,
-            Some("attribute_not_exists(pk)"),
-        );
-        let counters = self
-            .job_update(store, job_id, "ADD pages_failed :one")
-            .expression_attribute_values(":one", n(1))
-            .build()
-            .expect("update fields set");
-        Ok(self
-            .transact(vec![marker, TransactWriteItem::builder().update(counters).build()])
-            .await?
-            .is_ok())
+        let update = self
+            .job_update(store, job_id)
+            .update_expression("ADD pages_failed :one, #failed :page")
+            .condition_expression("attribute_exists(pk) AND NOT contains(#done, :n) AND NOT contains(#failed, :n)")
+            .expression_attribute_values(":page", page_set(page))
+            .expression_attribute_values(":n", AttributeValue::N(page.to_string()))
+            .expression_attribute_values(":one", n(1));
+        Self::conditional(update).await
     }
 
     /// The pages of a job that failed every retry (to offer a retry on the settings page).
     pub async fn failed_sync_pages(&self, store: &StoreHash, job_id: &str) -> Result<Vec<u32>, DbError> {
-        let prefix = format!("{}#PAGE#", sync_job_sk(job_id));
-        let items = self
-            .query_partition(&store_pk(store), Some((&prefix, &format!("{prefix}~"))))
-            .await?;
-        Ok(items
-            .iter()
-            .filter(|item| {
-                item.get("state")
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|s| s == FAILED)
-            })
-            .filter_map(|item| item.get("sk").and_then(|v| v.as_s().ok()))
-            .filter_map(|sk| sk.rsplit('#').next()?.parse().ok())
-            .collect())
+        let Some(item) = self.get(&store_pk(store), &sync_job_sk(job_id)).await? else {
+            return Ok(Vec::new());
+        };
+        let mut pages: Vec<u32> = match item.get(FAILED_PAGES) {
+            Some(AttributeValue::Ns(numbers)) => numbers.iter().filter_map(|n| n.parse().ok()).collect(),
+            _ => Vec::new(),
+        };
+        pages.sort_unstable();
+        Ok(pages)
     }
 
     /// Marks the job finished when every page is counted (done or failed). Returns the job as it stands.
