@@ -126,28 +126,6 @@ async fn main() {
     );
     println!("  contacts stored: {}, lost: {lost}", stored.len());
 
-    // What moto charges for the page counter's two-action transaction on a table this size: moto copies the
-    // whole table for every action of a TransactWriteItems (DynamoDB does not), and each page makes one.
-    let probes = 3;
-    let probe_started = Instant::now();
-    for page in 0..probes {
-        app.db()
-            .record_sync_page_done(&store, "bench-job", 10_000 + page, shared::db::PageCounts::default())
-            .await
-            .unwrap();
-    }
-    let per_transaction = probe_started.elapsed() / probes;
-    let pages = u64::from(job.total_pages);
-    // The table grows about linearly during the run: on average a page's transaction cost half the final one.
-    let in_transactions = per_transaction.as_secs_f64() * pages as f64 / 2.0;
-    println!(
-        "  moto: one page-counter transaction on the final table takes {:.2} s; about {:.0} s of the run was moto \
-         copying the table for them (serialised: moto is one process) -> {:.1} s without, ratio {:.2}",
-        per_transaction.as_secs_f64(),
-        in_transactions,
-        (elapsed.as_secs_f64() - in_transactions).max(0.0),
-        (elapsed.as_secs_f64() - in_transactions).max(0.0) / minimum.as_secs_f64().max(1.0)
-    );
     assert_eq!(lost, 0, "no contact may be lost");
     assert_eq!(job.status, SyncJobStatus::Completed);
     let _ = seeded;
