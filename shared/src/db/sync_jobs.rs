@@ -72,12 +72,7 @@ impl Db {
         total_pages: u32,
         groups: u32,
     ) -> Result<(), DbError> {
-        self.counter.call();
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&store_pk(store)))
-            .key("sk", s(&sync_job_sk(job_id)))
+        self.job_update(store, job_id)
             .update_expression("SET total_pages = :total, groups_synced = :groups")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":total", n(total_pages))
@@ -87,7 +82,7 @@ impl Db {
         Ok(())
     }
 
-    /// An update of the job item (which must exist).
+    /// An update of the job item.
     fn job_update(
         &self,
         store: &StoreHash,
@@ -99,6 +94,15 @@ impl Db {
             .table_name(&self.table)
             .key("pk", s(&store_pk(store)))
             .key("sk", s(&sync_job_sk(job_id)))
+    }
+
+    /// An update that reads or changes the sets of counted pages.
+    fn page_update(
+        &self,
+        store: &StoreHash,
+        job_id: &str,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.job_update(store, job_id)
             .expression_attribute_names("#done", DONE_PAGES)
             .expression_attribute_names("#failed", FAILED_PAGES)
     }
@@ -125,14 +129,14 @@ impl Db {
         const COUNTERS: &str = "pages_done :one, #done :page, contacts_imported :imported, \
                                 skipped_no_phone :no_phone, skipped_invalid_phone :invalid";
         // The usual case: a page seen for the first time.
-        let first = count(self.job_update(store, job_id))
+        let first = count(self.page_update(store, job_id))
             .update_expression(format!("ADD {COUNTERS}"))
             .condition_expression("attribute_exists(pk) AND NOT contains(#done, :n) AND NOT contains(#failed, :n)");
         if Self::conditional(first).await? {
             return Ok(true);
         }
         // A page that went to the dead-letter queue and succeeded on a retry.
-        let retried = count(self.job_update(store, job_id))
+        let retried = count(self.page_update(store, job_id))
             .update_expression(format!("ADD {COUNTERS}, pages_failed :minus_one DELETE #failed :page"))
             .condition_expression("contains(#failed, :n) AND NOT contains(#done, :n)")
             .expression_attribute_values(":minus_one", n(-1));
@@ -142,7 +146,7 @@ impl Db {
     /// Counts a page as failed (it went to the dead-letter queue), once. A page already done stays done.
     pub async fn record_sync_page_failed(&self, store: &StoreHash, job_id: &str, page: u32) -> Result<bool, DbError> {
         let update = self
-            .job_update(store, job_id)
+            .page_update(store, job_id)
             .update_expression("ADD pages_failed :one, #failed :page")
             .condition_expression("attribute_exists(pk) AND NOT contains(#done, :n) AND NOT contains(#failed, :n)")
             .expression_attribute_values(":page", page_set(page))
@@ -183,13 +187,8 @@ impl Db {
         } else {
             SyncJobStatus::Completed
         };
-        self.counter.call();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&store_pk(store)))
-            .key("sk", s(&sync_job_sk(job_id)))
+            .job_update(store, job_id)
             .update_expression("SET #status = :status, finished_at = :now")
             .condition_expression("pages_done = :done AND pages_failed = :failed")
             .expression_attribute_names("#status", "status")
