@@ -366,8 +366,8 @@ pub async fn run(out: &mut dyn Write, terminal: bool) -> DemoSummary {
     ));
     story.say(format!(
         "  by consent: {} subscribed ({} of them with express consent for texts; the others only by the import \
-         default, which the consent engine does not accept for US and Canadian numbers), {} awaiting a text \
-         confirmation, {} unsubscribed, {} never subscribed",
+         default, which the consent engine accepts where the law allows it, e.g. Australia, and never for US, \
+         Canadian or UK numbers), {} awaiting a text confirmation, {} unsubscribed, {} never subscribed",
         summary.consent.subscribed,
         summary.consent.subscribed_sms_express,
         summary.consent.pending_double_opt_in,
