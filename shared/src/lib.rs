@@ -11,6 +11,7 @@ pub mod bus;
 pub mod carts;
 pub mod checkout_consent;
 pub mod checkout_script;
+pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod consent;

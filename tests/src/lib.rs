@@ -242,32 +242,20 @@ mod app {
                 app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
             });
-            let shopper = Arc::new(shopper::Deps {
-                aws: aws.aws.clone(),
-                bigcommerce: bigcommerce_client(),
-                sms: sms_client(),
-                sms_webhook_token: sms_webhook_token.clone(),
-                app_url: app_url.clone(),
-                clock: dyn_clock.clone(),
-            });
-            let sync = Arc::new(sync::Deps {
-                aws: aws.aws.clone(),
-                bigcommerce: bigcommerce_client(),
-                sms: sms_client(),
-                sms_webhook_token: sms_webhook_token.clone(),
-                app_url: app_url.clone(),
-                clock: dyn_clock.clone(),
-            });
+            // shopper, sync and send use the same clients; each function has its own, as in Lambda.
+            let clients = || {
+                Arc::new(shared::clients::Clients {
+                    aws: aws.aws.clone(),
+                    bigcommerce: bigcommerce_client(),
+                    sms: sms_client(),
+                    sms_webhook_token: sms_webhook_token.clone(),
+                    app_url: app_url.clone(),
+                    clock: dyn_clock.clone(),
+                })
+            };
+            let (shopper, sync, send) = (clients(), clients(), clients());
             let sweep_deps = Arc::new(sweep::Deps {
                 aws: aws.aws.clone(),
-                clock: dyn_clock.clone(),
-            });
-            let send = Arc::new(send::Deps {
-                aws: aws.aws.clone(),
-                bigcommerce: bigcommerce_client(),
-                sms: sms_client(),
-                sms_webhook_token: sms_webhook_token.clone(),
-                app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
             });
 

@@ -6,36 +6,10 @@ pub mod opt_out;
 pub mod recovery;
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use shared::bigcommerce::BigCommerce;
-use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
-use shared::sms::SmsClient;
 use shared::web;
-use shared::{Clock, Secret, aws::Aws};
-use std::sync::Arc;
 
-pub struct Deps {
-    pub aws: Aws,
-    pub bigcommerce: BigCommerce,
-    pub sms: SmsClient,
-    pub sms_webhook_token: Secret,
-    pub app_url: AppUrl,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::from_process();
-        let clock = shared::clock::clock_from_env(&env)?;
-        Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
-            sms: SmsClient::new(&SmsConfig::from_env(&env)?, reqwest::Client::new(), clock.clone()),
-            sms_webhook_token: sms_webhook_token(&env)?,
-            app_url: AppUrl::from_env(&env)?,
-            clock,
-        })
-    }
-}
+/// The clients this function uses, built once in `main.rs`.
+pub type Deps = shared::clients::Clients;
 
 pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Error> {
     let token = request

@@ -14,40 +14,15 @@ pub mod write_back;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::bigcommerce::{BigCommerce, BigCommerceError};
+use shared::bigcommerce::BigCommerceError;
 use shared::bus::BusError;
-use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::db::DbError;
 use shared::messages::SyncMessage;
 use shared::queue::QueueError;
-use shared::sms::SmsClient;
-use shared::{Clock, Secret, aws::Aws};
-use std::sync::Arc;
 use tracing::Instrument;
 
-pub struct Deps {
-    pub aws: Aws,
-    pub bigcommerce: BigCommerce,
-    pub sms: SmsClient,
-    pub sms_webhook_token: Secret,
-    pub app_url: AppUrl,
-    pub clock: Arc<dyn Clock>,
-}
-
-impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::from_process();
-        let clock = shared::clock::clock_from_env(&env)?;
-        Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
-            sms: SmsClient::new(&SmsConfig::from_env(&env)?, reqwest::Client::new(), clock.clone()),
-            sms_webhook_token: sms_webhook_token(&env)?,
-            app_url: AppUrl::from_env(&env)?,
-            clock,
-        })
-    }
-}
+/// The clients this function uses, built once in `main.rs`.
+pub type Deps = shared::clients::Clients;
 
 /// Why a sync message could not be processed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,42 @@
+//! The clients a function that talks to stores and shoppers needs (`shopper`, `sync`, `send`), built once per
+//! Lambda instance from the configuration contract.
+
+use crate::aws::Aws;
+use crate::bigcommerce::{BigCommerce, BigCommerceError};
+use crate::config::{AppUrl, AwsResources, BigCommerceConfig, ConfigError, Env, SmsConfig, sms_webhook_token};
+use crate::sms::SmsClient;
+use crate::{Clock, Secret};
+use std::sync::Arc;
+
+pub struct Clients {
+    pub aws: Aws,
+    pub bigcommerce: BigCommerce,
+    pub sms: SmsClient,
+    /// The secret path token of the SMS callback URLs our messages carry.
+    pub sms_webhook_token: Secret,
+    pub app_url: AppUrl,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    BigCommerce(#[from] BigCommerceError),
+}
+
+impl Clients {
+    pub async fn from_env() -> Result<Self, ClientsError> {
+        let env = Env::from_process();
+        let clock = crate::clock::clock_from_env(&env)?;
+        Ok(Self {
+            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
+            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
+            sms: SmsClient::new(&SmsConfig::from_env(&env)?, reqwest::Client::new(), clock.clone()),
+            sms_webhook_token: sms_webhook_token(&env)?,
+            app_url: AppUrl::from_env(&env)?,
+            clock,
+        })
+    }
+}
