@@ -1,8 +1,8 @@
 //! What the settings page shows about a store's contacts without reading them all: how many there are, and
 //! the first few (whose consent it folds).
 
-use super::keys::{STORE_LISTS_INDEX, store_contacts};
-use super::{Db, DbError, s};
+use super::keys::store_contacts;
+use super::{Db, DbError};
 use crate::StoreHash;
 use crate::model::Contact;
 use aws_sdk_dynamodb::types::Select;
@@ -12,14 +12,8 @@ impl Db {
     /// is transferred; the rest is counted by DynamoDB (`Select: COUNT`).
     pub async fn store_contact_sample(&self, store: &StoreHash, sample: usize) -> Result<(u64, Vec<Contact>), DbError> {
         let pk = store_contacts(store);
-        self.counter.call();
         let first = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STORE_LISTS_INDEX)
-            .key_condition_expression("gsi2pk = :pk")
-            .expression_attribute_values(":pk", s(&pk))
+            .store_list_query(&pk)
             .limit(i32::try_from(sample.max(1)).unwrap_or(i32::MAX))
             .send()
             .await?;
@@ -30,14 +24,8 @@ impl Db {
         let mut total = first.count as u64;
         let mut start = first.last_evaluated_key;
         while let Some(key) = start.take() {
-            self.counter.call();
             let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STORE_LISTS_INDEX)
-                .key_condition_expression("gsi2pk = :pk")
-                .expression_attribute_values(":pk", s(&pk))
+                .store_list_query(&pk)
                 .select(Select::Count)
                 .set_exclusive_start_key(Some(key))
                 .send()

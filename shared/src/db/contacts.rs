@@ -1,7 +1,7 @@
 //! Contacts: by (store, phone), by BigCommerce customer id, by group, and all of a store's.
 
-use super::keys::{CONTACT_SK, STORE_LISTS_INDEX, customer_lookup, group_pk, phone_pk, store_contacts};
-use super::{Db, DbError, Item, s, to_item};
+use super::keys::{CONTACT_SK, customer_lookup, group_pk, phone_pk, store_contacts};
+use super::{Db, DbError, Item, to_item};
 use crate::model::Contact;
 use crate::{Phone, StoreHash};
 
@@ -95,14 +95,8 @@ impl Db {
         let mut contacts = Vec::new();
         let mut start = None;
         loop {
-            self.counter.call();
             let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(STORE_LISTS_INDEX)
-                .key_condition_expression("gsi2pk = :pk")
-                .expression_attribute_values(":pk", s(&store_contacts(store)))
+                .store_list_query(&store_contacts(store))
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await?;

@@ -128,6 +128,20 @@ impl Db {
         &self.counter
     }
 
+    /// A query of one list of the `StoreLists` index (a store's contacts, sends or decisions). Counts the call.
+    pub(crate) fn store_list_query(
+        &self,
+        list: &str,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.counter.call();
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::STORE_LISTS_INDEX)
+            .key_condition_expression("gsi2pk = :pk")
+            .expression_attribute_values(":pk", s(list))
+    }
+
     /// The first item of the `Lookup` index under `gsi1pk` (and `gsi1sk`, when given). The index is eventually
     /// consistent: callers re-read the base item when they need its current version.
     pub(crate) async fn lookup_first(&self, gsi1pk: &str, gsi1sk: Option<&str>) -> Result<Option<Item>, DbError> {

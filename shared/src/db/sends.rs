@@ -1,9 +1,7 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
-use super::keys::{
-    STORE_LISTS_INDEX, cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp,
-};
-use super::{Db, DbError, Item, s, to_item};
+use super::keys::{cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp};
+use super::{Db, DbError, Item, to_item};
 use crate::StoreHash;
 use crate::consent::{PastSend, SentKind};
 use crate::model::{ReminderDecision, SendRecord, SendStatus};
@@ -138,14 +136,8 @@ impl Db {
 
 impl Db {
     async fn newest_in_list<T: serde::de::DeserializeOwned>(&self, list: &str, limit: i32) -> Result<Vec<T>, DbError> {
-        self.counter.call();
         let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(STORE_LISTS_INDEX)
-            .key_condition_expression("gsi2pk = :pk")
-            .expression_attribute_values(":pk", s(list))
+            .store_list_query(list)
             .scan_index_forward(false)
             .limit(limit)
             .send()
