@@ -19,6 +19,8 @@ pub struct AppPage {
     pub cookie: Option<String>,
     /// The full `Set-Cookie` line, to check its attributes.
     pub set_cookie: Option<String>,
+    /// The `Content-Security-Policy` header (who may frame the page).
+    pub content_security_policy: Option<String>,
     pub html: String,
 }
 
@@ -32,6 +34,11 @@ impl AppPage {
             .filter_map(|v| v.to_str().ok())
             .find(|v| v.starts_with(::install::session::COOKIE_NAME))
             .map(str::to_owned);
+        let content_security_policy = response
+            .headers()
+            .get(reqwest::header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let cookie = set_cookie
             .as_deref()
             .and_then(|c| c.split(';').next())
@@ -40,6 +47,7 @@ impl AppPage {
             status,
             cookie,
             set_cookie,
+            content_security_policy,
             html: response.text().await.expect("page body"),
         }
     }
@@ -64,6 +72,18 @@ impl AppPage {
 
     pub fn contains(&self, text: &str) -> bool {
         self.html.contains(text)
+    }
+
+    /// The sources of the `frame-ancestors` directive: who may show this page in a frame.
+    pub fn frame_ancestors(&self) -> Vec<String> {
+        self.content_security_policy
+            .as_deref()
+            .unwrap_or_default()
+            .split(';')
+            .map(str::trim)
+            .find_map(|directive| directive.strip_prefix("frame-ancestors "))
+            .map(|sources| sources.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -147,8 +167,13 @@ impl TestApp {
 
     /// Opens the app from the control panel with signed claims.
     pub async fn load_with(&self, claims: &JwtClaims) -> AppPage {
+        self.callback_with("/load", claims).await
+    }
+
+    /// Calls a JWT callback (`/load`, `/uninstall`, `/remove_user`) with `claims` signed by BigCommerce.
+    pub async fn callback_with(&self, path: &str, claims: &JwtClaims) -> AppPage {
         let jwt = self.bigcommerce.sign_jwt(claims);
-        self.get_page(&format!("/load?signed_payload_jwt={jwt}"), None).await
+        self.get_page(&format!("{path}?signed_payload_jwt={jwt}"), None).await
     }
 
     /// Opens the app as `user_id` (the owner when `None`) and returns the session.

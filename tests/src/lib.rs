@@ -188,6 +188,9 @@ mod app {
                 ..SimConfig::default()
             })
             .await;
+            // BigCommerce signs callbacks with its own time; here that is the app's manual clock.
+            let jwt_clock = clock.clone();
+            bigcommerce.set_jwt_clock(move || jwt_clock.now());
             let bigcommerce_config = BigCommerceConfig {
                 client_id: "test-client-id".into(),
                 client_secret,

@@ -418,11 +418,15 @@ impl SimState {
     }
 }
 
+/// Where the simulator reads the time its callback JWTs are issued at.
+type ClockFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
 pub(crate) struct Inner {
     pub config: SimConfig,
     pub base_url: String,
     pub state: Mutex<SimState>,
     pub http: reqwest::Client,
+    pub jwt_clock: Mutex<ClockFn>,
 }
 
 impl Inner {
@@ -454,10 +458,12 @@ impl Inner {
         }
     }
 
-    /// Claims for a store's owner opening the app, valid for 24 hours from now.
+    /// Claims for a store's owner opening the app, valid for 24 hours from now. Like BigCommerce's, every
+    /// token has its own `jti` and is issued now (`iat`).
     pub(crate) fn jwt_claims(&self, hash: &str) -> JwtClaims {
         let info = self.with_store(hash, |s| s.info.clone());
-        let now = Utc::now().timestamp();
+        let clock = self.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let now = clock().timestamp();
         JwtClaims {
             aud: self.config.client_id.clone(),
             iss: "bc".into(),
@@ -599,6 +605,7 @@ impl BigCommerceSim {
                 ..SimState::default()
             }),
             http,
+            jwt_clock: Mutex::new(Arc::new(Utc::now)),
         });
         let app = api::router(inner.clone());
         let server = tokio::spawn(async move {
@@ -679,6 +686,12 @@ impl BigCommerceSim {
                 .retain(|sc| !(sc.api_client_id == client_id && sc.auto_uninstall));
         });
         self.load_jwt(hash)
+    }
+
+    /// Callback JWTs are issued at this clock's time (`iat`, `nbf`, `exp`); the system clock by default. Tests
+    /// that drive the app with a manual clock hand the same time source here.
+    pub fn set_jwt_clock(&self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
+        *self.inner.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(clock);
     }
 
     /// Claims for a store's owner opening the app, valid for 24 hours from now.
