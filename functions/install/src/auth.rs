@@ -112,7 +112,7 @@ pub async fn install(deps: &Deps, request: &Request) -> Result<WebResponse, Inst
         let missing = missing_scopes(&grant.scopes);
         if !missing.is_empty() {
             tracing::warn!(missing = missing.len(), "install refused: scopes missing");
-            return Ok(missing_scopes_page(&missing));
+            return Ok(missing_scopes_page(&store_hash, &missing));
         }
         let store = save_store(deps, grant.clone()).await?;
         let user = MerchantUser {
@@ -156,14 +156,15 @@ async fn save_store(deps: &Deps, grant: TokenGrant) -> Result<Store, InstallErro
             .filter(|p| p.is_installed())
             .map_or(now, |p| p.installed_at),
         updated_at: now,
-        uninstalled_at: None,
+        // Kept: callback tokens issued before the last uninstall never open the app (see `callbacks::load`).
+        uninstalled_at: previous.as_ref().and_then(|p| p.uninstalled_at),
         settings_version: previous.as_ref().map_or(0, |p| p.settings_version),
     };
     deps.aws.db.put_store(&store).await?;
     Ok(store)
 }
 
-fn missing_scopes_page(missing: &[&RequiredScope]) -> WebResponse {
+fn missing_scopes_page(store_hash: &StoreHash, missing: &[&RequiredScope]) -> WebResponse {
     let items: String = missing
         .iter()
         .map(|scope| {
@@ -174,7 +175,8 @@ fn missing_scopes_page(missing: &[&RequiredScope]) -> WebResponse {
             )
         })
         .collect();
-    page::respond(
+    page::respond_for_store(
+        store_hash,
         StatusCode::FORBIDDEN,
         "Permissions missing",
         &format!(

@@ -2,18 +2,28 @@
 //! (what every official client verifies; bigcommerce-api.md §1.3), `aud` = our client id, `iss` = `bc`,
 //! `sub` = `stores/{hash}`, `exp`/`nbf` with a small leeway. Only HS256 is accepted: a token naming any other
 //! algorithm (`none`, RS256 with our secret as a "public key") is refused before its signature is looked at.
+//!
+//! A token lives 24 hours, but BigCommerce issues one for each call and calls at once, so it must also have
+//! been issued just now (`iat`) and carry a `jti`: the callbacks use each `jti` once
+//! ([`SignedPayload::replay_key`]) and never let a token issued before a user's removal or the app's uninstall
+//! grant access ([`SignedPayload::predates`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use shared::model::MerchantUser;
 use shared::{Secret, StoreHash};
 
-/// Clock difference tolerated on `exp` and `nbf` (the docs' own example has `nbf` 5 s before `iat`).
+/// Clock difference tolerated on `exp`, `nbf` and `iat` (the docs' own example has `nbf` 5 s before `iat`).
 pub const LEEWAY_SECONDS: i64 = 30;
+/// How long after its `iat` a token is accepted. BigCommerce sends `/load` through the merchant's browser and
+/// `/uninstall`, `/remove_user` from its servers as soon as it issues them; an older token is a kept link.
+pub const MAX_AGE_SECONDS: i64 = 5 * 60;
+/// BigCommerce's `jti` is a UUID (36 characters); anything much longer is not theirs.
+const MAX_JTI_LENGTH: usize = 128;
 /// Far longer than any real token (about 600 bytes); anything bigger is refused unread.
 const MAX_TOKEN_LENGTH: usize = 8 * 1024;
 
@@ -24,6 +34,31 @@ pub struct SignedPayload {
     /// The user who opened the app (`/load`) or who was removed (`/remove_user`).
     pub user: MerchantUser,
     pub owner: MerchantUser,
+    /// `iat`, by BigCommerce's clock.
+    pub issued_at: DateTime<Utc>,
+    /// `exp`: a used token is remembered until then.
+    pub expires_at: DateTime<Utc>,
+    /// `jti`: unique per token.
+    pub token_id: String,
+}
+
+impl SignedPayload {
+    /// The de-duplication key that lets this token be used once.
+    pub fn replay_key(&self) -> String {
+        format!("callback-jwt:{}:{}", self.store_hash, self.token_id)
+    }
+
+    /// The earliest removal or uninstall that may have happened after this token was issued: `iat` is
+    /// BigCommerce's clock and the revocation instants are ours, so anything within the leeway counts as later.
+    pub fn revocations_from(&self) -> DateTime<Utc> {
+        self.issued_at - Duration::seconds(LEEWAY_SECONDS)
+    }
+
+    /// Whether access ended at `revoked_at` (a removal, an uninstall) possibly after this token was issued, so
+    /// the token must not grant it again. Compared in whole seconds, as `iat` is.
+    pub fn predates(&self, revoked_at: DateTime<Utc>) -> bool {
+        revoked_at.timestamp() >= self.revocations_from().timestamp()
+    }
 }
 
 /// Why a `signed_payload_jwt` was refused. Every variant answers 401; the text is for logs and the page.
@@ -47,6 +82,13 @@ pub enum JwtError {
     Expired,
     #[error("the signed payload is not valid yet")]
     NotYetValid,
+    #[error("the signed payload was issued too long ago")]
+    Stale,
+    #[error("the signed payload was already used")]
+    Replayed,
+    /// Issued before the user's removal or the app's uninstall.
+    #[error("the signed payload was issued before your access to the app ended")]
+    Superseded,
 }
 
 #[derive(Deserialize)]
@@ -70,6 +112,8 @@ struct Claims {
     exp: i64,
     #[serde(default)]
     nbf: Option<i64>,
+    iat: i64,
+    jti: String,
     user: User,
     owner: User,
 }
@@ -119,13 +163,21 @@ pub fn verify(
         return Err(JwtError::Issuer);
     }
     let now = now.timestamp();
-    if now > claims.exp + LEEWAY_SECONDS {
+    if now > claims.exp.saturating_add(LEEWAY_SECONDS) {
         return Err(JwtError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECONDS < nbf) {
+    if claims.nbf.is_some_and(|nbf| now + LEEWAY_SECONDS < nbf) || now + LEEWAY_SECONDS < claims.iat {
         return Err(JwtError::NotYetValid);
     }
+    if now > claims.iat.saturating_add(MAX_AGE_SECONDS + LEEWAY_SECONDS) {
+        return Err(JwtError::Stale);
+    }
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LENGTH || !claims.jti.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(JwtError::Malformed);
+    }
     let store_hash = StoreHash::from_context(&claims.sub).map_err(|_| JwtError::Subject)?;
+    let instant = |seconds: i64| DateTime::from_timestamp(seconds, 0).ok_or(JwtError::Malformed);
     let user = |u: User| MerchantUser {
         id: u.id,
         email: u.email.unwrap_or_default(),
@@ -134,6 +186,9 @@ pub fn verify(
         store_hash,
         user: user(claims.user),
         owner: user(claims.owner),
+        issued_at: instant(claims.iat)?,
+        expires_at: instant(claims.exp)?,
+        token_id: claims.jti,
     })
 }
 
@@ -246,6 +301,56 @@ mod tests {
         assert!(check(&hs256(&c)).is_ok());
         c["nbf"] = json!(t + LEEWAY_SECONDS + 1);
         assert_eq!(check(&hs256(&c)), Err(JwtError::NotYetValid));
+    }
+
+    #[test]
+    fn a_token_must_have_been_issued_just_now() {
+        let t = now().timestamp();
+        let mut c = claims();
+        c["iat"] = json!(t - MAX_AGE_SECONDS - LEEWAY_SECONDS);
+        assert!(check(&hs256(&c)).is_ok());
+        // Unexpired (its 24 hours run), but issued too long ago: a kept link.
+        c["iat"] = json!(t - MAX_AGE_SECONDS - LEEWAY_SECONDS - 1);
+        assert_eq!(check(&hs256(&c)), Err(JwtError::Stale));
+        c["iat"] = json!(t + LEEWAY_SECONDS + 1);
+        assert_eq!(check(&hs256(&c)), Err(JwtError::NotYetValid));
+        c["iat"] = json!(i64::MAX);
+        c["exp"] = json!(i64::MAX);
+        assert_eq!(check(&hs256(&c)), Err(JwtError::NotYetValid));
+    }
+
+    #[test]
+    fn a_token_carries_its_id_and_times() {
+        let payload = check(&hs256(&claims())).unwrap();
+        assert_eq!(payload.token_id, "c5f0bcf5-a504-4ae6-8dcc-0e40eaa5a070");
+        assert_eq!(payload.issued_at, now());
+        assert_eq!(payload.expires_at, now() + Duration::days(1));
+        assert_eq!(
+            payload.replay_key(),
+            "callback-jwt:abc123:c5f0bcf5-a504-4ae6-8dcc-0e40eaa5a070"
+        );
+        for bad in [json!(""), json!("a".repeat(129)), json!("has space"), json!(7)] {
+            let mut c = claims();
+            c["jti"] = bad.clone();
+            assert_eq!(check(&hs256(&c)), Err(JwtError::Malformed), "{bad}");
+        }
+        for claim in ["jti", "iat"] {
+            let mut c = claims();
+            c.as_object_mut().unwrap().remove(claim);
+            assert_eq!(check(&hs256(&c)), Err(JwtError::Malformed), "without {claim}");
+        }
+    }
+
+    #[test]
+    fn a_token_predates_any_revocation_up_to_the_leeway_after_it() {
+        let payload = check(&hs256(&claims())).unwrap();
+        let issued = payload.issued_at;
+        assert!(payload.predates(issued + Duration::hours(1)));
+        assert!(payload.predates(issued));
+        // BigCommerce's clock may run up to the leeway ahead of ours.
+        assert!(payload.predates(issued - Duration::seconds(LEEWAY_SECONDS)));
+        assert!(!payload.predates(issued - Duration::seconds(LEEWAY_SECONDS + 1)));
+        assert_eq!(payload.revocations_from(), issued - Duration::seconds(LEEWAY_SECONDS));
     }
 
     #[test]

@@ -3,12 +3,56 @@
 //! goes through [`escape_html`].
 
 use http::{HeaderValue, StatusCode, header};
+use shared::StoreHash;
 use shared::web::{self, WebResponse, escape_html};
 
-/// Only the BigCommerce control panel may frame the app; no script runs; forms post back to us only.
+/// No script runs; forms post back to us only. `frame-ancestors` follows, per page.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
-     form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'self' https://*.bigcommerce.com https://*.mybigcommerce.com";
+     form-action 'self'; base-uri 'none'";
+
+/// BigCommerce's login service: the install flow inside the control panel reaches `/auth` through it.
+const LOGIN_ORIGIN: &str = "https://login.bigcommerce.com";
+
+/// Who may frame a store's pages: that store's control panel only. The control panel lives at
+/// `https://store-{hash}.mybigcommerce.com/manage/...`; CSP cannot name a path, so the origin also covers that
+/// store's storefront at its permanent address (the merchant's own site), but no other store's storefront.
+fn store_frame_ancestors(store: &StoreHash) -> String {
+    format!("frame-ancestors https://store-{store}.mybigcommerce.com {LOGIN_ORIGIN}")
+}
+
+/// Pages that name no store (errors before a token or session says which store) hold no form and no merchant
+/// data, so nothing can be clicked or read through a frame; every store's control panel must still be able to
+/// show them, and a host wildcard cannot be narrowed to the control panel's `store-` hosts.
+const ANY_STORE_FRAME_ANCESTORS: &str = "frame-ancestors https://*.mybigcommerce.com https://login.bigcommerce.com";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame_ancestors(response: &WebResponse) -> String {
+        let policy = response.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        let directive = policy.split("; ").find(|d| d.starts_with("frame-ancestors")).unwrap();
+        directive.to_owned()
+    }
+
+    #[test]
+    fn a_stores_pages_may_be_framed_by_its_control_panel_only() {
+        let store = StoreHash::parse("abc123").unwrap();
+        let page = respond_for_store(&store, StatusCode::OK, "Settings", "<p>x</p>");
+        assert_eq!(
+            frame_ancestors(&page),
+            "frame-ancestors https://store-abc123.mybigcommerce.com https://login.bigcommerce.com"
+        );
+        let policy = page.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.starts_with(CONTENT_SECURITY_POLICY), "{policy}");
+        // A page that names no store: no form, no data; any store's control panel may show it.
+        let message = message(StatusCode::UNAUTHORIZED, "Not authorised", "Open the app again.");
+        assert_eq!(
+            frame_ancestors(&message),
+            "frame-ancestors https://*.mybigcommerce.com https://login.bigcommerce.com"
+        );
+    }
+}
 
 /// How a notice at the top of a page reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +104,19 @@ impl Notice {
     }
 }
 
-/// A complete HTML page with the app's headers. `body` must already be safe HTML.
+/// A page of one store (the settings page, the install's answers), which only that store's control panel may
+/// frame. `body` must already be safe HTML.
+pub fn respond_for_store(store: &StoreHash, status: StatusCode, title: &str, body: &str) -> WebResponse {
+    framed(status, title, body, &store_frame_ancestors(store))
+}
+
+/// A complete HTML page with the app's headers that names no store: it must not carry forms or merchant data
+/// (see [`ANY_STORE_FRAME_ANCESTORS`]). `body` must already be safe HTML.
 pub fn respond(status: StatusCode, title: &str, body: &str) -> WebResponse {
+    framed(status, title, body, ANY_STORE_FRAME_ANCESTORS)
+}
+
+fn framed(status: StatusCode, title: &str, body: &str, frame_ancestors: &str) -> WebResponse {
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -70,9 +125,10 @@ pub fn respond(status: StatusCode, title: &str, body: &str) -> WebResponse {
     );
     let mut response = web::html(status, html);
     let headers = response.headers_mut();
+    let policy = format!("{CONTENT_SECURITY_POLICY}; {frame_ancestors}");
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_str(&policy).expect("a store hash is a valid header value"),
     );
     // Pages carry CSRF tokens and merchant data; `/load`'s URL carries a signed payload.
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

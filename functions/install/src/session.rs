@@ -3,8 +3,10 @@
 //! (scripts cannot read it), `Secure` + `SameSite=None` (sent inside BigCommerce's cross-site iframe) and
 //! `Partitioned` (CHIPS: browsers that block third-party cookies still keep it, per top-level site).
 //!
-//! A signed cookie cannot be revoked by itself, so every request also checks that the store is installed and
-//! the user is still authorised (`/remove_user` deletes the user record). Every form carries a CSRF token
+//! A signed cookie cannot be revoked by itself, so every request also checks that the store is installed, the
+//! user is still authorised (`/remove_user` marks the user record), and that neither happened again since the
+//! session was issued: a session from before an uninstall dies with that installation, one from before a
+//! removal stays dead when the user is given access again ([`Session::outlived`]). Every form carries a CSRF token
 //! bound to the session: an HMAC of the session's random id, which another site cannot compute. Forms also
 //! carry the sealed session itself, for browsers that refuse third-party cookies even partitioned (Safari).
 
@@ -32,6 +34,8 @@ pub struct Session {
     pub email: String,
     /// Random, per session: what the CSRF token is bound to.
     pub id: String,
+    /// Epoch seconds, like `expires_at`.
+    pub issued_at: i64,
     pub expires_at: i64,
 }
 
@@ -45,8 +49,16 @@ impl Session {
             user_id: user.id,
             email: user.email.clone(),
             id: hex::encode(id),
+            issued_at: now.timestamp(),
             expires_at: (now + Duration::hours(SESSION_HOURS)).timestamp(),
         }
+    }
+
+    /// Whether the access this session was issued under has ended since: the store's current installation
+    /// began after it (an uninstall came between), or the user was removed at or after it. In whole seconds.
+    pub fn outlived(&self, installed_at: DateTime<Utc>, user_removed_at: Option<DateTime<Utc>>) -> bool {
+        self.issued_at < installed_at.timestamp()
+            || user_removed_at.is_some_and(|removed| self.issued_at <= removed.timestamp())
     }
 
     pub fn user(&self) -> MerchantUser {
@@ -177,6 +189,16 @@ mod tests {
         assert_eq!(keys.open(&sealed, now()).unwrap(), session);
         let later = now() + Duration::hours(SESSION_HOURS);
         assert_eq!(keys.open(&sealed, later), Err(SessionError::Expired));
+    }
+
+    #[test]
+    fn a_session_is_outlived_by_a_later_installation_or_removal() {
+        let session = session();
+        assert!(!session.outlived(now(), None));
+        assert!(!session.outlived(now() - Duration::days(30), Some(now() - Duration::seconds(1))));
+        assert!(session.outlived(now() + Duration::seconds(1), None), "installed again after it");
+        assert!(session.outlived(now() - Duration::days(30), Some(now())), "removed in the same second");
+        assert!(session.outlived(now() - Duration::days(30), Some(now() + Duration::hours(1))));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub async fn open(
 }
 
 /// The session behind a sealed value: signed, unexpired, for an installed store, by a user who still has
-/// access.
+/// access, issued under the store's current installation and after the user's last removal.
 async fn authenticate(deps: &Deps, sealed: Option<&str>) -> Result<(Session, Store), InstallError> {
     let session = keys(deps).open(sealed.ok_or(SessionError::Missing)?, deps.clock.now())?;
     let store = deps
@@ -60,13 +60,14 @@ async fn authenticate(deps: &Deps, sealed: Option<&str>) -> Result<(Session, Sto
         .await?
         .filter(Store::is_installed)
         .ok_or(SessionError::Revoked)?;
-    if deps
+    let access = deps
         .aws
         .db
-        .get_user(&store.store_hash, session.user_id)
+        .user_access(&store.store_hash, session.user_id)
         .await?
-        .is_none()
-    {
+        .filter(|access| !access.removed)
+        .ok_or(SessionError::Revoked)?;
+    if session.outlived(store.installed_at, access.removed_at) {
         return Err(SessionError::Revoked.into());
     }
     Ok((session, store))
@@ -288,7 +289,7 @@ impl Page<'_> {
             script_line: self.script_line,
             status: status.as_ref(),
         });
-        Ok(page::respond(code, TITLE, &body))
+        Ok(page::respond_for_store(&self.store.store_hash, code, TITLE, &body))
     }
 }
 

@@ -3,8 +3,8 @@
 use super::keys::{STORE_SK, sender_pk, settings_sk, store_pk, user_sk};
 use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
-use crate::model::{MerchantUser, Settings, Store, StoreStatus};
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use crate::model::{MerchantUser, Settings, Store, StoreStatus, UserAccess};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 impl Db {
@@ -49,24 +49,89 @@ impl Db {
             })
     }
 
+    /// Records `user` as authorised (the installing user, trusted through the OAuth code exchange). A removal
+    /// instant already recorded is kept.
     pub async fn put_user(&self, store: &StoreHash, user: &MerchantUser) -> Result<(), DbError> {
-        self.put(to_item(user, &[("pk", store_pk(store)), ("sk", user_sk(user.id))])?)
-            .await
+        self.update_user(store, user, None).await.map(|_| ())
     }
 
-    pub async fn remove_user(&self, store: &StoreHash, user_id: u64) -> Result<(), DbError> {
+    /// Records `user` as authorised by a callback token issued at BigCommerce's `issued_at`, unless they were
+    /// removed at or after `removals_from` (checked in the same write, so a concurrent `/remove_user` wins).
+    /// `Ok(false)` when such a removal is recorded and nothing was written.
+    pub async fn grant_user(
+        &self,
+        store: &StoreHash,
+        user: &MerchantUser,
+        removals_from: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        self.update_user(store, user, Some(removals_from)).await
+    }
+
+    async fn update_user(
+        &self,
+        store: &StoreHash,
+        user: &MerchantUser,
+        unless_removed_from: Option<DateTime<Utc>>,
+    ) -> Result<bool, DbError> {
         self.counter.call();
-        self.client
-            .delete_item()
+        let mut request = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .key("pk", s(&store_pk(store)))
-            .key("sk", s(&user_sk(user_id)))
+            .key("sk", s(&user_sk(user.id)))
+            .update_expression("SET #id = :id, #email = :email, #removed = :false")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#email", "email")
+            .expression_attribute_names("#removed", "removed")
+            .expression_attribute_values(":id", n(user.id))
+            .expression_attribute_values(":email", s(&user.email))
+            .expression_attribute_values(":false", AttributeValue::Bool(false));
+        if let Some(from) = unless_removed_from {
+            request = request
+                .condition_expression("attribute_not_exists(#removed_at) OR #removed_at < :from")
+                .expression_attribute_names("#removed_at", "removed_at")
+                .expression_attribute_values(":from", n(from.timestamp()));
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if super::is_update_condition_failed(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The store owner removed the user at `at`: they lose access, and the instant is kept (see [`UserAccess`]).
+    /// Recorded even for a user who never opened the app, so no older token can bring them in.
+    pub async fn remove_user(&self, store: &StoreHash, user: &MerchantUser, at: DateTime<Utc>) -> Result<(), DbError> {
+        self.counter.call();
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&store_pk(store)))
+            .key("sk", s(&user_sk(user.id)))
+            .update_expression(
+                "SET #id = :id, #email = if_not_exists(#email, :email), #removed = :true, #removed_at = :at",
+            )
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#email", "email")
+            .expression_attribute_names("#removed", "removed")
+            .expression_attribute_names("#removed_at", "removed_at")
+            .expression_attribute_values(":id", n(user.id))
+            .expression_attribute_values(":email", s(&user.email))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":at", n(at.timestamp()))
             .send()
             .await?;
         Ok(())
     }
 
+    /// The user, while they have access to the app at `store`.
     pub async fn get_user(&self, store: &StoreHash, user_id: u64) -> Result<Option<MerchantUser>, DbError> {
+        Ok(self.user_access(store, user_id).await?.and_then(|access| access.user()))
+    }
+
+    /// The user's access record, removed or not.
+    pub async fn user_access(&self, store: &StoreHash, user_id: u64) -> Result<Option<UserAccess>, DbError> {
         self.get_as(&store_pk(store), &user_sk(user_id)).await
     }
 

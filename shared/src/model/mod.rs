@@ -14,5 +14,5 @@ pub use contact::{Address, Contact, ContactSource};
 pub use links::{OptOutLink, RecoveryLink};
 pub use send::{ReminderDecision, SendRecord, SendStatus};
 pub use settings::{ConsentOption, QuietHours, ReminderSettings, Settings};
-pub use store::{MerchantUser, Store, StoreStatus};
+pub use store::{MerchantUser, Store, StoreStatus, UserAccess};
 pub use sync_job::{SyncJob, SyncJobStatus};
