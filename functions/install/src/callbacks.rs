@@ -67,7 +67,10 @@ pub async fn load(deps: &Deps, request: &Request) -> Result<WebResponse, Install
             .flatten()
             .any(|ended| payload.predates(ended))
         {
-            tracing::warn!(user_id = payload.user.id, "callback token refused: issued before access ended");
+            tracing::warn!(
+                user_id = payload.user.id,
+                "callback token refused: issued before access ended"
+            );
             return Err(JwtError::Superseded.into());
         }
         use_once(deps, &payload).await?;
@@ -78,7 +81,10 @@ pub async fn load(deps: &Deps, request: &Request) -> Result<WebResponse, Install
             .grant_user(&store.store_hash, &payload.user, payload.revocations_from())
             .await?
         {
-            tracing::warn!(user_id = payload.user.id, "callback token refused: user removed meanwhile");
+            tracing::warn!(
+                user_id = payload.user.id,
+                "callback token refused: user removed meanwhile"
+            );
             return Err(JwtError::Superseded.into());
         }
         tracing::info!(user_id = payload.user.id, "app loaded");

@@ -172,8 +172,7 @@ pub fn verify(
     if now > claims.iat.saturating_add(MAX_AGE_SECONDS + LEEWAY_SECONDS) {
         return Err(JwtError::Stale);
     }
-    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LENGTH || !claims.jti.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LENGTH || !claims.jti.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(JwtError::Malformed);
     }
     let store_hash = StoreHash::from_context(&claims.sub).map_err(|_| JwtError::Subject)?;

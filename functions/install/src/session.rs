@@ -196,8 +196,14 @@ mod tests {
         let session = session();
         assert!(!session.outlived(now(), None));
         assert!(!session.outlived(now() - Duration::days(30), Some(now() - Duration::seconds(1))));
-        assert!(session.outlived(now() + Duration::seconds(1), None), "installed again after it");
-        assert!(session.outlived(now() - Duration::days(30), Some(now())), "removed in the same second");
+        assert!(
+            session.outlived(now() + Duration::seconds(1), None),
+            "installed again after it"
+        );
+        assert!(
+            session.outlived(now() - Duration::days(30), Some(now())),
+            "removed in the same second"
+        );
         assert!(session.outlived(now() - Duration::days(30), Some(now() + Duration::hours(1))));
     }
 

@@ -146,7 +146,14 @@ async fn sessions_and_tokens_from_before_an_uninstall_do_not_survive_a_reinstall
     }
     assert_refused(&app.load_with(&kept).await, "an unused token from before the uninstall");
     assert_refused(&app.get_page(&uninstall, None).await, "the uninstall call replayed");
-    assert!(app.db().get_store(&hash("rein01")).await.unwrap().unwrap().is_installed());
+    assert!(
+        app.db()
+            .get_store(&hash("rein01"))
+            .await
+            .unwrap()
+            .unwrap()
+            .is_installed()
+    );
 
     // The new installation's sessions work; BigCommerce's next token for the staff user opens the app.
     assert_eq!(
@@ -191,9 +198,7 @@ async fn a_bad_token_is_401_before_a_genuine_one_learns_the_store_is_unknown() {
         assert!(genuine.contains("not installed"), "{path}: {}", genuine.html);
         assert!(genuine.cookie.is_none());
         let forged = sim::bigcommerce::sign_jwt(&claims_for(&app, "unkn01", 5), "not-the-client-secret");
-        let page = app
-            .get_page(&format!("{path}?signed_payload_jwt={forged}"), None)
-            .await;
+        let page = app.get_page(&format!("{path}?signed_payload_jwt={forged}"), None).await;
         assert_refused(&page, path);
     }
     assert!(app.db().get_store(&hash("unkn01")).await.unwrap().is_none());
