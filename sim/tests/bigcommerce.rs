@@ -771,6 +771,21 @@ async fn signed_payload_jwt_verifies_with_the_client_secret() {
 }
 
 #[tokio::test]
+async fn every_callback_jwt_has_its_own_jti_and_is_issued_by_the_clock() {
+    let sim = BigCommerceSim::start(SimConfig::default()).await;
+    sim.create_store(HASH, StoreSeed::default());
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-25T14:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    sim.set_jwt_clock(move || at);
+    let (one, two) = (sim.jwt_claims(HASH), sim.jwt_claims(HASH));
+    assert_ne!(one.jti, two.jti);
+    assert_eq!(one.iat, at.timestamp());
+    assert_eq!(one.nbf, one.iat);
+    assert_eq!(one.exp, one.iat + 24 * 3600);
+}
+
+#[tokio::test]
 async fn api_and_merchant_changes_fire_webhooks_too() {
     let (sim, token) = sim_with_store(SimConfig::default()).await;
     let (destination, received) = receiver(200).await;

@@ -4,9 +4,9 @@
 //! `Partitioned` (CHIPS: browsers that block third-party cookies still keep it, per top-level site).
 //!
 //! A signed cookie cannot be revoked by itself, so every request also checks that the store is installed, the
-//! user is still authorised (`/remove_user` marks the user record), and that neither happened again since the
-//! session was issued: a session from before an uninstall dies with that installation, one from before a
-//! removal stays dead when the user is given access again ([`Session::outlived`]). Every form carries a CSRF token
+//! user is still authorised (`/remove_user` marks the user record), and that the session was issued under the
+//! store's current installation and after the user's last removal: a re-install or access given back never
+//! revives an older session ([`Session::outlived`]). Every form carries a CSRF token
 //! bound to the session: an HMAC of the session's random id, which another site cannot compute. Forms also
 //! carry the sealed session itself, for browsers that refuse third-party cookies even partitioned (Safari).
 
