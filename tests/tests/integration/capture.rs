@@ -18,9 +18,9 @@ use shared::model::{ConsentOption, ContactSource, Settings};
 use shared::{Clock, Phone};
 use sim::bigcommerce::{BillingAddress, CartSeed, ItemSeed};
 
-const SHOP: &str = "https://sim-store.example.com";
+pub(super) const SHOP: &str = "https://sim-store.example.com";
 
-async fn guest_cart(app: &TestApp, hash: &str) -> String {
+pub(super) async fn guest_cart(app: &TestApp, hash: &str) -> String {
     app.bigcommerce
         .create_cart(
             hash,
@@ -46,7 +46,7 @@ fn billing(email: &str, phone: &str, country: &str, state: &str) -> BillingAddre
     }
 }
 
-async fn disclosure_version(app: &TestApp, hash: &str) -> String {
+pub(super) async fn disclosure_version(app: &TestApp, hash: &str) -> String {
     let body: serde_json::Value = app
         .http
         .get(app.url(&format!("/consent/disclosure?store={hash}")))
@@ -59,9 +59,18 @@ async fn disclosure_version(app: &TestApp, hash: &str) -> String {
     body["version"].as_str().unwrap().to_owned()
 }
 
-async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Value) -> reqwest::Response {
-    let mut request = app
-        .http
+pub(super) async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+    post_capture_from(app, &app.http, origin, body).await
+}
+
+/// [`post_capture`] from another client (another source address).
+pub(super) async fn post_capture_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    origin: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut request = client
         .post(app.url("/consent?store=x"))
         .header("content-type", "text/plain;charset=UTF-8")
         .header("user-agent", "Mozilla/5.0 (Macintosh) Safari/605.1.15")
@@ -72,7 +81,7 @@ async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Val
     request.send().await.unwrap()
 }
 
-fn capture(hash: &str, cart_id: &str, phone: &str, country: &str, checked: bool, version: &str) -> serde_json::Value {
+pub(super) fn capture(hash: &str, cart_id: &str, phone: &str, country: &str, checked: bool, version: &str) -> serde_json::Value {
     serde_json::json!({
         "store": hash,
         "cart_id": cart_id,
