@@ -16,6 +16,11 @@ use shared::recovery::{LinkToken, RecreatedCart, is_link_preview};
 use shared::web::{self, WebResponse};
 use tracing::Instrument;
 
+/// Carts one link may re-create in [`RECREATE_WINDOW_MINUTES`]: a shopper who taps it a few times gets a fresh
+/// checkout each time; a script hammering it does not fill the store with carts.
+pub const RECREATE_LIMIT: u32 = 3;
+pub const RECREATE_WINDOW_MINUTES: i64 = 60;
+
 pub async fn click(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
     let Some(token) = LinkToken::parse(token) else {
         return Ok(link_unavailable());

@@ -4,7 +4,9 @@
 
 use super::capture::{SHOP, capture, disclosure_version, guest_cart, post_capture, post_capture_from};
 use chrono::Duration;
-use integration_tests::recovery::{NY, SYDNEY, cart, give_consent, link_token, phone, save, shopper_cart, sweep_and_send};
+use integration_tests::recovery::{
+    NY, SYDNEY, cart, give_consent, link_token, phone, save, shopper_cart, sweep_and_send,
+};
 use integration_tests::{SHOPPER_BROWSER, TestApp, TestAppOptions, at};
 use shared::Clock;
 use shared::consent::ConsentEventKind;
@@ -31,7 +33,12 @@ fn client_at(ip: Ipv4Addr) -> reqwest::Client {
 async fn flood(app: &TestApp, client: &reqwest::Client, body: &serde_json::Value, times: u64) -> Vec<u16> {
     let mut statuses = Vec::new();
     for _ in 0..times {
-        statuses.push(post_capture_from(app, client, Some(SHOP), body.clone()).await.status().as_u16());
+        statuses.push(
+            post_capture_from(app, client, Some(SHOP), body.clone())
+                .await
+                .status()
+                .as_u16(),
+        );
     }
     statuses
 }
@@ -94,13 +101,26 @@ async fn a_flood_from_many_addresses_still_meets_the_store_budget() {
     let tick = capture(hash, &cart_id, "0412 345 678", "AU", true, &version);
     let refused = post_capture_from(&app, &shopper, Some(SHOP), tick.clone()).await;
     assert_eq!(refused.status(), 429);
-    assert_eq!(refused.headers()["access-control-allow-origin"], SHOP, "the script can read the refusal");
-    assert!(app.db().ledger(&seeded.store_hash, &phone(SYDNEY)).await.unwrap().is_empty());
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        SHOP,
+        "the script can read the refusal"
+    );
+    assert!(
+        app.db()
+            .ledger(&seeded.store_hash, &phone(SYDNEY))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // The next minute, its retry is recorded.
     app.clock.advance(Duration::minutes(1));
     let retried = post_capture_from(&app, &shopper, Some(SHOP), tick).await;
     assert_eq!(retried.status(), 200);
-    assert_eq!(app.db().ledger(&seeded.store_hash, &phone(SYDNEY)).await.unwrap().len(), 1);
+    assert_eq!(
+        app.db().ledger(&seeded.store_hash, &phone(SYDNEY)).await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -136,15 +156,27 @@ async fn a_strangers_tick_of_a_subscribers_number_never_texts_it() {
         sweep_and_send(&app).await;
     }
     assert!(app.sms.messages_to(SYDNEY).is_empty(), "no text to the subscriber");
-    let decisions = app.db().cart_decisions(&seeded.store_hash, &stranger_cart).await.unwrap();
+    let decisions = app
+        .db()
+        .cart_decisions(&seeded.store_hash, &stranger_cart)
+        .await
+        .unwrap();
     assert_eq!(decisions.len(), 1, "{decisions:?}");
-    assert_eq!((decisions[0].outcome.as_str(), decisions[0].code.as_str()), ("deny", "no_phone"));
+    assert_eq!(
+        (decisions[0].outcome.as_str(), decisions[0].code.as_str()),
+        ("deny", "no_phone")
+    );
     assert!(
         decisions[0].explanation.contains("ticked"),
         "the merchant reads why: {}",
         decisions[0].explanation
     );
-    let filed = app.db().get_cart(&seeded.store_hash, &stranger_cart).await.unwrap().unwrap();
+    let filed = app
+        .db()
+        .get_cart(&seeded.store_hash, &stranger_cart)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(filed.phone, None, "a ticked number is never the cart's number");
 }
 
@@ -175,14 +207,30 @@ async fn the_send_function_texts_only_the_number_the_checkout_proves() {
         .unwrap()
         .pop()
         .expect("a decision was recorded");
-    assert_eq!((decision.outcome.as_str(), decision.code.as_str()), ("deny", "phone_not_proven"));
-    assert!(decision.explanation.contains("billing phone"), "{}", decision.explanation);
-    let after = app.db().get_cart(&seeded.store_hash, &stranger_cart).await.unwrap().unwrap();
+    assert_eq!(
+        (decision.outcome.as_str(), decision.code.as_str()),
+        ("deny", "phone_not_proven")
+    );
+    assert!(
+        decision.explanation.contains("billing phone"),
+        "{}",
+        decision.explanation
+    );
+    let after = app
+        .db()
+        .get_cart(&seeded.store_hash, &stranger_cart)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.next_due_at, None, "the cart's reminders end");
 
     // The subscriber's own cart, whose checkout carries their number as its billing phone, is reminded.
     let (own_cart, own_items) = shopper_cart(&app, &seeded, &[("Red Hat", 1, 20.0)], Some("(212) 201-4567")).await;
-    save(&app, &cart(&seeded, &own_cart, Some(&victim), "US", app.clock.now(), own_items)).await;
+    save(
+        &app,
+        &cart(&seeded, &own_cart, Some(&victim), "US", app.clock.now(), own_items),
+    )
+    .await;
     app.clock.advance(Duration::minutes(30));
     sweep_and_send(&app).await;
     assert_eq!(app.sms.messages_to(NY).len(), 1);
