@@ -422,8 +422,8 @@ fn evidence(request: &Request) -> RequestEvidence {
     }
 }
 
-/// Rate-limit keys hold a digest, not the address.
-fn hex_digest(value: &str) -> String {
+/// Rate-limit keys hold a digest, not the address (or link token).
+pub(crate) fn hex_digest(value: &str) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(value.as_bytes())[..12])
 }

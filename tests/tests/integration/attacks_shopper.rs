@@ -11,7 +11,7 @@ use integration_tests::{SHOPPER_BROWSER, TestApp, TestAppOptions, at};
 use shared::Clock;
 use shared::consent::ConsentEventKind;
 use shopper::consent::{IP_LIMIT, STORE_LIMIT};
-use shopper::recovery::{RECREATE_LIMIT, RECREATE_WINDOW_MINUTES};
+use shopper::recovery::{FOLLOW_LIMIT, RECREATE_LIMIT, RECREATE_WINDOW_MINUTES};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Tuesday 4 November 2025, 01:00 UTC: noon in Sydney, 20:00 the day before in New York.
@@ -274,6 +274,15 @@ async fn a_recovery_link_followed_again_and_again_recreates_a_bounded_number_of_
     for location in &locations[RECREATE_LIMIT as usize..] {
         assert_eq!(location, "https://sim-store.example.com/cart.php");
     }
+    // Past the follow limit the link is answered without calling BigCommerce.
+    for _ in locations.len()..FOLLOW_LIMIT as usize {
+        follow().await;
+    }
+    let requests_before = app.bigcommerce.requests(hash).len();
+    let flooded = app.http.get(app.url(&format!("/r/{token}"))).send().await.unwrap();
+    assert_eq!(flooded.status(), 429);
+    assert!(flooded.text().await.unwrap().contains("try it again in an hour"));
+    assert_eq!(app.bigcommerce.requests(hash).len(), requests_before, "no BigCommerce call");
 
     // In the next window the link re-creates the cart again.
     app.clock.advance(Duration::minutes(RECREATE_WINDOW_MINUTES));
