@@ -16,8 +16,8 @@
 use crate::bigcommerce::Checkout;
 use crate::consent::{AddressHint, Market, Recipient, reminder_schedule};
 use crate::contacts::parse_phone;
-use crate::phone::InvalidPhone;
 use crate::model::{Cart, CartStatus, LineItem, Settings};
+use crate::phone::InvalidPhone;
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -325,10 +325,7 @@ mod tests {
         let own = Phone::parse("+61412999888", None).unwrap();
         // The billing phone, read with the billing country.
         let billed = checkout("0412 345 678", "AU", 1);
-        assert_eq!(
-            proven_phone(&billed, Some(&own)).unwrap().as_e164(),
-            "+61412345678"
-        );
+        assert_eq!(proven_phone(&billed, Some(&own)).unwrap().as_e164(), "+61412345678");
         // A guest without one proves nothing, whatever number is offered.
         let unbilled = checkout("", "AU", 1);
         assert!(billing_phone(&unbilled).is_none());

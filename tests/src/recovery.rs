@@ -5,6 +5,7 @@
 use crate::{SeededStore, TestApp};
 use chrono::{DateTime, Duration, Utc};
 use devstack::event_source::PollOutcome;
+use rust_decimal::prelude::ToPrimitive;
 use shared::consent::content::double_opt_in_request;
 use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Market, OptOutMethod, Purpose, Recipient, build_disclosure,
@@ -12,7 +13,6 @@ use shared::consent::{
 };
 use shared::model::{Cart, CartStatus, LineItem};
 use shared::{Clock, Phone};
-use rust_decimal::prelude::ToPrimitive;
 use sim::bigcommerce::{BillingAddress, CartSeed, ItemSeed};
 
 /// New York, London, Sydney: numbers of the three rule sets the tests exercise.
@@ -226,8 +226,12 @@ pub async fn checkout_proving(app: &TestApp, cart: &Cart) {
                     .map(|i| ItemSeed::new(&i.name, i.quantity, i.price.to_f64().unwrap_or_default()))
                     .collect(),
             };
-            app.bigcommerce
-                .seed_cart(hash, &cart.cart_id, seed, billing(cart.email.clone().unwrap_or_default()));
+            app.bigcommerce.seed_cart(
+                hash,
+                &cart.cart_id,
+                seed,
+                billing(cart.email.clone().unwrap_or_default()),
+            );
         }
         Some(existing) => {
             let proven = existing.billing_address.as_ref().map(|b| b.phone.as_str());

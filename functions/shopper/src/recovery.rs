@@ -72,7 +72,10 @@ async fn follow(
         )
         .await?;
     if follows > u64::from(FOLLOW_LIMIT) {
-        tracing::warn!(follows, "recovery link followed too often; answered without BigCommerce");
+        tracing::warn!(
+            follows,
+            "recovery link followed too often; answered without BigCommerce"
+        );
         return Ok(followed_too_often());
     }
     let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);

@@ -282,7 +282,11 @@ async fn a_recovery_link_followed_again_and_again_recreates_a_bounded_number_of_
     let flooded = app.http.get(app.url(&format!("/r/{token}"))).send().await.unwrap();
     assert_eq!(flooded.status(), 429);
     assert!(flooded.text().await.unwrap().contains("try it again in an hour"));
-    assert_eq!(app.bigcommerce.requests(hash).len(), requests_before, "no BigCommerce call");
+    assert_eq!(
+        app.bigcommerce.requests(hash).len(),
+        requests_before,
+        "no BigCommerce call"
+    );
 
     // In the next window the link re-creates the cart again.
     app.clock.advance(Duration::minutes(RECREATE_WINDOW_MINUTES));
