@@ -2,8 +2,10 @@
  *
  * Waits for the checkout's phone field, puts an UNCHECKED checkbox with the store's consent text (fetched
  * from the app, built on the server) below it, and tells the app when the shopper ticks or unticks it.
- * It never blocks the purchase: no form is touched, nothing is awaited by the checkout, every failure is
- * swallowed. Plain JavaScript: no build step, no dependencies. */
+ * It never blocks the purchase: no form is touched, nothing is awaited by the checkout, no error escapes. A
+ * post the app refuses for load (429) or cannot take (5xx, no network) is retried a few times with backoff;
+ * if the choice still could not be saved, the box returns to its saved state and says so under it, so a
+ * shopper's tick is never silently lost. Plain JavaScript: no build step, no dependencies. */
 (function () {
   "use strict";
   try {
@@ -50,6 +52,8 @@
     var cartId = null;
     // Posts go one after another, so a quick tick-untick reaches the app in that order.
     var queue = Promise.resolve();
+    // Waits before each retry of a refused or failed post (milliseconds); then the box says it failed.
+    var RETRY_DELAYS = [1000, 2000, 4000];
 
     var findPhone = function () {
       var fields = document.querySelectorAll(PHONE_FIELDS);
@@ -106,17 +110,80 @@
             page_url: window.location.origin + window.location.pathname,
             disclosure_version: disclosure.version
           });
-          // text/plain keeps it a simple CORS request (no preflight); keepalive survives a page change.
-          return fetch(base + "/consent?store=" + encodeURIComponent(store), {
-            method: "POST",
-            mode: "cors",
-            credentials: "omit",
-            keepalive: true,
-            headers: { "Content-Type": "text/plain;charset=UTF-8" },
-            body: body
-          });
+          return post(body, 0);
+        })
+        .then(function (saved) {
+          if (saved === false) {
+            refused(isChecked);
+          }
         })
         .catch(function () {});
+    };
+
+    // Resolves true when the app recorded the choice, false when it could not (after retrying what a retry
+    // may fix: too many requests, an outage, no network).
+    var post = function (body, attempt) {
+      // text/plain keeps it a simple CORS request (no preflight); keepalive survives a page change.
+      return fetch(base + "/consent?store=" + encodeURIComponent(store), {
+        method: "POST",
+        mode: "cors",
+        credentials: "omit",
+        keepalive: true,
+        headers: { "Content-Type": "text/plain;charset=UTF-8" },
+        body: body
+      })
+        .then(function (r) { return r.ok ? true : (r.status === 429 || r.status >= 500) ? null : false; })
+        .catch(function () { return null; })
+        .then(function (saved) {
+          if (saved !== null) {
+            return saved;
+          }
+          if (attempt >= RETRY_DELAYS.length) {
+            return false;
+          }
+          return new Promise(function (resolve) {
+            window.setTimeout(resolve, RETRY_DELAYS[attempt]);
+          }).then(function () { return post(body, attempt + 1); });
+        });
+    };
+
+    // The choice was not saved: the box goes back to what the app holds, and says so.
+    var refused = function (wasChecked) {
+      if (checked !== wasChecked) {
+        return; // The shopper changed it again meanwhile; that change is on its way.
+      }
+      checked = !wasChecked;
+      var input = box && box.querySelector("input");
+      if (input) {
+        input.checked = checked;
+      }
+      showError(wasChecked
+        ? "We couldn't save your choice, please tick again."
+        : "We couldn't save your choice, please untick again.");
+    };
+
+    var showError = function (message) {
+      if (!box) {
+        return;
+      }
+      var note = box.querySelector("[data-sms-consent-error]");
+      if (!note) {
+        note = document.createElement("p");
+        note.setAttribute("data-sms-consent-error", "");
+        note.setAttribute("role", "alert");
+        note.style.margin = "0.25rem 0 0";
+        note.style.color = "#b00020";
+        note.style.fontSize = "0.875rem";
+        box.appendChild(note);
+      }
+      note.textContent = message;
+    };
+
+    var clearError = function () {
+      var note = box && box.querySelector("[data-sms-consent-error]");
+      if (note) {
+        note.parentNode.removeChild(note);
+      }
     };
 
     var build = function () {
@@ -139,6 +206,7 @@
       input.defaultChecked = false;
       input.addEventListener("change", function () {
         checked = input.checked;
+        clearError();
         send();
       });
       var text = document.createElement("span");

@@ -15,7 +15,9 @@
 
 use crate::bigcommerce::Checkout;
 use crate::consent::{AddressHint, Market, Recipient, reminder_schedule};
+use crate::contacts::parse_phone;
 use crate::model::{Cart, CartStatus, LineItem, Settings};
+use crate::phone::InvalidPhone;
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -39,8 +41,7 @@ pub struct CartContents {
 }
 
 impl CartContents {
-    /// Reads a checkout. `phone` is the number to text about it: the billing phone when it parses, else one
-    /// the caller knows (the consent capture's, the one already on the cart).
+    /// Reads a checkout. `phone` is the number to text about it: its [`proven_phone`].
     pub fn from_checkout(checkout: &Checkout, phone: Option<Phone>) -> Self {
         let billing = checkout.billing_address.as_ref();
         let line_items: Vec<LineItem> = checkout
@@ -92,6 +93,27 @@ impl CartContents {
             currency: cart.currency.clone(),
         }
     }
+}
+
+/// The checkout's billing phone read with its billing country: `None` when it has none, an error when it
+/// cannot be texted.
+pub fn billing_phone(checkout: &Checkout) -> Option<Result<Phone, InvalidPhone>> {
+    let raw = checkout.billing_phone().map(str::trim).filter(|raw| !raw.is_empty())?;
+    let country = checkout
+        .billing_address
+        .as_ref()
+        .map(|b| b.country_code.as_str())
+        .filter(|c| c.len() == 2);
+    Some(parse_phone(raw, country))
+}
+
+/// The number a checkout proves is its shopper's, the only number a reminder about it may go to: the billing
+/// phone, else, for a signed-in customer, `customer_phone` (their own contact's number). A number ticked in
+/// the consent checkbox is never one on its own: whoever built the cart may have typed anyone's number there.
+pub fn proven_phone(checkout: &Checkout, customer_phone: Option<&Phone>) -> Option<Phone> {
+    billing_phone(checkout)
+        .and_then(Result::ok)
+        .or_else(|| customer_phone.filter(|_| checkout.cart.customer_id != 0).cloned())
 }
 
 /// Why the cart is being looked at.
@@ -296,6 +318,27 @@ mod tests {
         let c = checkout("+1 305 555 0100", "US", quantity);
         let phone = Phone::parse(c.billing_phone().unwrap(), Some("US")).ok();
         CartContents::from_checkout(&c, phone)
+    }
+
+    #[test]
+    fn only_the_billing_phone_or_a_signed_in_customers_own_number_is_proven() {
+        let own = Phone::parse("+61412999888", None).unwrap();
+        // The billing phone, read with the billing country.
+        let billed = checkout("0412 345 678", "AU", 1);
+        assert_eq!(proven_phone(&billed, Some(&own)).unwrap().as_e164(), "+61412345678");
+        // A guest without one proves nothing, whatever number is offered.
+        let unbilled = checkout("", "AU", 1);
+        assert!(billing_phone(&unbilled).is_none());
+        assert_eq!(proven_phone(&unbilled, Some(&own)), None);
+        // A signed-in customer's own number stands in until the billing step.
+        let mut signed_in = unbilled.clone();
+        signed_in.cart.customer_id = 7;
+        assert_eq!(proven_phone(&signed_in, Some(&own)), Some(own.clone()));
+        assert_eq!(proven_phone(&signed_in, None), None);
+        // A billing phone that cannot be texted is an error, and proves nothing.
+        let landline = checkout("(02) 9374 4000", "AU", 1);
+        assert!(matches!(billing_phone(&landline), Some(Err(_))));
+        assert_eq!(proven_phone(&landline, None), None);
     }
 
     #[test]

@@ -114,6 +114,21 @@ pub struct RequestEvidence {
     pub user_agent: String,
 }
 
+impl RequestEvidence {
+    /// Whom the per-client rate limit counts: the address, or for IPv6 its /64 (one subscriber's network,
+    /// where a client may pick any address).
+    pub fn client(&self) -> String {
+        match self.ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_none() => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+            Ok(ip) => ip.to_canonical().to_string(),
+            Err(_) => self.ip.clone(),
+        }
+    }
+}
+
 /// A tick: the disclosure is the server's copy in force for the store.
 pub fn checkbox_event(
     request: &CaptureRequest,
@@ -220,6 +235,23 @@ fn truncate(value: &str, max_chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clients_are_addresses_and_ipv6_networks() {
+        let client = |ip: &str| {
+            super::RequestEvidence {
+                ip: ip.into(),
+                user_agent: String::new(),
+            }
+            .client()
+        };
+        assert_eq!(client("203.0.113.7"), "203.0.113.7");
+        assert_eq!(client("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(client("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(client("2001:db8:1:2:ffff:1:2:3"), client("2001:db8:1:2::9"));
+        assert_ne!(client("2001:db8:1:2::1"), client("2001:db8:1:3::1"));
+        assert_eq!(client(""), "");
+    }
+
     use super::*;
     use crate::consent::build_disclosure;
 

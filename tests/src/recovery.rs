@@ -5,6 +5,7 @@
 use crate::{SeededStore, TestApp};
 use chrono::{DateTime, Duration, Utc};
 use devstack::event_source::PollOutcome;
+use rust_decimal::prelude::ToPrimitive;
 use shared::consent::content::double_opt_in_request;
 use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Market, OptOutMethod, Purpose, Recipient, build_disclosure,
@@ -192,8 +193,56 @@ pub fn cart(
     }
 }
 
+/// Files the cart, with its checkout at BigCommerce proving its number (see [`checkout_proving`]).
 pub async fn save(app: &TestApp, cart: &Cart) {
+    checkout_proving(app, cart).await;
     app.db().put_cart(cart, app.clock.now()).await.expect("cart saved");
+}
+
+/// Makes the simulator hold the cart's checkout, with the cart's number as its billing phone: the sync
+/// function files only a number the checkout proves, and the send function checks it again. The app is not
+/// told (no webhook): the test files the app's record itself.
+pub async fn checkout_proving(app: &TestApp, cart: &Cart) {
+    let hash = cart.store_hash.as_str();
+    let billing = |email: String| {
+        cart.phone.as_ref().map(|phone| BillingAddress {
+            first_name: cart.first_name.clone().unwrap_or_default(),
+            email,
+            country_code: cart.country_code.clone().unwrap_or_default(),
+            phone: phone.as_e164().to_owned(),
+            ..BillingAddress::default()
+        })
+    };
+    match app.bigcommerce.cart(hash, &cart.cart_id) {
+        None => {
+            let seed = CartSeed {
+                customer_id: cart.customer_id,
+                email: cart.email.clone().unwrap_or_default(),
+                channel_id: cart.channel_id,
+                currency: cart.currency.clone(),
+                items: cart
+                    .line_items
+                    .iter()
+                    .map(|i| ItemSeed::new(&i.name, i.quantity, i.price.to_f64().unwrap_or_default()))
+                    .collect(),
+            };
+            app.bigcommerce.seed_cart(
+                hash,
+                &cart.cart_id,
+                seed,
+                billing(cart.email.clone().unwrap_or_default()),
+            );
+        }
+        Some(existing) => {
+            let proven = existing.billing_address.as_ref().map(|b| b.phone.as_str());
+            // The same email: no `store/cart/updated`.
+            if let Some(address) = billing(existing.email.clone())
+                && Some(address.phone.as_str()) != proven
+            {
+                app.bigcommerce.set_billing_address(hash, &cart.cart_id, address).await;
+            }
+        }
+    }
 }
 
 /// A shopper's storefront cart in the simulator (its webhooks held back, so only the test decides what the

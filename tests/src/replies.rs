@@ -142,7 +142,7 @@ impl TestApp {
             converted_order_id: None,
             updated_at: now,
         };
-        self.db().put_cart(&cart, now).await.expect("cart saved");
+        crate::recovery::save(self, &cart).await;
         cart
     }
 

@@ -7,6 +7,7 @@
 use crate::{Deps, SendError, pace};
 use chrono::{DateTime, Duration, Utc};
 use shared::Phone;
+use shared::carts::{billing_phone, proven_phone};
 use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Decision, DecisionInput, Market, MessageKind, OptOutMethod, PastSend,
     Purpose, Reason, Recipient, SentKind, decide,
@@ -191,24 +192,19 @@ impl Send<'_> {
     }
 
     async fn decide_and_send(&self, mut cart: Cart, claim: Option<SendClaim>) -> Result<JobOutcome, SendError> {
-        let phone = match cart.phone.clone() {
-            Some(phone) => phone,
-            None => match self.checkout_phone(&mut cart).await? {
-                PhoneLookup::Found(phone) => phone,
-                PhoneLookup::CartGone => {
-                    end_sequence(self.db, &cart, self.now).await?;
-                    return dropped("the cart no longer exists at BigCommerce");
-                }
-                PhoneLookup::Missing { code, explanation } => {
-                    self.record_decision("deny", code, &explanation, None).await?;
-                    end_sequence(self.db, &cart, self.now).await?;
-                    return Ok(JobOutcome::Denied { code: code.to_owned() });
-                }
-            },
+        let mut claimed = claim.map(|c| c.record);
+        let phone = match self.proven_phone(&mut cart).await? {
+            PhoneLookup::Found(phone) => phone,
+            PhoneLookup::CartGone => {
+                end_sequence(self.db, &cart, self.now).await?;
+                return dropped("the cart no longer exists at BigCommerce");
+            }
+            PhoneLookup::Missing { code, explanation } => {
+                return self.deny(&cart, claimed.as_mut(), code, &explanation, false).await;
+            }
         };
         let recipient = recipient(&cart, &phone);
         let snapshot = self.db.phone_snapshot(&self.store.store_hash, &phone).await?;
-        let mut claimed = claim.map(|c| c.record);
 
         if let Some(why) = snapshot.contact.as_ref().and_then(|c| c.undeliverable.as_deref()) {
             let explanation = format!("The number was reported undeliverable ({why}), so it is not texted again.");
@@ -289,8 +285,10 @@ impl Send<'_> {
         }
     }
 
-    /// The checkout's billing phone, for a cart the sync function saw before the shopper typed one.
-    async fn checkout_phone(&self, cart: &mut Cart) -> Result<PhoneLookup, SendError> {
+    /// The number the cart proves is its shopper's, re-read at send time: the checkout's billing phone, else a
+    /// signed-in customer's own number ([`shared::carts::proven_phone`]). The number on the cart record is not
+    /// trusted on its own: one that only a tick in the consent box put there is never texted.
+    async fn proven_phone(&self, cart: &mut Cart) -> Result<PhoneLookup, SendError> {
         let client = self
             .deps
             .bigcommerce
@@ -306,25 +304,38 @@ impl Send<'_> {
                 });
             }
         };
+        let billed = billing_phone(&checkout);
+        let customer_phone = match (&billed, checkout.cart.customer_id) {
+            (Some(Ok(_)), _) | (_, 0) => None,
+            (_, customer_id) => self
+                .db
+                .contact_by_customer(&self.store.store_hash, customer_id)
+                .await?
+                .filter(|contact| contact.erased_at.is_none())
+                .map(|contact| contact.phone),
+        };
+        let Some(phone) = proven_phone(&checkout, customer_phone.as_ref()) else {
+            let (code, explanation) = match (billed, &cart.phone) {
+                (Some(Err(error)), _) => (
+                    "invalid_phone",
+                    format!("The checkout's phone number cannot be texted: {error}."),
+                ),
+                (_, Some(_)) => (
+                    "phone_not_proven",
+                    "The number on this cart is neither the checkout's billing phone nor a signed-in customer's \
+                     own number (it was only ticked in the consent box, perhaps by someone else), so it is not texted."
+                        .to_owned(),
+                ),
+                (_, None) => (
+                    "no_phone",
+                    "The checkout has no billing phone and no signed-in customer's number, so there is no one to \
+                     remind (a number only ticked in the consent box is never texted)."
+                        .to_owned(),
+                ),
+            };
+            return Ok(PhoneLookup::Missing { code, explanation });
+        };
         let billing = checkout.billing_address.unwrap_or_default();
-        let Some(raw) = billing.phone.as_deref() else {
-            return Ok(PhoneLookup::Missing {
-                code: "no_phone",
-                explanation: "The checkout has no phone number, so there is no one to remind.".to_owned(),
-            });
-        };
-        let country = Some(billing.country_code.as_str())
-            .filter(|c| !c.is_empty())
-            .or(cart.country_code.as_deref());
-        let phone = match Phone::parse(raw, country) {
-            Ok(phone) => phone,
-            Err(error) => {
-                return Ok(PhoneLookup::Missing {
-                    code: "invalid_phone",
-                    explanation: format!("The checkout's phone number cannot be texted: {error}."),
-                });
-            }
-        };
         cart.phone = Some(phone.clone());
         if cart.country_code.is_none() && !billing.country_code.is_empty() {
             cart.country_code = Some(billing.country_code.clone());

@@ -7,8 +7,10 @@
 //! - The disclosure is built on the server from the connected settings, and only for stores that chose the
 //!   SMS checkbox.
 //! - A capture is refused unless it comes from one of the store's domains (CORS, store information cached
-//!   per warm Lambda), is small, names a store collecting checkbox consent, has a valid phone, and stays
-//!   under the per-IP and per-store rate limits (counters in DynamoDB). A tick is recorded with the server's
+//!   per warm Lambda), is small, names a store collecting checkbox consent, stays under the per-client limit
+//!   (an IPv4 address or an IPv6 /64), has a valid phone, and then under the per-store limit (counters in
+//!   DynamoDB; only captures that pass everything else spend the store's budget, so a client flooding from
+//!   one address cannot refuse every shopper's tick). A tick is recorded with the server's
 //!   evidence and authorises nothing until the sync worker verifies the number against the checkout's
 //!   billing phone ([`SyncMessage::CheckoutConsent`], queued at once); an untick after a tick in the same
 //!   checkout is an opt-out.
@@ -32,11 +34,11 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use tracing::Instrument;
 
-/// Captures per IP address in [`IP_WINDOW_MINUTES`]: a shopper ticks and unticks a few times at most.
-const IP_LIMIT: u64 = 30;
-const IP_WINDOW_MINUTES: i64 = 10;
+/// Captures per client (IPv4 address, IPv6 /64) in [`IP_WINDOW_MINUTES`]: a shopper ticks and unticks a few times at most.
+pub const IP_LIMIT: u64 = 30;
+pub const IP_WINDOW_MINUTES: i64 = 10;
 /// Captures per store per minute: far above a busy store's checkouts, far below a flood.
-const STORE_LIMIT: u64 = 600;
+pub const STORE_LIMIT: u64 = 600;
 /// How long a warm Lambda trusts a store's domains and disclosure.
 const STORE_CACHE_TTL: Duration = Duration::from_secs(300);
 const DISCLOSURE_CACHE_TTL: Duration = Duration::from_secs(60);
@@ -240,13 +242,13 @@ async fn record(
         return Err(Refusal::Origin);
     }
     let evidence = evidence(request);
-    let ip_key = format!("consent:ip:{}", hex_digest(&evidence.ip));
+    // The client's own limit first: what it refuses never reaches the store's budget, so one client cannot
+    // spend it for every shopper.
+    let ip_key = format!("consent:ip:{}", hex_digest(&evidence.client()));
     let ip_count = db
         .count_request(&ip_key, chrono::Duration::minutes(IP_WINDOW_MINUTES), now)
         .await?;
-    let store_key = format!("consent:store:{}", store.store_hash);
-    let store_count = db.count_request(&store_key, chrono::Duration::minutes(1), now).await?;
-    if ip_count > IP_LIMIT || store_count > STORE_LIMIT {
+    if ip_count > IP_LIMIT {
         return Err(Refusal::RateLimited);
     }
     if capture
@@ -258,6 +260,13 @@ async fn record(
     }
     let country = capture.country.as_deref().or(domains.country.as_deref());
     let phone = parse_phone(&capture.phone, country).map_err(|_| Refusal::InvalidPhone)?;
+    // The store's budget (its ledger writes and BigCommerce reads) is spent only by captures that would be
+    // recorded: a flood from many clients still meets it.
+    let store_key = format!("consent:store:{}", store.store_hash);
+    let store_count = db.count_request(&store_key, chrono::Duration::minutes(1), now).await?;
+    if store_count > STORE_LIMIT {
+        return Err(Refusal::RateLimited);
+    }
 
     if capture.checked {
         let event = checkbox_event(capture, &phone, &disclosure, &evidence, now);
@@ -413,8 +422,8 @@ fn evidence(request: &Request) -> RequestEvidence {
     }
 }
 
-/// Rate-limit keys hold a digest, not the address.
-fn hex_digest(value: &str) -> String {
+/// Rate-limit keys hold a digest, not the address (or link token).
+pub(crate) fn hex_digest(value: &str) -> String {
     use sha2::Digest;
     hex::encode(&sha2::Sha256::digest(value.as_bytes())[..12])
 }

@@ -4,10 +4,13 @@
 //! carries our own durable link and each click re-creates the shopper's cart (same items, customer and
 //! channel) and asks for a fresh checkout URL. The re-created cart is remembered, so its order is credited to
 //! the reminder. When the cart cannot be re-created, the shopper lands on the store's cart page; an unknown or
-//! expired link gets a friendly page. Link previews and crawlers (by user agent) get a plain page: they are
+//! expired link gets a friendly page. One link re-creates at most [`RECREATE_LIMIT`] carts an hour (later
+//! follows land on the cart page) and past [`FOLLOW_LIMIT`] follows an hour is answered without calling
+//! BigCommerce, so hammering a link neither fills the store with carts nor spends its API quota. Link previews and crawlers (by user agent) get a plain page: they are
 //! not the shopper, so they record no click and re-create no cart.
 
 use crate::Deps;
+use crate::consent::hex_digest;
 use lambda_http::{Error, Request};
 use shared::bigcommerce::{NewCart, NewLineItem, StoreClient};
 use shared::db::DbError;
@@ -15,6 +18,14 @@ use shared::model::{Cart, CartStatus, RecoveryLink};
 use shared::recovery::{LinkToken, RecreatedCart, is_link_preview};
 use shared::web::{self, WebResponse};
 use tracing::Instrument;
+
+/// Carts one link may re-create in [`RECREATE_WINDOW_MINUTES`]: a shopper who taps it a few times gets a fresh
+/// checkout each time; a script hammering it does not fill the store with carts.
+pub const RECREATE_LIMIT: u32 = 3;
+pub const RECREATE_WINDOW_MINUTES: i64 = 60;
+/// Follows of one link in the window after which it is answered without calling BigCommerce at all (the
+/// cart page fallback reads the store's address), so a flood cannot spend the store's API quota.
+pub const FOLLOW_LIMIT: u32 = 30;
 
 pub async fn click(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
     let Some(token) = LinkToken::parse(token) else {
@@ -36,11 +47,16 @@ pub async fn click(deps: &Deps, request: &Request, token: &str) -> Result<WebRes
         Err(error) => return Ok(try_again_later(&error)),
     };
     let span = shared::logging::store_span(&link.store_hash);
-    let followed = follow(deps, &link, now).instrument(span).await;
+    let followed = follow(deps, token.as_str(), &link, now).instrument(span).await;
     Ok(followed.unwrap_or_else(|error| try_again_later(&error)))
 }
 
-async fn follow(deps: &Deps, link: &RecoveryLink, now: chrono::DateTime<chrono::Utc>) -> Result<WebResponse, DbError> {
+async fn follow(
+    deps: &Deps,
+    token: &str,
+    link: &RecoveryLink,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<WebResponse, DbError> {
     let db = &deps.aws.db;
     let Some(store) = db.get_store(&link.store_hash).await?.filter(|s| s.is_installed()) else {
         return Ok(link_unavailable());
@@ -48,8 +64,28 @@ async fn follow(deps: &Deps, link: &RecoveryLink, now: chrono::DateTime<chrono::
     if db.record_click(&link.store_hash, &link.cart_id, link.step, now).await? {
         tracing::info!(step = link.step, "recovery link clicked");
     }
+    let follows = db
+        .count_request(
+            &format!("recovery-link:{}", hex_digest(token)),
+            chrono::Duration::minutes(RECREATE_WINDOW_MINUTES),
+            now,
+        )
+        .await?;
+    if follows > u64::from(FOLLOW_LIMIT) {
+        tracing::warn!(
+            follows,
+            "recovery link followed too often; answered without BigCommerce"
+        );
+        return Ok(followed_too_often());
+    }
     let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
-    let cart = db.get_cart(&link.store_hash, &link.cart_id).await?;
+    let cart = if follows <= u64::from(RECREATE_LIMIT) {
+        db.get_cart(&link.store_hash, &link.cart_id).await?
+    } else {
+        // Re-created often enough in this window: the store's cart page instead of yet another cart.
+        tracing::info!(follows, "recovery link re-created its cart often enough in this window");
+        None
+    };
     if let Some(cart) = cart.filter(|c| c.status != CartStatus::Converted)
         && let Some(checkout_url) = recreate(&client, &cart).await
     {
@@ -169,6 +205,15 @@ fn cart_unavailable() -> WebResponse {
         http::StatusCode::OK,
         "We could not restore your cart",
         "Some items may no longer be available. Please visit the store to continue shopping.",
+    )
+}
+
+fn followed_too_often() -> WebResponse {
+    page(
+        http::StatusCode::TOO_MANY_REQUESTS,
+        "Please try again later",
+        "This link was opened many times in a short while. Please try it again in an hour, or visit the store \
+         to pick up where you left off.",
     )
 }
 

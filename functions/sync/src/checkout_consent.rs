@@ -50,9 +50,8 @@ pub async fn handle(
     if !ctx.store.is_installed() {
         return Ok(());
     }
-    // Re-reading the checkout tracks the cart with the ticked number and verifies it when it is the billing
-    // phone.
-    let check = ConsentCheck { phone, attempt };
+    // Re-reading the checkout tracks the cart and verifies the tick when the number is the billing phone.
+    let check = ConsentCheck { attempt };
     let state = carts::seen(deps, &ctx, cart_id, Some(check)).await?;
     if state == CheckoutState::Gone {
         // Converted meanwhile: the order has the checkout's billing phone.

@@ -40,7 +40,8 @@ pub struct Cart {
     pub channel_id: u64,
     pub email: Option<String>,
     pub first_name: Option<String>,
-    /// From the checkout's billing address, or the consent capture.
+    /// The number the checkout proves (`shared::carts::proven_phone`): its billing phone, or a signed-in
+    /// customer's own number; never one only ticked in the consent box.
     pub phone: Option<Phone>,
     /// Billing country and state (ISO codes) when known: a region hint for quiet hours.
     pub country_code: Option<String>,

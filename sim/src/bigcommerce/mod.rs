@@ -945,6 +945,19 @@ impl BigCommerceSim {
     /// A shopper's storefront cart: fires `store/cart/created` and `store/cart/updated`.
     pub async fn create_cart(&self, hash: &str, seed: CartSeed) -> String {
         let cart_id = uuid::Uuid::new_v4().to_string();
+        self.seed_cart(hash, &cart_id, seed, None);
+        self.inner
+            .emit(
+                hash,
+                cart_events(&["store/cart/created", "store/cart/updated"], &cart_id),
+            )
+            .await;
+        cart_id
+    }
+
+    /// A storefront cart with a given id and billing address that the app was never told about (no webhook):
+    /// for tests that file the app's own record of the cart themselves.
+    pub fn seed_cart(&self, hash: &str, cart_id: &str, seed: CartSeed, billing_address: Option<BillingAddress>) {
         self.with_store(hash, |s| {
             let items = seed
                 .items
@@ -956,9 +969,9 @@ impl BigCommerceSim {
                 .collect();
             let now = Utc::now();
             s.carts.insert(
-                cart_id.clone(),
+                cart_id.to_owned(),
                 Cart {
-                    id: cart_id.clone(),
+                    id: cart_id.to_owned(),
                     customer_id: seed.customer_id,
                     channel_id: seed.channel_id,
                     email: seed.email,
@@ -967,20 +980,13 @@ impl BigCommerceSim {
                     line_items: items,
                     created_by_api: false,
                     version: 1,
-                    billing_address: None,
+                    billing_address,
                     abandoned_token: None,
                     created_time: now,
                     updated_time: now,
                 },
             );
         });
-        self.inner
-            .emit(
-                hash,
-                cart_events(&["store/cart/created", "store/cart/updated"], &cart_id),
-            )
-            .await;
-        cart_id
     }
 
     fn touch_cart(&self, hash: &str, cart_id: &str, f: impl FnOnce(&mut StoreState, &mut Cart)) {

@@ -16,11 +16,12 @@ use shared::messages::SyncMessage;
 use shared::model::contact::GUEST_GROUP;
 use shared::model::{ConsentOption, ContactSource, Settings};
 use shared::{Clock, Phone};
+use shopper::consent::{IP_LIMIT, IP_WINDOW_MINUTES};
 use sim::bigcommerce::{BillingAddress, CartSeed, ItemSeed};
 
-const SHOP: &str = "https://sim-store.example.com";
+pub(super) const SHOP: &str = "https://sim-store.example.com";
 
-async fn guest_cart(app: &TestApp, hash: &str) -> String {
+pub(super) async fn guest_cart(app: &TestApp, hash: &str) -> String {
     app.bigcommerce
         .create_cart(
             hash,
@@ -46,7 +47,7 @@ fn billing(email: &str, phone: &str, country: &str, state: &str) -> BillingAddre
     }
 }
 
-async fn disclosure_version(app: &TestApp, hash: &str) -> String {
+pub(super) async fn disclosure_version(app: &TestApp, hash: &str) -> String {
     let body: serde_json::Value = app
         .http
         .get(app.url(&format!("/consent/disclosure?store={hash}")))
@@ -59,9 +60,18 @@ async fn disclosure_version(app: &TestApp, hash: &str) -> String {
     body["version"].as_str().unwrap().to_owned()
 }
 
-async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Value) -> reqwest::Response {
-    let mut request = app
-        .http
+pub(super) async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Value) -> reqwest::Response {
+    post_capture_from(app, &app.http, origin, body).await
+}
+
+/// [`post_capture`] from another client (another source address).
+pub(super) async fn post_capture_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    origin: Option<&str>,
+    body: serde_json::Value,
+) -> reqwest::Response {
+    let mut request = client
         .post(app.url("/consent?store=x"))
         .header("content-type", "text/plain;charset=UTF-8")
         .header("user-agent", "Mozilla/5.0 (Macintosh) Safari/605.1.15")
@@ -72,7 +82,14 @@ async fn post_capture(app: &TestApp, origin: Option<&str>, body: serde_json::Val
     request.send().await.unwrap()
 }
 
-fn capture(hash: &str, cart_id: &str, phone: &str, country: &str, checked: bool, version: &str) -> serde_json::Value {
+pub(super) fn capture(
+    hash: &str,
+    cart_id: &str,
+    phone: &str,
+    country: &str,
+    checked: bool,
+    version: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "store": hash,
         "cart_id": cart_id,
@@ -222,11 +239,7 @@ async fn a_tick_records_complete_evidence_and_counts_once_the_billing_phone_matc
         }
     ));
     let cart = app.db().get_cart(store, &cart_id).await.unwrap().unwrap();
-    assert_eq!(
-        cart.phone.as_ref(),
-        Some(&au),
-        "the ticked number is the cart's number until a billing phone"
-    );
+    assert_eq!(cart.phone, None, "a ticked number is never the cart's number");
 
     // The shopper fills in the billing address with that number: the cart event verifies the tick.
     app.bigcommerce
@@ -543,12 +556,9 @@ async fn refused_captures_change_nothing() {
     assert!(app.db().ledger(&seeded.store_hash, &au).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_browser_on_a_one_page_checkout_ticks_the_box_and_the_ledger_records_it() {
-    let app = TestApp::start().await;
-    let hash = "browse1";
-    let seeded = app.seed_store(hash, |_| {}).await;
-    let cart_id = guest_cart(&app, hash).await;
+/// A page like Optimized One-Page Checkout that loads the consent script as the Scripts API does (SRI-pinned);
+/// `head` is more markup before it.
+fn one_page_checkout(app: &TestApp, hash: &str, head: &str) -> String {
     let script = format!(
         r#"<script src="{app}/consent.js?store={hash}&v={v}" integrity="{sri}" crossorigin="anonymous" defer></script>"#,
         app = app.url(""),
@@ -557,8 +567,8 @@ async fn a_browser_on_a_one_page_checkout_ticks_the_box_and_the_ledger_records_i
     );
     // Like Optimized One-Page Checkout: the app renders the address form (and its phone field) only after
     // the customer step.
-    let page = format!(
-        r#"<!doctype html><html><head><title>Checkout</title></head><body>
+    format!(
+        r#"<!doctype html><html><head><title>Checkout</title>{head}</head><body>
 <div id="checkout-app"><h1>Checkout</h1><div class="checkout-step customer">Customer: guest</div></div>
 <script>
 setTimeout(function () {{
@@ -575,7 +585,16 @@ setTimeout(function () {{
 </script>
 {script}
 </body></html>"#
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_browser_on_a_one_page_checkout_ticks_the_box_and_the_ledger_records_it() {
+    let app = TestApp::start().await;
+    let hash = "browse1";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let cart_id = guest_cart(&app, hash).await;
+    let page = one_page_checkout(&app, hash, "");
     let site = CheckoutSite::start(page, cart_id.clone()).await;
     app.bigcommerce
         .set_store_info(hash, |info| info.domain = site.host().to_owned());
@@ -667,4 +686,150 @@ setTimeout(function () {{
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Posts unticks from the test's own address (the browser's too) until the address is refused.
+async fn exhaust_address(app: &TestApp, origin: &str, hash: &str, cart_id: &str, version: &str) {
+    for _ in 0..=IP_LIMIT {
+        let untick = capture(hash, cart_id, "0412 000 111", "AU", false, version);
+        if post_capture(app, Some(origin), untick).await.status() == 429 {
+            return;
+        }
+    }
+    panic!("the address was never refused");
+}
+
+/// The number's ledger once it holds `len` events (the browser posts on its own time).
+async fn ledger_of_len(app: &TestApp, store: &shared::StoreHash, phone: &Phone, len: usize) -> Vec<ConsentEvent> {
+    let mut ledger = Vec::new();
+    for _ in 0..200 {
+        ledger = app.db().ledger(store, phone).await.unwrap();
+        if ledger.len() >= len {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ledger.len(), len, "{ledger:?}");
+    ledger
+}
+
+#[tokio::test]
+async fn a_refused_tick_is_retried_and_otherwise_the_box_says_it_was_not_saved() {
+    let app = TestApp::start().await;
+    let hash = "browse2";
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let store = &seeded.store_hash;
+    let cart_id = guest_cart(&app, hash).await;
+    let version = disclosure_version(&app, hash).await;
+    // Notes the status of every post the page makes (0: no answer); the posts themselves go through.
+    let spy = r#"<script>
+window.__posts = [];
+(function () {
+  var realFetch = window.fetch;
+  window.fetch = function (url, options) {
+    var answer = realFetch.apply(this, arguments);
+    if (options && options.method === 'POST') {
+      answer.then(function (r) { window.__posts.push(r.status); }, function () { window.__posts.push(0); });
+    }
+    return answer;
+  };
+})();
+</script>"#;
+    let site = CheckoutSite::start(one_page_checkout(&app, hash, spy), cart_id.clone()).await;
+    app.bigcommerce
+        .set_store_info(hash, |info| info.domain = site.host().to_owned());
+    let browser = Browser::launch().await.expect("Chromium starts");
+    browser.navigate(&format!("{}/checkout", site.origin)).await.unwrap();
+    browser
+        .wait_for(
+            "document.querySelector('#sms-consent-checkbox') !== null",
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .expect("the box appears under the phone field");
+    let error_note =
+        "(() => { const n = document.querySelector('[data-sms-consent-error]'); return n ? n.textContent : null; })()";
+
+    // The browser's address has used its captures for this window: the tick is refused, then retried, and
+    // the retry lands in the next window.
+    exhaust_address(&app, &site.origin, hash, &cart_id, &version).await;
+    browser
+        .eval(
+            "(() => { const p = document.querySelector('#phoneInput'); p.value = '(212) 201-4567'; \
+             p.dispatchEvent(new Event('change', { bubbles: true })); \
+             document.querySelector('#sms-consent-checkbox').click(); return true; })()",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for("window.__posts.length >= 1", std::time::Duration::from_secs(20))
+        .await
+        .expect("the tick is posted");
+    assert_eq!(browser.eval("window.__posts[0]").await.unwrap(), 429);
+    app.clock.advance(Duration::minutes(IP_WINDOW_MINUTES));
+    let lee = Phone::parse("+12122014567", None).unwrap();
+    let ledger = ledger_of_len(&app, store, &lee, 1).await;
+    assert!(matches!(&ledger[0].kind, ConsentEventKind::CheckoutCheckbox { cart_id: Some(c), .. } if *c == cart_id));
+    assert_eq!(
+        browser.eval("window.__posts[window.__posts.length - 1]").await.unwrap(),
+        200
+    );
+    assert_eq!(browser.eval(error_note).await.unwrap(), serde_json::Value::Null);
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#sms-consent-checkbox').checked")
+            .await
+            .unwrap(),
+        true
+    );
+
+    // Refused for the whole window: the tick for a corrected number is retried, then the box is unticked and
+    // says it was not saved.
+    exhaust_address(&app, &site.origin, hash, &cart_id, &version).await;
+    let posts_before = browser.eval("window.__posts.length").await.unwrap().as_u64().unwrap();
+    browser
+        .eval(
+            "(() => { const p = document.querySelector('#phoneInput'); p.value = '(212) 201-4599'; \
+             p.dispatchEvent(new Event('change', { bubbles: true })); return true; })()",
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for(
+            "document.querySelector('[data-sms-consent-error]') !== null",
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .expect("the box says the choice was not saved");
+    assert_eq!(
+        browser.eval(error_note).await.unwrap(),
+        "We couldn't save your choice, please tick again."
+    );
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#sms-consent-checkbox').checked")
+            .await
+            .unwrap(),
+        false
+    );
+    let statuses = browser
+        .eval(&format!("window.__posts.slice({posts_before})"))
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses,
+        serde_json::json!([429, 429, 429, 429]),
+        "one post and three retries"
+    );
+    let corrected = Phone::parse("+12122014599", None).unwrap();
+    assert!(app.db().ledger(store, &corrected).await.unwrap().is_empty());
+
+    // Ticked again once the window has passed: saved, and the note goes.
+    app.clock.advance(Duration::minutes(IP_WINDOW_MINUTES));
+    browser
+        .eval("document.querySelector('#sms-consent-checkbox').click()")
+        .await
+        .unwrap();
+    ledger_of_len(&app, store, &corrected, 1).await;
+    assert_eq!(browser.eval(error_note).await.unwrap(), serde_json::Value::Null);
 }

@@ -1,8 +1,10 @@
 //! Cart events: the [`Cart`] record the recovery flow reads, kept from the cart's checkout.
 //!
 //! The checkout (one request) holds the cart's items, amounts and email and, once the shopper reaches the
-//! billing step, the phone. Before that, the number is the one ticked in our checkbox, or a signed-in
-//! customer's contact number. The reminder timer and its rules are in [`shared::carts`]. A checkout's billing
+//! billing step, the phone. Before that, the number is a signed-in customer's contact number, or none: a
+//! number ticked in our checkbox is never the cart's number, since whoever built the cart may have typed
+//! anyone's number there ([`shared::carts::proven_phone`]). The reminder timer and its rules are in
+//! [`shared::carts`]. A checkout's billing
 //! phone also verifies any checkbox ticked for that number in that checkout ([`crate::checkout_consent`]).
 
 use crate::checkout_consent;
@@ -10,8 +12,8 @@ use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
 use shared::Phone;
 use shared::bigcommerce::{Checkout, OrderQuery};
-use shared::carts::{CartContents, CartSignal, ended_unseen, finish, track};
-use shared::contacts::{ShopperDetails, is_completed_order, normalize_email, parse_phone};
+use shared::carts::{CartContents, CartSignal, billing_phone, ended_unseen, finish, proven_phone, track};
+use shared::contacts::{ShopperDetails, is_completed_order, normalize_email};
 use shared::model::{Address, Cart, CartStatus};
 
 /// What re-reading a cart found.
@@ -23,10 +25,10 @@ pub enum CheckoutState {
     Gone,
 }
 
-/// A checkbox ticked in the checkout, being checked for the `attempt`-th time.
+/// A checkbox ticked in the checkout, being checked for the `attempt`-th time (the ticked number itself is
+/// not the cart's business: only the billing phone verifies it).
 #[derive(Debug, Clone, Copy)]
-pub struct ConsentCheck<'a> {
-    pub phone: &'a Phone,
+pub struct ConsentCheck {
     pub attempt: u32,
 }
 
@@ -35,7 +37,7 @@ pub async fn seen(
     deps: &Deps,
     ctx: &StoreContext,
     cart_id: &str,
-    consent: Option<ConsentCheck<'_>>,
+    consent: Option<ConsentCheck>,
 ) -> Result<CheckoutState, SyncError> {
     refresh(deps, ctx, cart_id, CartSignal::Seen, consent).await
 }
@@ -77,7 +79,7 @@ async fn refresh(
     ctx: &StoreContext,
     cart_id: &str,
     signal: CartSignal,
-    consent: Option<ConsentCheck<'_>>,
+    consent: Option<ConsentCheck>,
 ) -> Result<CheckoutState, SyncError> {
     let db = &deps.aws.db;
     let checkout = match ctx.client.checkout(cart_id).await {
@@ -88,22 +90,14 @@ async fn refresh(
         }
         Err(e) => return Err(e.into()),
     };
-    let billing = checkout.billing_address.as_ref();
-    let billing_phone = checkout.billing_phone().and_then(|raw| {
-        let country = billing.map(|b| b.country_code.as_str()).filter(|c| c.len() == 2);
-        parse_phone(raw, country).ok()
-    });
+    let billing_phone = billing_phone(&checkout).and_then(Result::ok);
     let existing = db.get_cart(ctx.hash(), cart_id).await?;
-    let phone = billing_phone
-        .clone()
-        .or_else(|| consent.map(|c| c.phone.clone()))
-        .or_else(|| existing.as_ref().and_then(|c| c.phone.clone()));
-    let mut contents = CartContents::from_checkout(&checkout, phone);
+    let mut contents = CartContents::from_checkout(&checkout, billing_phone.clone());
     if contents.customer_id != 0 && (contents.first_name.is_none() || contents.phone.is_none()) {
         // A signed-in shopper before the billing step: their name and number are on their contact.
         if let Some(contact) = db.contact_by_customer(ctx.hash(), contents.customer_id).await? {
             contents.first_name = contents.first_name.or(contact.first_name);
-            contents.phone = contents.phone.or(Some(contact.phone));
+            contents.phone = proven_phone(&checkout, Some(&contact.phone));
         }
     }
     let cart = track(
