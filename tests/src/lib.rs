@@ -460,7 +460,7 @@ mod app {
         }
 
         /// The operator approves the store's sender, after checking in the provider account that it was
-        /// registered for this merchant (the same write as `cargo xtask approve-sender`).
+        /// registered for this merchant (the same write as `cargo xtask sender approve`).
         pub async fn approve_sender(&self, store: &SeededStore, sharing: shared::model::SenderSharing) {
             let sender = store.settings.sender_id.as_deref().expect("the store has a sender");
             self.db()
