@@ -288,9 +288,15 @@ mod tests {
         ));
         // Only the local tooling's own flag relaxes it.
         let other = Env::from_pairs([("APP_ENVIRONMENT", "production")]);
-        assert!(matches!(messagemedia_callbacks(&other), Ok(MessageMediaCallbacks::Refused)));
+        assert!(matches!(
+            messagemedia_callbacks(&other),
+            Ok(MessageMediaCallbacks::Refused)
+        ));
         let local = Env::from_pairs([("APP_ENVIRONMENT", "local")]);
-        assert!(matches!(messagemedia_callbacks(&local), Ok(MessageMediaCallbacks::TokenOnly)));
+        assert!(matches!(
+            messagemedia_callbacks(&local),
+            Ok(MessageMediaCallbacks::TokenOnly)
+        ));
         let bad = Env::from_pairs([("MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY", "not a key")]);
         assert!(matches!(
             messagemedia_callbacks(&bad),

@@ -377,7 +377,10 @@ mod tests {
         // Same scope, `hash` and `created_at`; another line item id in `data`.
         let first = Delivery::parse(BODY.as_bytes()).unwrap();
         let other = Delivery::parse(BODY.replace("09346904", "19346904").as_bytes()).unwrap();
-        assert_eq!((first.hash.as_str(), first.created_at), (other.hash.as_str(), other.created_at));
+        assert_eq!(
+            (first.hash.as_str(), first.created_at),
+            (other.hash.as_str(), other.created_at)
+        );
         assert_ne!(first.dedupe_key(None), other.dedupe_key(None));
     }
 

@@ -201,7 +201,13 @@ impl Send<'_> {
         if !sender.may_send() {
             let mut claimed = claim.map(|c| c.record);
             return self
-                .deny(&cart, claimed.as_mut(), SENDER_NOT_APPROVED, sender.explanation(), false)
+                .deny(
+                    &cart,
+                    claimed.as_mut(),
+                    SENDER_NOT_APPROVED,
+                    sender.explanation(),
+                    false,
+                )
                 .await;
         }
         let phone = match cart.phone.clone() {

@@ -37,7 +37,9 @@ impl Db {
             .expression_attribute_names("#at", "updated_at");
         let update = match sharing {
             SenderSharing::Exclusive => update
-                .update_expression("ADD #stores :store SET #sender = :sender, #at = :at, #shared = if_not_exists(#shared, :no)")
+                .update_expression(
+                    "ADD #stores :store SET #sender = :sender, #at = :at, #shared = if_not_exists(#shared, :no)",
+                )
                 .expression_attribute_values(":no", AttributeValue::Bool(false))
                 .expression_attribute_values(":one", s(store.as_str()))
                 .condition_expression("attribute_not_exists(#stores) OR contains(#stores, :one) OR #shared = :yes"),
@@ -123,7 +125,11 @@ fn approval_from(item: &Item) -> Result<SenderApproval, DbError> {
     Ok(SenderApproval {
         sender: text("sender"),
         stores,
-        shared: item.get("shared").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+        shared: item
+            .get("shared")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
         updated_at,
     })
 }

@@ -110,7 +110,10 @@ mod tests {
             SenderStatus::of(&b, Some("+12125550100"), Some(&owned)),
             SenderStatus::NotApproved
         );
-        assert_eq!(SenderStatus::of(&b, Some("+12125550100"), None), SenderStatus::NotApproved);
+        assert_eq!(
+            SenderStatus::of(&b, Some("+12125550100"), None),
+            SenderStatus::NotApproved
+        );
         assert!(!SenderStatus::NotApproved.may_send());
         let shared = approval(&["storea", "storeb"], true);
         assert_eq!(

@@ -50,7 +50,14 @@ async fn a_store_cannot_send_from_another_stores_sender_nor_receive_its_replies(
         give_consent(&app, store, &ny, at(DAYTIME) - Duration::days(1)).await;
         save(
             &app,
-            &cart(store, cart_id, Some(&ny), "US", at(DAYTIME), vec![item("Blue Mug", 101, 1, 1250)]),
+            &cart(
+                store,
+                cart_id,
+                Some(&ny),
+                "US",
+                at(DAYTIME),
+                vec![item("Blue Mug", 101, 1, 1250)],
+            ),
         )
         .await;
     }
@@ -68,8 +75,19 @@ async fn a_store_cannot_send_from_another_stores_sender_nor_receive_its_replies(
         (decisions[0].outcome.as_str(), decisions[0].code.as_str()),
         ("deny", SENDER_NOT_APPROVED)
     );
-    assert!(app.db().get_send(&intruder.store_hash, "cart-b", 1).await.unwrap().is_none());
-    let cart_b = app.db().get_cart(&intruder.store_hash, "cart-b").await.unwrap().unwrap();
+    assert!(
+        app.db()
+            .get_send(&intruder.store_hash, "cart-b", 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let cart_b = app
+        .db()
+        .get_cart(&intruder.store_hash, "cart-b")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(cart_b.next_due_at, None, "the reminder sequence ends");
 
     // A reply to the number that names no store reaches only the store the number is approved for.
@@ -78,8 +96,20 @@ async fn a_store_cannot_send_from_another_stores_sender_nor_receive_its_replies(
     app.put_contact(&intruder.store_hash, &stranger, None).await;
     let delivery = app.sms.reply(stranger.as_e164(), SENDER, "START").await.unwrap();
     assert_eq!(delivery.status, 200, "{}", delivery.response_body);
-    assert!(app.db().ledger(&intruder.store_hash, &stranger).await.unwrap().is_empty());
-    assert!(app.db().replies(&intruder.store_hash, &stranger).await.unwrap().is_empty());
+    assert!(
+        app.db()
+            .ledger(&intruder.store_hash, &stranger)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        app.db()
+            .replies(&intruder.store_hash, &stranger)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(app.texts_to(&stranger).is_empty());
 }
 
@@ -107,12 +137,22 @@ async fn an_unapproved_sender_sends_nothing_and_the_settings_page_says_how_to_ge
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
     save(
         &app,
-        &cart(&store, "cart-1", Some(&ny), "US", at(DAYTIME), vec![item("Blue Mug", 101, 1, 1250)]),
+        &cart(
+            &store,
+            "cart-1",
+            Some(&ny),
+            "US",
+            at(DAYTIME),
+            vec![item("Blue Mug", 101, 1, 1250)],
+        ),
     )
     .await;
     app.clock.advance(Duration::minutes(30));
     sweep_and_send(&app).await;
-    assert!(app.sms.messages().is_empty(), "nothing is sent from an unapproved sender");
+    assert!(
+        app.sms.messages().is_empty(),
+        "nothing is sent from an unapproved sender"
+    );
     let decisions = app.db().cart_decisions(&hash, "cart-1").await.unwrap();
     assert_eq!(decisions.last().map(|d| d.code.as_str()), Some(SENDER_NOT_APPROVED));
 
@@ -124,7 +164,14 @@ async fn an_unapproved_sender_sends_nothing_and_the_settings_page_says_how_to_ge
     let now = app.clock.now();
     save(
         &app,
-        &cart(&store, "cart-2", Some(&ny), "US", now, vec![item("Blue Mug", 101, 1, 1250)]),
+        &cart(
+            &store,
+            "cart-2",
+            Some(&ny),
+            "US",
+            now,
+            vec![item("Blue Mug", 101, 1, 1250)],
+        ),
     )
     .await;
     app.clock.advance(Duration::minutes(30));
@@ -141,7 +188,10 @@ async fn a_deployment_without_the_messagemedia_key_refuses_its_callbacks_and_rec
     app.approve_sender(&store, SenderSharing::Exclusive).await;
     let ny = phone(NY);
     app.put_contact(&store.store_hash, &ny, None).await;
-    for (id, text) in [("0b6d4c8e-1f1e-4e55-9d7c-4a0f3c2b1a01", "START"), ("0b6d4c8e-1f1e-4e55-9d7c-4a0f3c2b1a02", "YES")] {
+    for (id, text) in [
+        ("0b6d4c8e-1f1e-4e55-9d7c-4a0f3c2b1a01", "START"),
+        ("0b6d4c8e-1f1e-4e55-9d7c-4a0f3c2b1a02", "YES"),
+    ] {
         let push = serde_json::json!({
             "reply_id": id,
             "date_received": "2025-11-04T14:00:00.000Z",
@@ -175,7 +225,10 @@ async fn two_different_unsigned_deliveries_in_the_same_second_are_both_processed
     // Two customers; the simulator's own deliveries are held back, only the test's reach the app.
     app.bigcommerce.hold_webhooks(true);
     let mut customers = Vec::new();
-    for (email, number) in [("ana@example.com", "(512) 555-0101"), ("ben@example.com", "(512) 555-0102")] {
+    for (email, number) in [
+        ("ana@example.com", "(512) 555-0101"),
+        ("ben@example.com", "(512) 555-0102"),
+    ] {
         let id = app
             .bigcommerce
             .create_customer(
@@ -214,11 +267,19 @@ async fn two_different_unsigned_deliveries_in_the_same_second_are_both_processed
     assert_eq!(app.sync_queue.depth().await.unwrap(), 2, "both deliveries are queued");
     // A retry (the same body again) is still dropped.
     assert_eq!(first.post(&app).await.status(), StatusCode::OK);
-    assert_eq!(app.sync_queue.depth().await.unwrap(), 2, "the retry is not queued again");
+    assert_eq!(
+        app.sync_queue.depth().await.unwrap(),
+        2,
+        "the retry is not queued again"
+    );
     let outcome = app.drain_sync().await;
     assert_eq!((outcome.received, outcome.failed), (2, 0));
     for (id, phone) in &customers {
         let contact = app.db().get_contact(&seeded.store_hash, phone).await.unwrap();
-        assert_eq!(contact.and_then(|c| c.customer_id), Some(*id), "customer {id} was synced");
+        assert_eq!(
+            contact.and_then(|c| c.customer_id),
+            Some(*id),
+            "customer {id} was synced"
+        );
     }
 }
