@@ -87,7 +87,7 @@ impl Db {
         let Some(item) = self.get(&sender_pk(&sender_key(sender)), SENDER_APPROVAL_SK).await? else {
             return Ok(None);
         };
-        Ok(Some(approval_from(&item)?))
+        Ok(Some(approval_from(item)?))
     }
 
     /// Whether `store` may send from `sender` (its settings' sender; `None` for the account's own numbers).
@@ -111,25 +111,24 @@ impl Db {
     }
 }
 
-fn approval_from(item: &Item) -> Result<SenderApproval, DbError> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-    let mut stores: Vec<StoreHash> = item
-        .get("stores")
-        .and_then(|v| v.as_ss().ok())
-        .map(|hashes| hashes.iter().filter_map(|h| StoreHash::parse(h).ok()).collect())
-        .unwrap_or_default();
+fn approval_from(item: Item) -> Result<SenderApproval, DbError> {
+    /// The item as stored (`stores` is a string set, absent once the last store was withdrawn).
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        sender: String,
+        #[serde(default)]
+        stores: Vec<StoreHash>,
+        #[serde(default)]
+        shared: bool,
+        updated_at: DateTime<Utc>,
+    }
+    let stored: Stored = serde_dynamo::from_item(item)?;
+    let mut stores = stored.stores;
     stores.sort();
-    let updated_at = DateTime::parse_from_rfc3339(&text("updated_at"))
-        .map_err(|e| DbError::Request(format!("sender approval has no valid updated_at: {e}")))?
-        .with_timezone(&Utc);
     Ok(SenderApproval {
-        sender: text("sender"),
+        sender: stored.sender,
         stores,
-        shared: item
-            .get("shared")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(false),
-        updated_at,
+        shared: stored.shared,
+        updated_at: stored.updated_at,
     })
 }

@@ -111,6 +111,20 @@ async fn a_store_cannot_send_from_another_stores_sender_nor_receive_its_replies(
             .is_empty()
     );
     assert!(app.texts_to(&stranger).is_empty());
+
+    // Once the operator withdraws it from A, the number can be approved for B (and only B).
+    let now = app.clock.now();
+    app.db().revoke_sender(SENDER, &owner.store_hash, now).await.unwrap();
+    app.approve_sender(&intruder, SenderSharing::Exclusive).await;
+    assert_eq!(
+        app.db().stores_using_sender(SENDER).await.unwrap(),
+        vec![intruder.store_hash.clone()]
+    );
+    let refused = app
+        .db()
+        .approve_sender(SENDER, &owner.store_hash, SenderSharing::Exclusive, now)
+        .await;
+    assert!(matches!(refused, Err(DbError::Conflict(_))), "{refused:?}");
 }
 
 #[tokio::test]
