@@ -127,6 +127,8 @@ impl DevStack {
         env.extend(resources.environment(&template));
         env.push(("APP_URL".into(), app_url.clone()));
         env.push(("RUST_LOG".into(), "info".into()));
+        // Local tooling: MessageMedia (sandbox) pushes may come unsigned here, never in a deployment.
+        env.push(("APP_ENVIRONMENT".into(), "local".into()));
         env.push(("DEV_CLOCK_SPEED".into(), clock.speed.to_string()));
         env.push(("DEV_CLOCK_REAL_START".into(), clock.real_start.to_rfc3339()));
         env.push(("DEV_CLOCK_VIRTUAL_START".into(), clock.virtual_start.to_rfc3339()));

@@ -176,9 +176,8 @@ impl SmsConfig {
 }
 
 /// `SMS_WEBHOOK_TOKEN`: the secret path token of our SMS provider callback URLs
-/// (`/webhooks/messagemedia/{token}`, `/webhooks/twilio/{token}`). MessageMedia pushes are unsigned unless the
-/// account signs them (see [`messagemedia_webhook_key`]), so only a
-/// caller who knows the token gets through.
+/// (`/webhooks/messagemedia/{token}`, `/webhooks/twilio/{token}`): only a caller who knows it gets through;
+/// MessageMedia pushes must also be signed in a deployment (see [`messagemedia_callbacks`]).
 pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
     let token = env.required("SMS_WEBHOOK_TOKEN")?;
     if token.len() < 16 {
@@ -190,17 +189,38 @@ pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
     Ok(Secret::new(token))
 }
 
-/// `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` (optional): the public key of the MessageMedia account's enabled signature
-/// key. When set, every MessageMedia push must be signed with it; when empty, the path token alone guards them.
-pub fn messagemedia_webhook_key(env: &Env) -> Result<Option<crate::sms::MessageMediaWebhookKey>, ConfigError> {
-    env.optional("MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY")
-        .map(|pem| {
-            crate::sms::MessageMediaWebhookKey::from_pem(pem).map_err(|reason| ConfigError::Invalid {
+/// `APP_ENVIRONMENT=local`: set only by the local tooling (`cargo xtask dev`, the test harness), never by
+/// `template.yaml`. Anything else is a deployment.
+pub fn is_local_tooling(env: &Env) -> bool {
+    env.optional("APP_ENVIRONMENT") == Some("local")
+}
+
+/// How MessageMedia pushes are authenticated beyond the path token.
+#[derive(Debug, Clone)]
+pub enum MessageMediaCallbacks {
+    /// `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` is set: every push must be signed with the account's key.
+    Signed(crate::sms::MessageMediaWebhookKey),
+    /// Local tooling without a key: the path token alone (the sandbox signs only when asked to).
+    TokenOnly,
+    /// A deployment without a key: the path token alone would let anyone who learns it text YES or START
+    /// for any store, so every push is refused until a key is configured.
+    Refused,
+}
+
+/// `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY`: the public key of the MessageMedia account's enabled signature key.
+/// Required in a deployment (without it MessageMedia callbacks are [`MessageMediaCallbacks::Refused`]);
+/// optional for the local tooling ([`is_local_tooling`]).
+pub fn messagemedia_callbacks(env: &Env) -> Result<MessageMediaCallbacks, ConfigError> {
+    match env.optional("MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY") {
+        Some(pem) => crate::sms::MessageMediaWebhookKey::from_pem(pem)
+            .map(MessageMediaCallbacks::Signed)
+            .map_err(|reason| ConfigError::Invalid {
                 name: "MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY",
                 reason,
-            })
-        })
-        .transpose()
+            }),
+        None if is_local_tooling(env) => Ok(MessageMediaCallbacks::TokenOnly),
+        None => Ok(MessageMediaCallbacks::Refused),
+    }
 }
 
 #[cfg(test)]
@@ -257,6 +277,34 @@ mod tests {
         ));
         let env = Env::from_pairs([("SANDBOX_SMS_API_URL", "http://127.0.0.1:1")]);
         assert!(matches!(SmsConfig::from_env(&env), Ok(SmsConfig::Sandbox { .. })));
+    }
+
+    #[test]
+    fn a_deployment_without_a_messagemedia_key_refuses_its_callbacks() {
+        let deployed = Env::from_pairs([]);
+        assert!(matches!(
+            messagemedia_callbacks(&deployed),
+            Ok(MessageMediaCallbacks::Refused)
+        ));
+        // Only the local tooling's own flag relaxes it.
+        let other = Env::from_pairs([("APP_ENVIRONMENT", "production")]);
+        assert!(matches!(
+            messagemedia_callbacks(&other),
+            Ok(MessageMediaCallbacks::Refused)
+        ));
+        let local = Env::from_pairs([("APP_ENVIRONMENT", "local")]);
+        assert!(matches!(
+            messagemedia_callbacks(&local),
+            Ok(MessageMediaCallbacks::TokenOnly)
+        ));
+        let bad = Env::from_pairs([("MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY", "not a key")]);
+        assert!(matches!(
+            messagemedia_callbacks(&bad),
+            Err(ConfigError::Invalid {
+                name: "MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY",
+                ..
+            })
+        ));
     }
 
     #[test]

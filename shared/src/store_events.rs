@@ -28,6 +28,8 @@ pub struct Delivery {
     pub data: serde_json::Value,
     pub hash: String,
     pub created_at: i64,
+    /// SHA-256 (hex) of the body as received: a retry repeats the body byte for byte.
+    pub body_digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,20 +76,19 @@ impl Delivery {
             data: envelope.data,
             hash: envelope.hash,
             created_at: envelope.created_at,
+            body_digest: hex::encode(<Sha256 as sha2::Digest>::digest(body)),
         })
     }
 
     /// What identifies this delivery across BigCommerce's retries: the Standard Webhooks message id when the
-    /// delivery is signed (unique per event, repeated on retries), else scope, `hash` and `created_at`. The
-    /// `hash` alone is not enough: it digests `data` only, so a second, later update of the same cart carries
-    /// the same `hash` and must not be dropped as a duplicate.
+    /// delivery is signed (unique per event, repeated on retries), else the digest of the whole body (retries
+    /// repeat it byte for byte). Not the envelope's `hash` and `created_at`: `created_at` has one-second
+    /// resolution and the sender's `hash` is not ours to trust, so two different events in the same second
+    /// could share them and the second would be dropped as a duplicate.
     pub fn dedupe_key(&self, webhook_id: Option<&str>) -> String {
         match webhook_id.filter(|id| !id.is_empty() && id.len() <= 128) {
             Some(id) => format!("bcwh:{}:{id}", self.store_hash),
-            None => format!(
-                "bcwh:{}:{}:{}:{}",
-                self.store_hash, self.scope, self.hash, self.created_at
-            ),
+            None => format!("bcwh:{}:body:{}", self.store_hash, self.body_digest),
         }
     }
 }
@@ -369,6 +370,18 @@ mod tests {
         assert_eq!(first.dedupe_key(None), first.clone().dedupe_key(None));
         assert_ne!(first.dedupe_key(None), later.dedupe_key(None));
         assert_eq!(first.dedupe_key(Some("msg_1")), later.dedupe_key(Some("msg_1")));
+    }
+
+    #[test]
+    fn unsigned_deliveries_in_the_same_second_with_different_bodies_do_not_share_a_key() {
+        // Same scope, `hash` and `created_at`; another line item id in `data`.
+        let first = Delivery::parse(BODY.as_bytes()).unwrap();
+        let other = Delivery::parse(BODY.replace("09346904", "19346904").as_bytes()).unwrap();
+        assert_eq!(
+            (first.hash.as_str(), first.created_at),
+            (other.hash.as_str(), other.created_at)
+        );
+        assert_ne!(first.dedupe_key(None), other.dedupe_key(None));
     }
 
     #[test]

@@ -50,6 +50,8 @@ async fn run() {
     );
     let url = app.messagemedia_callback();
     let store: Arc<SeededStore> = Arc::new(app.seed_store("bench1", |s| s.sender_id = Some(SENDER.into())).await);
+    app.approve_sender(&store, shared::model::SenderSharing::Exclusive)
+        .await;
 
     let mut measured = Vec::with_capacity(rounds);
     for i in 0..WARM_UP + rounds {

@@ -183,6 +183,15 @@ pub async fn run(out: &mut dyn Write, terminal: bool) -> DemoSummary {
         "They choose \"SMS checkbox at checkout\", link their Terms and Privacy pages, keep contact sync on and \
          click Connect.",
     );
+    // Nothing goes out from a typed-in sender until the operator has checked it is this merchant's.
+    app.db()
+        .approve_sender(SENDER, &store, shared::model::SenderSharing::Exclusive, app.clock.now())
+        .await
+        .expect("sender approved");
+    story.say(format!(
+        "The app's operator checks in the SMS account that {SENDER} was registered for Acme Outfitters and \
+         approves it as the store's sender."
+    ));
     story.say(format!(
         "The checkout script is installed ({} script on the storefront, integrity-pinned); an unticked box with \
          the store's disclosure will appear under the checkout's phone field.",

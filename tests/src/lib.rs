@@ -129,6 +129,8 @@ mod app {
         /// The MessageMedia account signs its webhooks (the sandbox signs with a fresh key, the app verifies
         /// with its public half).
         pub messagemedia_signed_webhooks: bool,
+        /// Configured as a deployment (no `APP_ENVIRONMENT=local`), not as the local tooling.
+        pub deployed: bool,
     }
 
     impl Default for TestAppOptions {
@@ -140,6 +142,7 @@ mod app {
                 quota_window: std::time::Duration::from_secs(30),
                 twilio: false,
                 messagemedia_signed_webhooks: false,
+                deployed: false,
             }
         }
     }
@@ -201,9 +204,21 @@ mod app {
             let signing_key = options
                 .messagemedia_signed_webhooks
                 .then(|| rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key generates"));
-            let messagemedia_webhook_key = signing_key
-                .as_ref()
-                .map(|key| shared::sms::MessageMediaWebhookKey::from_public_key(key.to_public_key()));
+            let messagemedia_callbacks = match &signing_key {
+                Some(key) => shared::config::MessageMediaCallbacks::Signed(
+                    shared::sms::MessageMediaWebhookKey::from_public_key(key.to_public_key()),
+                ),
+                // Without a key, what the configuration contract gives the local tooling, or a deployment.
+                None => {
+                    let env: &[(&str, &str)] = if options.deployed {
+                        &[]
+                    } else {
+                        &[("APP_ENVIRONMENT", "local")]
+                    };
+                    shared::config::messagemedia_callbacks(&shared::config::Env::from_pairs(env.iter().copied()))
+                        .expect("valid configuration")
+                }
+            };
             let sms = SmsSandbox::start(SandboxConfig {
                 twilio_account_sid: "AC00000000000000000000000000000000".into(),
                 twilio_auth_token: "twilio-test-auth-token".into(),
@@ -241,7 +256,7 @@ mod app {
                 sms: sms_client(),
                 sms_config: sms_config.clone(),
                 sms_webhook_token: sms_webhook_token.clone(),
-                messagemedia_webhook_key,
+                messagemedia_callbacks,
                 app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
             });
@@ -445,6 +460,16 @@ mod app {
                 webhook_secret: record.webhook_secret,
                 settings,
             }
+        }
+
+        /// The operator approves the store's sender, after checking in the provider account that it was
+        /// registered for this merchant (the same write as `cargo xtask sender approve`).
+        pub async fn approve_sender(&self, store: &SeededStore, sharing: shared::model::SenderSharing) {
+            let sender = store.settings.sender_id.as_deref().expect("the store has a sender");
+            self.db()
+                .approve_sender(sender, &store.store_hash, sharing, self.clock.now())
+                .await
+                .expect("sender approved");
         }
 
         /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock).

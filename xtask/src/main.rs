@@ -8,8 +8,11 @@
 //!   recovered revenue), told in plain sentences; the app's logs go to .local/demo/app.log
 //! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop) against moto, the simulator and the
 //!   sandbox; it prints its figures
+//! - `sender <approve | share | revoke | show> <sender> [store_hash]`: the operator approves (or withdraws) a
+//!   sender number or ID for a store, after checking it in the SMS provider account
 
 mod dev;
+mod senders;
 mod tools;
 
 use anyhow::{Context, Result, bail};
@@ -24,8 +27,11 @@ fn main() -> ExitCode {
         Some("bench") if args.len() > 1 => bench(&args[1..]),
         Some("dev") => dev::dev(&args[1..]),
         Some("demo") => demo(),
+        Some("sender") => senders::sender(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <demo | dev | test | bootstrap | validate-template | bench <name>>");
+            eprintln!(
+                "usage: cargo xtask <demo | dev | test | bootstrap | validate-template | bench <name> | sender ...>"
+            );
             return ExitCode::from(2);
         }
     };

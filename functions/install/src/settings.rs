@@ -270,9 +270,17 @@ struct Page<'a> {
 
 impl Page<'_> {
     async fn respond(self, deps: &Deps, code: StatusCode) -> Result<WebResponse, InstallError> {
-        let status = match self.settings {
-            Some(_) => Some(status::load(&deps.aws.db, &self.store.store_hash).await?),
-            None => None,
+        let (status, sender) = match self.settings {
+            Some(settings) => {
+                let db = &deps.aws.db;
+                let hash = &self.store.store_hash;
+                let (status, sender) = futures::try_join!(
+                    status::load(db, hash),
+                    db.sender_status(hash, settings.sender_id.as_deref())
+                )?;
+                (Some(status), Some(sender))
+            }
+            None => (None, None),
         };
         let csrf = self.keys.csrf_token(self.session);
         let sealed = self.keys.seal(self.session);
@@ -288,6 +296,7 @@ impl Page<'_> {
             notices: self.notices,
             script_line: self.script_line,
             status: status.as_ref(),
+            sender: sender.as_ref(),
         });
         Ok(page::respond_for_store(&self.store.store_hash, code, TITLE, &body))
     }

@@ -10,7 +10,7 @@ use shared::StoreHash;
 use shared::model::settings::{
     FIRST_DELAY_MINUTES, LATER_STEP_DELAY_HOURS, NARROWING_HOURS, REMINDER_STEPS, SMART_SENDING_HOURS, SettingsProblem,
 };
-use shared::model::{ConsentOption, SendStatus, Settings, SyncJobStatus};
+use shared::model::{ConsentOption, SendStatus, SenderStatus, Settings, SyncJobStatus};
 use shared::web::escape_html;
 use std::fmt::Write;
 
@@ -33,6 +33,8 @@ pub struct SettingsView<'a> {
     /// One line about the checkout checkbox script, once connected.
     pub script_line: Option<String>,
     pub status: Option<&'a Status>,
+    /// Whether the sender in force is approved for this store, once connected.
+    pub sender: Option<&'a SenderStatus>,
 }
 
 pub const TITLE: &str = "SMS consent & cart recovery";
@@ -451,8 +453,26 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
         "Sender number or ID (optional)",
         "text",
         "The number (e.g. +12125550100) or alphanumeric ID (up to 11 characters; not allowed for US numbers) your \
-         messages come from. Replies to it reach this store.",
+         messages come from. Replies to it reach this store. To get one, ask the app's support: they register it \
+         for your store in the SMS account and approve it here. Until it is approved, no reminder is sent from it. \
+         Leave it empty to send from the SMS account's shared numbers.",
     );
+    if let (Some(sender), Some(settings)) = (view.sender, view.in_force) {
+        let (class, sender_id) = match sender {
+            SenderStatus::NotApproved => ("notice error", settings.sender_id.as_deref().unwrap_or_default()),
+            _ => ("hint", settings.sender_id.as_deref().unwrap_or_default()),
+        };
+        let label = if sender_id.is_empty() {
+            String::new()
+        } else {
+            format!("Sender {}: ", escape_html(sender_id))
+        };
+        let _ = write!(
+            html,
+            "<p class=\"{class}\" id=\"sender-status\">{label}{}</p>",
+            sender.explanation()
+        );
+    }
     html.push_str("</section>");
 
     html.push_str("<section id=\"contacts\"><h2>Contacts</h2>");
@@ -617,6 +637,7 @@ mod tests {
             notices: &[Notice::error("<b>bad</b>")],
             script_line: None,
             status: None,
+            sender: None,
         })
     }
 

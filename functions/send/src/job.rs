@@ -15,6 +15,7 @@ use shared::consent::{
 use shared::db::{ClaimOutcome, Db, PhoneSnapshot, SendClaim, new_token};
 use shared::messages::{DomainEvent, MessageSent, SendJob};
 use shared::model::contact::{BIGCOMMERCE_LABEL, GUEST_GROUP};
+use shared::model::sender::SENDER_NOT_APPROVED;
 use shared::model::{
     Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderDecision, SendRecord, SendStatus, Settings, Store,
 };
@@ -193,6 +194,23 @@ impl Send<'_> {
 
     async fn decide_and_send(&self, mut cart: Cart, claim: Option<SendClaim>) -> Result<JobOutcome, SendError> {
         let mut claimed = claim.map(|c| c.record);
+        // Every store shares the provider account: a sender the operator has not approved for this store may
+        // be another store's, so nothing goes out from it.
+        let sender = self
+            .db
+            .sender_status(&self.store.store_hash, self.settings.sender_id.as_deref())
+            .await?;
+        if !sender.may_send() {
+            return self
+                .deny(
+                    &cart,
+                    claimed.as_mut(),
+                    SENDER_NOT_APPROVED,
+                    sender.explanation(),
+                    false,
+                )
+                .await;
+        }
         let phone = match self.proven_phone(&mut cart).await? {
             PhoneLookup::Found(phone) => phone,
             PhoneLookup::CartGone => {

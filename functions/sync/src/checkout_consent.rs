@@ -206,6 +206,15 @@ async fn request_double_opt_in(
     attempt: u32,
 ) -> Result<(), SyncError> {
     let db = &deps.aws.db;
+    // A sender the operator has not approved for this store may be another store's: nothing goes out from it.
+    let sender = db.sender_status(ctx.hash(), settings.sender_id.as_deref()).await?;
+    if !sender.may_send() {
+        tracing::warn!(
+            cart_id,
+            "double opt-in request not sent: the store's sender is not approved for it"
+        );
+        return Ok(());
+    }
     let claim = format!("double-opt-in:{}:{target}", ctx.hash());
     if !db.first_sighting(&claim, ctx.now, Duration::days(CLAIM_DAYS)).await? {
         // Sent (or being sent) by another attempt: never twice.

@@ -7,9 +7,10 @@ pub mod sms;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::bigcommerce::BigCommerce;
 use shared::config::{
-    AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, messagemedia_webhook_key, sms_webhook_token,
+    AppUrl, AwsResources, BigCommerceConfig, Env, MessageMediaCallbacks, SmsConfig, messagemedia_callbacks,
+    sms_webhook_token,
 };
-use shared::sms::{MessageMediaWebhookKey, SmsClient};
+use shared::sms::SmsClient;
 use shared::web;
 use shared::{Clock, Secret, aws::Aws};
 use std::sync::Arc;
@@ -21,8 +22,9 @@ pub struct Deps {
     pub sms: SmsClient,
     pub sms_config: SmsConfig,
     pub sms_webhook_token: Secret,
-    /// When set, MessageMedia pushes must carry a valid signature made with this key's private half.
-    pub messagemedia_webhook_key: Option<MessageMediaWebhookKey>,
+    /// How MessageMedia pushes are authenticated: signed with the account's key, or (in a deployment without
+    /// one) refused.
+    pub messagemedia_callbacks: MessageMediaCallbacks,
     pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
 }
@@ -33,6 +35,13 @@ impl Deps {
         let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
         let sms_config = SmsConfig::from_env(&env)?;
         let clock = shared::clock::clock_from_env(&env)?;
+        let messagemedia_callbacks = messagemedia_callbacks(&env)?;
+        if matches!(messagemedia_callbacks, MessageMediaCallbacks::Refused) {
+            tracing::error!(
+                "MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY is not set: every MessageMedia callback is refused until the \
+                 account's webhook signature key is configured"
+            );
+        }
         Ok(Self {
             aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
@@ -40,7 +49,7 @@ impl Deps {
             sms: SmsClient::new(&sms_config, reqwest::Client::new(), clock.clone()),
             sms_config,
             sms_webhook_token: sms_webhook_token(&env)?,
-            messagemedia_webhook_key: messagemedia_webhook_key(&env)?,
+            messagemedia_callbacks,
             app_url: AppUrl::from_env(&env)?,
             clock,
         })

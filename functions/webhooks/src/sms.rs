@@ -3,10 +3,11 @@
 //! `POST /webhooks/messagemedia/{token}` takes MessageMedia's JSON pushes (replies and delivery reports share
 //! the callback URL); `POST /webhooks/twilio/{token}` takes Twilio's form-encoded inbound messages and status
 //! callbacks. Every request is authenticated before anything is read or changed:
-//! - the path token must be `SMS_WEBHOOK_TOKEN` (compared in constant time): it keeps strangers out of
-//!   MessageMedia's unsigned pushes; when `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` is set (the account signs its
-//!   webhooks), MessageMedia pushes must also carry a valid RSA signature over request line, `Date` and body,
-//!   dated within 5 minutes;
+//! - the path token must be `SMS_WEBHOOK_TOKEN` (compared in constant time);
+//! - MessageMedia pushes must also carry a valid RSA signature over request line, `Date` and body, dated
+//!   within 5 minutes, by the key `MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY` names. A deployment without that key
+//!   refuses them all (503, so MessageMedia retries once the key is set): the token alone would let whoever
+//!   learns it text YES or START for any store. Only the local tooling accepts unsigned pushes;
 //! - Twilio requests must also carry a valid `X-Twilio-Signature` over the public URL (`APP_URL` + path +
 //!   query) and every form parameter, checked with the configured auth token.
 //!
@@ -21,7 +22,7 @@ mod replies;
 use crate::Deps;
 use chrono::Duration;
 use lambda_http::{Error, Request, RequestExt};
-use shared::config::SmsConfig;
+use shared::config::{MessageMediaCallbacks, SmsConfig};
 use shared::consent_changes::ChangeError;
 use shared::db::DbError;
 use shared::sms::{
@@ -52,6 +53,10 @@ pub enum SmsWebhookError {
     BadMessageMediaSignature(#[from] SignatureProblem),
     #[error("Twilio is not the configured SMS provider, so its requests cannot be verified")]
     TwilioNotConfigured,
+    #[error(
+        "MessageMedia callbacks are refused: no webhook signature key (MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY) is configured"
+    )]
+    MessageMediaUnverifiable,
     #[error("the body is larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
     #[error("the request cannot be read: {0}")]
@@ -82,14 +87,20 @@ impl SmsWebhookError {
             }
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
-            // The provider retries a 5xx: the push is processed again, idempotently.
-            Self::Db(_) | Self::Change(_) | Self::Answer(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The provider retries a 5xx: the push is processed again, idempotently (a refused push once the
+            // operator has configured the key).
+            Self::Db(_) | Self::Change(_) | Self::Answer(_) | Self::MessageMediaUnverifiable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
     fn into_response(self) -> WebResponse {
         let status = self.status();
-        if status.is_server_error() {
+        if matches!(self, Self::MessageMediaUnverifiable) {
+            tracing::error!(error = %self, "sms callback refused");
+            web::json_error(status, &self.to_string())
+        } else if status.is_server_error() {
             tracing::error!(error = %self, "sms callback failed; the provider will retry");
             web::json_error(status, "temporarily unavailable, try again")
         } else {
@@ -103,8 +114,10 @@ impl SmsWebhookError {
 pub async fn messagemedia(deps: &Deps, request: &Request, token: &str) -> Result<WebResponse, Error> {
     let result = async {
         let body = authenticated_body(deps, request, token)?;
-        if let Some(key) = &deps.messagemedia_webhook_key {
-            verify_messagemedia_signature(deps, key, request, body)?;
+        match &deps.messagemedia_callbacks {
+            MessageMediaCallbacks::Signed(key) => verify_messagemedia_signature(deps, key, request, body)?,
+            MessageMediaCallbacks::TokenOnly => {}
+            MessageMediaCallbacks::Refused => return Err(SmsWebhookError::MessageMediaUnverifiable),
         }
         let (key, work) = match parse_messagemedia_push(body)? {
             MessageMediaPush::Reply(reply) => (

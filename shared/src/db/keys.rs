@@ -9,6 +9,7 @@
 //! - `DEDUPE#{key}`: de-duplication markers with a TTL (webhook hashes, provider reply ids).
 //! - `TOKEN#{token}`: recovery-link and opt-out tokens.
 //! - `SWEEP`: the sweep's watermark.
+//! - `SENDER#{sender}`: the operator's approval of a sender number or ID (the stores it is proven for).
 //! - `STORE#{hash}#EMAIL#{email}`: a newsletter subscriber (`SUBSCRIBER`), read by the contact sync.
 //! - `RATE#{key}#{window}`: request counters of the public consent endpoint (TTL).
 //!
@@ -131,10 +132,13 @@ pub fn token_pk(token: &str) -> String {
     format!("TOKEN#{token}")
 }
 
-/// The stores whose messages come from one sender number or ID (replies to a shared sender concern them all).
-pub fn sender_pk(sender: &str) -> String {
-    format!("SENDER#{sender}")
+/// One sender number or ID (its [`crate::model::sender::sender_key`]): the operator's approval of it.
+pub fn sender_pk(sender_key: &str) -> String {
+    format!("SENDER#{sender_key}")
 }
+
+/// In a sender's partition: the stores the operator approved it for.
+pub const SENDER_APPROVAL_SK: &str = "APPROVAL";
 
 /// In a store's partition: the names the sync reads ids against (customer groups, attributes, country).
 pub const DIRECTORY_SK: &str = "DIRECTORY";

@@ -14,6 +14,7 @@ pub mod keys;
 mod rate_limits;
 mod recovery;
 mod replies;
+mod senders;
 mod sends;
 mod store_directory;
 mod stores;

@@ -1,6 +1,6 @@
 //! Stores, their authorised users and their versioned settings.
 
-use super::keys::{STORE_SK, sender_pk, settings_sk, store_pk, user_sk};
+use super::keys::{STORE_SK, settings_sk, store_pk, user_sk};
 use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
 use crate::model::{MerchantUser, Settings, Store, StoreStatus, UserAccess};
@@ -160,14 +160,8 @@ impl Db {
             .expression_attribute_values(":current", n(based_on_version))
             .build()
             .expect("update fields set");
-        let mut actions = vec![put, TransactWriteItem::builder().update(bump).build()];
-        if let Some(sender) = settings.sender_id.as_deref().filter(|s| !s.is_empty()) {
-            let mapping = serde_json::json!({ "store_hash": store.as_str(), "sender_id": sender });
-            actions.push(self.put_action(
-                to_item(&mapping, &[("pk", sender_pk(sender)), ("sk", pk.clone())])?,
-                None,
-            ));
-        }
+        // Saving a sender proves nothing: the operator's approval (`approve_sender`) makes it usable.
+        let actions = vec![put, TransactWriteItem::builder().update(bump).build()];
         match self.transact(actions).await? {
             Ok(()) => Ok(settings),
             Err(_) => Err(DbError::Conflict(format!(
@@ -178,17 +172,6 @@ impl Db {
 
     pub async fn settings_version(&self, store: &StoreHash, version: u32) -> Result<Option<Settings>, DbError> {
         self.get_as(&store_pk(store), &settings_sk(version)).await
-    }
-
-    /// The stores whose settings have used `sender` (a number or alphanumeric ID). A store that switched to
-    /// another sender stays listed: applying a reply's opt-out to it errs on the safe side.
-    pub async fn stores_using_sender(&self, sender: &str) -> Result<Vec<StoreHash>, DbError> {
-        let items = self.query_partition(&sender_pk(sender), None).await?;
-        Ok(items
-            .iter()
-            .filter_map(|item| item.get("store_hash").and_then(|v| v.as_s().ok()))
-            .filter_map(|hash| StoreHash::parse(hash).ok())
-            .collect())
     }
 
     /// The store and the settings in force (`None` until the merchant has connected).

@@ -423,7 +423,7 @@ fn is_help_contact(value: &str) -> bool {
 }
 
 /// A phone number in international form, or an alphanumeric sender ID (1-11 characters, at least one letter).
-fn is_sender_id(value: &str) -> bool {
+pub fn is_sender_id(value: &str) -> bool {
     if let Some(digits) = value.strip_prefix('+') {
         return (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit());
     }

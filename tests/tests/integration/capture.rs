@@ -337,6 +337,8 @@ async fn us_numbers_get_one_double_opt_in_request_inside_their_send_window() {
     let seeded = app
         .seed_store(hash, |s| s.sender_id = Some("+12125550100".into()))
         .await;
+    app.approve_sender(&seeded, shared::model::SenderSharing::Exclusive)
+        .await;
     let store = &seeded.store_hash;
     let version = disclosure_version(&app, hash).await;
     let cart_id = guest_cart(&app, hash).await;

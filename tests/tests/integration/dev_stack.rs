@@ -63,6 +63,8 @@ async fn install_setup_webhook_sweep_and_sms_through_cargo_lambda_watch() {
     let mut form = sms_form();
     set(&mut form, "consent_option", Some("inferred"));
     set(&mut form, "inferred_acknowledged", Some("on"));
+    // From the SMS account's own numbers: a sender of the store's own needs the operator's approval first.
+    set(&mut form, "sender_id", None);
     set(&mut form, "csrf", Some(&setup.csrf()));
     set(&mut form, "based_on_version", Some(&setup.based_on_version()));
     let connected = AppPage::read(

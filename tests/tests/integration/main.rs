@@ -3,6 +3,7 @@
 
 mod attacks_install;
 mod attacks_shopper;
+mod attacks_webhooks;
 mod capture;
 mod data_layer;
 mod demo;

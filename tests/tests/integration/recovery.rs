@@ -828,6 +828,8 @@ async fn twilio_carrier_opt_outs_and_invalid_numbers_stop_all_further_texts() {
     let store = app
         .seed_store("rec017", |s| s.sender_id = Some("+12125550100".into()))
         .await;
+    app.approve_sender(&store, shared::model::SenderSharing::Exclusive)
+        .await;
     let (ny, london) = (phone(NY), phone(LONDON));
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
     give_consent(&app, &store, &london, at(DAYTIME) - Duration::days(1)).await;
@@ -884,6 +886,8 @@ async fn twilio_carrier_opt_outs_and_invalid_numbers_stop_all_further_texts() {
 async fn an_alphanumeric_sender_carries_a_web_opt_out_link() {
     let app = start(DAYTIME).await;
     let store = app.seed_store("rec018", |s| s.sender_id = Some("ACME".into())).await;
+    app.approve_sender(&store, shared::model::SenderSharing::Exclusive)
+        .await;
     let london = phone(LONDON);
     give_consent(&app, &store, &london, at(DAYTIME) - Duration::days(1)).await;
     save(

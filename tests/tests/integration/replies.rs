@@ -12,7 +12,7 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use serde_json::Value;
 use shared::consent::content::{double_opt_in_request, opt_out_confirmation};
 use shared::consent::{ConsentEventKind, Decision, OptInKeyword, OptOutMethod, Reason};
-use shared::model::{OptOutLink, SendRecord, SendStatus};
+use shared::model::{OptOutLink, SendRecord, SendStatus, SenderSharing};
 use shared::replies::{ReplyOutcome, double_opt_in_confirmed, opt_in_confirmation};
 use shared::sms::OutboundSms;
 use shared::{Clock, Phone};
@@ -35,8 +35,15 @@ async fn app_with(twilio: bool) -> TestApp {
     .await
 }
 
+/// A store texting from [`SENDER`], approved for it by the operator.
 async fn store(app: &TestApp, hash: &str) -> SeededStore {
-    app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await
+    store_sharing(app, hash, SenderSharing::Exclusive).await
+}
+
+async fn store_sharing(app: &TestApp, hash: &str, sharing: SenderSharing) -> SeededStore {
+    let store = app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await;
+    app.approve_sender(&store, sharing).await;
+    store
 }
 
 fn assert_reason(decision: &Decision, reason: Reason) {
@@ -608,9 +615,10 @@ async fn other_replies_are_kept_for_the_merchant_without_an_answer() {
 async fn on_a_shared_sender_stop_reaches_every_store_that_texted_the_phone() {
     let app = app().await;
     app.messagemedia_callback();
-    let a = store(&app, "share1").await;
-    let b = store(&app, "share2").await;
-    let c = store(&app, "share3").await;
+    // The operator lets the three stores share the number.
+    let a = store_sharing(&app, "share1", SenderSharing::Shared).await;
+    let b = store_sharing(&app, "share2", SenderSharing::Shared).await;
+    let c = store_sharing(&app, "share3", SenderSharing::Shared).await;
     let phone = us_phone(1);
     for s in [&a, &b] {
         app.put_contact(&s.store_hash, &phone, None).await;

@@ -169,6 +169,8 @@ async fn a_seeded_store_is_installed_connected_and_hooked() {
     let seeded = app
         .seed_store("seed01", |s| s.sender_id = Some("+12125550100".into()))
         .await;
+    app.approve_sender(&seeded, shared::model::SenderSharing::Exclusive)
+        .await;
     let (store, settings) = app.db().store_with_settings(&seeded.store_hash).await.unwrap().unwrap();
     assert!(store.is_installed());
     assert_eq!(settings.unwrap().version, 1);
