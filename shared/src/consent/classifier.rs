@@ -94,6 +94,7 @@ const OPT_OUT_ANYWHERE: &[&str] = &[
     "canceled",
     "opt me out",
     "opting out",
+    "stahp",
     // Taking the number away.
     "remove me",
     "remove my number",
@@ -120,7 +121,6 @@ const OPT_OUT_ANYWHERE: &[&str] = &[
     "erase my number",
     "erase my data",
     "lose my number",
-    "stahp",
     "forget my number",
     // Not wanting them.
     "no more texts",
