@@ -97,7 +97,7 @@ pub fn consent_event(
 pub enum Answer {
     /// The single confirmation of an opt-out (engine-gated).
     OptOutConfirmation,
-    /// Brand, help contact, opt-out instructions (engine-gated: once per 24 hours).
+    /// Brand, help contact, opt-out instructions (engine-gated: every time, short of a flood).
     HelpReply,
     /// START/UNSTOP (or a YES with nothing pending) recorded as a keyword opt-in.
     OptInConfirmation,
@@ -294,7 +294,7 @@ pub enum ReplyOutcome {
     OptedIn,
     /// A pending double opt-in was confirmed.
     DoubleOptInConfirmed,
-    /// HELP: answered or, within 24 hours of the last answer, not.
+    /// HELP: answered, unless the number floods ([`crate::consent::engine::HELP_REPLIES_PER_HOUR`]).
     Help,
     /// Kept for the merchant to read; nothing automatic happens.
     Stored,
@@ -539,16 +539,15 @@ mod tests {
         assert_eq!(help.answer, Some(Answer::HelpReply));
         let text = Answer::HelpReply.text(&settings());
         assert!(text.contains("Acme") && text.contains("help@acme.example") && text.contains("STOP"));
-        let rate_limited = choose(
-            &ledger,
-            &[PastSend {
-                sent_at: t("2025-06-01T10:00:00Z"),
-                kind: SentKind::HelpReply,
-            }],
-            US,
-            "HELP",
-            "2025-06-01T15:00:00Z",
-        );
+        let helped = |minute: u32| PastSend {
+            sent_at: t(&format!("2025-06-01T14:{minute:02}:00Z")),
+            kind: SentKind::HelpReply,
+        };
+        let answered_before: Vec<PastSend> = (0..4).map(|i| helped(10 * i)).collect();
+        let again = choose(&ledger, &answered_before, US, "HELP", "2025-06-01T14:45:00Z");
+        assert_eq!(again.answer, Some(Answer::HelpReply));
+        let flood: Vec<PastSend> = (0..5).map(|i| helped(10 * i + 5)).collect();
+        let rate_limited = choose(&ledger, &flood, US, "HELP", "2025-06-01T14:50:00Z");
         assert_eq!(rate_limited.answer, None);
         assert_eq!(rate_limited.decision.unwrap().code(), "help_reply_rate_limited");
         assert_eq!(

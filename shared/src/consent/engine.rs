@@ -1091,14 +1091,15 @@ fn describe_opt_out(method: &OptOutMethod) -> String {
 // Transactional messages
 // ---------------------------------------------------------------------------------------------------------
 
-/// How long after an opt-out its confirmation may still go. The FCC presumes a confirmation within 5
-/// minutes compliant and wants a reason for later ones (R-US-2); an hour covers queue retries, later is
-/// confusing and needs a human.
-pub const OPT_OUT_CONFIRMATION_MINUTES: i64 = 60;
-/// HELP replies to one number at most this often: HELP must always be answered (R-CTIA-3), but at most once
-/// per 24 hours per number (the autoresponder limit carriers and Attentive apply, sms-rules §1), so two
-/// autoresponders never answer each other for long.
-pub const HELP_REPLY_INTERVAL_MINUTES: i64 = 24 * 60;
+/// How long after the provider received an opt-out its confirmation may still go: the FCC presumes a
+/// confirmation within 5 minutes compliant and wants a justification for later ones (R-US-2). Past it (a
+/// provider retry after an outage) the opt-out is recorded and no confirmation is sent.
+pub const OPT_OUT_CONFIRMATION_MINUTES: i64 = 5;
+/// HELP is answered every time (R-CTIA-3: carriers' audits text it repeatedly and check each answer), up to
+/// this many answers to one number in any [`HELP_FLOOD_WINDOW_MINUTES`], so two autoresponders answering each
+/// other cannot run up a bill.
+pub const HELP_REPLIES_PER_HOUR: usize = 5;
+pub const HELP_FLOOD_WINDOW_MINUTES: i64 = 60;
 
 /// One confirmation per opt-out the person made (keyword or web page), sent within
 /// [`OPT_OUT_CONFIRMATION_MINUTES`], only while they have not opted back in, with no marketing in it
@@ -1149,8 +1150,9 @@ fn decide_opt_out_confirmation(input: &DecisionInput<'_>) -> Decision {
         return deny(
             Reason::OptOutConfirmationTooLate,
             format!(
-                "The opt-out at {} is more than {OPT_OUT_CONFIRMATION_MINUTES} minutes old, too late for its confirmation.",
-                withdrawal.occurred_at.format("%Y-%m-%d %H:%M UTC")
+                "The opt-out received at {} was handled more than {OPT_OUT_CONFIRMATION_MINUTES} minutes later (at {}), past the FCC's safe harbour for a confirmation text, so none was sent; the opt-out itself is recorded.",
+                withdrawal.occurred_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                input.now.format("%Y-%m-%d %H:%M:%S UTC")
             ),
         );
     }
@@ -1166,20 +1168,22 @@ fn decide_opt_out_confirmation(input: &DecisionInput<'_>) -> Decision {
     }
 }
 
-/// The answer to HELP: always allowed, even after an opt-out (R-CTIA-3), at most once per
-/// [`HELP_REPLY_INTERVAL_MINUTES`].
+/// The answer to HELP: always allowed, even after an opt-out (R-CTIA-3), unless [`HELP_REPLIES_PER_HOUR`]
+/// answers already went to the number in the last [`HELP_FLOOD_WINDOW_MINUTES`].
 fn decide_help_reply(input: &DecisionInput<'_>) -> Decision {
-    let since = input.now - Duration::minutes(HELP_REPLY_INTERVAL_MINUTES);
-    if let Some(sent) = input
+    let since = input.now - Duration::minutes(HELP_FLOOD_WINDOW_MINUTES);
+    let recent = input
         .sends
         .iter()
-        .find(|s| s.kind == SentKind::HelpReply && s.sent_at > since)
+        .filter(|s| s.kind == SentKind::HelpReply && s.sent_at > since);
+    if recent.clone().count() >= HELP_REPLIES_PER_HOUR
+        && let Some(oldest) = recent.map(|s| s.sent_at).min()
     {
         return deny(
             Reason::HelpReplyRateLimited,
             format!(
-                "A HELP reply already went to this number at {}, less than 24 hours ago.",
-                sent.sent_at.format("%Y-%m-%d %H:%M UTC")
+                "{HELP_REPLIES_PER_HOUR} HELP replies already went to this number in the last hour, a flood (two automatic responders answering each other?); HELP is answered again from {}.",
+                (oldest + Duration::minutes(HELP_FLOOD_WINDOW_MINUTES)).format("%Y-%m-%d %H:%M:%S UTC")
             ),
         );
     }

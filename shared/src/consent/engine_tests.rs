@@ -1296,10 +1296,14 @@ fn transactional_opt_out_confirmation_once_right_after_the_opt_out() {
         &decide_now(&s, &l, &confirm, &done, &recipient(NY), "2025-06-04T03:01:00Z"),
         Reason::OptOutAlreadyConfirmed,
     );
-    assert_deny(
-        &decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T05:00:00Z"),
-        Reason::OptOutConfirmationTooLate,
+    // The FCC's safe harbour: within 5 minutes of the provider's receipt, not a second later.
+    assert_allow(
+        &decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T03:05:00Z"),
+        &stop,
     );
+    let late = decide_now(&s, &l, &confirm, &[], &recipient(NY), "2025-06-04T03:05:01Z");
+    assert_deny(&late, Reason::OptOutConfirmationTooLate);
+    assert!(late.explanation().contains("opt-out itself is recorded"), "{late:?}");
     // Nothing to confirm: no opt-out, a merchant's opt-out, or already opted back in.
     let (fresh, _) = us_subscribed(NY);
     assert_deny(
@@ -1342,19 +1346,19 @@ fn transactional_help_reply_needs_no_consent_and_survives_opt_out() {
         ),
         "{d:?}"
     );
-    let recent = [PastSend {
-        sent_at: t("2025-06-03T05:55:00Z"),
+    // Answered every time (carrier audits repeat HELP)...
+    let help_at = |minute: u32| PastSend {
+        sent_at: t(&format!("2025-06-03T05:{minute:02}:00Z")),
         kind: SentKind::HelpReply,
-    }];
-    assert_deny(
-        &decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-03T06:00:00Z"),
-        Reason::HelpReplyRateLimited,
-    );
-    assert_deny(
-        &decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-04T05:54:00Z"),
-        Reason::HelpReplyRateLimited,
-    );
-    assert!(decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-04T05:56:00Z").is_allow());
+    };
+    let recent: Vec<PastSend> = (0..4).map(|i| help_at(10 + i)).collect();
+    assert!(decide_now(&s, &l, &help, &recent, &recipient(NY), "2025-06-03T05:30:00Z").is_allow());
+    // ...until 5 answers in an hour (a flood), and again once the oldest is an hour old.
+    let flood: Vec<PastSend> = (0..5).map(|i| help_at(10 + i)).collect();
+    let denied = decide_now(&s, &l, &help, &flood, &recipient(NY), "2025-06-03T06:09:59Z");
+    assert_deny(&denied, Reason::HelpReplyRateLimited);
+    assert!(denied.explanation().contains("2025-06-03 06:10:00 UTC"), "{denied:?}");
+    assert!(decide_now(&s, &l, &help, &flood, &recipient(NY), "2025-06-03T06:10:00Z").is_allow());
 }
 
 #[test]

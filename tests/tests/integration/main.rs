@@ -12,5 +12,6 @@ mod install;
 mod install_browser;
 mod recovery;
 mod replies;
+mod replies_second_pass;
 mod sync;
 mod wiring;
