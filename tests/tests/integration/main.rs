@@ -2,6 +2,7 @@
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
 mod capture;
+mod consent_bases;
 mod data_layer;
 mod demo;
 mod dev_stack;
