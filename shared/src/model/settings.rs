@@ -46,7 +46,8 @@ pub struct ReminderSettings {
     pub max_steps: u8,
     /// Hours after the first reminder for steps 2 and 3.
     pub later_step_delays_hours: Vec<u32>,
-    /// The message template (placeholders: `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`).
+    /// The message template (placeholders: `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`,
+    /// `{contact}`: the sender's contact details where the recipient's market requires them, else nothing).
     pub template: String,
     pub discount_code: Option<String>,
 }
