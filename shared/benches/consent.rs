@@ -18,7 +18,7 @@ fn at(rfc3339: &str) -> DateTime<Utc> {
 /// A ledger of `n` events for a New York number whose history ends in a confirmed double opt-in, so the
 /// decision walks every rule and allows: the slowest path. Earlier events are the everyday mix (purchases,
 /// newsletter toggles, inferred and imported consent, checkboxes).
-fn ledger(n: usize, phone: &Phone) -> Vec<ConsentEvent> {
+fn ledger(n: usize, phone: &Phone, settings: &Settings) -> Vec<ConsentEvent> {
     let store = StoreHash::parse("bench1").unwrap();
     let disclosure = build_disclosure("Acme", "https://acme.example/terms", "https://acme.example/privacy").unwrap();
     let start = at("2024-01-01T00:00:00Z");
@@ -34,7 +34,7 @@ fn ledger(n: usize, phone: &Phone) -> Vec<ConsentEvent> {
         },
         ConsentEventKind::DoubleOptInRequested {
             message_id: None,
-            text: double_opt_in_request("Acme"),
+            text: double_opt_in_request(settings),
         },
         ConsentEventKind::DoubleOptInConfirmed {
             raw_text: "YES".into(),
@@ -102,6 +102,8 @@ fn decisions(c: &mut Criterion) {
         at("2024-01-01T00:00:00Z"),
     );
     settings.consent_option = ConsentOption::SmsCheckbox;
+    settings.terms_url = Some("https://acme.example/terms".into());
+    settings.privacy_url = Some("https://acme.example/privacy".into());
     let now = at("2025-06-03T16:00:00Z"); // Tuesday noon in New York
     let message = MessageKind::CartReminder {
         cart_id: "cart-1".into(),
@@ -119,10 +121,16 @@ fn decisions(c: &mut Criterion) {
     let mut group = c.benchmark_group("decide");
     group.throughput(Throughput::Elements(1));
     for n in [1usize, 10, 100] {
-        let mut settings = settings.clone();
-        // A one-event ledger cannot hold a double opt-in: measure it with the keyword alone.
-        settings.us_double_opt_in = n >= 3;
-        let events = ledger(n, &phone);
+        // A one-event ledger cannot hold written consent, and a keyword alone is not written consent in the
+        // US: measure it with the keyword alone from a UK number (17:00 in London), where a keyword is enough.
+        let (phone, recipient) = if n >= 3 {
+            (phone.clone(), recipient.clone())
+        } else {
+            let uk = Phone::parse("+447911123456", None).unwrap();
+            let recipient = Recipient::resolve(&uk, &[]);
+            (uk, recipient)
+        };
+        let events = ledger(n, &phone, &settings);
         let input = DecisionInput {
             settings: &settings,
             ledger: &events,
@@ -137,7 +145,7 @@ fn decisions(c: &mut Criterion) {
         });
     }
     // The same 100-event ledger at 23:00 local: the quiet-hours search for the next opening.
-    let events = ledger(100, &phone);
+    let events = ledger(100, &phone, &settings);
     let night = at("2025-06-04T03:00:00Z");
     let late = MessageKind::CartReminder {
         cart_id: "cart-1".into(),

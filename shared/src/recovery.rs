@@ -114,6 +114,9 @@ pub struct ReminderContent<'a> {
     pub discount_code: Option<&'a str>,
     /// The full web opt-out link, for senders that cannot take a STOP reply.
     pub opt_out_link: Option<&'a str>,
+    /// The sender identification the recipient's market requires ([`Settings::sender_contact`]): replaces
+    /// `{contact}`, or goes on a line of its own before the opt-out.
+    pub sender_contact: Option<&'a str>,
 }
 
 /// A reminder ready to send.
@@ -139,9 +142,10 @@ const MAX_ITEM_NAME_CHARS: usize = 40;
 /// Product names named in a text; the rest are counted ("and 2 more").
 const MAX_NAMED_ITEMS: usize = 2;
 
-/// Renders the store's template (placeholders `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`):
-/// SHAFT product names are left out, the brand is prefixed if the template does not name it, the link and the
-/// discount are added if the template forgets them, and the text ends with the opt-out: "Reply STOP to opt
+/// Renders the store's template (placeholders `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`,
+/// `{contact}`): SHAFT product names are left out, the brand is prefixed if the template does not name it, the
+/// link, the discount and the sender's contact details (Canada, Australia) are added if the template forgets
+/// them, and the text ends with the opt-out: "Reply STOP to opt
 /// out", or the web opt-out link for a sender that cannot take replies. The result must pass
 /// [`review_marketing_message`] (links excepted: they are ours), or nothing is sent.
 pub fn render_reminder(template: &str, content: &ReminderContent<'_>) -> Result<RenderedReminder, ContentRejected> {
@@ -161,7 +165,8 @@ pub fn render_reminder(template: &str, content: &ReminderContent<'_>) -> Result<
         .replace("{brand}", content.brand)
         .replace("{first_name}", first_name)
         .replace("{items}", &items)
-        .replace("{discount}", discount.as_deref().unwrap_or_default());
+        .replace("{discount}", discount.as_deref().unwrap_or_default())
+        .replace("{contact}", content.sender_contact.unwrap_or_default());
     if let Some(discount) = discount.as_deref().filter(|_| !template.contains("{discount}")) {
         body = format!("{} {discount}", body.trim_end());
     }
@@ -176,6 +181,9 @@ pub fn render_reminder(template: &str, content: &ReminderContent<'_>) -> Result<
         .contains(&ContentProblem::MissingBrand)
     {
         body = format!("{}: {body}", content.brand);
+    }
+    if let Some(contact) = content.sender_contact.filter(|_| !template.contains("{contact}")) {
+        body = format!("{body}\n{contact}");
     }
     // A line of its own: a period straight after a link can end up inside the link on some phones.
     body = match content.opt_out_link {
@@ -197,6 +205,36 @@ pub fn render_reminder(template: &str, content: &ReminderContent<'_>) -> Result<
         body,
         omitted_items,
     })
+}
+
+/// A recovery link of the usual length, for [`sample_reminder`].
+const SAMPLE_LINK: &str = "https://app.example.com/r/Xk9vQ2mP7rT4wY8zB3nL6c";
+
+/// The reminder the store's template renders for a typical cart in `market` (a first name, one product, a
+/// recovery link of the usual length, the sender contact that market requires): the settings page's preview
+/// and the two-segment check of [`Settings::problems`].
+pub fn sample_reminder(settings: &Settings, market: Market) -> Result<RenderedReminder, ContentRejected> {
+    let items = [LineItem {
+        product_id: 1,
+        variant_id: None,
+        name: "Classic Cotton Tee".to_owned(),
+        quantity: 1,
+        price: Decimal::new(2500, 2),
+        image_url: None,
+    }];
+    let sender_contact = settings.sender_contact(market);
+    render_reminder(
+        &settings.reminders.template,
+        &ReminderContent {
+            brand: settings.brand_name.trim(),
+            first_name: Some("Alex"),
+            items: &items,
+            link: SAMPLE_LINK,
+            discount_code: settings.reminders.discount_code.as_deref(),
+            opt_out_link: None,
+            sender_contact: sender_contact.as_deref(),
+        },
+    )
 }
 
 /// "Blue Mug", "Blue Mug and Red Hat", "Blue Mug, Red Hat and 2 more items", or "your items" when nothing
@@ -423,6 +461,7 @@ mod tests {
             link: LINK,
             discount_code: None,
             opt_out_link: None,
+            sender_contact: None,
         }
     }
 

@@ -18,7 +18,9 @@
 //!   cart reminders, frequency, rates, HELP and STOP, so it also confirms the opt-in); otherwise with the
 //!   plain opt-in confirmation.
 
-use crate::consent::content::{OPT_OUT_INSTRUCTION, double_opt_in_request, help_reply, opt_out_confirmation};
+/// The opt-in confirmations live with the other consent texts; re-exported where the answers are chosen.
+pub use crate::consent::content::{double_opt_in_confirmed, opt_in_confirmation};
+use crate::consent::content::{double_opt_in_request, help_reply, opt_out_confirmation};
 use crate::consent::{
     AddressHint, Classification, ConsentEvent, ConsentEventKind, ConsentState, Decision, DecisionInput, Market,
     MessageKind, OptInKeyword, OptOutMethod, PastSend, Purpose, Recipient, ReplyIntent, SentKind, decide,
@@ -125,9 +127,9 @@ impl Answer {
         match self {
             Self::OptOutConfirmation => opt_out_confirmation(brand),
             Self::HelpReply => help_reply(brand, &settings.help_contact),
-            Self::OptInConfirmation => opt_in_confirmation(brand),
-            Self::DoubleOptInConfirmed => double_opt_in_confirmed(brand),
-            Self::DoubleOptInRequest => double_opt_in_request(brand),
+            Self::OptInConfirmation => opt_in_confirmation(settings),
+            Self::DoubleOptInConfirmed => double_opt_in_confirmed(settings),
+            Self::DoubleOptInRequest => double_opt_in_request(settings),
         }
     }
 
@@ -141,22 +143,6 @@ impl Answer {
             Self::OptInConfirmation | Self::DoubleOptInConfirmed => None,
         }
     }
-}
-
-/// R-CTIA-2: the opt-in confirmation names the brand and the programme, frequency, rates, HELP and STOP.
-pub fn opt_in_confirmation(brand: &str) -> String {
-    format!(
-        "{brand}: you are subscribed to recurring automated marketing texts, e.g. cart reminders. \
-         Msg frequency varies. Msg & data rates may apply. Reply HELP for help. {OPT_OUT_INSTRUCTION}."
-    )
-}
-
-/// The answer to a YES that confirmed a double opt-in request.
-pub fn double_opt_in_confirmed(brand: &str) -> String {
-    format!(
-        "{brand}: thanks, your subscription to recurring automated marketing texts incl. cart reminders is \
-         confirmed. Msg frequency varies. Msg & data rates may apply. Reply HELP for help. {OPT_OUT_INSTRUCTION}."
-    )
 }
 
 /// Which answer goes back, and the engine's decision behind it (for the log and the reply record).
@@ -423,6 +409,8 @@ mod tests {
         s.version = 1;
         s.consent_option = ConsentOption::SmsCheckbox;
         s.help_contact = "help@acme.example".into();
+        s.terms_url = Some("https://acme.example/terms".into());
+        s.privacy_url = Some("https://acme.example/privacy".into());
         s
     }
 
@@ -509,7 +497,7 @@ mod tests {
             "doi",
             ConsentEventKind::DoubleOptInRequested {
                 message_id: None,
-                text: double_opt_in_request("Acme"),
+                text: double_opt_in_request(&settings()),
             },
         )];
         let yes = record(&mut ledger, US, "r2", "Yes!", "2025-06-01T15:00:00Z").unwrap();

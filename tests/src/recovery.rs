@@ -75,7 +75,7 @@ pub async fn give_consent(app: &TestApp, store: &SeededStore, phone: &Phone, at:
         "doi-request",
         ConsentEventKind::DoubleOptInRequested {
             message_id: None,
-            text: double_opt_in_request(&settings.brand_name),
+            text: double_opt_in_request(settings),
         },
     )
     .await;

@@ -96,7 +96,7 @@ impl TestApp {
                 "doi",
                 ConsentEventKind::DoubleOptInRequested {
                     message_id: None,
-                    text: double_opt_in_request(&store.settings.brand_name),
+                    text: double_opt_in_request(&store.settings),
                 },
             ),
             event(

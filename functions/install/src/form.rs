@@ -72,6 +72,7 @@ impl Form {
         put("customer_group", settings.customer_group.clone());
         put("brand_name", settings.brand_name.clone());
         put("help_contact", settings.help_contact.clone());
+        put("mailing_address", settings.mailing_address.clone().unwrap_or_default());
         put("sender_id", settings.sender_id.clone().unwrap_or_default());
         let reminders = &settings.reminders;
         put("first_delay_minutes", reminders.first_delay_minutes.to_string());
@@ -198,6 +199,7 @@ pub fn settings_from_form(
     settings.customer_group = form.get("customer_group").unwrap_or_default().to_owned();
     settings.brand_name = form.get("brand_name").unwrap_or_default().to_owned();
     settings.help_contact = form.get("help_contact").unwrap_or_default().to_owned();
+    settings.mailing_address = form.text("mailing_address").map(str::to_owned);
     settings.sender_id = form.text("sender_id").map(normalise_sender);
     settings.us_double_opt_in = form.checked("us_double_opt_in");
     settings.quiet_hours = quiet_hours;

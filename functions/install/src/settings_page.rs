@@ -449,6 +449,16 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
     );
     f.text_input(
         html,
+        "mailing_address",
+        "Business mailing address (needed to text Canadian numbers)",
+        "text",
+        "Every marketing text to Canada must carry your mailing address and a phone, email or web contact \
+         (CASL), and to Australia your contact details (Spam Act): reminders there end with your brand, this \
+         address and the help contact.",
+    );
+    message_preview(html, view);
+    f.text_input(
+        html,
         "sender_id",
         "Sender number or ID (optional)",
         "text",
@@ -572,6 +582,78 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
     );
 }
 
+/// The texts these settings send, as a typical cart renders them, with their SMS segments and encoding.
+fn message_preview(html: &mut String, view: &SettingsView<'_>) {
+    use shared::consent::{Market, content::double_opt_in_request, count_segments};
+    let settings = preview_settings(view);
+    html.push_str(
+        "<div class=\"preview\" id=\"message-preview\"><p class=\"hint\">What your texts look like (a typical \
+         cart; Preview to update):</p>",
+    );
+    let mut row = |id: &str, title: &str, text: Result<String, String>| {
+        let _ = write!(html, "<div id=\"{id}\"><p><strong>{title}</strong></p>");
+        match text {
+            Ok(text) => {
+                let count = count_segments(&text);
+                let _ = write!(
+                    html,
+                    "<pre class=\"sms\">{}</pre><p class=\"hint segments\">{} SMS segment{} · {}</p>",
+                    escape_html(&text),
+                    count.segments,
+                    if count.segments == 1 { "" } else { "s" },
+                    count.encoding.describe()
+                );
+            }
+            Err(why) => {
+                let _ = write!(html, "<p class=\"muted\">{}</p>", escape_html(&why));
+            }
+        }
+        html.push_str("</div>");
+    };
+    for (id, title, market) in [
+        ("preview-us", "Cart reminder to a US number", Market::Us),
+        ("preview-ca", "Cart reminder to a Canadian number", Market::Canada),
+        ("preview-au", "Cart reminder to an Australian number", Market::Australia),
+    ] {
+        let text = if market != Market::Us && settings.sender_contact(market).is_none() {
+            Err("Not sent until the brand, help contact and (for Canada) the mailing address are given.".to_owned())
+        } else {
+            shared::recovery::sample_reminder(&settings, market)
+                .map(|r| r.body)
+                .map_err(|e| format!("Not sent: {e}."))
+        };
+        row(id, title, text);
+    }
+    row(
+        "preview-doi",
+        "Double opt-in request (US)",
+        Ok(double_opt_in_request(&settings)),
+    );
+    html.push_str("</div>");
+}
+
+/// The settings in force (or the defaults) with the fields the form shows for the texts.
+fn preview_settings(view: &SettingsView<'_>) -> Settings {
+    let values = view.values;
+    let mut settings = view.in_force.cloned().unwrap_or_else(|| {
+        Settings::defaults(
+            shared::model::MerchantUser {
+                id: 0,
+                email: String::new(),
+            },
+            "",
+            DateTime::UNIX_EPOCH,
+        )
+    });
+    let text = |name: &str| values.text(name).map(str::to_owned);
+    settings.brand_name = values.get("brand_name").unwrap_or_default().to_owned();
+    settings.help_contact = values.get("help_contact").unwrap_or_default().to_owned();
+    settings.mailing_address = text("mailing_address");
+    settings.terms_url = text("terms_url");
+    settings.privacy_url = text("privacy_url");
+    settings
+}
+
 /// The exact checkbox text shoppers will see, from the consent engine's disclosure builder.
 fn preview(html: &mut String, values: &Form) {
     let built = shared::consent::build_disclosure(
@@ -662,6 +744,34 @@ mod tests {
         s.terms_url = None;
         let html = render_with(&Form::from_settings(&s), &[]);
         assert!(html.contains("disclosure-missing"));
+    }
+
+    #[test]
+    fn the_message_preview_shows_each_market_with_segments_and_encoding() {
+        let mut s = settings();
+        s.brand_name = "Acme".into();
+        s.help_contact = "help@acme.example.com".into();
+        let html = render_with(&Form::from_settings(&s), &[]);
+        // Canada waits for the mailing address; Australia carries the help contact.
+        let canada = &html[html.find("id=\"preview-ca\"").unwrap()..html.find("id=\"preview-au\"").unwrap()];
+        assert!(canada.contains("mailing address are given"), "{canada}");
+        let australia = &html[html.find("id=\"preview-au\"").unwrap()..html.find("id=\"preview-doi\"").unwrap()];
+        assert!(australia.contains("Acme, help@acme.example.com"), "{australia}");
+        assert!(australia.contains("2 SMS segments · GSM-7"), "{australia}");
+        s.mailing_address = Some("1 Main St, Toronto ON".into());
+        let html = render_with(&Form::from_settings(&s), &[]);
+        let canada = &html[html.find("id=\"preview-ca\"").unwrap()..html.find("id=\"preview-au\"").unwrap()];
+        assert!(
+            canada.contains("Acme, 1 Main St, Toronto ON, help@acme.example.com"),
+            "{canada}"
+        );
+        let doi = &html[html.find("id=\"preview-doi\"").unwrap()..];
+        assert!(doi.contains("https://acme.example.com/privacy"), "{doi}");
+        assert!(doi.contains("2 SMS segments · GSM-7"), "{doi}");
+        // Non-GSM characters switch the encoding.
+        s.brand_name = "Acmé Ñandú".into();
+        let html = render_with(&Form::from_settings(&s), &[]);
+        assert!(html.contains("UCS-2 (Unicode)"));
     }
 
     #[test]

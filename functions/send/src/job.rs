@@ -386,6 +386,7 @@ impl Send<'_> {
             .first_name
             .as_deref()
             .or_else(|| snapshot.contact.as_ref().and_then(|c| c.first_name.as_deref()));
+        let sender_contact = self.settings.sender_contact(self.market_of(cart, phone));
         let rendered = match render_reminder(
             &self.settings.reminders.template,
             &ReminderContent {
@@ -395,6 +396,7 @@ impl Send<'_> {
                 link: &link,
                 discount_code: self.settings.reminders.discount_code.as_deref(),
                 opt_out_link: opt_out_link.as_deref(),
+                sender_contact: sender_contact.as_deref(),
             },
         ) {
             Ok(rendered) => rendered,

@@ -221,7 +221,7 @@ async fn request_double_opt_in(
         tracing::info!(cart_id, target, "double opt-in request already claimed");
         return Ok(());
     }
-    let text = double_opt_in_request(&settings.brand_name);
+    let text = double_opt_in_request(settings);
     let message = OutboundSms {
         to: phone.clone(),
         from: settings.sender_id.clone().filter(|s| !s.is_empty()),

@@ -11,6 +11,7 @@
 //! reminder or sends a template back for review; a miss gets the sender filtered or suspended.
 
 use super::text::{contains_phrase, normalize, padded};
+use crate::model::Settings;
 use serde::{Deserialize, Serialize};
 
 /// The opt-out instruction appended to marketing texts.
@@ -406,12 +407,50 @@ pub fn opt_out_confirmation(brand: &str) -> String {
     format!("{brand}: you are unsubscribed and will receive no more messages. Reply START to resubscribe.")
 }
 
-/// The double opt-in request (R-CTIA-5: names the programme incl. shopping cart reminders, frequency, rates,
-/// HELP/STOP). Its text is kept in the ledger's `DoubleOptInRequested` event.
-pub fn double_opt_in_request(brand: &str) -> String {
+/// The disclosure every consent text carries after its first sentence (R-CTIA-1, R-CTIA-2, R-CTIA-5; 47 CFR
+/// 64.1200(f)(9): consent is not a condition of purchase): frequency, rates, HELP and STOP, Terms and Privacy
+/// links. A store without the links gets texts without them, which [`super::validate_disclosure`] reports
+/// and the engine will not send as a double opt-in request.
+fn program_disclosure(settings: &Settings) -> String {
+    let link = |label: &str, url: &Option<String>| match url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(url) => format!(" {label}: {url}"),
+        None => String::new(),
+    };
     format!(
-        "{brand}: reply YES to get recurring automated marketing texts, incl. shopping cart reminders. \
-         Msg frequency varies. Msg & data rates may apply. Reply HELP for help, STOP to cancel."
+        "Consent not a condition of purchase. Msg frequency varies. Msg & data rates may apply. HELP for help, STOP \
+         to cancel.{}{}",
+        link("Terms", &settings.terms_url),
+        link("Privacy", &settings.privacy_url)
+    )
+}
+
+/// The double opt-in request (R-CTIA-5: names the programme incl. shopping cart reminders; with the full
+/// disclosure, since its YES is the written consent US cart reminders rest on). Its text is kept in the
+/// ledger's `DoubleOptInRequested` event.
+pub fn double_opt_in_request(settings: &Settings) -> String {
+    format!(
+        "{}: Reply YES for recurring automated marketing texts incl. cart reminders. {}",
+        settings.brand_name.trim(),
+        program_disclosure(settings)
+    )
+}
+
+/// The confirmation of a keyword opt-in (R-CTIA-2: brand, programme, frequency, rates, HELP and STOP; with
+/// the full disclosure like every consent text).
+pub fn opt_in_confirmation(settings: &Settings) -> String {
+    format!(
+        "{}: You're subscribed to recurring automated marketing texts incl. cart reminders. {}",
+        settings.brand_name.trim(),
+        program_disclosure(settings)
+    )
+}
+
+/// The answer to a YES that confirmed a double opt-in request.
+pub fn double_opt_in_confirmed(settings: &Settings) -> String {
+    format!(
+        "{}: Thanks, you're confirmed for recurring automated marketing texts incl. cart reminders. {}",
+        settings.brand_name.trim(),
+        program_disclosure(settings)
     )
 }
 
@@ -423,6 +462,16 @@ pub enum Encoding {
     Gsm7,
     /// Anything else: UCS-2 (UTF-16 code units).
     Ucs2,
+}
+
+impl Encoding {
+    /// How the settings page names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Gsm7 => "GSM-7",
+            Self::Ucs2 => "UCS-2 (Unicode)",
+        }
+    }
 }
 
 /// What a text costs to send.
@@ -613,8 +662,8 @@ mod tests {
 
     #[test]
     fn canned_texts_pass_their_own_checks() {
-        let doi = double_opt_in_request("Acme");
-        assert!(doi.contains("shopping cart reminders") && doi.contains("YES"));
+        let doi = double_opt_in_request(&linked_settings("Acme", TERMS, PRIVACY));
+        assert!(doi.contains("cart reminders") && doi.contains("YES"));
         assert!(doi.contains("Msg & data rates may apply") && doi.contains("STOP"));
         let help = help_reply("Acme", "help@acme.example");
         assert!(help.starts_with("Acme") && help.contains("help@acme.example"));
@@ -665,7 +714,75 @@ mod tests {
         assert_eq!(count_segments(&s).segments, 3);
     }
 
+    const TERMS: &str = "https://acme.example.com/terms";
+    const PRIVACY: &str = "https://acme.example.com/privacy";
+
+    fn linked_settings(brand: &str, terms: &str, privacy: &str) -> Settings {
+        let user = crate::model::MerchantUser {
+            id: 1,
+            email: "owner@acme.example.com".into(),
+        };
+        let mut s = Settings::defaults(user, brand, chrono::DateTime::UNIX_EPOCH);
+        s.terms_url = Some(terms.to_owned());
+        s.privacy_url = Some(privacy.to_owned());
+        s
+    }
+
+    fn consent_texts(s: &Settings) -> [String; 3] {
+        [
+            double_opt_in_request(s),
+            opt_in_confirmation(s),
+            double_opt_in_confirmed(s),
+        ]
+    }
+
+    #[test]
+    fn every_consent_text_carries_the_full_disclosure() {
+        let s = linked_settings("Acme Outfitters", TERMS, PRIVACY);
+        for text in consent_texts(&s) {
+            assert_eq!(
+                super::super::validate_disclosure(&text, "Acme Outfitters"),
+                vec![],
+                "{text}"
+            );
+            assert!(text.starts_with("Acme Outfitters: "), "{text}");
+            assert!(text.contains(TERMS) && text.contains(PRIVACY), "{text}");
+            assert_eq!(screen_shaft(&text), vec![], "{text}");
+            let count = count_segments(&text);
+            assert_eq!((count.encoding, count.segments), (Encoding::Gsm7, 2), "{text}");
+        }
+        // Without the links the texts say so by failing the same check.
+        let mut unlinked = s.clone();
+        unlinked.terms_url = None;
+        unlinked.privacy_url = Some("  ".into());
+        for text in consent_texts(&unlinked) {
+            assert_eq!(
+                super::super::validate_disclosure(&text, "Acme Outfitters"),
+                vec![
+                    super::super::MissingElement::TermsLink,
+                    super::super::MissingElement::PrivacyLink
+                ],
+                "{text}"
+            );
+        }
+    }
+
     proptest! {
+        /// Whatever the brand (as settings allow it) and links, each consent text is complete.
+        #[test]
+        fn consent_texts_are_complete_for_any_brand_and_links(
+            brand in "[A-Za-z][A-Za-z0-9 &'.-]{0,38}[A-Za-z0-9]",
+            host in "[a-z]{1,20}\\.[a-z]{2,6}",
+            path in "[a-z0-9/_-]{0,30}",
+        ) {
+            let terms = format!("https://{host}/{path}terms");
+            let privacy = format!("https://{host}/{path}privacy");
+            let s = linked_settings(&brand, &terms, &privacy);
+            for text in consent_texts(&s) {
+                prop_assert_eq!(super::super::validate_disclosure(&text, &brand), vec![], "{}", text);
+            }
+        }
+
         /// Segment count is monotone in length and matches the closed form when no pair can straddle.
         #[test]
         fn segment_counts_follow_the_sizes(n in 0usize..700) {

@@ -16,12 +16,12 @@
 //! stopped by the opt-out they answer, but they have their own limits, and a double opt-in request is only
 //! sent to confirm a consent the person gave.
 
+use super::content::double_opt_in_request;
 use super::disclosure::{disclosure_version, validate_disclosure};
 use super::hours::{self, COUNTRY_WINDOWS, DayWindow, HOUSE_LIMIT, WeeklyWindow};
 use super::ledger::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use super::region::{Market, Recipient};
 use super::state::{Basis, ConsentState, Grant};
-use super::text::{contains_phrase, normalize, padded};
 use crate::model::{ConsentOption, Settings};
 use chrono::{DateTime, Duration, Timelike, Utc};
 use chrono_tz::Tz;
@@ -177,6 +177,12 @@ pub enum Reason {
     ImpliedConsentExpired,
     /// US cart reminders need a confirmed double opt-in.
     DoubleOptInRequired,
+    /// A texted keyword alone (START, or YES to nothing) is not US express written consent.
+    KeywordNotWrittenConsent,
+    /// Australia/New Zealand: an imported customer counts only with an existing business relationship.
+    ImportWithoutBusinessRelationship,
+    /// Canada/Australia: the store has not given the contact details every marketing text must carry.
+    SenderContactMissing,
     // 6. cart reminders
     InvalidStep,
     CartReminderLimit,
@@ -219,6 +225,9 @@ impl Reason {
             Self::DisclosureIncomplete => "disclosure_incomplete",
             Self::ImpliedConsentExpired => "implied_consent_expired",
             Self::DoubleOptInRequired => "double_opt_in_required",
+            Self::KeywordNotWrittenConsent => "keyword_not_written_consent",
+            Self::ImportWithoutBusinessRelationship => "import_without_business_relationship",
+            Self::SenderContactMissing => "sender_contact_missing",
             Self::InvalidStep => "invalid_step",
             Self::CartReminderLimit => "cart_reminder_limit",
             Self::CartReminderExpired => "cart_reminder_expired",
@@ -294,6 +303,9 @@ fn decide_cart_reminder(input: &DecisionInput<'_>, cart_id: &str, step: u8, aban
         Ok(grant) => grant,
         Err(denial) => return denial,
     };
+    if let Err(denial) = sender_identification(input.settings, input.recipient.market) {
+        return denial;
+    }
     let timing = match rule_6_cart_reminder_limits(input, cart_id, step, abandoned_at) {
         Ok(timing) => timing,
         Err(denial) => return denial,
@@ -499,7 +511,11 @@ pub fn rule_3_regional_floor<'a>(
 ) -> Result<Authorised<'a>, Decision> {
     let market = input.recipient.market;
     let brand = &input.settings.brand_name;
+    let us_rules = matches!(market, Market::Us | Market::Unknown);
+    let inferred_rules = matches!(market, Market::Australia | Market::NewZealand);
     let mut expired_purchase: Option<&ConsentEvent> = None;
+    let mut bare_keyword: Option<&ConsentEvent> = None;
+    let mut import_without_relationship: Option<&ConsentEvent> = None;
     let mut passing: Vec<(&Grant<'a>, Option<DateTime<Utc>>)> = Vec::new();
     for grant in candidates {
         if !market_accepts(market, grant.basis) {
@@ -514,6 +530,20 @@ pub fn rule_3_regional_floor<'a>(
             }
             valid_until = Some(until);
         }
+        // A keyword restores written consent given before; on its own it is not written consent (R-US-1).
+        if us_rules && grant.basis == Basis::Keyword && !restores_written_consent(grant.related, input.settings) {
+            bare_keyword = Some(grant.event);
+            continue;
+        }
+        if inferred_rules && grant.basis == Basis::ImportDefault {
+            match business_relationship_until(state) {
+                Some(until) if until > input.now => valid_until = Some(until),
+                _ => {
+                    import_without_relationship = Some(grant.event);
+                    continue;
+                }
+            }
+        }
         passing.push((grant, valid_until));
     }
     // Consent that lasts first (then the later lapse), then the strongest evidence, then the latest.
@@ -523,10 +553,9 @@ pub fn rule_3_regional_floor<'a>(
 
     // Evidence is checked only for the grants that would be used (it is the costly part of a decision).
     let mut bad_evidence: Option<(&ConsentEvent, String)> = None;
-    let us_rules = matches!(market, Market::Us | Market::Unknown);
     if cart_reminder && us_rules && input.settings.us_double_opt_in {
         for (grant, _) in passing.iter().filter(|(g, _)| g.basis == Basis::DoubleOptInConfirmed) {
-            match double_opt_in_evidence(grant, brand) {
+            match double_opt_in_evidence(grant, input.settings) {
                 Ok(()) => {
                     return Ok(Authorised {
                         grant: **grant,
@@ -588,6 +617,36 @@ pub fn rule_3_regional_floor<'a>(
             ),
         ));
     }
+    if let Some(keyword) = bare_keyword {
+        if let Some(request) = state.pending_double_opt_in {
+            return Err(deny(
+                Reason::DoubleOptInPending,
+                format!(
+                    "A texted keyword alone (event {}) is not express written consent for marketing texts to a US number, and the double opt-in request sent {} has not been answered YES.",
+                    keyword.event_id,
+                    request.occurred_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+            ));
+        }
+        return Err(deny(
+            Reason::KeywordNotWrittenConsent,
+            format!(
+                "The person texted {} (event {}) but never gave written consent before (a verified checkout checkbox or a YES to a double opt-in request carrying the full disclosure), and a keyword alone is not express written consent for marketing texts to a US number.",
+                keyword_text(keyword),
+                keyword.event_id
+            ),
+        ));
+    }
+    if let Some(import) = import_without_relationship {
+        return Err(deny(
+            Reason::ImportWithoutBusinessRelationship,
+            format!(
+                "In {} a customer imported by the bulk sync (event {}) counts as consenting only by inference from an existing business relationship, a purchase from the store in the last 2 years, and none is on record.",
+                market.describe(),
+                import.event_id
+            ),
+        ));
+    }
     if let Some(purchase) = expired_purchase {
         return Err(deny(
             Reason::ImpliedConsentExpired,
@@ -610,22 +669,77 @@ pub fn rule_3_regional_floor<'a>(
     ))
 }
 
-/// For US cart reminders the double opt-in request must have named the brand and cart reminders (T-Mobile
-/// cart policy, R-CTIA-5: "double opt-in via text whose text says the program includes shopping cart
-/// reminders"); the request's text is kept in its ledger event.
-fn double_opt_in_evidence(grant: &Grant<'_>, brand: &str) -> Result<(), String> {
+/// For US cart reminders the double opt-in request must have carried the full disclosure (T-Mobile cart
+/// policy, R-CTIA-5: "double opt-in via text whose text says the program includes shopping cart reminders";
+/// its YES is the written consent, so R-US-1 and R-CTIA-1 apply to its words); the request's text is kept in
+/// its ledger event.
+fn double_opt_in_evidence(grant: &Grant<'_>, settings: &Settings) -> Result<(), String> {
     let Some(ConsentEventKind::DoubleOptInRequested { text, .. }) = grant.related.map(|r| &r.kind) else {
         return Err("the request it answered is not on record".to_owned());
     };
-    let words = padded(text);
-    let brand_words = normalize(brand);
-    if brand_words.is_empty() || !contains_phrase(&words, &brand_words) {
-        return Err(format!("the request's text does not name {brand}"));
+    request_evidence(text, settings)
+}
+
+/// Checks a double opt-in request's text. The request as the store sends it today is complete when the store
+/// has both https links (and a brand, which settings always have), so an identical text is not read again:
+/// this keeps the decision cheap.
+fn request_evidence(text: &str, settings: &Settings) -> Result<(), String> {
+    let linked = |url: &Option<String>| url.as_deref().is_some_and(crate::model::settings::is_https_url);
+    if linked(&settings.terms_url) && linked(&settings.privacy_url) && text == double_opt_in_request(settings) {
+        return Ok(());
     }
-    if !contains_phrase(&words, "cart reminder") && !contains_phrase(&words, "cart reminders") {
-        return Err("the request's text does not mention cart reminders".to_owned());
+    missing_from_request(text, &settings.brand_name)
+}
+
+fn missing_from_request(text: &str, brand: &str) -> Result<(), String> {
+    let missing = validate_disclosure(text, brand);
+    if missing.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let list: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    Err(format!("the request's text lacks {}", list.join(", ")))
+}
+
+/// The written consent a keyword restores: a checkbox with a complete disclosure, or a double opt-in
+/// request with one (answered YES).
+fn restores_written_consent(written: Option<&ConsentEvent>, settings: &Settings) -> bool {
+    match written {
+        Some(
+            event @ ConsentEvent {
+                kind: ConsentEventKind::CheckoutCheckbox { .. },
+                ..
+            },
+        ) => checkbox_evidence(event, &settings.brand_name).is_ok(),
+        Some(ConsentEvent {
+            kind: ConsentEventKind::DoubleOptInRequested { text, .. },
+            ..
+        }) => request_evidence(text, settings).is_ok(),
+        _ => false,
+    }
+}
+
+fn keyword_text(event: &ConsentEvent) -> &'static str {
+    match &event.kind {
+        ConsentEventKind::KeywordOptIn { keyword, .. } => keyword.as_str(),
+        _ => "a keyword",
+    }
+}
+
+/// How long an existing business relationship (a purchase) lets an Australian or New Zealand customer be
+/// inferred to expect marketing texts. Neither Act sets a period; the CASL period (2 years) is used as the
+/// reasonable expectation, on the strict side.
+pub const INFERRED_RELATIONSHIP_DAYS: i64 = CASL_IMPLIED_CONSENT_DAYS;
+
+/// Until when the latest purchase in effect supports inferred consent (Spam Act s.16 and Sch. 2 cl. 2(b);
+/// Unsolicited Electronic Messages Act 2007 (NZ) s.4(1)(a)(ii): consent "reasonably inferred from the
+/// conduct and the business and other relationships"; sms-rules R-AU-1).
+fn business_relationship_until(state: &ConsentState<'_>) -> Option<DateTime<Utc>> {
+    state
+        .grants
+        .iter()
+        .filter(|g| matches!(g.basis, Basis::ImpliedPurchase | Basis::SoftOptIn))
+        .map(|g| g.event.occurred_at + Duration::days(INFERRED_RELATIONSHIP_DAYS))
+        .max()
 }
 
 fn market_accepts(market: Market, basis: Basis) -> bool {
@@ -633,7 +747,7 @@ fn market_accepts(market: Market, basis: Basis) -> bool {
         Market::Us | Market::Unknown | Market::Eea => basis.is_sms_express(),
         Market::Canada => basis.is_sms_express() || matches!(basis, Basis::ImpliedPurchase | Basis::SoftOptIn),
         Market::UnitedKingdom => basis.is_sms_express() || basis == Basis::SoftOptIn,
-        Market::Australia | Market::Other => true,
+        Market::Australia | Market::NewZealand | Market::Other => true,
     }
 }
 
@@ -645,7 +759,10 @@ fn floor_description(market: Market) -> &'static str {
         Market::Canada => "express consent or a purchase within the last 2 years",
         Market::UnitedKingdom => "SMS-specific consent or a soft opt-in from a purchase where opting out was offered",
         Market::Eea => "SMS-specific express consent",
-        Market::Australia | Market::Other => "consent the store's option accepts",
+        Market::Australia | Market::NewZealand => {
+            "consent the store's option accepts (an imported customer only with a purchase in the last 2 years)"
+        }
+        Market::Other => "consent the store's option accepts",
     }
 }
 
@@ -668,6 +785,28 @@ fn checkbox_evidence(event: &ConsentEvent, brand: &str) -> Result<(), String> {
         return Err(format!("does not match the recorded version {version}"));
     }
     Ok(())
+}
+
+/// **Identification** (with rule 3): every marketing text to Canada identifies the sender with a mailing
+/// address and a phone number, email or web address valid for 60 days (CASL s.6(2), CRTC Regs s.2-3;
+/// sms-rules R-CA-3); to Australia with contact details valid for 30 days (Spam Act s.17; R-AU-2). The
+/// reminder carries [`Settings::sender_contact`]; without it nothing goes.
+pub fn sender_identification(settings: &Settings, market: Market) -> Result<(), Decision> {
+    let needed = match market {
+        Market::Canada => "a mailing address and a phone number, email or web address (CASL)",
+        Market::Australia => "contact details such as a phone number, email or web address (Spam Act)",
+        _ => return Ok(()),
+    };
+    if settings.sender_contact(market).is_some() {
+        return Ok(());
+    }
+    Err(deny(
+        Reason::SenderContactMissing,
+        format!(
+            "Marketing texts to {} must identify the store with {needed}, and the settings page does not give them yet.",
+            market.describe()
+        ),
+    ))
 }
 
 /// A step's due time and expiry.
@@ -1066,6 +1205,7 @@ fn market_adjective(market: Market) -> &'static str {
         Market::Us => "US ",
         Market::Canada => "Canadian ",
         Market::Australia => "Australian ",
+        Market::NewZealand => "New Zealand ",
         Market::UnitedKingdom => "UK ",
         Market::Eea => "EU/EEA ",
         Market::Other | Market::Unknown => "",
@@ -1261,6 +1401,15 @@ fn decide_double_opt_in_request(input: &DecisionInput<'_>) -> Decision {
             format!(
                 "A double opt-in request for this consent already went out at {}.",
                 at.format("%Y-%m-%d %H:%M UTC")
+            ),
+        );
+    }
+    // Its YES becomes the written consent, so the request itself must carry the full disclosure.
+    if let Err(problem) = missing_from_request(&double_opt_in_request(input.settings), &input.settings.brand_name) {
+        return deny(
+            Reason::DisclosureIncomplete,
+            format!(
+                "The double opt-in request is not sent because {problem} (the Terms and Privacy links are set on the settings page)."
             ),
         );
     }

@@ -356,10 +356,20 @@ fn rule_3_us_cart_reminders_need_a_confirmed_double_opt_in() {
 #[test]
 fn rule_3_us_double_opt_in_request_must_name_the_brand_and_cart_reminders() {
     let s = settings(ConsentOption::SmsCheckbox);
+    let full = double_opt_in_request(&s);
     for (text, expected) in [
-        ("Acme: reply YES to get marketing texts.", "cart reminders"),
-        ("Reply YES for shopping cart reminders.", "name Acme"),
-        ("", "name Acme"),
+        ("Acme: reply YES to get marketing texts.".to_owned(), "cart reminders"),
+        ("Reply YES for shopping cart reminders.".to_owned(), "the brand name"),
+        (String::new(), "the brand name"),
+        // Brand and cart reminders are not enough: the YES is written consent, so the full disclosure.
+        (
+            "Acme: reply YES to get recurring automated marketing texts incl. cart reminders. Reply HELP for help, STOP to cancel.".to_owned(),
+            "that consent is not a condition of purchase",
+        ),
+        (full.replace(" Terms: https://acme.example/terms", ""), "a link to the Terms"),
+        (full.replace(" Privacy: https://acme.example/privacy", ""), "a link to the Privacy Policy"),
+        (full.replace("Msg frequency varies. ", ""), "the message frequency"),
+        (full.replace("Msg & data rates may apply. ", ""), "Msg & data rates"),
     ] {
         let mut l = Ledger::new(NY);
         l.verified_checkbox("2025-01-01T15:00:00Z");
@@ -368,7 +378,7 @@ fn rule_3_us_double_opt_in_request_must_name_the_brand_and_cart_reminders() {
             Purpose::Marketing,
             ConsentEventKind::DoubleOptInRequested {
                 message_id: None,
-                text: text.to_owned(),
+                text: text.clone(),
             },
         );
         l.doi_yes("2025-01-01T15:02:00Z");
@@ -379,13 +389,79 @@ fn rule_3_us_double_opt_in_request_must_name_the_brand_and_cart_reminders() {
 }
 
 #[test]
-fn rule_3_us_keyword_is_express_written_consent() {
+fn rule_3_us_keyword_alone_is_not_express_written_consent() {
+    for doi in [false, true] {
+        let mut s = settings(ConsentOption::SmsCheckbox);
+        s.us_double_opt_in = doi;
+        // START out of the blue, or YES to a request never sent.
+        for keyword in [OptInKeyword::Start, OptInKeyword::Unstop, OptInKeyword::Yes] {
+            let mut l = Ledger::new(NY);
+            l.keyword("2025-01-01T15:00:00Z", keyword);
+            let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
+            assert_deny(&d, Reason::KeywordNotWrittenConsent);
+            assert!(d.explanation().contains(keyword.as_str()), "{}", d.explanation());
+            assert!(
+                d.explanation().contains("not express written consent"),
+                "{}",
+                d.explanation()
+            );
+        }
+        // Nor after a checkbox whose disclosure was incomplete: that was never written consent either.
+        let mut l = Ledger::new(NY);
+        let text = build_disclosure_text().replace("Consent is not a condition of purchase. ", "");
+        let checkbox = l.checkbox_with("2025-01-01T15:00:00Z", &text, &disclosure_version(&text), false);
+        l.verify("2025-01-01T15:00:00Z", &checkbox);
+        l.stop("2025-01-02T15:00:00Z");
+        l.keyword("2025-01-03T15:00:00Z", OptInKeyword::Start);
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
+        assert_deny(&d, Reason::KeywordNotWrittenConsent);
+        // While the double opt-in request it started waits for YES, the decision says so.
+        l.doi_request("2025-01-03T15:01:00Z");
+        let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
+        assert_deny(&d, Reason::DoubleOptInPending);
+        assert!(d.explanation().contains("keyword alone"), "{}", d.explanation());
+    }
+}
+
+#[test]
+fn rule_3_us_keyword_restores_written_consent_given_before() {
     let mut s = settings(ConsentOption::SmsCheckbox);
     s.us_double_opt_in = false;
+    // A verified checkbox, STOP, START: the START restores the written consent.
     let mut l = Ledger::new(NY);
-    let start = l.keyword("2025-01-01T15:00:00Z", OptInKeyword::Start);
+    l.verified_checkbox("2025-01-01T15:00:00Z");
+    l.stop("2025-01-02T15:00:00Z");
+    let start = l.keyword("2025-01-03T15:00:00Z", OptInKeyword::Start);
     let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
     assert_allow(&d, &start);
+    // A confirmed double opt-in, STOP, UNSTOP: restored too.
+    let mut l = Ledger::new(NY);
+    l.keyword("2025-01-01T15:00:00Z", OptInKeyword::Start);
+    l.doi_request("2025-01-01T15:01:00Z");
+    l.doi_yes("2025-01-01T15:02:00Z");
+    l.stop("2025-01-02T15:00:00Z");
+    let unstop = l.keyword("2025-01-03T15:00:00Z", OptInKeyword::Unstop);
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
+    assert_allow(&d, &unstop);
+    // Cart reminders with the double opt-in on: START out of the blue starts one, and its YES authorises.
+    s.us_double_opt_in = true;
+    let mut l = Ledger::new(NY);
+    l.keyword("2025-01-01T15:00:00Z", OptInKeyword::Start);
+    assert_allow(
+        &decide_now(&s, &l, &MessageKind::DoubleOptInRequest, &[], &recipient(NY), NOON_NY),
+        "e1",
+    );
+    l.doi_request("2025-01-01T15:01:00Z");
+    let yes = l.doi_yes("2025-01-01T15:02:00Z");
+    let d = decide_now(&s, &l, &reminder(1, ABANDONED), &[], &recipient(NY), NOON_NY);
+    assert_allow(&d, &yes);
+    // Outside the US a keyword is express consent on its own.
+    let mut l = Ledger::new(UK);
+    let start = l.keyword("2025-01-01T15:00:00Z", OptInKeyword::Start);
+    assert_allow(
+        &decide_now(&s, &l, &reminder(1, LONDON_ABANDONED), &[], &recipient(UK), LONDON_NOON),
+        &start,
+    );
 }
 
 #[test]
@@ -512,12 +588,77 @@ fn rule_3_australia_express_or_inferred() {
         &decide_now(&s, &l, &reminder(1, MEL_ABANDONED), &[], &melbourne(), MEL_NOON),
         &inferred,
     );
+}
+
+#[test]
+fn rule_3_australia_and_new_zealand_count_an_import_only_with_a_business_relationship() {
     let s = settings(ConsentOption::SmsCheckbox);
+    // Auckland, Tuesday 2025-06-03 12:00 NZST.
+    for (e164, r, abandoned, now) in [
+        (AU, melbourne(), MEL_ABANDONED, MEL_NOON),
+        (NZ, recipient(NZ), NZ_ABANDONED, NZ_NOON),
+    ] {
+        let decision = |l: &Ledger| decide_now(&s, l, &reminder(1, abandoned), &[], &r, now);
+        let mut l = Ledger::new(e164);
+        let import = l.import_default("2025-01-01T00:00:00Z");
+        let d = decision(&l);
+        assert_deny(&d, Reason::ImportWithoutBusinessRelationship);
+        assert!(d.explanation().contains("purchase"), "{}", d.explanation());
+        // A purchase more than 2 years ago is no reasonable expectation of texts today.
+        l.purchase("2023-05-01T00:00:00Z", false);
+        assert_deny(&decision(&l), Reason::ImportWithoutBusinessRelationship);
+        // A recent purchase: the existing business relationship the inference rests on.
+        l.purchase("2025-03-01T00:00:00Z", false);
+        assert_allow(&decision(&l), &import);
+        // A later BigCommerce marketing opt-out withdraws both.
+        l.general("2025-04-01T00:00:00Z", false);
+        assert_deny(&decision(&l), Reason::OptedOut);
+    }
+    // Express consent needs no purchase.
     let mut l = Ledger::new(AU);
-    let import = l.import_default("2025-01-01T00:00:00Z");
+    l.import_default("2025-01-01T00:00:00Z");
+    let start = l.keyword("2025-02-01T00:00:00Z", OptInKeyword::Start);
     assert_allow(
         &decide_now(&s, &l, &reminder(1, MEL_ABANDONED), &[], &melbourne(), MEL_NOON),
-        &import,
+        &start,
+    );
+}
+
+#[test]
+fn canada_and_australia_need_the_senders_contact_details() {
+    let mut s = settings(ConsentOption::SmsCheckbox);
+    s.mailing_address = None;
+    let mut ca = Ledger::new(CA);
+    ca.verified_checkbox("2025-01-01T00:00:00Z");
+    let d = decide_now(&s, &ca, &reminder(1, ABANDONED), &[], &recipient(CA), CA_NOON);
+    assert_deny(&d, Reason::SenderContactMissing);
+    assert!(d.explanation().contains("mailing address"), "{}", d.explanation());
+    // Australia asks for contact details: the help contact is enough, until it is missing too.
+    let mut au = Ledger::new(AU);
+    let checkbox = au.verified_checkbox("2025-01-01T00:00:00Z");
+    let au_decision = |s: &Settings| decide_now(s, &au, &reminder(1, MEL_ABANDONED), &[], &melbourne(), MEL_NOON);
+    assert_allow(&au_decision(&s), &checkbox);
+    s.help_contact = String::new();
+    assert_deny(&au_decision(&s), Reason::SenderContactMissing);
+    // Elsewhere no contact details are needed.
+    let mut uk = Ledger::new(UK);
+    let uk_checkbox = uk.verified_checkbox("2025-01-01T00:00:00Z");
+    assert_allow(
+        &decide_now(
+            &s,
+            &uk,
+            &reminder(1, LONDON_ABANDONED),
+            &[],
+            &recipient(UK),
+            LONDON_NOON,
+        ),
+        &uk_checkbox,
+    );
+    s.help_contact = "help@acme.example".to_owned();
+    s.mailing_address = Some("1 Main St, Toronto ON".to_owned());
+    assert_allow(
+        &decide_now(&s, &ca, &reminder(1, ABANDONED), &[], &recipient(CA), CA_NOON),
+        "e1",
     );
 }
 
@@ -1393,6 +1534,14 @@ fn transactional_double_opt_in_request_confirms_a_consent_once() {
         &decide_now(&s, &l, &request, &[], &recipient(NY), "2025-06-03T16:25:00Z"),
         Reason::OptedOut,
     );
+    // Without the Terms and Privacy links the request cannot carry the full disclosure: it is not sent.
+    let mut unlinked = settings(ConsentOption::GeneralMarketing);
+    unlinked.terms_url = None;
+    let mut fresh = Ledger::new(NY);
+    fresh.keyword("2025-06-03T15:59:00Z", OptInKeyword::Start);
+    let d = decide_now(&unlinked, &fresh, &request, &[], &recipient(NY), NOON_NY);
+    assert_deny(&d, Reason::DisclosureIncomplete);
+    assert!(d.explanation().contains("a link to the Terms"), "{}", d.explanation());
     let mut pre = Ledger::new(NY);
     pre.checkbox_with("2025-06-03T15:59:00Z", "text", "v", true);
     assert_deny(
@@ -1458,6 +1607,9 @@ const ALL_REASONS: &[Reason] = &[
     Reason::NothingToConfirm,
     Reason::DoubleOptInAlreadyConfirmed,
     Reason::DoubleOptInAlreadyRequested,
+    Reason::KeywordNotWrittenConsent,
+    Reason::ImportWithoutBusinessRelationship,
+    Reason::SenderContactMissing,
 ];
 
 #[test]
@@ -1694,6 +1846,54 @@ proptest! {
         match decide(&DecisionInput { settings: &s, ledger: &l.events, message: &message, sends: &[], recipient: &melbourne(), now }) {
             Decision::Defer { until, .. } => prop_assert_eq!(until, t("2025-10-04T21:00:00Z")),
             other => prop_assert!(false, "{:?}", other),
+        }
+    }
+
+    /// A US number whose ledger holds no written consent (only keywords, opt-outs and non-express bases: no
+    /// checkbox, no double opt-in) never gets a marketing text, whatever the option or the settings.
+    #[test]
+    fn prop_us_keywords_without_written_consent_never_allow(
+        ledger in prop::collection::vec((0u32..1_200_000, prop::sample::select(vec![2u8, 5, 6, 7, 8, 9, 10, 11])), 1..14),
+        who in 0usize..6,
+        option in 0u8..3, doi in any::<bool>(), smart in 0u32..100,
+        abandoned_ago in 0i64..4000, now in now_strategy(),
+    ) {
+        let r = prop_recipient(who);
+        prop_assert_eq!(r.market, Market::Us);
+        let mut l = Ledger::new(r.phone.as_e164());
+        for (minutes, kind) in &ledger {
+            add_event(&mut l, *minutes, *kind);
+        }
+        let s = prop_settings(option, doi, smart, 1);
+        let message = MessageKind::CartReminder { cart_id: "c".into(), step: 1, abandoned_at: now - Duration::minutes(abandoned_ago) };
+        let d = decide(&DecisionInput { settings: &s, ledger: &l.events, message: &message, sends: &[], recipient: &r, now });
+        prop_assert!(!d.is_allow(), "{:?}", d);
+    }
+
+    /// Under the SMS-checkbox option, an Australian or New Zealand customer known only from the import (with
+    /// any mix of non-express events) is texted only when a purchase within 2 years is in effect, and the
+    /// Allow then names the import or a purchase-backed basis.
+    #[test]
+    fn prop_au_nz_import_counts_only_with_a_recent_purchase(
+        ledger in prop::collection::vec((0u32..1_200_000, prop::sample::select(vec![5u8, 6, 7, 8, 9])), 1..10),
+        nz in any::<bool>(),
+        now in now_strategy(),
+    ) {
+        let r = if nz { recipient(NZ) } else { melbourne() };
+        let mut l = Ledger::new(r.phone.as_e164());
+        for (minutes, kind) in &ledger {
+            add_event(&mut l, *minutes, *kind);
+        }
+        let s = settings(ConsentOption::SmsCheckbox);
+        let message = MessageKind::CartReminder { cart_id: "c".into(), step: 1, abandoned_at: now - Duration::minutes(40) };
+        let d = decide(&DecisionInput { settings: &s, ledger: &l.events, message: &message, sends: &[], recipient: &r, now });
+        if d.is_allow() {
+            let state = ConsentState::fold(&l.events, Purpose::Marketing);
+            let recent_purchase = state.grants.iter().any(|g| {
+                matches!(g.basis, Basis::ImpliedPurchase | Basis::SoftOptIn)
+                    && g.event.occurred_at + Duration::days(INFERRED_RELATIONSHIP_DAYS) > now
+            });
+            prop_assert!(recent_purchase, "{:?}", d);
         }
     }
 }

@@ -17,15 +17,19 @@
 //!   1. opt-out wins ([`engine::rule_1_opt_out_wins`]);
 //!   2. the merchant's consent option ([`engine::rule_2_merchant_option`]);
 //!   3. the regional floor ([`engine::rule_3_regional_floor`]): US express written consent (+ double opt-in
-//!      for cart reminders), Canada express or a purchase within 2 years, Australia express or inferred, UK
-//!      SMS-specific or soft opt-in, EU/EEA SMS-specific express, elsewhere the merchant's option;
+//!      for cart reminders; a keyword only restores written consent given before), Canada express or a
+//!      purchase within 2 years, Australia and New Zealand express or inferred (an imported customer only with
+//!      a purchase within 2 years), UK SMS-specific or soft opt-in, EU/EEA SMS-specific express, elsewhere the
+//!      merchant's option; Canada and Australia also need the sender's contact details
+//!      ([`engine::sender_identification`]);
 //!   4. quiet hours in the recipient's local time ([`hours`]);
 //!   5. frequency: smart sending and the FL/OK/MD (and NJ) 3-per-24-hours cap;
 //!   6. cart reminders: one per cart within 48 hours in the US/Canada, up to 3 elsewhere
 //!      ([`engine::rule_6_cart_reminder_limits`], [`engine::reminder_schedule`]).
 //! - [`classifier`]: inbound replies → opt-out / opt-in (START, UNSTOP, YES) / HELP / other.
 //! - [`content`]: brand and "Reply STOP to opt out" in every marketing text, SHAFT screening, GSM-7/UCS-2
-//!   segments, and the canned HELP / opt-out confirmation / double opt-in texts.
+//!   segments, and the canned HELP / opt-out confirmation texts and the consent texts (double opt-in request,
+//!   opt-in confirmations), which carry the full disclosure.
 //! - [`disclosure`]: the checkout checkbox text (plain and safe HTML), its validator and its version hash.
 //!
 //! # Choices a reviewer should know (all on the strict side)
@@ -34,8 +38,8 @@
 //! - New Jersey is treated as 08:00-20:00 with the 3-per-24-hours cap (sources conflict, sms-rules §3.3);
 //!   France gets no marketing texts on Sundays; no market ever gets them before 08:00 or from 21:00.
 //! - A checkbox counts only if its stored disclosure text is complete, names the store's current brand and
-//!   hashes to its recorded version; a US cart reminder's double opt-in request must name the brand and cart
-//!   reminders. Renaming the brand therefore retires checkbox consent given under the old name.
+//!   hashes to its recorded version; a US cart reminder's double opt-in request must carry the same complete
+//!   disclosure (its YES is the written consent). Renaming the brand therefore retires checkbox consent given under the old name.
 //! - After any opt-out, non-express bases (newsletter opt-in, purchase, inferred, import) never count again.
 //! - Opt-out words count anywhere in a reply; opt-in keywords only as the whole reply.
 //! - The double opt-in request waits for the send window; the opt-out confirmation and HELP reply do not.

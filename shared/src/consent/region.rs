@@ -33,6 +33,8 @@ pub enum Market {
     Canada,
     /// Spam Act 2003 (with Christmas and Cocos Islands, which share +61).
     Australia,
+    /// Unsolicited Electronic Messages Act 2007: express, inferred or deemed consent.
+    NewZealand,
     /// PECR (with Guernsey, Jersey and the Isle of Man, which share +44 and have PECR-like laws).
     UnitedKingdom,
     /// The EU (with its outermost regions) plus Iceland, Liechtenstein and Norway: GDPR + national ePrivacy.
@@ -62,6 +64,8 @@ impl Market {
             Self::Canada
         } else if matches!(country, "AU" | "CX" | "CC") {
             Self::Australia
+        } else if country == "NZ" {
+            Self::NewZealand
         } else if matches!(country, "GB" | "GG" | "JE" | "IM") {
             Self::UnitedKingdom
         } else if EEA.contains(&country) {
@@ -77,6 +81,7 @@ impl Market {
             Self::Us => "the United States",
             Self::Canada => "Canada",
             Self::Australia => "Australia",
+            Self::NewZealand => "New Zealand",
             Self::UnitedKingdom => "the United Kingdom",
             Self::Eea => "the EU/EEA",
             Self::Other => "a market without a specific rule",
@@ -425,7 +430,7 @@ mod tests {
         assert_eq!(de.zones, [Tz::Europe__Berlin]);
 
         let nz = Recipient::resolve(&phone("+64 21 123 4567", None), &[]);
-        assert_eq!(nz.market, Market::Other);
+        assert_eq!(nz.market, Market::NewZealand);
         assert!(nz.zones.contains(&Tz::Pacific__Auckland));
     }
 

@@ -119,7 +119,9 @@ pub struct Grant<'a> {
     /// entry a sent message records as its authority.
     pub event: &'a ConsentEvent,
     /// For a checkbox: the verification or double opt-in confirmation that made it count. For a double
-    /// opt-in confirmation: the request it answered.
+    /// opt-in confirmation: the request it answered. For a keyword: the written consent given before it (the
+    /// checkbox ticked, or the double opt-in request answered YES), which a keyword may restore after an
+    /// opt-out; a keyword alone is not written consent (R-US-1).
     pub related: Option<&'a ConsentEvent>,
 }
 
@@ -176,6 +178,9 @@ impl<'a> ConsentState<'a> {
             other_purpose_consents: 0,
         };
 
+        // The latest written consent ever given (a verified checkbox, or the request a YES confirmed), kept
+        // across withdrawals: a later keyword may restore it.
+        let mut written: Option<&'a ConsentEvent> = None;
         for event in events {
             match &event.kind {
                 ConsentEventKind::OptOut(_) | ConsentEventKind::Erasure { .. } => {
@@ -218,6 +223,7 @@ impl<'a> ConsentState<'a> {
                         .position(|c| &c.event_id == checkbox_event_id)
                     {
                         let checkbox = state.unverified_checkboxes.remove(i);
+                        written = Some(checkbox);
                         state.grants.push(Grant {
                             basis: Basis::CheckboxVerified,
                             event: checkbox,
@@ -228,7 +234,7 @@ impl<'a> ConsentState<'a> {
                 ConsentEventKind::KeywordOptIn { .. } => state.grants.push(Grant {
                     basis: Basis::Keyword,
                     event,
-                    related: None,
+                    related: written,
                 }),
                 ConsentEventKind::DoubleOptInRequested { .. } => {
                     state.pending_double_opt_in = Some(event);
@@ -237,6 +243,7 @@ impl<'a> ConsentState<'a> {
                     // A YES with no request pending confirms nothing: the reply handler records it as a
                     // keyword opt-in instead.
                     if let Some(request) = state.pending_double_opt_in.take() {
+                        written = Some(request);
                         for checkbox in state.unverified_checkboxes.drain(..) {
                             state.grants.push(Grant {
                                 basis: Basis::CheckboxVerified,

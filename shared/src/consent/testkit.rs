@@ -65,6 +65,8 @@ pub(crate) fn settings(option: ConsentOption) -> Settings {
     s.inferred_acknowledged = true;
     s.terms_url = Some("https://acme.example/terms".to_owned());
     s.privacy_url = Some("https://acme.example/privacy".to_owned());
+    s.help_contact = "help@acme.example".to_owned();
+    s.mailing_address = Some("1 Main St, Toronto ON M5V 1A1".to_owned());
     s
 }
 
@@ -154,7 +156,7 @@ impl Ledger {
             at,
             ConsentEventKind::DoubleOptInRequested {
                 message_id: None,
-                text: double_opt_in_request(BRAND),
+                text: double_opt_in_request(&settings(ConsentOption::SmsCheckbox)),
             },
         )
     }

@@ -46,7 +46,8 @@ pub struct ReminderSettings {
     pub max_steps: u8,
     /// Hours after the first reminder for steps 2 and 3.
     pub later_step_delays_hours: Vec<u32>,
-    /// The message template (placeholders: `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`).
+    /// The message template (placeholders: `{brand}`, `{first_name}`, `{items}`, `{link}`, `{discount}`,
+    /// `{contact}`: the sender's contact details where the recipient's market requires them, else nothing).
     pub template: String,
     pub discount_code: Option<String>,
 }
@@ -83,8 +84,13 @@ pub struct Settings {
     pub customer_group: String,
     /// The brand named in every message.
     pub brand_name: String,
-    /// Where HELP replies send people (an email address or phone number).
+    /// Where HELP replies send people (an email address or phone number). Also the contact every marketing
+    /// text to Canada or Australia carries ([`Settings::sender_contact`]).
     pub help_contact: String,
+    /// The business's mailing address, which every marketing text to Canada must carry (CASL); optional
+    /// elsewhere.
+    #[serde(default)]
+    pub mailing_address: Option<String>,
     /// The number or alphanumeric sender ID the store's messages come from.
     pub sender_id: Option<String>,
     pub reminders: ReminderSettings,
@@ -121,6 +127,7 @@ impl Settings {
             customer_group: "Store customers".to_owned(),
             brand_name: brand_name.to_owned(),
             help_contact: String::new(),
+            mailing_address: None,
             sender_id: None,
             reminders: ReminderSettings::default(),
             smart_sending_hours: 24,
@@ -165,8 +172,31 @@ pub const NARROWING_HOURS: std::ops::RangeInclusive<u8> = 8..=21;
 pub const MAX_BRAND_LENGTH: usize = 40;
 /// Longest contact group name.
 pub const MAX_GROUP_LENGTH: usize = 100;
+/// Longest mailing address: it goes into every marketing text to Canada and Australia.
+pub const MAX_MAILING_ADDRESS_LENGTH: usize = 100;
+/// The most SMS segments a consent text or a sample reminder may take (cost, and carriers filter long texts).
+pub const MAX_SEGMENTS: usize = 2;
 
 impl Settings {
+    /// The sender identification a marketing text to `market` must carry, or `None` when the settings lack
+    /// what that market requires: Canada (CASL, R-CA-3) the brand, a mailing address and the help contact (a
+    /// phone number, email or web address); Australia (Spam Act, R-AU-2) the brand and the help contact (and
+    /// the address when given); other markets none.
+    pub fn sender_contact(&self, market: crate::consent::Market) -> Option<String> {
+        use crate::consent::Market;
+        let brand = self.brand_name.trim();
+        let contact = self.help_contact.trim();
+        let address = self.mailing_address.as_deref().map(str::trim).filter(|a| !a.is_empty());
+        if brand.is_empty() || contact.is_empty() {
+            return None;
+        }
+        match (market, address) {
+            (Market::Canada | Market::Australia, Some(address)) => Some(format!("{brand}, {address}, {contact}")),
+            (Market::Australia, None) => Some(format!("{brand}, {contact}")),
+            _ => None,
+        }
+    }
+
     /// The checkout checkbox text these settings produce, when the SMS-checkbox option is chosen.
     pub fn disclosure(&self) -> Option<Result<crate::consent::Disclosure, crate::consent::DisclosureError>> {
         (self.consent_option == ConsentOption::SmsCheckbox).then(|| {
@@ -200,6 +230,16 @@ impl Settings {
             problems.push(SettingsProblem::new(
                 "help_contact",
                 "Enter where people who reply HELP can get help: an email address, a phone number or an https link.",
+            ));
+        }
+        if let Some(address) = self.mailing_address.as_deref()
+            && (address.trim().is_empty()
+                || address.chars().count() > MAX_MAILING_ADDRESS_LENGTH
+                || address.chars().any(char::is_control))
+        {
+            problems.push(SettingsProblem::new(
+                "mailing_address",
+                format!("The mailing address must be one line of at most {MAX_MAILING_ADDRESS_LENGTH} characters."),
             ));
         }
         if let Some(sender) = self.sender_id.as_deref()
@@ -355,6 +395,7 @@ impl Settings {
                 ),
             ));
         }
+        problems.extend(self.length_problems(&problems));
         if let Some(hours) = self.quiet_hours
             && !(NARROWING_HOURS.contains(&hours.start_hour)
                 && NARROWING_HOURS.contains(&hours.end_hour)
@@ -369,6 +410,62 @@ impl Settings {
                     NARROWING_HOURS.end()
                 ),
             ));
+        }
+        problems
+    }
+}
+
+impl Settings {
+    /// Texts that would take more than [`MAX_SEGMENTS`]: the consent texts (with the Terms and Privacy links)
+    /// and the reminder to Canada and Australia (with the sender's contact details). Checked only once the
+    /// fields they are built from are valid (`earlier` holds the problems found so far).
+    fn length_problems(&self, earlier: &[SettingsProblem]) -> Vec<SettingsProblem> {
+        use crate::consent::content::{double_opt_in_confirmed, double_opt_in_request, opt_in_confirmation};
+        use crate::consent::{Market, count_segments};
+        let invalid = |fields: &[&str]| earlier.iter().any(|p| fields.contains(&p.field));
+        let mut problems = Vec::new();
+        let linked = self.terms_url.is_some() && self.privacy_url.is_some();
+        if linked && !invalid(&["brand_name", "terms_url", "privacy_url"]) {
+            for (name, text) in [
+                ("double opt-in request", double_opt_in_request(self)),
+                ("opt-in confirmation", opt_in_confirmation(self)),
+                ("double opt-in confirmation", double_opt_in_confirmed(self)),
+            ] {
+                let count = count_segments(&text);
+                if count.segments > MAX_SEGMENTS {
+                    problems.push(SettingsProblem::new(
+                        "terms_url",
+                        format!(
+                            "With this brand name and these links the {name} would take {} SMS segments ({}); use \
+                             shorter Terms and Privacy links so it fits in {MAX_SEGMENTS}.",
+                            count.segments,
+                            count.encoding.describe()
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+        if !invalid(&["brand_name", "help_contact", "mailing_address"]) {
+            for market in [Market::Canada, Market::Australia] {
+                if self.sender_contact(market).is_none() {
+                    continue;
+                }
+                if let Ok(reminder) = crate::recovery::sample_reminder(self, market)
+                    && reminder.segments as usize > MAX_SEGMENTS
+                {
+                    problems.push(SettingsProblem::new(
+                        "mailing_address",
+                        format!(
+                            "A cart reminder to {} carries your contact details and would take {} SMS segments; \
+                             shorten the mailing address or help contact so it fits in {MAX_SEGMENTS}.",
+                            market.describe(),
+                            reminder.segments
+                        ),
+                    ));
+                    break;
+                }
+            }
         }
         problems
     }
@@ -588,6 +685,64 @@ mod validation_tests {
         ] {
             assert!(!is_https_url(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn sender_contact_follows_each_markets_rule() {
+        use crate::consent::Market;
+        let mut s = valid();
+        // Canada needs a mailing address; Australia contact details; the US and the UK nothing.
+        assert_eq!(s.sender_contact(Market::Canada), None);
+        assert_eq!(
+            s.sender_contact(Market::Australia).as_deref(),
+            Some("Acme Outfitters, help@acme.example.com")
+        );
+        assert_eq!(s.sender_contact(Market::Us), None);
+        s.mailing_address = Some(" 1 Main St, Toronto ON M5V 1A1 ".into());
+        let expected = "Acme Outfitters, 1 Main St, Toronto ON M5V 1A1, help@acme.example.com";
+        assert_eq!(s.sender_contact(Market::Canada).as_deref(), Some(expected));
+        assert_eq!(s.sender_contact(Market::Australia).as_deref(), Some(expected));
+        assert_eq!(s.sender_contact(Market::UnitedKingdom), None);
+        assert_eq!(s.problems(), vec![]);
+        // The reminder to Canada carries it, within two segments.
+        let reminder = crate::recovery::sample_reminder(&s, Market::Canada).unwrap();
+        assert!(reminder.body.contains(expected), "{}", reminder.body);
+        assert!(reminder.segments <= 2, "{}", reminder.body);
+        let us = crate::recovery::sample_reminder(&s, Market::Us).unwrap();
+        assert!(!us.body.contains("Toronto"), "{}", us.body);
+    }
+
+    #[test]
+    fn the_mailing_address_is_one_short_line() {
+        let mut s = valid();
+        for bad in ["  ", "1 Main St\nToronto", &"x".repeat(MAX_MAILING_ADDRESS_LENGTH + 1)] {
+            s.mailing_address = Some(bad.to_owned());
+            assert_eq!(fields(&s), vec!["mailing_address"], "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn texts_must_fit_two_segments() {
+        // A long address pushes the Canadian reminder to a third segment.
+        let mut s = valid();
+        s.mailing_address = Some(format!("Unit 1, {} Street, Toronto ON", "Long".repeat(18)));
+        assert_eq!(s.problems(), vec![], "an address of 99 characters fits");
+        s.help_contact = "customer.care.department@acme-outfitters-example.com".into();
+        let problems = s.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "mailing_address");
+        assert!(
+            problems[0].message.contains("3 SMS segments"),
+            "{}",
+            problems[0].message
+        );
+        // Long links push the consent texts past two segments.
+        let mut s = valid();
+        s.terms_url = Some(format!("https://acme.example.com/{}/terms", "legal".repeat(12)));
+        let problems = s.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "terms_url");
+        assert!(problems[0].message.contains("GSM-7"), "{}", problems[0].message);
     }
 
     #[test]

@@ -358,7 +358,7 @@ async fn us_numbers_get_one_double_opt_in_request_inside_their_send_window() {
     let us = Phone::parse("+12122014567", None).unwrap();
     let sent = app.sms.messages_to(us.as_e164());
     assert_eq!(sent.len(), 1, "one double opt-in request");
-    assert_eq!(sent[0].content, double_opt_in_request("Acme Outfitters"));
+    assert_eq!(sent[0].content, double_opt_in_request(&seeded.settings));
     assert_eq!(sent[0].from.as_deref(), Some("+12125550100"));
     assert_eq!(sent[0].metadata.get("store_hash").map(String::as_str), Some(hash));
     let snapshot = app.db().phone_snapshot(store, &us).await.unwrap();

@@ -5,6 +5,7 @@ mod attacks_install;
 mod attacks_shopper;
 mod attacks_webhooks;
 mod capture;
+mod consent_bases;
 mod data_layer;
 mod demo;
 mod dev_stack;

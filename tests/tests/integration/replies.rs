@@ -218,7 +218,7 @@ async fn start_restores_consent_and_a_later_reminder_goes_out() {
     assert_eq!(delivery.status, 200, "{}", delivery.response_body);
     assert_eq!(
         app.texts_to(&uk),
-        [opt_out_confirmation(&brand), opt_in_confirmation(&brand)]
+        [opt_out_confirmation(&brand), opt_in_confirmation(&store.settings)]
     );
     let later = app
         .cart_due(&store.store_hash, &uk, "uk-later", Duration::minutes(10))
@@ -246,8 +246,8 @@ async fn start_restores_consent_and_a_later_reminder_goes_out() {
         app.texts_to(&us),
         [
             opt_out_confirmation(&brand),
-            double_opt_in_request(&brand),
-            double_opt_in_confirmed(&brand)
+            double_opt_in_request(&store.settings),
+            double_opt_in_confirmed(&store.settings)
         ]
     );
     assert!(app.reminder_decision(&store, &cart, due).await.is_allow());
@@ -323,7 +323,7 @@ async fn yes_confirms_a_pending_double_opt_in_and_says_what_it_recorded() {
         "doi:c1",
         ConsentEventKind::DoubleOptInRequested {
             message_id: None,
-            text: double_opt_in_request(&brand),
+            text: double_opt_in_request(&store.settings),
         },
     );
     app.db().append_consents(&[checkbox, request]).await.unwrap();
@@ -339,7 +339,7 @@ async fn yes_confirms_a_pending_double_opt_in_and_says_what_it_recorded() {
     let delivery = app.sms.reply(phone.as_e164(), SENDER, "YES").await.unwrap();
     assert_eq!(delivery.status, 200, "{}", delivery.response_body);
     assert_eq!(delivery_outcome(&delivery.response_body), "double_opt_in_confirmed");
-    assert_eq!(app.texts_to(&phone), [double_opt_in_confirmed(&brand)]);
+    assert_eq!(app.texts_to(&phone), [double_opt_in_confirmed(&store.settings)]);
     assert!(app.reminder_decision(&store, &cart, due).await.is_allow());
 
     // With nothing pending, YES is a keyword opt-in, and the answer says so (for a US number: the request
@@ -361,7 +361,7 @@ async fn yes_confirms_a_pending_double_opt_in_and_says_what_it_recorded() {
             .iter()
             .any(|e| matches!(e.kind, ConsentEventKind::DoubleOptInRequested { .. }))
     );
-    assert_eq!(app.texts_to(&other), [double_opt_in_request(&brand)]);
+    assert_eq!(app.texts_to(&other), [double_opt_in_request(&store.settings)]);
     let replies = app.db().replies(&store.store_hash, &other).await.unwrap();
     assert_eq!(replies[0].outcome, ReplyOutcome::OptedIn);
 }
