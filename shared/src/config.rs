@@ -26,6 +26,11 @@ impl Env {
         Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
+    /// Sets a variable (the app secret's values are added this way, see [`crate::app_secret`]).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_owned(), value.into());
+    }
+
     /// A variable that may be absent (empty counts as absent).
     pub fn optional(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())

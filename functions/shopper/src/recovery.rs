@@ -48,7 +48,13 @@ async fn follow(deps: &Deps, link: &RecoveryLink, now: chrono::DateTime<chrono::
     if db.record_click(&link.store_hash, &link.cart_id, link.step, now).await? {
         tracing::info!(step = link.step, "recovery link clicked");
     }
-    let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = match deps.bigcommerce.store_client(&store).await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "the store's access token could not be opened");
+            return Ok(cart_unavailable());
+        }
+    };
     let cart = db.get_cart(&link.store_hash, &link.cart_id).await?;
     if let Some(cart) = cart.filter(|c| c.status != CartStatus::Converted)
         && let Some(checkout_url) = recreate(&client, &cart).await

@@ -1,6 +1,7 @@
 //! Integration tests: real handlers, the real AWS SDK against moto, the BigCommerce simulator and the SMS
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
+mod attacks_secrets;
 mod capture;
 mod data_layer;
 mod demo;
