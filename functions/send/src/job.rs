@@ -294,7 +294,7 @@ impl Send<'_> {
         let bigcommerce = &self.deps.bigcommerce;
         let checkout = match async {
             bigcommerce
-                .store_client(&self.store)
+                .store_client(self.store)
                 .await?
                 .checkout(&cart.cart_id)
                 .await
