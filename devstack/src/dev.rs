@@ -7,7 +7,7 @@ use crate::event_source::SqsEventSource;
 use crate::gateway::{Gateway, GatewayListener};
 use crate::invoke::{SharedFunction, WatchFunction, scheduled_event};
 use crate::moto::Moto;
-use crate::provision::{Resources, provision};
+use crate::provision::{Resources, create_app_secret, provision};
 use crate::template::{EventDef, Template};
 use chrono::{DateTime, Utc};
 use shared::Clock;
@@ -42,7 +42,8 @@ pub struct DevOptions {
     /// Virtual time at start (default: now).
     pub virtual_start: Option<DateTime<Utc>>,
     pub bigcommerce: Option<RealBigCommerce>,
-    /// Extra environment for the functions (e.g. a real SMS provider's `SMS_PROVIDER` and credentials).
+    /// Extra environment for the functions (e.g. a real SMS provider's `SMS_PROVIDER` and credentials; the
+    /// credentials go into the app secret, see [`shared::app_secret::SECRET_KEYS`]).
     pub extra_env: Vec<(String, String)>,
     /// Seconds before a failed queue message is retried (Lambda uses the visibility timeout).
     pub retry_after_seconds: i32,
@@ -125,6 +126,7 @@ impl DevStack {
 
         let mut env = crate::moto::aws_env(moto.url());
         env.extend(resources.environment(&template));
+        env.extend(resources.function_environment(&template)?);
         env.push(("APP_URL".into(), app_url.clone()));
         env.push(("RUST_LOG".into(), "info".into()));
         // Local tooling: MessageMedia (sandbox) pushes may come unsigned here, never in a deployment.
@@ -132,12 +134,17 @@ impl DevStack {
         env.push(("DEV_CLOCK_SPEED".into(), clock.speed.to_string()));
         env.push(("DEV_CLOCK_REAL_START".into(), clock.real_start.to_rfc3339()));
         env.push(("DEV_CLOCK_VIRTUAL_START".into(), clock.virtual_start.to_rfc3339()));
-        env.push(("SMS_WEBHOOK_TOKEN".into(), shared::Secret::random().expose().to_owned()));
+        // Secret values go into the app secret in moto, as in AWS: the functions read it at start-up, and
+        // functions.env holds none of them.
+        let mut secrets = vec![(
+            "SMS_WEBHOOK_TOKEN".to_owned(),
+            shared::Secret::random().expose().to_owned(),
+        )];
 
         let bigcommerce = match &options.bigcommerce {
             Some(real) => {
                 env.push(("BC_CLIENT_ID".into(), real.client_id.clone()));
-                env.push(("BC_CLIENT_SECRET".into(), real.client_secret.clone()));
+                secrets.push(("BC_CLIENT_SECRET".into(), real.client_secret.clone()));
                 env.push(("BC_API_URL".into(), real.api_url.clone()));
                 env.push(("BC_LOGIN_URL".into(), real.login_url.clone()));
                 None
@@ -161,7 +168,7 @@ impl DevStack {
                 );
                 sim.seed_customers(DEV_STORE, 60);
                 env.push(("BC_CLIENT_ID".into(), "local-dev-client".into()));
-                env.push(("BC_CLIENT_SECRET".into(), secret));
+                secrets.push(("BC_CLIENT_SECRET".into(), secret));
                 env.push(("BC_API_URL".into(), sim.api_url()));
                 env.push(("BC_LOGIN_URL".into(), sim.login_url()));
                 Some(sim)
@@ -182,7 +189,17 @@ impl DevStack {
             env.push(("SANDBOX_SMS_API_URL".into(), sandbox.api_url()));
             Some(sandbox)
         };
-        env.extend(options.extra_env.iter().cloned());
+        for (name, value) in &options.extra_env {
+            if shared::app_secret::SECRET_KEYS.contains(&name.as_str()) {
+                secrets.push((name.clone(), value.clone()));
+            } else {
+                env.push((name.clone(), value.clone()));
+            }
+        }
+        env.push((
+            shared::app_secret::APP_SECRET_ID.into(),
+            create_app_secret(&sdk, "dev", &secrets).await?,
+        ));
 
         let log_file = options.log_dir.join("functions.log");
         let watch_url = format!("http://127.0.0.1:{}", options.watch_port);

@@ -1,5 +1,5 @@
-//! Creates the template's table, queues and event bus in the emulator, under a name prefix so test runs
-//! and stacks never share state.
+//! Creates the template's table, queues, event bus and KMS keys in the emulator, under a name prefix so test
+//! runs and stacks never share state; and the app secret the template expects to exist before a deploy.
 
 use crate::template::{EnvValue, Template, TemplateError};
 use aws_sdk_dynamodb::types::{
@@ -28,16 +28,35 @@ pub struct Resources {
     pub queue_urls: BTreeMap<String, String>,
     pub queue_arns: BTreeMap<String, String>,
     pub buses: BTreeMap<String, String>,
+    /// KMS key logical id → key id.
+    pub keys: BTreeMap<String, String>,
 }
 
 impl Resources {
-    /// What `!Ref Logical` means for a resource: a table's or bus's name, a queue's URL.
+    /// What `!Ref Logical` means for a resource: a table's or bus's name, a queue's URL, a key's id.
     pub fn reference(&self, logical_id: &str) -> Option<&str> {
         self.tables
             .get(logical_id)
             .or_else(|| self.queue_urls.get(logical_id))
             .or_else(|| self.buses.get(logical_id))
+            .or_else(|| self.keys.get(logical_id))
             .map(String::as_str)
+    }
+
+    /// Every function's own `!Ref` variables resolved (e.g. `ACCESS_TOKEN_KEY_ID`), once each: what a local
+    /// stack serving every function from one environment adds to [`Resources::environment`].
+    pub fn function_environment(&self, template: &Template) -> Result<Vec<(String, String)>, TemplateError> {
+        let mut resolved = BTreeMap::new();
+        for function in template.functions()? {
+            for (name, value) in function.environment {
+                if let EnvValue::Ref(id) = value
+                    && let Some(v) = self.reference(&id)
+                {
+                    resolved.insert(name, v.to_owned());
+                }
+            }
+        }
+        Ok(resolved.into_iter().collect())
     }
 
     /// The template's global environment with every `!Ref` resolved (parameters and secrets are left to the
@@ -188,5 +207,46 @@ pub async fn provision(
             .map_err(|e| aws_err(&name, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
         resources.buses.insert(bus, name);
     }
+
+    let kms = aws_sdk_kms::Client::new(sdk);
+    for key in template.kms_keys() {
+        let name = format!("{prefix}-{key}");
+        let key_id = kms
+            .create_key()
+            .description(&name)
+            .send()
+            .await
+            .map_err(|e| aws_err(&name, aws_sdk_kms::error::DisplayErrorContext(e)))?
+            .key_metadata
+            .map(|m| m.key_id)
+            .unwrap_or_default();
+        resources.keys.insert(key, key_id);
+    }
     Ok(resources)
+}
+
+/// Creates the app secret (template parameter `AppSecretName`; in AWS it is created before the first deploy)
+/// as `{prefix}-AppSecret` with `values` (keys from [`shared::app_secret::SECRET_KEYS`]). Returns its ARN, for
+/// `APP_SECRET_ID`.
+pub async fn create_app_secret(
+    sdk: &aws_config::SdkConfig,
+    prefix: &str,
+    values: &[(String, String)],
+) -> Result<String, ProvisionError> {
+    let name = format!("{prefix}-AppSecret");
+    let text = serde_json::Value::Object(
+        values
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+    );
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .create_secret()
+        .name(&name)
+        .secret_string(text.to_string())
+        .send()
+        .await
+        .map_err(|e| aws_err(&name, aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?
+        .arn
+        .ok_or_else(|| ProvisionError::Aws(name, "CreateSecret returned no ARN".into()))
 }

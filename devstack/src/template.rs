@@ -198,6 +198,13 @@ impl Template {
             .collect()
     }
 
+    /// The KMS keys (`AWS::KMS::Key`): the key that seals stores' access tokens.
+    pub fn kms_keys(&self) -> Vec<String> {
+        self.resources_of_type("AWS::KMS::Key")
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    }
+
     pub fn event_buses(&self) -> Vec<String> {
         self.resources_of_type("AWS::Events::EventBus")
             .map(|(id, _)| id.to_owned())

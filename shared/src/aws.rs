@@ -1,8 +1,9 @@
 //! The AWS adapters a function uses, built once per cold start from the standard AWS configuration
 //! (`AWS_REGION`, credentials, and `AWS_ENDPOINT_URL` when pointed at a local emulator).
 
+use crate::app_secret::AppSecretError;
 use crate::bus::Bus;
-use crate::config::AwsResources;
+use crate::config::{AwsResources, Env};
 use crate::db::Db;
 use crate::queue::Queue;
 
@@ -24,10 +25,12 @@ impl Aws {
             bus: Bus::new(aws_sdk_eventbridge::Client::new(sdk), &resources.event_bus_name),
         }
     }
+}
 
-    /// Loads the SDK configuration from the environment and builds the adapters.
-    pub async fn from_env(resources: &AwsResources) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Self::new(&sdk, resources)
-    }
+/// What every function's `main.rs` reads once per execution environment: the SDK configuration and the
+/// configuration variables, with the app secret's values (`APP_SECRET_ID`, see [`crate::app_secret`]).
+pub async fn startup_config() -> Result<(aws_config::SdkConfig, Env), AppSecretError> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let env = crate::app_secret::load(&sdk, Env::from_process()).await?;
+    Ok((sdk, env))
 }

@@ -1,6 +1,7 @@
 //! The clients a function that talks to stores and shoppers needs (`shopper`, `sync`, `send`), built once per
 //! Lambda instance from the configuration contract.
 
+use crate::access_token::TokenKey;
 use crate::aws::Aws;
 use crate::bigcommerce::{BigCommerce, BigCommerceError};
 use crate::config::{AppUrl, AwsResources, BigCommerceConfig, ConfigError, Env, SmsConfig, sms_webhook_token};
@@ -27,15 +28,16 @@ pub enum ClientsError {
 }
 
 impl Clients {
-    pub async fn from_env() -> Result<Self, ClientsError> {
-        let env = Env::from_process();
-        let clock = crate::clock::clock_from_env(&env)?;
+    /// From the configuration `main.rs` read ([`crate::aws::startup_config`]).
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, ClientsError> {
+        let clock = crate::clock::clock_from_env(env)?;
         Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(&env)?)?,
-            sms: SmsClient::new(&SmsConfig::from_env(&env)?, reqwest::Client::new(), clock.clone()),
-            sms_webhook_token: sms_webhook_token(&env)?,
-            app_url: AppUrl::from_env(&env)?,
+            aws: Aws::new(sdk, &AwsResources::from_env(env)?),
+            bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(env)?)?
+                .with_token_key(TokenKey::from_env(sdk, env)?),
+            sms: SmsClient::new(&SmsConfig::from_env(env)?, reqwest::Client::new(), clock.clone()),
+            sms_webhook_token: sms_webhook_token(env)?,
+            app_url: AppUrl::from_env(env)?,
             clock,
         })
     }

@@ -14,8 +14,17 @@ pub enum ConfigError {
 }
 
 /// Reads variables from a map (tests) or the process environment (Lambda).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env(HashMap<String, String>);
+
+/// Names only: once the app secret is added (see [`crate::app_secret`]) the values include secrets.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.0.keys().collect();
+        names.sort();
+        f.debug_tuple("Env").field(&names).finish()
+    }
+}
 
 impl Env {
     pub fn from_process() -> Self {
@@ -24,6 +33,11 @@ impl Env {
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    }
+
+    /// Sets a variable (the app secret's values are added this way, see [`crate::app_secret`]).
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.insert(name.to_owned(), value.into());
     }
 
     /// A variable that may be absent (empty counts as absent).
@@ -264,6 +278,11 @@ mod tests {
         let env = Env::from_pairs([("BC_CLIENT_ID", "id"), ("BC_CLIENT_SECRET", "very-secret")]);
         let config = BigCommerceConfig::from_env(&env).unwrap();
         assert!(!format!("{config:?}").contains("very-secret"));
+        let shown = format!("{env:?}");
+        assert!(
+            shown.contains("BC_CLIENT_SECRET") && !shown.contains("very-secret"),
+            "{shown}"
+        );
     }
 
     #[test]

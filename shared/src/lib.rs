@@ -5,6 +5,8 @@
 //! [`model`], [`messages`], [`recovery`]. Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] and
 //! [`sms`]. Each Lambda function builds the adapters it needs once, in its `main.rs`, from [`config`].
 
+pub mod access_token;
+pub mod app_secret;
 pub mod aws;
 pub mod bigcommerce;
 pub mod bus;

@@ -134,7 +134,7 @@ fn main() {
             started.elapsed() / install::status::CONSENT_SAMPLE as u32
         );
         let record = app.db().get_store(&store).await.unwrap().unwrap();
-        let client = app.install.bigcommerce.store(&store, &record.access_token);
+        let client = app.install.bigcommerce.store_client(&record).await.unwrap();
         let started = Instant::now();
         client.hooks().await.unwrap();
         client.scripts().await.unwrap();

@@ -39,7 +39,9 @@ pub fn impatient_sync_source(app: &TestApp) -> SqsEventSource {
     };
     let deps = Arc::new(sync::Deps {
         aws: app.sync.aws.clone(),
-        bigcommerce: BigCommerce::with_policy(&app.bigcommerce_config, policy).expect("client builds"),
+        bigcommerce: BigCommerce::with_policy(&app.bigcommerce_config, policy)
+            .expect("client builds")
+            .with_token_key(app.aws.token_key()),
         sms: app.sync.sms.clone(),
         sms_webhook_token: app.sync.sms_webhook_token.clone(),
         app_url: app.sync.app_url.clone(),

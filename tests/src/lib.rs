@@ -69,6 +69,19 @@ impl TestAws {
     pub fn db(&self) -> &shared::db::Db {
         &self.aws.db
     }
+
+    /// The template's access-token key, as the functions that call BigCommerce get it (`ACCESS_TOKEN_KEY_ID`).
+    pub fn token_key(&self) -> shared::access_token::TokenKey {
+        let env = self
+            .resources
+            .function_environment(&self.template)
+            .expect("template functions");
+        shared::access_token::TokenKey::from_env(
+            &self.sdk,
+            &shared::config::Env::from_pairs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        )
+        .expect("template sets ACCESS_TOKEN_KEY_ID")
+    }
 }
 
 /// A fixed, readable instant for tests: `at("2026-11-25T14:00:00Z")`.
@@ -241,10 +254,13 @@ mod app {
             let sms_webhook_token = Secret::random();
             let sms_client = || SmsClient::new(&sms_config, reqwest::Client::new(), dyn_clock.clone());
             let bigcommerce_client = || BigCommerce::new(&bigcommerce_config).expect("client builds");
+            // Only the functions that call BigCommerce hold the key that opens stored access tokens, as in AWS.
+            let token_key = aws.token_key();
+            let store_caller = || bigcommerce_client().with_token_key(token_key.clone());
 
             let install = Arc::new(install::Deps {
                 aws: aws.aws.clone(),
-                bigcommerce: bigcommerce_client(),
+                bigcommerce: store_caller(),
                 bigcommerce_config: bigcommerce_config.clone(),
                 app_url: app_url.clone(),
                 clock: dyn_clock.clone(),
@@ -264,7 +280,7 @@ mod app {
             let clients = || {
                 Arc::new(shared::clients::Clients {
                     aws: aws.aws.clone(),
-                    bigcommerce: bigcommerce_client(),
+                    bigcommerce: store_caller(),
                     sms: sms_client(),
                     sms_webhook_token: sms_webhook_token.clone(),
                     app_url: app_url.clone(),
@@ -409,10 +425,16 @@ mod app {
                 id: 1,
                 email: format!("owner@{hash}.example.com"),
             };
+            let access_token = self
+                .install
+                .bigcommerce
+                .seal_token(&store_hash, &token)
+                .await
+                .expect("token sealed");
             let record = Store {
                 store_hash: store_hash.clone(),
                 status: StoreStatus::Installed,
-                access_token: token.clone(),
+                access_token,
                 scopes: vec![],
                 owner: owner.clone(),
                 account_uuid: "test-account".into(),

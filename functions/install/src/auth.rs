@@ -139,10 +139,15 @@ async fn save_store(deps: &Deps, grant: TokenGrant) -> Result<Store, InstallErro
         id: grant.owner.id,
         email: grant.owner.email,
     };
+    // Sealed before it is stored: only the functions that call BigCommerce can open it.
+    let access_token = deps
+        .bigcommerce
+        .seal_token(&grant.store_hash, &grant.access_token)
+        .await?;
     let store = Store {
         store_hash: grant.store_hash,
         status: StoreStatus::Installed,
-        access_token: grant.access_token,
+        access_token,
         scopes: grant.scopes,
         owner,
         account_uuid: grant.account_uuid.unwrap_or_default(),

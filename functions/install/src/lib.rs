@@ -21,6 +21,7 @@ pub mod status;
 
 use http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
+use shared::access_token::TokenKey;
 use shared::bigcommerce::{BigCommerce, BigCommerceError};
 use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
 use shared::db::DbError;
@@ -39,14 +40,14 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::from_process();
-        let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
+    /// From the configuration `main.rs` read ([`shared::aws::startup_config`]).
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
+        let bigcommerce_config = BigCommerceConfig::from_env(env)?.require_client_secret()?;
         Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            bigcommerce: BigCommerce::new(&bigcommerce_config)?,
+            aws: Aws::new(sdk, &AwsResources::from_env(env)?),
+            bigcommerce: BigCommerce::new(&bigcommerce_config)?.with_token_key(TokenKey::from_env(sdk, env)?),
             bigcommerce_config,
-            app_url: AppUrl::from_env(&env)?,
+            app_url: AppUrl::from_env(env)?,
             // The real clock even under `cargo xtask dev --speed`: JWTs and session cookies are checked against
             // BigCommerce's and the browser's time, which a virtual clock would put hours apart.
             clock: Arc::new(SystemClock),

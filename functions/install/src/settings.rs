@@ -127,7 +127,7 @@ async fn page_after_repair(
     mut notices: Vec<Notice>,
     opened: Opened,
 ) -> Result<WebResponse, InstallError> {
-    let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = deps.bigcommerce.store_client(store).await?;
     match ensure_hooks(&client, &deps.app_url, &store.webhook_secret).await {
         Ok(changes) if changes.any() => {
             tracing::info!(?changes, "webhooks repaired");
@@ -314,7 +314,7 @@ pub async fn connect(deps: &Deps, request: &Request) -> Result<WebResponse, Inst
 
 async fn connect_checked(deps: &Deps, session: Session, store: Store, form: Form) -> Result<WebResponse, InstallError> {
     let keys = keys(deps);
-    let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = deps.bigcommerce.store_client(&store).await?;
     let previous = in_force(deps, &store).await?;
     let rejected = |problems: Vec<SettingsProblem>, notices: Vec<Notice>, code: StatusCode| Rejected {
         store: &store,

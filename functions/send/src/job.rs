@@ -307,11 +307,16 @@ impl Send<'_> {
     /// signed-in customer's own number ([`shared::carts::proven_phone`]). The number on the cart record is not
     /// trusted on its own: one that only a tick in the consent box put there is never texted.
     async fn proven_phone(&self, cart: &mut Cart) -> Result<PhoneLookup, SendError> {
-        let client = self
-            .deps
-            .bigcommerce
-            .store(&self.store.store_hash, &self.store.access_token);
-        let checkout = match client.checkout(&cart.cart_id).await {
+        let bigcommerce = &self.deps.bigcommerce;
+        let checkout = match async {
+            bigcommerce
+                .store_client(self.store)
+                .await?
+                .checkout(&cart.cart_id)
+                .await
+        }
+        .await
+        {
             Ok(checkout) => checkout,
             Err(error) if error.is_not_found() => return Ok(PhoneLookup::CartGone),
             Err(error) if error.is_retryable() => return Err(error.into()),

@@ -372,7 +372,8 @@ async fn store_domains(deps: &Deps, store: &StoreHash) -> Result<Option<StoreDom
     };
     let info = deps
         .bigcommerce
-        .store(store, &record.access_token)
+        .store_client(&record)
+        .await?
         .store_information()
         .await?;
     let mut origins = Vec::new();

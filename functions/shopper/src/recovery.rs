@@ -78,7 +78,13 @@ async fn follow(
         );
         return Ok(followed_too_often());
     }
-    let client = deps.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = match deps.bigcommerce.store_client(&store).await {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(%error, "the store's access token could not be opened");
+            return Ok(cart_unavailable());
+        }
+    };
     let cart = if follows <= u64::from(RECREATE_LIMIT) {
         db.get_cart(&link.store_hash, &link.cart_id).await?
     } else {

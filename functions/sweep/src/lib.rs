@@ -28,11 +28,11 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::from_process();
+    /// From the configuration `main.rs` read ([`shared::aws::startup_config`]).
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
         Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
-            clock: shared::clock::clock_from_env(&env)?,
+            aws: Aws::new(sdk, &AwsResources::from_env(env)?),
+            clock: shared::clock::clock_from_env(env)?,
         })
     }
 }

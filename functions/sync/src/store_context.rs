@@ -25,7 +25,7 @@ impl StoreContext {
         let Some((store, settings)) = deps.aws.db.store_with_settings(store_hash).await? else {
             return Ok(None);
         };
-        let client = deps.bigcommerce.store(store_hash, &store.access_token);
+        let client = deps.bigcommerce.store_client(&store).await?;
         Ok(Some(Self {
             store,
             settings,

@@ -40,7 +40,7 @@ async fn write_back(deps: &Deps, store_hash: &StoreHash, customer_id: u64, phone
         return Ok(());
     }
     let mirror = ConsentMirror::of(&ledger);
-    let client = deps.bigcommerce.store(store_hash, &store.access_token);
+    let client = deps.bigcommerce.store_client(&store).await?;
     let customer = match client.customer(customer_id).await {
         Ok(customer) => customer,
         Err(error) if error.is_not_found() => {

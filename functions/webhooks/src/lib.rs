@@ -30,12 +30,13 @@ pub struct Deps {
 }
 
 impl Deps {
-    pub async fn from_env() -> Result<Self, Error> {
-        let env = Env::from_process();
-        let bigcommerce_config = BigCommerceConfig::from_env(&env)?.require_client_secret()?;
-        let sms_config = SmsConfig::from_env(&env)?;
-        let clock = shared::clock::clock_from_env(&env)?;
-        let messagemedia_callbacks = messagemedia_callbacks(&env)?;
+    /// From the configuration `main.rs` read ([`shared::aws::startup_config`]). No access-token key: webhooks
+    /// never calls a store's API.
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
+        let bigcommerce_config = BigCommerceConfig::from_env(env)?.require_client_secret()?;
+        let sms_config = SmsConfig::from_env(env)?;
+        let clock = shared::clock::clock_from_env(env)?;
+        let messagemedia_callbacks = messagemedia_callbacks(env)?;
         if matches!(messagemedia_callbacks, MessageMediaCallbacks::Refused) {
             tracing::error!(
                 "MESSAGEMEDIA_WEBHOOK_PUBLIC_KEY is not set: every MessageMedia callback is refused until the \
@@ -43,14 +44,14 @@ impl Deps {
             );
         }
         Ok(Self {
-            aws: Aws::from_env(&AwsResources::from_env(&env)?).await,
+            aws: Aws::new(sdk, &AwsResources::from_env(env)?),
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
             bigcommerce_config,
             sms: SmsClient::new(&sms_config, reqwest::Client::new(), clock.clone()),
             sms_config,
-            sms_webhook_token: sms_webhook_token(&env)?,
+            sms_webhook_token: sms_webhook_token(env)?,
             messagemedia_callbacks,
-            app_url: AppUrl::from_env(&env)?,
+            app_url: AppUrl::from_env(env)?,
             clock,
         })
     }

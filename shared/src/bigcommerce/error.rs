@@ -27,15 +27,21 @@ pub enum BigCommerceError {
     /// The answer did not have the documented shape.
     #[error("unexpected response from {path}: {message}")]
     Decode { path: String, message: String },
+    /// The store's stored access token could not be opened (or a new one sealed).
+    #[error(transparent)]
+    AccessToken(#[from] crate::access_token::AccessTokenError),
 }
 
 impl BigCommerceError {
     /// Whether trying again later (an SQS redelivery, say) may succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_)
-        )
+        match self {
+            Self::AccessToken(error) => error.is_retryable(),
+            other => matches!(
+                other,
+                Self::RateLimited { .. } | Self::Server { .. } | Self::Transport(_)
+            ),
+        }
     }
 
     pub fn is_not_found(&self) -> bool {

@@ -1,14 +1,15 @@
 //! The BigCommerce API client: exactly the endpoints the product uses, typed.
 //!
-//! Build one [`BigCommerce`] per Lambda cold start and take a [`StoreClient`] per store and token:
+//! Build one [`BigCommerce`] per Lambda cold start (with the [`TokenKey`] in the functions that call stores)
+//! and take a [`StoreClient`] per installed store, whose sealed token it opens:
 //!
 //! ```no_run
-//! # async fn demo(config: shared::config::BigCommerceConfig, hash: shared::StoreHash,
-//! #               token: shared::Secret) -> Result<(), shared::bigcommerce::BigCommerceError> {
+//! # async fn demo(config: shared::config::BigCommerceConfig, key: shared::access_token::TokenKey,
+//! #               store: shared::model::Store) -> Result<(), shared::bigcommerce::BigCommerceError> {
 //! use shared::bigcommerce::BigCommerce;
-//! let bigcommerce = BigCommerce::new(&config)?;
-//! let store = bigcommerce.store(&hash, &token);
-//! let first_page = store.customers(&Default::default()).await?;
+//! let bigcommerce = BigCommerce::new(&config)?.with_token_key(key);
+//! let client = bigcommerce.store_client(&store).await?;
+//! let first_page = client.customers(&Default::default()).await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -25,7 +26,9 @@ pub use error::BigCommerceError;
 pub use transport::{ClientStats, RateLimit, RetryPolicy};
 pub use types::*;
 
+use crate::access_token::{AccessTokenError, SealedToken, TokenKey};
 use crate::config::BigCommerceConfig;
+use crate::model::Store;
 use crate::{Secret, StoreHash};
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
@@ -62,6 +65,8 @@ pub const WEBHOOK_SECRET_HEADER: &str = "x-app-webhook-secret";
 #[derive(Clone)]
 pub struct BigCommerce {
     inner: Arc<Inner>,
+    /// Only in the functions that call stores' APIs (see [`crate::access_token`]).
+    token_key: Option<TokenKey>,
 }
 
 struct Inner {
@@ -131,10 +136,33 @@ impl BigCommerce {
                 client_id: config.client_id.clone(),
                 client_secret: config.client_secret.clone(),
             }),
+            token_key: None,
         })
     }
 
-    /// A handle for one store's API; cheap, and every handle of a store shares its pacing.
+    /// Gives the client the key that seals and opens stores' access tokens.
+    pub fn with_token_key(mut self, key: TokenKey) -> Self {
+        self.token_key = Some(key);
+        self
+    }
+
+    fn token_key(&self) -> Result<&TokenKey> {
+        Ok(self.token_key.as_ref().ok_or(AccessTokenError::NoKey)?)
+    }
+
+    /// A handle for an installed store's API, with its access token opened (once per warm instance).
+    pub async fn store_client(&self, store: &Store) -> Result<StoreClient> {
+        let token = self.token_key()?.open(&store.store_hash, &store.access_token).await?;
+        Ok(self.store(&store.store_hash, &token))
+    }
+
+    /// Seals a store's new access token for storing (install).
+    pub async fn seal_token(&self, store: &StoreHash, token: &Secret) -> Result<SealedToken> {
+        Ok(self.token_key()?.seal(store, token).await?)
+    }
+
+    /// A handle for one store's API with a plain token; cheap, and every handle of a store shares its pacing.
+    /// Handlers use [`BigCommerce::store_client`] with the stored record.
     pub fn store(&self, hash: &StoreHash, access_token: &Secret) -> StoreClient {
         StoreClient {
             client: self.clone(),

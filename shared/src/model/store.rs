@@ -1,3 +1,4 @@
+use crate::access_token::SealedToken;
 use crate::{Secret, StoreHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,9 @@ impl UserAccess {
 pub struct Store {
     pub store_hash: StoreHash,
     pub status: StoreStatus,
-    /// The OAuth access token for the store's API. Never logged (see [`Secret`]).
-    pub access_token: Secret,
+    /// The OAuth access token for the store's API, sealed with the access-token key (see
+    /// [`crate::access_token`]): only the functions that call BigCommerce can open it.
+    pub access_token: SealedToken,
     pub scopes: Vec<String>,
     pub owner: MerchantUser,
     pub account_uuid: String,

@@ -356,7 +356,11 @@ async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
     let record = Store {
         store_hash: store(),
         status: StoreStatus::Installed,
-        access_token: "token-abc".into(),
+        access_token: env
+            .token_key()
+            .seal(&store(), &shared::Secret::new("token-abc"))
+            .await
+            .unwrap(),
         scopes: vec!["store_v2_customers".into()],
         owner: owner.clone(),
         account_uuid: "acc".into(),

@@ -102,7 +102,7 @@ async fn installing_saves_the_store_registers_each_webhook_once_and_opens_the_se
     let owner = app.bigcommerce.jwt_claims("inst01").user;
     assert!(app.db().get_user(&hash("inst01"), owner.id).await.unwrap().is_some());
     // The saved token is the one BigCommerce issued: it works.
-    let client = app.install.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = app.install.bigcommerce.store_client(&store).await.unwrap();
     assert_eq!(client.hooks().await.unwrap().len(), WEBHOOK_SCOPES.len());
     assert_hooks_are_ours(&app, "inst01", store.webhook_secret.expose());
     // Nothing is connected yet: no settings, no script, no sync.
@@ -557,7 +557,7 @@ async fn loading_the_app_repairs_a_deleted_script_a_stale_hash_and_drifted_webho
     assert_eq!(our_scripts(&app, "fix001").len(), 1);
 
     // A script from an older release: another source version and hash.
-    let client = app.install.bigcommerce.store(&store.store_hash, &store.access_token);
+    let client = app.install.bigcommerce.store_client(&store).await.unwrap();
     let current = our_scripts(&app, "fix001")[0].clone();
     let mut stale: NewScript = ::install::script::desired(&app.install.app_url, &store.store_hash);
     stale.src = stale.src.replace("&v=", "&v=old");

@@ -501,7 +501,7 @@ async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
     app.sms.delay_next(1, std::time::Duration::from_secs(2));
     let impatient = send::Deps {
         aws: app.aws.aws.clone(),
-        bigcommerce: shared::bigcommerce::BigCommerce::new(&app.bigcommerce_config).unwrap(),
+        bigcommerce: app.send.bigcommerce.clone(),
         sms: SmsClient::new(&app.sms_config, reqwest::Client::new(), app.clock.clone())
             .with_timeout(std::time::Duration::from_millis(300)),
         sms_webhook_token: app.sms_webhook_token.clone(),
