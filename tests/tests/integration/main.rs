@@ -2,6 +2,7 @@
 //! sandbox, over real HTTP. One test binary (faster to build and link); one module per area.
 
 mod attacks_install;
+mod attacks_queues;
 mod attacks_secrets;
 mod attacks_shopper;
 mod attacks_webhooks;
