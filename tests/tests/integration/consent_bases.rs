@@ -8,7 +8,7 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::Clock;
 use shared::consent::content::{double_opt_in_confirmed, double_opt_in_request};
 use shared::consent::{count_segments, validate_disclosure};
-use shared::model::ReminderDecision;
+use shared::model::{ReminderDecision, SenderSharing};
 
 /// Wednesday 10:00 in New York and Toronto: inside every North American send window.
 const DAYTIME: &str = "2026-11-25T15:00:00Z";
@@ -38,6 +38,7 @@ async fn last_decision(app: &TestApp, store: &SeededStore, cart_id: &str) -> Rem
 async fn a_us_start_out_of_the_blue_gets_the_full_disclosure_and_no_reminder_until_yes() {
     let app = app().await;
     let store = app.seed_store("bases1", |s| s.sender_id = Some(SENDER.into())).await;
+    app.approve_sender(&store, SenderSharing::Exclusive).await;
     let brand = store.settings.brand_name.clone();
     let us = us_phone(71);
     app.put_contact(&store.store_hash, &us, None).await;

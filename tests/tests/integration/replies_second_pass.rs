@@ -9,6 +9,7 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::consent::content::opt_out_confirmation;
 use shared::consent::engine::HELP_REPLIES_PER_HOUR;
 use shared::consent::{ConsentEventKind, Decision, OptOutMethod, Reason};
+use shared::model::SenderSharing;
 use shared::replies::{Answer, ReplyOutcome};
 use shared::{Clock, Phone};
 use sim::sms::{WebhookDelivery, WebhookInbox};
@@ -24,8 +25,11 @@ async fn app() -> TestApp {
     .await
 }
 
+/// A store texting from [`SENDER`], approved for it by the operator.
 async fn store(app: &TestApp, hash: &str) -> SeededStore {
-    app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await
+    let store = app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await;
+    app.approve_sender(&store, SenderSharing::Exclusive).await;
+    store
 }
 
 fn assert_opted_out(decision: &Decision) {
