@@ -186,3 +186,28 @@ async fn a_seeded_store_is_installed_connected_and_hooked() {
         vec![seeded.store_hash]
     );
 }
+
+/// docs/threat-model.md names every HTTP route of the template (as "`METHOD /path`") and every function, so a
+/// route added without its row fails here.
+#[test]
+fn the_threat_model_covers_every_route_and_function_of_the_template() {
+    let threat_model = std::fs::read_to_string(root().join("docs/threat-model.md")).expect("docs/threat-model.md");
+    let template = Template::load_default().unwrap();
+    let mut missing = Vec::new();
+    for function in template.functions().unwrap() {
+        for (_, event) in &function.events {
+            if let EventDef::Http { method, path } = event {
+                let route = format!("`{method} {path}`");
+                if !threat_model.contains(&route) {
+                    missing.push(route);
+                }
+            }
+        }
+        if !function.events.iter().all(|(_, e)| matches!(e, EventDef::Http { .. }))
+            && !threat_model.contains(&format!("| `{}` (", function.crate_name()))
+        {
+            missing.push(format!("the {} function's queue or schedule row", function.crate_name()));
+        }
+    }
+    assert!(missing.is_empty(), "docs/threat-model.md lacks: {missing:?}");
+}
