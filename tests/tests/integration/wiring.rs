@@ -206,7 +206,10 @@ fn the_threat_model_covers_every_route_and_function_of_the_template() {
         if !function.events.iter().all(|(_, e)| matches!(e, EventDef::Http { .. }))
             && !threat_model.contains(&format!("| `{}` (", function.crate_name()))
         {
-            missing.push(format!("the {} function's queue or schedule row", function.crate_name()));
+            missing.push(format!(
+                "the {} function's queue or schedule row",
+                function.crate_name()
+            ));
         }
     }
     assert!(missing.is_empty(), "docs/threat-model.md lacks: {missing:?}");
