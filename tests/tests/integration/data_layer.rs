@@ -209,6 +209,16 @@ async fn a_delivery_report_from_a_stale_read_keeps_a_click_written_meanwhile() {
     let stored = env.db().get_send(&store(), "cart-click", 1).await.unwrap().unwrap();
     assert_eq!(stored.status, SendStatus::Delivered);
     assert_eq!(stored.clicked_at, Some(clicked));
+
+    // A failure report judged against the same stale `sent` status loses: the delivery stands.
+    let mut failed = stale.clone();
+    failed.status = SendStatus::Failed;
+    failed.error = Some("not delivered".into());
+    assert!(!env.db().record_delivery_report(stale.status, &failed).await.unwrap());
+    assert_eq!(
+        env.db().get_send(&store(), "cart-click", 1).await.unwrap().unwrap(),
+        stored
+    );
 }
 
 #[tokio::test]
