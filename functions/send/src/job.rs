@@ -513,7 +513,16 @@ impl Send<'_> {
     ) -> Result<JobOutcome, SendError> {
         record.mark_sent(sent.provider, &sent.message_id, self.now);
         record.error = None;
-        self.db.update_send(&record).await?;
+        self.db
+            .record_send_sent(
+                &record.store_hash,
+                &record.cart_id,
+                record.step,
+                sent.provider,
+                &sent.message_id,
+                self.now,
+            )
+            .await?;
         self.publish_sent(&record).await?;
         self.advance(cart, market).await?;
         Ok(JobOutcome::Sent {
@@ -630,9 +639,16 @@ impl Send<'_> {
     }
 
     async fn fail(&self, record: &mut SendRecord, error: String) -> Result<(), SendError> {
+        if !self
+            .db
+            .record_send_failed(&record.store_hash, &record.cart_id, record.step, &error)
+            .await?
+        {
+            // An overlapping delivery of this job settled it first: its outcome stands.
+            tracing::warn!(step = record.step, "the send was settled meanwhile; not marked failed");
+        }
         record.status = SendStatus::Failed;
         record.error = Some(error);
-        self.db.update_send(record).await?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 /// The attribute that marks a provider call in flight on a claimed send.
-const ATTEMPT_ATTRIBUTE: &str = "attempt_started_at";
+pub(super) const ATTEMPT_ATTRIBUTE: &str = "attempt_started_at";
 /// Unset optional fields of a saved record are stored as NULL, not left out: a field is "not set yet" when it
 /// is missing or of this type.
 const NULL_TYPE: &str = "NULL";
@@ -28,7 +28,7 @@ pub struct SendClaim {
 }
 
 impl Db {
-    fn update_send_item(&self, store: &StoreHash, cart_id: &str, step: u8) -> UpdateItemFluentBuilder {
+    pub(super) fn update_send_item(&self, store: &StoreHash, cart_id: &str, step: u8) -> UpdateItemFluentBuilder {
         self.counter.call();
         self.client
             .update_item()

@@ -1,10 +1,12 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
 use super::keys::{cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp};
-use super::{Db, DbError, Item, to_item};
+use super::recovery::ATTEMPT_ATTRIBUTE;
+use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
 use crate::consent::{PastSend, SentKind};
 use crate::model::{ReminderDecision, SendRecord, SendStatus};
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
 /// The result of trying to claim a send.
@@ -65,26 +67,89 @@ impl Db {
         Ok(serde_dynamo::from_items(items)?)
     }
 
-    /// Saves the updated record (provider id, delivery status, click, recovered revenue). The record must
-    /// have been claimed first.
-    pub async fn update_send(&self, record: &SendRecord) -> Result<(), DbError> {
-        self.counter.call();
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(Self::send_item(record)?))
-            .condition_expression("attribute_exists(pk)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) if super::is_condition_failed(&error) => Err(DbError::Conflict(format!(
-                "send {}/{} step {} was never claimed",
-                record.store_hash, record.cart_id, record.step
-            ))),
-            Err(error) => Err(error.into()),
+    /// Records that the provider accepted a claimed reminder: status, provider, message id (and its lookup),
+    /// send time; ends the attempt and clears a released attempt's error. Only these fields are written, so a
+    /// click or credit written meanwhile stays. `DbError::Conflict` when the send was never claimed or is no
+    /// longer `claimed` (another writer settled it).
+    pub async fn record_send_sent(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        provider: &str,
+        message_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let updated = Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression(
+                    "SET #status = :sent, provider = :provider, provider_message_id = :id, sent_at = :at, \
+                     #error = :null, gsi1pk = :lookup, gsi1sk = :lookup_sk REMOVE #attempt",
+                )
+                .condition_expression("attribute_exists(pk) AND #status = :claimed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_values(":sent", serde_dynamo::to_attribute_value(SendStatus::Sent)?)
+                .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+                .expression_attribute_values(":provider", s(provider))
+                .expression_attribute_values(":id", s(message_id))
+                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+                .expression_attribute_values(":null", AttributeValue::Null(true))
+                .expression_attribute_values(":lookup", s(&provider_message_lookup(provider, message_id)))
+                .expression_attribute_values(":lookup_sk", s("SEND")),
+        )
+        .await?;
+        if updated {
+            Ok(())
+        } else {
+            Err(DbError::Conflict(format!(
+                "send {store}/{cart_id} step {step} is not a claimed, unsent reminder"
+            )))
         }
+    }
+
+    /// Records that a claimed reminder was not sent (denied, refused, or its outcome unknown): status and
+    /// error only; ends the attempt. `Ok(false)` when the send is missing or no longer `claimed`, e.g. an
+    /// overlapping delivery of the job sent it: a sent reminder is never turned into a failed one.
+    pub async fn record_send_failed(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(store, cart_id, step)
+                .update_expression("SET #status = :failed, #error = :error REMOVE #attempt")
+                .condition_expression("attribute_exists(pk) AND #status = :claimed")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_values(":failed", serde_dynamo::to_attribute_value(SendStatus::Failed)?)
+                .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+                .expression_attribute_values(":error", s(error)),
+        )
+        .await
+    }
+
+    /// Records what a delivery report says (`next`'s status, delivery time and error), only if the send's
+    /// status is still `seen`, the one the report was judged against: two reports racing cannot undo each
+    /// other, and clicks and credits written meanwhile stay. `Ok(false)` when the status moved on (re-read and
+    /// judge again) or the send is missing.
+    pub async fn record_delivery_report(&self, seen: SendStatus, next: &SendRecord) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(&next.store_hash, &next.cart_id, next.step)
+                .update_expression("SET #status = :status, delivered_at = :delivered, #error = :error")
+                .condition_expression("attribute_exists(pk) AND #status = :seen")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_names("#error", "error")
+                .expression_attribute_values(":status", serde_dynamo::to_attribute_value(next.status)?)
+                .expression_attribute_values(":seen", serde_dynamo::to_attribute_value(seen)?)
+                .expression_attribute_values(":delivered", serde_dynamo::to_attribute_value(next.delivered_at)?)
+                .expression_attribute_values(":error", serde_dynamo::to_attribute_value(&next.error)?),
+        )
+        .await
     }
 
     /// Finds a send by the provider's message id (delivery reports, replies).

@@ -117,9 +117,17 @@ async fn a_duplicate_send_claim_is_rejected() {
     assert_eq!(snapshot.sends.len(), 2);
 
     // Only a claimed send can be updated; the provider id then finds it.
-    let mut sent = stored.clone();
-    sent.mark_sent("messagemedia", "mm-123", at("2026-11-25T14:30:01Z"));
-    env.db().update_send(&sent).await.unwrap();
+    env.db()
+        .record_send_sent(
+            &store(),
+            "cart-1",
+            1,
+            "messagemedia",
+            "mm-123",
+            at("2026-11-25T14:30:01Z"),
+        )
+        .await
+        .unwrap();
     let found = env
         .db()
         .send_by_provider_message("messagemedia", "mm-123")
@@ -128,9 +136,113 @@ async fn a_duplicate_send_claim_is_rejected() {
         .unwrap();
     assert_eq!(found.status, SendStatus::Sent);
     assert!(matches!(
-        env.db().update_send(&send_record("never-claimed", 1)).await,
+        env.db()
+            .record_send_sent(
+                &store(),
+                "never-claimed",
+                1,
+                "messagemedia",
+                "mm-9",
+                at("2026-11-25T14:30:01Z")
+            )
+            .await,
         Err(DbError::Conflict(_))
     ));
+    // A sent reminder is not sent again, nor turned into a failed one by a stale writer.
+    assert!(matches!(
+        env.db()
+            .record_send_sent(
+                &store(),
+                "cart-1",
+                1,
+                "messagemedia",
+                "mm-124",
+                at("2026-11-25T14:30:02Z")
+            )
+            .await,
+        Err(DbError::Conflict(_))
+    ));
+    assert!(
+        !env.db()
+            .record_send_failed(&store(), "cart-1", 1, "late")
+            .await
+            .unwrap()
+    );
+    let settled = env.db().get_send(&store(), "cart-1", 1).await.unwrap().unwrap();
+    assert_eq!(
+        (settled.status, settled.provider_message_id.as_deref()),
+        (SendStatus::Sent, Some("mm-123"))
+    );
+}
+
+/// A claimed and sent reminder, as the delivery-report path reads it.
+async fn sent_send(env: &TestAws, cart_id: &str) -> SendRecord {
+    let record = send_record(cart_id, 1);
+    env.db().claim_send(&record).await.unwrap();
+    env.db()
+        .record_send_sent(
+            &store(),
+            cart_id,
+            1,
+            "messagemedia",
+            &format!("mm-{cart_id}"),
+            at("2026-11-25T14:30:01Z"),
+        )
+        .await
+        .unwrap();
+    env.db().get_send(&store(), cart_id, 1).await.unwrap().unwrap()
+}
+
+#[tokio::test]
+async fn a_delivery_report_from_a_stale_read_keeps_a_click_written_meanwhile() {
+    let env = TestAws::new().await;
+    let stale = sent_send(&env, "cart-click").await;
+    // The shopper clicks between the report's read and its write.
+    let clicked = at("2026-11-25T14:35:00Z");
+    assert!(env.db().record_click(&store(), "cart-click", 1, clicked).await.unwrap());
+
+    let mut delivered = stale.clone();
+    delivered.status = SendStatus::Delivered;
+    delivered.delivered_at = Some(at("2026-11-25T14:36:00Z"));
+    assert!(env.db().record_delivery_report(stale.status, &delivered).await.unwrap());
+
+    let stored = env.db().get_send(&store(), "cart-click", 1).await.unwrap().unwrap();
+    assert_eq!(stored.status, SendStatus::Delivered);
+    assert_eq!(stored.clicked_at, Some(clicked));
+
+    // A failure report judged against the same stale `sent` status loses: the delivery stands.
+    let mut failed = stale.clone();
+    failed.status = SendStatus::Failed;
+    failed.error = Some("not delivered".into());
+    assert!(!env.db().record_delivery_report(stale.status, &failed).await.unwrap());
+    assert_eq!(
+        env.db().get_send(&store(), "cart-click", 1).await.unwrap().unwrap(),
+        stored
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_report_from_a_stale_read_keeps_a_recovered_order_credited_meanwhile() {
+    let env = TestAws::new().await;
+    let stale = sent_send(&env, "cart-order").await;
+    // The order is attributed between the report's read and its write.
+    let amount = Decimal::new(12_950, 2);
+    assert!(
+        env.db()
+            .record_recovered_order(&store(), "cart-order", 1, 1001, amount)
+            .await
+            .unwrap()
+    );
+
+    let mut failed = stale.clone();
+    failed.status = SendStatus::Failed;
+    failed.error = Some("not delivered".into());
+    assert!(env.db().record_delivery_report(stale.status, &failed).await.unwrap());
+
+    let stored = env.db().get_send(&store(), "cart-order", 1).await.unwrap().unwrap();
+    assert_eq!(stored.status, SendStatus::Failed);
+    assert_eq!(stored.recovered_order_id, Some(1001));
+    assert_eq!(stored.recovered_amount, Some(amount));
 }
 
 #[tokio::test]

@@ -970,10 +970,23 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     };
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent("sandbox", "msg-1", now);
+    app.db()
+        .record_send_sent(&store, "cart-77", 1, "sandbox", "msg-1", now)
+        .await
+        .unwrap();
     record.status = SendStatus::Delivered;
-    record.recovered_order_id = Some(1001);
-    record.recovered_amount = Some(rust_decimal::Decimal::new(12_950, 2));
-    app.db().update_send(&record).await.unwrap();
+    assert!(
+        app.db()
+            .record_delivery_report(SendStatus::Sent, &record)
+            .await
+            .unwrap()
+    );
+    assert!(
+        app.db()
+            .record_recovered_order(&store, "cart-77", 1, 1001, rust_decimal::Decimal::new(12_950, 2))
+            .await
+            .unwrap()
+    );
     app.db()
         .record_decision(&ReminderDecision {
             store_hash: store.clone(),

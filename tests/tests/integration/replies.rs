@@ -742,7 +742,17 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
     };
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent(sent.provider, &sent.message_id, now);
-    app.db().update_send(&record).await.unwrap();
+    app.db()
+        .record_send_sent(
+            &record.store_hash,
+            &record.cart_id,
+            record.step,
+            sent.provider,
+            &sent.message_id,
+            now,
+        )
+        .await
+        .unwrap();
     record
 }
 
@@ -883,7 +893,17 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
         .unwrap();
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent(sent.provider, &sent.message_id, now);
-    app.db().update_send(&record).await.unwrap();
+    app.db()
+        .record_send_sent(
+            &record.store_hash,
+            &record.cart_id,
+            record.step,
+            sent.provider,
+            &sent.message_id,
+            now,
+        )
+        .await
+        .unwrap();
 
     let callback = app
         .sms

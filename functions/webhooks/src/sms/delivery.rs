@@ -44,9 +44,19 @@ pub async fn handle(deps: &Deps, update: DeliveryUpdate, recipient: Phone) -> Re
             store_hash: Some(store.clone()),
             ..ReportOutcome::default()
         };
-        if let Some(next) = record.as_ref().and_then(|r| send_after_report(r, &update, now)) {
-            db.update_send(&next).await?;
-            outcome.send_updated = true;
+        // The report only writes what it changes, and only over the status it was judged against; if another
+        // report moved the status meanwhile, judge again against the fresh record.
+        let mut current = record.clone();
+        for _ in 0..3 {
+            let Some(seen) = current.as_ref() else { break };
+            let Some(next) = send_after_report(seen, &update, now) else {
+                break;
+            };
+            if db.record_delivery_report(seen.status, &next).await? {
+                outcome.send_updated = true;
+                break;
+            }
+            current = db.get_send(&next.store_hash, &next.cart_id, next.step).await?;
         }
         let permanent = matches!(
             update.outcome,
