@@ -4,14 +4,18 @@
 //! Checks, in order, before anything is written: size and shape (400/413), the store named by `producer`
 //! (404 when we do not know it), the per-store secret header that every hook is registered with (401,
 //! constant-time), and the Standard Webhooks signature with the app's client secret when BigCommerce sends
-//! one (401; 5-minute tolerance). Then one conditional write marks the delivery seen (a retry of it answers
-//! 200 and does nothing) and one SQS message carries it to the sync queue; if the enqueue fails the mark is
-//! removed and BigCommerce is asked to retry (503). Store secrets are cached per warm Lambda, so a delivery
-//! costs two AWS calls.
+//! one (401; 5-minute tolerance). Then one conditional write claims the delivery with an `in_progress` lease,
+//! one SQS message carries it to the sync queue, and one more write marks it `done`: only a done delivery
+//! makes a retry a duplicate (200, nothing done). A retry while the lease lives is asked to come back (503);
+//! one after it lapsed (the first invocation died before enqueueing) takes it over and enqueues. If the
+//! enqueue fails the lease is given up and BigCommerce is asked to retry (503). The sync function re-reads
+//! what each event names, so enqueueing twice is harmless. Store secrets are cached per warm Lambda, so a
+//! delivery costs three AWS calls.
 
 use crate::Deps;
 use lambda_http::{Error, Request};
 use shared::bigcommerce::{WEBHOOK_SCOPES, WEBHOOK_SECRET_HEADER};
+use shared::db::DeliveryClaim;
 use shared::messages::SyncMessage;
 use shared::store_events::{Delivery, DeliveryError, SignatureHeaders, StoreEvent, verify_signature};
 use shared::web::{self, WebResponse};
@@ -91,20 +95,27 @@ async fn accept(deps: &Deps, request: &Request, body: &[u8], delivery: Delivery)
     // Only a signed delivery's id is trusted as its identity.
     let webhook_id = header("webhook-signature").and(header("webhook-id"));
     let key = delivery.dedupe_key(webhook_id);
-    match db.first_sighting(&key, now, chrono::Duration::days(DEDUPE_DAYS)).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let lease = match db.claim_delivery(&key, now, chrono::Duration::days(DEDUPE_DAYS)).await {
+        Ok(DeliveryClaim::Claimed(lease)) => lease,
+        Ok(DeliveryClaim::Done) => {
             tracing::info!(scope = %delivery.scope, hash = %delivery.hash, "duplicate webhook delivery ignored");
             return Ok(acknowledged());
         }
-        Err(error) => {
-            tracing::error!(%error, "could not mark the delivery seen; BigCommerce will retry");
+        Ok(DeliveryClaim::InProgress) => {
+            tracing::info!(scope = %delivery.scope, hash = %delivery.hash, "webhook delivery still being processed; BigCommerce will retry");
             return Ok(web::json_error(
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "try again later",
             ));
         }
-    }
+        Err(error) => {
+            tracing::error!(%error, "could not claim the delivery; BigCommerce will retry");
+            return Ok(web::json_error(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "try again later",
+            ));
+        }
+    };
     let message = SyncMessage::Webhook {
         store_hash: delivery.store_hash.clone(),
         scope: delivery.scope.clone(),
@@ -114,14 +125,18 @@ async fn accept(deps: &Deps, request: &Request, body: &[u8], delivery: Delivery)
     };
     if let Err(error) = deps.aws.sync_queue.send(&message).await {
         tracing::error!(%error, scope = %delivery.scope, "enqueue failed; BigCommerce will retry");
-        if let Err(forget) = db.forget_sighting(&key).await {
-            // The retry would be dropped as a duplicate: say so loudly.
-            tracing::error!(error = %forget, hash = %delivery.hash, "could not forget the delivery mark");
+        if let Err(release) = db.release_delivery(&lease).await {
+            // The retry waits for the lease to lapse: say so loudly.
+            tracing::error!(error = %release, hash = %delivery.hash, "could not release the delivery");
         }
         return Ok(web::json_error(
             http::StatusCode::SERVICE_UNAVAILABLE,
             "try again later",
         ));
+    }
+    // Queued either way: a mark left in progress only means a retry after the lease enqueues again.
+    if let Err(error) = db.finish_delivery(&lease).await {
+        tracing::error!(%error, hash = %delivery.hash, "could not mark the delivery done");
     }
     tracing::info!(scope = %delivery.scope, hash = %delivery.hash, "webhook delivery queued");
     Ok(acknowledged())

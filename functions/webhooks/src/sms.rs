@@ -11,9 +11,11 @@
 //! - Twilio requests must also carry a valid `X-Twilio-Signature` over the public URL (`APP_URL` + path +
 //!   query) and every form parameter, checked with the configured auth token.
 //!
-//! Each push is processed once: its `reply_id` / `delivery_report_id` / `MessageSid` is marked seen first, and
-//! the mark is removed again if processing fails, so the provider's retry does the work (every step is
-//! idempotent; answers are claimed exactly once). What a reply does is in [`replies`], what a report does in
+//! Each push is processed once: its `reply_id` / `delivery_report_id` / `MessageSid` is claimed first with an
+//! `in_progress` lease and marked `done` only after the work, so only a done push makes a retry a duplicate.
+//! A retry while the lease lives is answered 503 (the provider comes back later); one after it lapsed (the
+//! first invocation died) takes it over and does the work; failed work gives the lease up at once (every step
+//! is idempotent; answers are claimed exactly once). What a reply does is in [`replies`], what a report does in
 //! [`delivery`].
 
 mod delivery;
@@ -24,7 +26,7 @@ use chrono::Duration;
 use lambda_http::{Error, Request, RequestExt};
 use shared::config::{MessageMediaCallbacks, SmsConfig};
 use shared::consent_changes::ChangeError;
-use shared::db::DbError;
+use shared::db::{DbError, DeliveryClaim};
 use shared::sms::{
     DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, MessageMediaSignature, MessageMediaWebhookKey,
     SignatureProblem, SmsError, TwilioInbound, TwilioStatusCallback, parse_messagemedia_push, verify_twilio_signature,
@@ -61,6 +63,8 @@ pub enum SmsWebhookError {
     TooLarge,
     #[error("the request cannot be read: {0}")]
     Malformed(String),
+    #[error("this push is being processed; retry later")]
+    InProgress,
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -89,7 +93,7 @@ impl SmsWebhookError {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             // The provider retries a 5xx: the push is processed again, idempotently (a refused push once the
             // operator has configured the key).
-            Self::Db(_) | Self::Change(_) | Self::Answer(_) | Self::MessageMediaUnverifiable => {
+            Self::InProgress | Self::Db(_) | Self::Change(_) | Self::Answer(_) | Self::MessageMediaUnverifiable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -97,7 +101,10 @@ impl SmsWebhookError {
 
     fn into_response(self) -> WebResponse {
         let status = self.status();
-        if matches!(self, Self::MessageMediaUnverifiable) {
+        if matches!(self, Self::InProgress) {
+            tracing::info!(%status, "sms callback still being processed; the provider will retry");
+            web::json_error(status, &self.to_string())
+        } else if matches!(self, Self::MessageMediaUnverifiable) {
             tracing::error!(error = %self, "sms callback refused");
             web::json_error(status, &self.to_string())
         } else if status.is_server_error() {
@@ -293,23 +300,36 @@ impl Summary {
     }
 }
 
-/// Runs `work` unless `key` was processed already; forgets `key` again when `work` fails, so the provider's
-/// retry runs it.
+/// Runs `work` unless `key` was processed already or is being processed; marks `key` done only after `work`
+/// succeeded, and gives it up when `work` fails, so the provider's retry runs it.
 async fn once(
     deps: &Deps,
     key: &str,
     work: impl Future<Output = Result<Summary, SmsWebhookError>>,
 ) -> Result<Summary, SmsWebhookError> {
     let db = &deps.aws.db;
-    if !db.first_sighting(key, deps.clock.now(), dedupe_window()).await? {
-        tracing::info!(key, "sms callback already processed");
-        return Ok(Summary::Duplicate);
-    }
+    let lease = match db.claim_delivery(key, deps.clock.now(), dedupe_window()).await? {
+        DeliveryClaim::Claimed(lease) => lease,
+        DeliveryClaim::Done => {
+            tracing::info!(key, "sms callback already processed");
+            return Ok(Summary::Duplicate);
+        }
+        DeliveryClaim::InProgress => return Err(SmsWebhookError::InProgress),
+    };
     match work.await {
-        Ok(summary) => Ok(summary),
+        Ok(summary) => {
+            // The work is done either way: a mark left in progress only means a retry after the lease
+            // repeats idempotent work.
+            match db.finish_delivery(&lease).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(key, "sms callback lease was taken over before it was marked done"),
+                Err(error) => tracing::error!(key, %error, "could not mark an sms callback done"),
+            }
+            Ok(summary)
+        }
         Err(error) => {
-            if let Err(forget) = db.forget_sighting(key).await {
-                tracing::error!(key, error = %forget, "could not forget a failed sms callback; its retry will be skipped");
+            if let Err(release) = db.release_delivery(&lease).await {
+                tracing::error!(key, error = %release, "could not release a failed sms callback; its retry waits for the lease");
             }
             Err(error)
         }

@@ -23,6 +23,7 @@ mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot};
+pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;

@@ -8,6 +8,7 @@ mod attacks_shopper;
 mod attacks_webhooks;
 mod capture;
 mod consent_bases;
+mod crash_points;
 mod data_layer;
 mod demo;
 mod dev_stack;
