@@ -14,7 +14,7 @@ use shared::consent::content::{double_opt_in_request, opt_out_confirmation};
 use shared::consent::{ConsentEventKind, Decision, OptInKeyword, OptOutMethod, Reason};
 use shared::model::{OptOutLink, SendRecord, SendStatus, SenderSharing};
 use shared::replies::{ReplyOutcome, double_opt_in_confirmed, opt_in_confirmation};
-use shared::sms::OutboundSms;
+use shared::sms::{OutboundSms, SentSms};
 use shared::{Clock, Phone};
 use sim::sms::DeliveryStatus;
 use std::collections::BTreeMap;
@@ -697,6 +697,23 @@ async fn an_uninstalled_store_still_records_the_opt_out_but_sends_nothing() {
     assert!(replies[0].no_answer_reason.as_deref().unwrap().contains("uninstalled"));
 }
 
+/// Claims the reminder and records it sent, as the send function does once the provider accepts it.
+async fn record_sent(app: &TestApp, record: &mut SendRecord, sent: &SentSms, now: chrono::DateTime<chrono::Utc>) {
+    app.db().claim_send(record).await.unwrap();
+    record.mark_sent(sent.provider, &sent.message_id, now);
+    app.db()
+        .record_send_sent(
+            &record.store_hash,
+            &record.cart_id,
+            record.step,
+            sent.provider,
+            &sent.message_id,
+            now,
+        )
+        .await
+        .unwrap();
+}
+
 /// A reminder as the send function records it, sent through the sandbox so the sandbox can report on it.
 async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_id: &str) -> SendRecord {
     let now = app.clock.now();
@@ -740,19 +757,7 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         recovered_order_id: None,
         recovered_amount: None,
     };
-    app.db().claim_send(&record).await.unwrap();
-    record.mark_sent(sent.provider, &sent.message_id, now);
-    app.db()
-        .record_send_sent(
-            &record.store_hash,
-            &record.cart_id,
-            record.step,
-            sent.provider,
-            &sent.message_id,
-            now,
-        )
-        .await
-        .unwrap();
+    record_sent(app, &mut record, &sent, now).await;
     record
 }
 
@@ -891,19 +896,7 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
         })
         .await
         .unwrap();
-    app.db().claim_send(&record).await.unwrap();
-    record.mark_sent(sent.provider, &sent.message_id, now);
-    app.db()
-        .record_send_sent(
-            &record.store_hash,
-            &record.cart_id,
-            record.step,
-            sent.provider,
-            &sent.message_id,
-            now,
-        )
-        .await
-        .unwrap();
+    record_sent(&app, &mut record, &sent, now).await;
 
     let callback = app
         .sms
