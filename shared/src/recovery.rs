@@ -328,7 +328,7 @@ pub struct RecreatedCart {
 }
 
 /// How long after a click, or after delivery, an order still counts as recovered by a reminder (last touch;
-/// the defaults are Klaviyo's SMS defaults, sms-rules §0.7 and §4).
+/// docs/consent-rules.md P-6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttributionWindows {
     pub click: Duration,

@@ -2,7 +2,7 @@
 //! store and which answer, if any, goes back; and what a delivery report does to a reminder's send record.
 //! Pure: the `webhooks` function reads the ledger, asks this module, and does the I/O.
 //!
-//! Sources: FCC 24-18 / 47 CFR 64.1200(a)(10)-(12) (sms-rules R-US-2: every reasonable opt-out honoured at
+//! Sources: FCC 24-18 / 47 CFR 64.1200(a)(10)-(12) (docs/consent-rules.md R-US-2: every reasonable opt-out honoured at
 //! once, one confirmation with no marketing), CTIA (R-CTIA-2: an opt-in is confirmed with brand, frequency,
 //! rates, HELP/STOP; R-CTIA-3: HELP answers with brand, contact and opt-out; R-CTIA-5: cart reminders need a
 //! texted double opt-in that names them).

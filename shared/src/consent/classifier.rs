@@ -1,9 +1,9 @@
 //! What an inbound text means: opt-out, opt-in (START, UNSTOP, YES), HELP, or anything else.
 //!
-//! Sources: FCC 24-18 / 47 CFR 64.1200(a)(10)-(12) (sms-rules R-US-2): a reply containing "stop", "quit",
+//! Sources: FCC 24-18 / 47 CFR 64.1200(a)(10)-(12) (docs/consent-rules.md R-US-2): a reply containing "stop", "quit",
 //! "end", "revoke", "opt out", "cancel" or "unsubscribe" revokes per se, and any other wording a reasonable
 //! person would read as revocation must be honoured, with a rebuttable presumption for the consumer; Twilio's
-//! defaults add STOPALL and OPTOUT, and START/YES/UNSTOP, HELP/INFO (sms-rules §2.2); CASL and Québec
+//! defaults add STOPALL and OPTOUT, and START/YES/UNSTOP, HELP/INFO (docs/consent-rules.md, SMS providers); CASL and Québec
 //! practice add French ("ARRÊT"); the FCC names "no más" as an example of other-language intent.
 //!
 //! The asymmetry is deliberate. A missed opt-out is a TCPA violation per message; a false one costs a

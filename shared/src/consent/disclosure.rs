@@ -1,7 +1,7 @@
 //! The checkout checkbox disclosure: built from the brand and the merchant's Terms and Privacy URLs,
 //! validated element by element, and versioned by content hash.
 //!
-//! Required elements (sms-rules §0.1, R-US-1, R-CTIA-1, R-CTIA-5; template modelled on Attentive's text in
+//! Required elements (docs/consent-rules.md R-US-1, R-CTIA-1, R-CTIA-5; template modelled on Attentive's text in
 //! §3.2): the brand (the seller, R-US-1); recurring automated marketing texts; cart reminders (the carrier
 //! cart-reminder policy wants them named); consent is not a condition of purchase (47 CFR 64.1200(f)(9));
 //! message frequency ("Msg frequency varies"); "Msg & data rates may apply"; HELP and STOP instructions;

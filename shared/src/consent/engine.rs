@@ -361,7 +361,7 @@ fn authorise_marketing<'a>(
 /// **Rule 1 — opt-out wins, always.** A withdrawal (STOP or any other opt-out word, our web opt-out page, the
 /// merchant, the carrier, an unticked checkbox, an erasure) ends every consent recorded before it, and only a
 /// new express SMS opt-in restores consent (47 CFR 64.1200(a)(10)-(12), FCC 24-18; CASL s.11; Spam Act s.18;
-/// sms-rules R-US-2, R-US-4, R-CA-2, R-AU-3). The fold ([`ConsentState`]) applies the ordering; this rule
+/// R-US-2, R-US-4, R-CA-2, R-AU-3). The fold ([`ConsentState`]) applies the ordering; this rule
 /// turns "no consent in effect after a withdrawal" into the Deny that names it.
 pub fn rule_1_opt_out_wins(state: &ConsentState<'_>) -> Result<(), Decision> {
     if !state.grants.is_empty() {
@@ -432,7 +432,7 @@ pub fn rule_1_opt_out_wins(state: &ConsentState<'_>) -> Result<(), Decision> {
     ))
 }
 
-/// **Rule 2 — the merchant's consent option** (MessageMedia opt-in seed, DESIGN §3 Setup):
+/// **Rule 2 — the merchant's consent option** (the MessageMedia integration's three opt-in choices):
 /// - SMS checkbox → only SMS-specific express consent (verified checkbox, keyword, double opt-in) or the
 ///   bulk-import default;
 /// - general marketing → a BigCommerce marketing opt-in, or SMS-specific express consent; only once the
@@ -488,7 +488,7 @@ fn option_accepts(settings: &Settings, basis: Basis) -> bool {
 /// reading).
 pub const CASL_IMPLIED_CONSENT_DAYS: i64 = 730;
 
-/// **Rule 3 — the regional floor** under the merchant's option (sms-rules §3):
+/// **Rule 3 — the regional floor** under the merchant's option (docs/consent-rules.md):
 /// - US (and US territories; also a number whose country is unknown): express written consent only — a
 ///   verified checkbox with a complete disclosure, a keyword, or a confirmed double opt-in; never inferred,
 ///   general-marketing, import-default or purchase-based consent (47 CFR 64.1200(f)(9), R-US-1). Cart
@@ -732,7 +732,7 @@ pub const INFERRED_RELATIONSHIP_DAYS: i64 = CASL_IMPLIED_CONSENT_DAYS;
 
 /// Until when the latest purchase in effect supports inferred consent (Spam Act s.16 and Sch. 2 cl. 2(b);
 /// Unsolicited Electronic Messages Act 2007 (NZ) s.4(1)(a)(ii): consent "reasonably inferred from the
-/// conduct and the business and other relationships"; sms-rules R-AU-1).
+/// conduct and the business and other relationships"; R-AU-1).
 fn business_relationship_until(state: &ConsentState<'_>) -> Option<DateTime<Utc>> {
     state
         .grants
@@ -789,7 +789,7 @@ fn checkbox_evidence(event: &ConsentEvent, brand: &str) -> Result<(), String> {
 
 /// **Identification** (with rule 3): every marketing text to Canada identifies the sender with a mailing
 /// address and a phone number, email or web address valid for 60 days (CASL s.6(2), CRTC Regs s.2-3;
-/// sms-rules R-CA-3); to Australia with contact details valid for 30 days (Spam Act s.17; R-AU-2). The
+/// R-CA-3); to Australia with contact details valid for 30 days (Spam Act s.17; R-AU-2). The
 /// reminder carries [`Settings::sender_contact`]; without it nothing goes.
 pub fn sender_identification(settings: &Settings, market: Market) -> Result<(), Decision> {
     let needed = match market {
@@ -819,9 +819,9 @@ pub struct StepTiming {
     pub expires: DateTime<Utc>,
 }
 
-/// The US/CA carrier limit: one reminder per abandoned cart, within 48 hours (R-CTIA-5, sms-rules §4).
+/// The US/CA carrier limit: one reminder per abandoned cart, within 48 hours (R-CTIA-5).
 pub const NORTH_AMERICA_REMINDER_HOURS: i64 = 48;
-/// The most reminders per cart anywhere (sms-rules §4: "1-3 SMS is the common ceiling").
+/// The most reminders per cart anywhere (P-5).
 pub const MAX_REMINDER_STEPS: u8 = 3;
 /// How long a reminder outside the US/CA stays worth sending after it is due.
 pub const REMINDER_STALE_HOURS: i64 = 24;
@@ -877,7 +877,7 @@ pub fn reminder_schedule(settings: &Settings, market: Market, abandoned_at: Date
 }
 
 /// **Rule 6 — cart reminder limits.** US and Canadian numbers get at most one reminder per cart, within 48
-/// hours of abandonment (carrier cart-reminder policy, R-CTIA-5; sms-rules §0.2, §4); elsewhere up to the
+/// hours of abandonment (carrier cart-reminder policy, R-CTIA-5; P-5); elsewhere up to the
 /// configured steps (at most 3). A step beyond the schedule, a second reminder for the same cart in the US/CA,
 /// a step already sent, or a reminder past its expiry ([`reminder_schedule`]) is denied.
 pub fn rule_6_cart_reminder_limits(
@@ -980,13 +980,13 @@ fn smart_sending_hours(settings: &Settings) -> i64 {
     i64::from(settings.smart_sending_hours.clamp(8, 72))
 }
 
-/// States that cap marketing texts at 3 per 24 hours (sms-rules §3.3, R-ST-2; NJ per the Klaviyo glossary).
+/// States that cap marketing texts at 3 per 24 hours (R-ST-2; New Jersey by P-1).
 pub const DAILY_CAP_STATES: &[&str] = &["FL", "OK", "MD", "NJ"];
 /// The cap.
 pub const DAILY_CAP: usize = 3;
 
 /// **Rule 5 — frequency.** No marketing text within the store's smart-sending window (default 24 hours,
-/// 8-72 configurable) of the previous one to the same number (Klaviyo SMS default 24 h, sms-rules §0.4); and
+/// 8-72 configurable) of the previous one to the same number (P-3); and
 /// to numbers in Florida, Oklahoma, Maryland or New Jersey (or a US number whose state is unknown) at most 3
 /// marketing texts per rolling 24 hours (FTSA s.501.059(8)(a), OTSA, MD SB 90; R-ST-2). Both only move the
 /// send later; [`decide`] turns "later than the expiry" into a Deny.
@@ -1081,7 +1081,7 @@ enum Timed {
 
 /// **Rule 4 — quiet hours in the recipient's local time.** The window ([`send_window`]) must be open in every
 /// candidate zone of the recipient (47 CFR 64.1200(c)(1); state laws in [`super::hours`]; R-ST-1). Outside
-/// it the message is deferred to the next opening (queued, never dropped: sms-rules §0.3), unless that is at
+/// it the message is deferred to the next opening (queued, never dropped: P-2), unless that is at
 /// or past the message's expiry, then denied. Also combines the earlier "not before" constraints (due time,
 /// rule 5) so the Defer instant satisfies all of them.
 fn rule_4_quiet_hours(

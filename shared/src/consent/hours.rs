@@ -1,20 +1,20 @@
 //! Send windows (rule 4, quiet hours) in the recipient's local time, and the search for the next opening.
 //!
-//! Sources (sms-rules R-US-3, §3.3, R-ST-1, §3.7):
+//! Sources (docs/consent-rules.md R-US-3, R-ST-1, R-EU-2, P-2):
 //! - federal: 08:00-21:00 recipient local time, 47 CFR 64.1200(c)(1);
 //! - Florida (FTSA s.501.059), Oklahoma (OTSA), Maryland (Stop the Spam Calls Act), Washington (HB 1497):
-//!   08:00-20:00; New Jersey: sources conflict (08:00-21:00 vs 08:00-20:00), sms-rules says use 08:00-20:00;
+//!   08:00-20:00; New Jersey: sources conflict (08:00-21:00 vs 08:00-20:00), P-1 uses 08:00-20:00;
 //! - Connecticut (SB 1058): 09:00-20:00;
 //! - Texas (SB 140): 09:00-21:00 Monday-Saturday, 12:00-21:00 Sunday;
-//! - states sms-rules §3.3 lists with low confidence (vendor compilations, "verify"): Alabama, Louisiana,
+//! - states listed with low confidence in R-ST-1 (vendor compilations, "verify"): Alabama, Louisiana,
 //!   Massachusetts, Mississippi 08:00-20:00; California, Illinois, Michigan, Minnesota 09:00-21:00; Kentucky
 //!   10:00-21:00; Rhode Island 09:00-18:00 on weekdays, 10:00-17:00 at weekends. Encoded anyway: a window
 //!   narrower than the law costs a few hours of delay, a wider one is a violation;
 //! - a US number whose state is unknown: every state's window at once (10:00-18:00 on weekdays, 10:00-17:00
-//!   on Saturdays, 12:00-17:00 on Sundays), narrower than R-ST-1's 09:00-20:00 because of Rhode Island and
+//!   on Saturdays, 12:00-17:00 on Sundays), narrower than the 09:00-20:00 fallback some guides suggest, because of Rhode Island and
 //!   Kentucky;
 //! - other markets: the store's configurable default (08:00-20:00), never wider than our house limit of
-//!   08:00-21:00; France additionally no Sundays (Klaviyo, sms-rules §3.7; public holidays not modelled);
+//!   08:00-21:00; France additionally no Sundays (R-EU-2; public holidays not modelled);
 //! - the merchant's own narrowing applies on top, so it can only narrow.
 //!
 //! Windows are half-open `[start, end)`: at 20:00:00 a 08:00-20:00 window is closed. With several candidate
@@ -144,7 +144,7 @@ impl fmt::Display for WeeklyWindow {
 /// Federal telemarketing hours, 47 CFR 64.1200(c)(1).
 pub const FEDERAL: WeeklyWindow = WeeklyWindow::every_day(DayWindow::hours(8, 21));
 
-/// Stricter state windows (sms-rules §3.3). States not listed follow the federal window.
+/// Stricter state windows (R-ST-1). States not listed follow the federal window.
 pub const US_STATE_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[
     ("FL", "Florida", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
     ("OK", "Oklahoma", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
@@ -157,7 +157,7 @@ pub const US_STATE_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[
         "Texas",
         WeeklyWindow::sunday_apart(DayWindow::hours(9, 21), DayWindow::hours(12, 21)),
     ),
-    // Low confidence in sms-rules §3.3; kept because the strict side is the safe side.
+    // Low confidence (R-ST-1); kept because the strict side is the safe side.
     ("AL", "Alabama", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
     ("LA", "Louisiana", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
     ("MA", "Massachusetts", WeeklyWindow::every_day(DayWindow::hours(8, 20))),
@@ -177,7 +177,7 @@ pub const US_STATE_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[
 /// Our limit for every market: no marketing text before 08:00 or from 21:00 local, whatever is configured.
 pub const HOUSE_LIMIT: WeeklyWindow = WeeklyWindow::every_day(DayWindow::hours(8, 21));
 
-/// Country rules outside the US (sms-rules §3.7). France: no marketing texts on Sundays.
+/// Country rules outside the US (R-EU-2, P-2). France: no marketing texts on Sundays.
 pub const COUNTRY_WINDOWS: &[(&str, &str, WeeklyWindow)] = &[(
     "FR",
     "France",

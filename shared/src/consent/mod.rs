@@ -2,8 +2,8 @@
 //! whether a message may go to a number now.
 //!
 //! Everything here is pure: plain data in, plain data out, no I/O, no async, no clock (the caller passes
-//! `now`). The rules come from `../shared/reference/sms-rules-and-market.md` (cited below as "sms-rules" with
-//! its section and rule ids) and the seeds beside it; each rule's function documents its source.
+//! `now`). The rules, their sources and their ids (`R-US-2`, `R-ST-1`, `P-3`, ...) are in
+//! `docs/consent-rules.md`; each rule's function cites the ids it enforces.
 //!
 //! # The pieces
 //! - [`ledger`]: the events ([`ConsentEvent`]) — checkbox, keyword, double opt-in, BigCommerce general
@@ -35,7 +35,7 @@
 //! # Choices a reviewer should know (all on the strict side)
 //! - An address in another state adds that state's rules and zones to the area code's; an unknown US state
 //!   means every state's rules at once; a number of unknown country gets the US rules.
-//! - New Jersey is treated as 08:00-20:00 with the 3-per-24-hours cap (sources conflict, sms-rules §3.3);
+//! - New Jersey is treated as 08:00-20:00 with the 3-per-24-hours cap (sources conflict, P-1);
 //!   France gets no marketing texts on Sundays; no market ever gets them before 08:00 or from 21:00.
 //! - A checkbox counts only if its stored disclosure text is complete, names the store's current brand and
 //!   hashes to its recorded version; a US cart reminder's double opt-in request must carry the same complete
@@ -45,7 +45,7 @@
 //! - The double opt-in request waits for the send window; the opt-out confirmation and HELP reply do not.
 //!
 //! Consent records are evidence: keep them at least 4 years after the last message (28 U.S.C. §1658(a),
-//! sms-rules R-US-5); every Allow names the ledger entry and settings version to record with the send.
+//! R-US-5); every Allow names the ledger entry and settings version to record with the send.
 
 pub mod classifier;
 pub mod content;

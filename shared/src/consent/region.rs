@@ -1,8 +1,8 @@
 //! Who the recipient is, legally and on the clock: the market whose consent rules apply, the US state or
 //! Canadian province whose mini-TCPA rules apply, and the IANA time zones the recipient may be in (quiet
-//! hours are in the recipient's local time, sms-rules §3 preamble and R-ST-1).
+//! hours are in the recipient's local time, docs/consent-rules.md R-ST-1).
 //!
-//! Resolution order (sms-rules R-ST-1, DESIGN §4):
+//! Resolution order (docs/consent-rules.md R-ST-1):
 //! 1. the number itself: its country decides the market; a NANP (+1) area code gives the state/province and
 //!    its zones (table generated from libphonenumber by `xtask/scripts/gen_nanp_regions.py`);
 //! 2. else the billing/shipping address state (only an address in the number's own country counts);
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// The data set the NANP area-code table was generated from (`phonenumbers` version), for evidence.
 pub const NANP_DATA_SOURCE: &str = super::nanp_regions::SOURCE;
 
-/// The legal market whose consent rules apply to a number (sms-rules §3).
+/// The legal market whose consent rules apply to a number (docs/consent-rules.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Market {

@@ -5,7 +5,7 @@
 //! recipient's country: it says which consents are *in effect*; the engine decides which of them may
 //! authorise a given message.
 //!
-//! Semantics (DESIGN §4, sms-rules R-US-2, R-US-4, R-CA-1, §3.8):
+//! Semantics (docs/consent-rules.md R-US-2, R-US-4, R-CA-1, R-REC):
 //! - Events are applied in the order they happened (`occurred_at`); at the same instant a withdrawal is applied
 //!   after a grant, so an opt-out always wins a tie.
 //! - A withdrawal (any [`ConsentEventKind::OptOut`], or [`ConsentEventKind::Erasure`]) of any purpose ends every

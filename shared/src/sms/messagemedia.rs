@@ -1,5 +1,5 @@
 //! Sinch MessageMedia Messages API: `POST {api_url}/v1/messages` with Basic auth, and the reply and
-//! delivery-report pushes (reference: sms-rules-and-market.md §2.1).
+//! delivery-report pushes (docs/consent-rules.md, SMS providers).
 
 use super::{
     DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms, SharedClock,

@@ -2,7 +2,7 @@
 //! every push carries `X-MESSAGEMEDIA-SIGNATURE`, an RSA signature (PKCS #1 v1.5, SHA-256) over the request
 //! line, the `Date` header and the body, concatenated without separators; `X-MESSAGEMEDIA-KEY-ID`,
 //! `X-MESSAGEMEDIA-CIPHER-TYPE` (RSA) and `X-MESSAGEMEDIA-DIGEST-TYPE` (SHA256) describe it
-//! (sms-rules-and-market.md §4). Verification is pure: the handler passes the parts it received.
+//! (docs/consent-rules.md, SMS providers). Verification is pure: the handler passes the parts it received.
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};

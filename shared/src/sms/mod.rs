@@ -6,13 +6,15 @@
 //! (`SMS_PROVIDER=sandbox`) speaks MessageMedia's API, so it uses the MessageMedia client with the
 //! sandbox's fixed credentials.
 //!
-//! Inbound parsing is pure (bytes or form parameters in, typed values out) so the `webhooks` function
-//! owns the I/O. Authenticating pushes:
-//! - Twilio signs every request: check [`verify_twilio_signature`] before parsing.
-//! - MessageMedia callbacks are unsigned unless the account has Enterprise (RSA-signed) webhooks, which
-//!   we do not verify yet. Our callback URLs carry a per-store secret token in the path and account
-//!   webhooks a secret header; the webhook function checks it with [`crate::Secret::matches`] and
-//!   de-duplicates on `reply_id` / `delivery_report_id`.
+//! Inbound parsing and signature checks are pure (bytes or form parameters in, typed values out) so the
+//! `webhooks` function owns the I/O. Authenticating pushes (the `webhooks` function does both):
+//! - every callback URL carries the deployment's secret token in its path (`SMS_WEBHOOK_TOKEN`, compared in
+//!   constant time with [`crate::Secret::matches`]);
+//! - Twilio signs every request: [`verify_twilio_signature`] before parsing;
+//! - MessageMedia signs its pushes with the account's RSA key ([`MessageMediaWebhookKey`]); a deployment
+//!   without the public key refuses every MessageMedia push, and only the local tooling accepts unsigned ones.
+//!
+//! Replies and reports are de-duplicated on `reply_id` / `delivery_report_id` (Twilio: `MessageSid`).
 //!
 //! Exactly-once is the sender's job (the send claim). Neither provider documents request
 //! de-duplication; the client still sends [`OutboundSms::idempotency_key`] as an `Idempotency-Key`

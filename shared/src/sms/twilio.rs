@@ -1,6 +1,6 @@
 //! Twilio Programmable Messaging: `POST {api_url}/2010-04-01/Accounts/{sid}/Messages.json`
 //! (form-encoded, Basic auth), inbound message and status callback parameters, and
-//! `X-Twilio-Signature` verification (reference: sms-rules-and-market.md §2.2).
+//! `X-Twilio-Signature` verification (docs/consent-rules.md, SMS providers).
 
 use super::{
     DeliveryOutcome, DeliveryUpdate, InboundError, InboundReply, OutboundSms, SendFailure, SentSms, SharedClock,
