@@ -2,7 +2,7 @@
 //! each scope we subscribe to means. Pure: bytes and headers in, typed values out; the `webhooks` function
 //! owns the I/O and the `sync` function acts on the events.
 //!
-//! Facts (bigcommerce-api.md §2.2-§2.5): the payload is light (`data` carries ids only), `producer` is
+//! Facts (docs/bigcommerce.md, Webhooks): the payload is light (`data` carries ids only), `producer` is
 //! `stores/{hash}`, `hash` is the SHA-1 of `data` (so two updates of the same cart carry the same `hash`),
 //! retries repeat the body byte for byte, and deliveries are signed per Standard Webhooks with the app's
 //! client secret when BigCommerce sends a `webhook-signature` header.

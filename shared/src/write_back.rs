@@ -3,7 +3,7 @@
 //! customers). Pure: the `sync` function's write-back reads the ledger, asks this module what the customer's
 //! attribute and metafield should say, and writes only what differs.
 //!
-//! Two mirrors, as bigcommerce-api.md §3.2 suggests: a customer attribute ([`ATTRIBUTE_NAME`], a short
+//! Two mirrors, as docs/bigcommerce.md explains: a customer attribute ([`ATTRIBUTE_NAME`], a short
 //! sentence the merchant reads and can segment on) and an `app_only` customer metafield (JSON for the app and
 //! support). The ledger in DynamoDB stays the evidence; both mirrors are summaries of it.
 

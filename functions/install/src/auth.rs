@@ -21,7 +21,7 @@ pub struct RequiredScope {
     pub accepted: &'static [&'static str],
 }
 
-/// Every scope the app profile requests (bigcommerce-api.md §6.3). Webhooks need none.
+/// Every scope the app profile requests (docs/bigcommerce.md). Webhooks need none.
 pub const REQUIRED_SCOPES: &[RequiredScope] = &[
     RequiredScope {
         name: "store_v2_customers",

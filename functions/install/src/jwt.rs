@@ -1,5 +1,5 @@
 //! `signed_payload_jwt` on `/load`, `/uninstall` and `/remove_user`: HS256 keyed with the app's client secret
-//! (what every official client verifies; bigcommerce-api.md §1.3), `aud` = our client id, `iss` = `bc`,
+//! (what every official client verifies; docs/bigcommerce.md), `aud` = our client id, `iss` = `bc`,
 //! `sub` = `stores/{hash}`, `exp`/`nbf` with a small leeway. Only HS256 is accepted: a token naming any other
 //! algorithm (`none`, RS256 with our secret as a "public key") is refused before its signature is looked at.
 //!
