@@ -255,3 +255,66 @@ async fn a_merchant_erasure_leaves_only_the_proof_keeps_the_number_suppressed_an
         "{decisions:?}"
     );
 }
+
+/// Log lines written on this thread (the test's runtime runs the handlers in-process) while it is alive.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn a_bigcommerce_error_body_quoting_a_customer_reaches_neither_logs_nor_notices() {
+    use integration_tests::install::{set, sms_form};
+    use tracing_subscriber::util::SubscriberInitExt;
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let _capture = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing_subscriber::filter::LevelFilter::DEBUG)
+        .finish()
+        .set_default();
+    let app = TestApp::start().await;
+    let mut merchant = app.install_app("priv04").await;
+    let mut form = sms_form();
+    set(&mut form, "consent_option", Some("general_marketing"));
+    set(&mut form, "require_consent_confirmed", Some("on"));
+    app.bigcommerce.inject_fault(
+        sim::bigcommerce::Fault::status(422, "/v3/abandoned-carts/settings").body(serde_json::json!({
+            "status": 422,
+            "title": format!("Customer {FIRST} {LAST} <{EMAIL}> is invalid"),
+            "type": "https://developer.bigcommerce.com/api-docs/getting-started/api-status-codes",
+            "errors": { "email": format!("{EMAIL} (212) 201-4567 is already in use") }
+        })),
+    );
+
+    let page = app.submit(&mut merchant, "/settings", form).await;
+    assert_eq!(page.status, reqwest::StatusCode::BAD_GATEWAY, "{}", page.html);
+    assert!(page.contains("could not be checked"), "{}", page.html);
+    assert!(page.contains("422"), "the status is kept: {}", page.html);
+    let logged = logs.text();
+    assert!(
+        logged.contains("Require Consent could not be read"),
+        "the failure is logged: {logged}"
+    );
+    assert!(logged.contains("fields email"), "BigCommerce's code is kept: {logged}");
+    for quoted in [FIRST, LAST, EMAIL, "201-4567", "already in use"] {
+        assert!(!page.html.contains(quoted), "{quoted} in the notice: {}", page.html);
+        assert!(!logged.contains(quoted), "{quoted} in the logs");
+    }
+}
