@@ -36,7 +36,7 @@ pub struct PurgeDue {
 pub struct PurgeOutcome {
     /// Nothing of the store is left but its proof (and the marker is gone).
     pub finished: bool,
-    /// The store was re-installed (or already purged): nothing was deleted.
+    /// The store was re-installed, or its purge had finished but for the marker: nothing was deleted.
     pub skipped: bool,
     pub items_deleted: u32,
     /// Proof items given their four-year TTL.
@@ -106,7 +106,7 @@ impl Db {
             self.delete_existing(PURGE_PK, &due.marker_sk).await?;
             return Ok(PurgeOutcome {
                 finished: true,
-                skipped: record.is_some(),
+                skipped: true,
                 ..PurgeOutcome::default()
             });
         }
