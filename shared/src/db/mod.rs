@@ -10,7 +10,9 @@ mod consent_import;
 mod contact_summary;
 mod contacts;
 mod dedupe;
+mod erasure;
 pub mod keys;
+mod purge;
 mod rate_limits;
 mod recovery;
 mod replies;
@@ -24,6 +26,8 @@ mod tokens;
 pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot};
 pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
+pub use erasure::{ErasureCause, ErasureRecord, ErasureReport, Person, TOMBSTONE_DAYS, erased_body};
+pub use purge::{PROOF_RETENTION_DAYS, PURGE_GRACE_DAYS, PurgeDue, PurgeOutcome};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
@@ -381,6 +385,12 @@ pub(crate) fn to_item<T: Serialize>(entity: &T, keys: &[(&str, String)]) -> Resu
         item.insert((*name).to_owned(), s(value));
     }
     Ok(item)
+}
+
+/// Adds the TTL attribute: DynamoDB deletes the item (lazily, within days) after `until`.
+pub(crate) fn with_ttl(mut item: Item, until: chrono::DateTime<chrono::Utc>) -> Item {
+    item.insert(keys::TTL_ATTRIBUTE.to_owned(), n(until.timestamp()));
+    item
 }
 
 pub(crate) fn s(value: &str) -> AttributeValue {
