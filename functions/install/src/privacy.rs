@@ -146,7 +146,11 @@ pub async fn respond(
         action,
         user_id = auth.session.user_id,
         phones = records.phones.len(),
-        by = if matches!(key, PersonKey::Email(_)) { "email" } else { "phone" },
+        by = if matches!(key, PersonKey::Email(_)) {
+            "email"
+        } else {
+            "phone"
+        },
         "person request answered"
     );
     Ok(match action {
@@ -228,7 +232,7 @@ fn lookup_page(
 }
 
 fn person_section(html: &mut String, auth: &Auth<'_>, key: &PersonKey, records: &PersonRecords) {
-    html.push_str("<section id=\"person\">");
+    html.push_str("<section id=\"person-records\">");
     if records.is_empty() {
         let _ = write!(
             html,
@@ -396,8 +400,14 @@ fn evidence_page(
         escape_html(&auth.session.email),
         when(now)
     );
-    if records.phones.iter().all(|p| p.ledger.is_empty() && p.messages.is_empty()) {
-        html.push_str("<section class=\"evidence\"><p id=\"no-evidence\">No consent or message is on record.</p></section>");
+    if records
+        .phones
+        .iter()
+        .all(|p| p.ledger.is_empty() && p.messages.is_empty())
+    {
+        html.push_str(
+            "<section class=\"evidence\"><p id=\"no-evidence\">No consent or message is on record.</p></section>",
+        );
     }
     for phone in &records.phones {
         if phone.ledger.is_empty() && phone.messages.is_empty() {
@@ -492,7 +502,10 @@ fn phone_evidence(html: &mut String, phone: &PhoneRecords) {
                 ConsentEventKind::OptOut(OptOutMethod::Keyword { raw_text, message_id }) => format!(
                     "{} Text: \"{raw_text}\"{}.",
                     event.sentence(),
-                    message_id.as_deref().map(|id| format!(", message {id}")).unwrap_or_default()
+                    message_id
+                        .as_deref()
+                        .map(|id| format!(", message {id}"))
+                        .unwrap_or_default()
                 ),
                 ConsentEventKind::OptOut(OptOutMethod::WebPage { ip, user_agent }) => format!(
                     "{} IP address {}, browser {}.",
@@ -574,7 +587,9 @@ fn consent_article(html: &mut String, phone: &PhoneRecords, event: &ConsentEvent
             }
             double_opt_in_rows(html, phone, event.occurred_at, None);
         }
-        ConsentEventKind::KeywordOptIn { raw_text, message_id, .. } => {
+        ConsentEventKind::KeywordOptIn {
+            raw_text, message_id, ..
+        } => {
             row(html, "Text received", raw_text);
             row(html, "Message id", message_id.as_deref().unwrap_or("not recorded"));
         }
@@ -632,7 +647,12 @@ fn double_opt_in_rows(
                     "<tr><th>Double opt-in request</th><td>Texted {}{}:<blockquote class=\"doi-request\">{}\
                      </blockquote></td></tr>",
                     when(request.occurred_at),
-                    escape_html(&message_id.as_deref().map(|id| format!(" (message {id})")).unwrap_or_default()),
+                    escape_html(
+                        &message_id
+                            .as_deref()
+                            .map(|id| format!(" (message {id})"))
+                            .unwrap_or_default()
+                    ),
                     escape_html(text)
                 );
             }
@@ -652,7 +672,10 @@ fn double_opt_in_rows(
             &format!(
                 "\"{raw_text}\" received {}{}",
                 when(*occurred_at),
-                message_id.as_deref().map(|id| format!(" (message {id})")).unwrap_or_default()
+                message_id
+                    .as_deref()
+                    .map(|id| format!(" (message {id})"))
+                    .unwrap_or_default()
             ),
         );
     }
@@ -718,7 +741,11 @@ mod tests {
             Ok(PersonKey::Phone(shared::Phone::from_e164("+12122014567").unwrap()))
         );
         assert!(person_key("jane@", None).is_err());
-        assert!(person_key("12", Some("US")).unwrap_err().contains("not a valid mobile number"));
+        assert!(
+            person_key("12", Some("US"))
+                .unwrap_err()
+                .contains("not a valid mobile number")
+        );
         assert!(person_key("  ", None).is_err());
     }
 

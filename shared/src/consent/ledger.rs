@@ -168,10 +168,16 @@ impl ConsentEvent {
                 let shown: String = raw_text.chars().take(40).collect();
                 format!("Replied \"{shown}\" to confirm the double opt-in request.")
             }
-            ConsentEventKind::GeneralMarketing { opted_in: true, evidence } => {
+            ConsentEventKind::GeneralMarketing {
+                opted_in: true,
+                evidence,
+            } => {
                 format!("BigCommerce reported a general marketing opt-in ({evidence}).")
             }
-            ConsentEventKind::GeneralMarketing { opted_in: false, evidence } => {
+            ConsentEventKind::GeneralMarketing {
+                opted_in: false,
+                evidence,
+            } => {
                 format!("BigCommerce reported no general marketing opt-in, or an opt-out ({evidence}).")
             }
             ConsentEventKind::Inferred { source } => {
@@ -180,7 +186,10 @@ impl ConsentEvent {
             ConsentEventKind::ImportDefault { sync_job_id } => {
                 format!("Imported as subscribed by default by contact sync {sync_job_id}.")
             }
-            ConsentEventKind::Purchase { order_id, opt_out_offered } => format!(
+            ConsentEventKind::Purchase {
+                order_id,
+                opt_out_offered,
+            } => format!(
                 "Completed order {order_id}{}.",
                 if *opt_out_offered {
                     ", where a simple way to refuse marketing was offered"

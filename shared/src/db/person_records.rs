@@ -115,7 +115,12 @@ impl Db {
         let mut records = Vec::with_capacity(phones.len());
         for phone in &phones {
             let held = self.phone_records(store, phone).await?;
-            if let Some(email) = held.contact.as_ref().and_then(|c| c.email.as_deref()).and_then(normalize_email) {
+            if let Some(email) = held
+                .contact
+                .as_ref()
+                .and_then(|c| c.email.as_deref())
+                .and_then(normalize_email)
+            {
                 emails.push(email);
             }
             records.push(held);
