@@ -3,36 +3,15 @@
 //! A bulk page or a live update may have read a customer just before the merchant deleted them. If the
 //! contact existed, the erasure's time wins the merge ([`shared::contacts::merge_customer_contact`]). If it did
 //! not exist yet, the deletion found nothing to erase: so every deletion leaves a tombstone (a marker with a
-//! TTL), and whoever writes customers' contacts checks the tombstones after writing and erases what they
+//! TTL, written by [`shared::db::Db::erase_person`]), and whoever writes customers' contacts checks the tombstones after writing and erases what they
 //! name. Either the writer sees the tombstone, or the deletion, which comes after it, sees the contact.
 
 use crate::{Deps, SyncError};
-use chrono::{DateTime, Duration, Utc};
-use shared::db::keys::dedupe_pk;
+use chrono::{DateTime, Utc};
+use shared::db::keys::{dedupe_pk, deleted_customer_tombstone as tombstone};
 use shared::model::Contact;
 use shared::{Phone, StoreHash};
 use std::collections::HashSet;
-
-/// Far longer than any sync page or event is in flight.
-const TOMBSTONE_DAYS: i64 = 30;
-
-fn tombstone(store: &StoreHash, customer_id: u64) -> String {
-    format!("deleted-customer:{store}:{customer_id}")
-}
-
-/// Records that the customer was deleted.
-pub async fn record_deletion(
-    deps: &Deps,
-    store: &StoreHash,
-    customer_id: u64,
-    now: DateTime<Utc>,
-) -> Result<(), SyncError> {
-    deps.aws
-        .db
-        .first_sighting(&tombstone(store, customer_id), now, Duration::days(TOMBSTONE_DAYS))
-        .await?;
-    Ok(())
-}
 
 /// Erases the just-written contacts whose customer was deleted meanwhile; returns their numbers.
 pub async fn erase_deleted(

@@ -1,6 +1,10 @@
 use std::time::Duration;
 
 /// What can go wrong talking to BigCommerce, in the terms callers act on.
+///
+/// Error bodies are never kept whole: their messages and field errors may quote what was sent (a customer's
+/// name, email or number), and these errors reach logs and merchant-facing notices. Only the status and
+/// BigCommerce's error code (see [`error_code`](super::transport)) are kept.
 #[derive(Debug, thiserror::Error)]
 pub enum BigCommerceError {
     /// 404: the resource is gone (a converted cart, a deleted customer) or never existed.
@@ -10,21 +14,21 @@ pub enum BigCommerceError {
     #[error("unauthorized: the access token is not valid for this store")]
     Unauthorized,
     /// 403: the token lacks an OAuth scope for this endpoint.
-    #[error("forbidden: {message}")]
-    Forbidden { message: String },
+    #[error("forbidden{}", code_suffix(.code))]
+    Forbidden { code: Option<String> },
     /// 429 after every retry; `retry_after` is the store's reset time when it sent one.
     #[error("rate limited by BigCommerce")]
     RateLimited { retry_after: Option<Duration> },
     /// 400, 409, 413, 422 and other client errors: the request itself is wrong and retrying will not help.
-    #[error("rejected ({status}): {message}")]
-    Invalid { status: u16, message: String },
+    #[error("rejected ({status}){}", code_suffix(.code))]
+    Invalid { status: u16, code: Option<String> },
     /// 5xx after every retry.
-    #[error("BigCommerce server error ({status}): {message}")]
-    Server { status: u16, message: String },
+    #[error("BigCommerce server error ({status}){}", code_suffix(.code))]
+    Server { status: u16, code: Option<String> },
     /// Connection failures and timeouts, after every retry.
     #[error("transport error: {0}")]
     Transport(String),
-    /// The answer did not have the documented shape.
+    /// The answer did not have the documented shape (`message` says where, never which value).
     #[error("unexpected response from {path}: {message}")]
     Decode { path: String, message: String },
     /// The store's stored access token could not be opened (or a new one sealed).
@@ -47,4 +51,8 @@ impl BigCommerceError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Self::NotFound { .. })
     }
+}
+
+fn code_suffix(code: &Option<String>) -> String {
+    code.as_deref().map(|c| format!(": code {c}")).unwrap_or_default()
 }

@@ -89,18 +89,19 @@ impl fmt::Debug for BigCommerce {
 type Result<T> = std::result::Result<T, BigCommerceError>;
 
 fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> Result<T> {
+    // serde's message may quote a value from the body (a name, an email): keep only where it failed.
     serde_json::from_slice(body).map_err(|e| BigCommerceError::Decode {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
     })
 }
 
 fn json_body<T: Serialize + ?Sized>(value: &T) -> Result<Body> {
     serde_json::to_vec(value)
         .map(Body::Json)
-        .map_err(|e| BigCommerceError::Invalid {
+        .map_err(|_| BigCommerceError::Invalid {
             status: 0,
-            message: format!("request could not be encoded: {e}"),
+            code: Some("request_not_encodable".to_owned()),
         })
 }
 

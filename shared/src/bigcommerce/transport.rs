@@ -202,29 +202,31 @@ fn backoff(policy: &RetryPolicy, attempt: u32) -> Duration {
 }
 
 /// The most useful message in an error body: v3 `title` and `errors`, v2 `[{message}]`, OAuth `error`.
-fn error_message(body: &[u8]) -> String {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-    };
-    let v2 = value.get(0).unwrap_or(&value);
-    let mut parts: Vec<String> = ["title", "message", "error_description", "error", "detail"]
-        .iter()
-        .filter_map(|k| v2.get(k).and_then(|v| v.as_str()).map(str::to_owned))
-        .take(1)
-        .collect();
-    if let Some(errors) = value.get("errors").and_then(|e| e.as_object()) {
-        parts.extend(errors.iter().map(|(field, msg)| {
-            format!(
-                "{field}: {}",
-                msg.as_str().map_or_else(|| msg.to_string(), str::to_owned)
-            )
-        }));
+/// BigCommerce's error code in an error body, and nothing else: its messages and field errors may quote the
+/// request (a customer's email, name or number), so they never reach logs or notices. The code is the body's
+/// `code` / `error_code` / OAuth `error` when it looks like one, else the names (never the messages) of the
+/// fields a v3 body says are wrong.
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let first = value.get(0).unwrap_or(&value);
+    for key in ["code", "error_code", "error"] {
+        match first.get(key) {
+            Some(serde_json::Value::String(code)) if is_code(code) => return Some(code.clone()),
+            Some(serde_json::Value::Number(code)) => return Some(code.to_string()),
+            _ => {}
+        }
     }
-    if parts.is_empty() {
-        value.to_string().chars().take(300).collect()
-    } else {
-        parts.join("; ")
-    }
+    let fields: Vec<&str> = value
+        .get("errors")
+        .and_then(|e| e.as_object())
+        .map(|errors| errors.keys().map(String::as_str).filter(|k| is_code(k)).collect())
+        .unwrap_or_default();
+    (!fields.is_empty()).then(|| format!("fields {}", fields.join(",")))
+}
+
+/// Short, and only letters, digits and `_.-`: a code or a field name, not a sentence quoting data.
+fn is_code(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 pub(crate) struct Transport {
@@ -314,7 +316,7 @@ impl Transport {
                 if last {
                     return Err(BigCommerceError::Server {
                         status: status.as_u16(),
-                        message: error_message(&body),
+                        code: error_code(&body),
                     });
                 }
                 tracing::warn!(path = %call.path, status = status.as_u16(), attempt, "BigCommerce server error");
@@ -325,11 +327,11 @@ impl Transport {
                 StatusCode::NOT_FOUND => BigCommerceError::NotFound { path: call.path },
                 StatusCode::UNAUTHORIZED => BigCommerceError::Unauthorized,
                 StatusCode::FORBIDDEN => BigCommerceError::Forbidden {
-                    message: error_message(&body),
+                    code: error_code(&body),
                 },
                 _ => BigCommerceError::Invalid {
                     status: status.as_u16(),
-                    message: error_message(&body),
+                    code: error_code(&body),
                 },
             });
         }
@@ -380,19 +382,26 @@ mod tests {
     }
 
     #[test]
-    fn error_messages_come_from_every_documented_error_shape() {
+    fn error_codes_keep_no_message_or_quoted_value() {
         assert_eq!(
-            error_message(br#"{"status":422,"title":"JSON data is missing or invalid","errors":{"destination":"error.path.missing."}}"#),
-            "JSON data is missing or invalid; destination: error.path.missing."
+            error_code(
+                br#"{"status":422,"title":"Email jane@example.com is in use","errors":{"email":"jane@example.com exists","0.phone":"bad"}}"#
+            ),
+            Some("fields 0.phone,email".to_owned())
         );
         assert_eq!(
-            error_message(br#"[{"status":404,"message":"The requested resource was not found."}]"#),
-            "The requested resource was not found."
+            error_code(br#"[{"status":404,"message":"Customer Jane Doe was not found."}]"#),
+            None
         );
         assert_eq!(
-            error_message(br#"{"error":"invalid_grant","error_description":"code used"}"#),
-            "code used"
+            error_code(br#"{"error":"invalid_grant","error_description":"code used"}"#),
+            Some("invalid_grant".to_owned())
         );
-        assert_eq!(error_message(b"<html>oops</html>"), "<html>oops</html>");
+        assert_eq!(
+            error_code(br#"{"status":400,"code":10003,"title":"x"}"#),
+            Some("10003".to_owned())
+        );
+        assert_eq!(error_code(br#"{"error":"Jane Doe's cart is empty"}"#), None);
+        assert_eq!(error_code(b"<html>jane@example.com</html>"), None);
     }
 }

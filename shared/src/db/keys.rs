@@ -42,6 +42,17 @@ pub fn user_sk(user_id: u64) -> String {
     format!("USER#{user_id}")
 }
 
+/// In a store's partition: the record of one erasure (who asked, why, when).
+pub fn erasure_sk(erased_at: DateTime<Utc>) -> String {
+    format!("ERASURE#{}", timestamp(erased_at))
+}
+
+/// The de-duplication key (under [`dedupe_pk`]) of a deleted or erased customer's tombstone: whoever writes
+/// customers' contacts checks it, so a copy of the customer in flight stays erased.
+pub fn deleted_customer_tombstone(store: &StoreHash, customer_id: u64) -> String {
+    format!("deleted-customer:{store}:{customer_id}")
+}
+
 pub fn sync_job_sk(job_id: &str) -> String {
     format!("SYNCJOB#{job_id}")
 }

@@ -318,6 +318,9 @@ async fn store_api(
                 store.stats.faults += 1;
                 record(store, &method, &uri, status);
             }
+            if let Some(body) = fault.body {
+                return json_response(status, Some(body));
+            }
             let title = status.canonical_reason().unwrap_or("Error");
             let reply = v3_error(status, title);
             return json_response(reply.status, reply.body);

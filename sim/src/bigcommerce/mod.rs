@@ -110,6 +110,8 @@ pub struct Fault {
     /// How many requests it affects.
     pub times: u32,
     pub delay: Option<Duration>,
+    /// The error body to answer with (default: a v3 error naming the status).
+    pub body: Option<serde_json::Value>,
 }
 
 impl Fault {
@@ -120,6 +122,7 @@ impl Fault {
             status: Some(status),
             times: 1,
             delay: None,
+            body: None,
         }
     }
 
@@ -130,6 +133,7 @@ impl Fault {
             status: None,
             times: 1,
             delay: Some(delay),
+            body: None,
         }
     }
 
@@ -140,6 +144,12 @@ impl Fault {
 
     pub fn times(mut self, times: u32) -> Self {
         self.times = times;
+        self
+    }
+
+    /// Answers with this error body (e.g. one quoting customer data, as BigCommerce's 422s may).
+    pub fn body(mut self, body: serde_json::Value) -> Self {
+        self.body = Some(body);
         self
     }
 }

@@ -14,6 +14,7 @@ mod demo;
 mod dev_stack;
 mod install;
 mod install_browser;
+mod privacy;
 mod privacy_requests;
 mod recovery;
 mod replies;

@@ -1,7 +1,8 @@
 //! Customer events. Created or updated: the customer's contact, re-read with their subscriber record (the
 //! marketing status decides the subscriber or customer group), merged into what we hold; a customer whose
-//! number changed leaves their old number's contact. Deleted: the contact's personal data is erased, its
-//! consent ledger (and any opt-out in it) stays, so suppression survives the deletion.
+//! number changed leaves their old number's contact. Deleted: the person is erased
+//! ([`shared::db::Db::erase_person`]); the consent ledger (and any opt-out in it) stays, so suppression survives
+//! the deletion.
 
 use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
@@ -11,6 +12,7 @@ use shared::contacts::{
     SubscriberRecord, SyncContext, customer_contact, customer_phone, live_customer_events, marketing_status,
     merge_customer_contact, normalize_email,
 };
+use shared::db::{ErasureCause, Person};
 use shared::model::contact::GUEST_GROUP;
 use shared::model::{Contact, ContactSource, Settings};
 use shared::{Phone, StoreHash};
@@ -81,16 +83,25 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, customer_id: u64) -> Resul
 }
 
 pub async fn deleted(deps: &Deps, ctx: &StoreContext, customer_id: u64) -> Result<(), SyncError> {
-    let db = &deps.aws.db;
-    // First the tombstone: a copy of the customer being written right now finds it afterwards.
-    crate::erasures::record_deletion(deps, ctx.hash(), customer_id, ctx.now).await?;
-    let Some(mut contact) = db.contact_by_customer(ctx.hash(), customer_id).await? else {
-        tracing::info!(customer_id, "deleted customer had no contact");
-        return Ok(());
-    };
-    contact.erase(ctx.now);
-    db.put_contact(&contact).await?;
-    tracing::info!(customer_id, phone = %contact.phone, "deleted customer's personal data erased; consent ledger kept");
+    // Leaves a tombstone first (a copy of the customer being written right now finds it afterwards), then
+    // scrubs the contact, carts, reminder bodies, replies and subscriber record; the ledger stays.
+    let report = deps
+        .aws
+        .db
+        .erase_person(
+            ctx.hash(),
+            &Person::default(),
+            &ErasureCause::CustomerDeleted { customer_id },
+            ctx.now,
+        )
+        .await?;
+    tracing::info!(
+        customer_id,
+        numbers = report.phones.len(),
+        items_scrubbed = report.items_scrubbed,
+        items_deleted = report.items_deleted,
+        "deleted customer's personal data erased; consent ledger kept"
+    );
     Ok(())
 }
 
