@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use http::{HeaderValue, StatusCode, header};
 use shared::consent::{ConsentEvent, ConsentEventKind, ConsentState, ConsentStatus, OptOutMethod, Purpose, SentKind};
 use shared::contacts::{normalize_email, parse_phone};
-use shared::db::{PersonKey, PersonRecords, PhoneRecords};
+use shared::db::{ErasureCause, Person, PersonKey, PersonRecords, PhoneRecords};
 use shared::model::{SendStatus, Store};
 use shared::web::{WebResponse, escape_html};
 use std::fmt::Write;
@@ -23,10 +23,11 @@ use std::fmt::Write;
 pub const LOOKUP: &str = "privacy-lookup";
 pub const EXPORT: &str = "privacy-export";
 pub const EVIDENCE: &str = "privacy-evidence";
+pub const ERASE: &str = "privacy-erase";
 
 /// The settings actions this module answers.
 pub fn handles(action: &str) -> bool {
-    [LOOKUP, EXPORT, EVIDENCE].contains(&action)
+    [LOOKUP, EXPORT, EVIDENCE, ERASE].contains(&action)
 }
 
 /// The field that names the person (a phone number or an email).
@@ -142,6 +143,9 @@ pub async fn respond(
     };
     let records = deps.aws.db.person_records(&store.store_hash, &key).await?;
     let now = deps.clock.now();
+    if action == ERASE {
+        return erase(deps, auth, store, form, country.as_deref(), &key, records).await;
+    }
     tracing::info!(
         action,
         user_id = auth.session.user_id,
@@ -267,7 +271,101 @@ fn person_section(html: &mut String, auth: &Auth<'_>, key: &PersonKey, records: 
     html.push_str("<h3>Answer the request</h3><div class=\"actions\">");
     html.push_str(&auth.button(EXPORT, key, "export", "Export data (JSON)", "secondary"));
     html.push_str(&auth.button(EVIDENCE, key, "evidence", "Consent evidence (printable)", "secondary"));
-    html.push_str("</div></section>");
+    html.push_str("</div>");
+    if !records.is_empty() {
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/{ERASE}\" id=\"erase-form\">{}<input type=\"hidden\" \
+             name=\"{PERSON_FIELD}\" value=\"{value}\"><h3>Erase</h3><p>Removes their name, email, address, cart \
+             contents, the text of the messages sent to them and their replies. The consent record and each \
+             message's record stay as proof, and the number stays suppressed: it is never texted again unless the \
+             person opts in again themselves. This cannot be undone.</p><label for=\"erase-confirm\">To confirm, \
+             type <strong>{value}</strong></label><input type=\"text\" id=\"erase-confirm\" name=\"confirm\" \
+             autocomplete=\"off\"><div class=\"actions\"><button type=\"submit\" id=\"erase\" class=\"danger\">Erase \
+             this person</button></div></form>",
+            auth.hidden(),
+            value = escape_html(key_text(key))
+        );
+    }
+    html.push_str("</section>");
+}
+
+/// `privacy-erase`: after the merchant typed the number or email again, erases the person (recorded with the
+/// session's user), then shows what is left: the proof, suppressed.
+async fn erase(
+    deps: &Deps,
+    auth: &Auth<'_>,
+    store: &Store,
+    form: &Form,
+    country: Option<&str>,
+    key: &PersonKey,
+    records: PersonRecords,
+) -> Result<WebResponse, InstallError> {
+    let confirmed = person_key(form.get("confirm").unwrap_or_default(), country).is_ok_and(|typed| typed == *key);
+    if !confirmed {
+        let notice = Notice::error(format!(
+            "Nothing was erased: to confirm, type {} exactly as shown.",
+            key_text(key)
+        ));
+        return Ok(lookup_page(
+            auth,
+            store,
+            key_text(key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &[notice],
+            Some((key, &records)),
+        ));
+    }
+    let person = Person {
+        phones: records.phones.iter().map(|p| p.phone.clone()).collect(),
+        emails: records.emails.clone(),
+    };
+    let cause = ErasureCause::MerchantRequest {
+        user_id: auth.session.user_id,
+        user_email: auth.session.email.clone(),
+    };
+    let now = deps.clock.now();
+    let report = deps
+        .aws
+        .db
+        .erase_person(&store.store_hash, &person, &cause, now)
+        .await?;
+    tracing::info!(
+        user_id = auth.session.user_id,
+        phones = report.phones.len(),
+        scrubbed = report.items_scrubbed,
+        deleted = report.items_deleted,
+        "person erased at the merchant's request"
+    );
+    let mut notices = vec![Notice::success(format!(
+        "Erased {} on {} at the request of {}: {} record{} scrubbed, {} deleted.",
+        key_text(key),
+        when(now),
+        auth.session.email,
+        report.items_scrubbed,
+        plural(report.items_scrubbed as usize, "", "s"),
+        report.items_deleted
+    ))];
+    if !report.phones.is_empty() {
+        let numbers: Vec<&str> = report.phones.iter().map(|p| p.as_e164()).collect();
+        notices.push(Notice::success(format!(
+            "{} stay{} on record only as consent proof and stay{} suppressed: this store will not text {} again \
+             unless the person opts in again themselves.",
+            numbers.join(", "),
+            plural(numbers.len(), "s", ""),
+            plural(numbers.len(), "s", ""),
+            plural(numbers.len(), "it", "them"),
+        )));
+    }
+    let left = deps.aws.db.person_records(&store.store_hash, key).await?;
+    Ok(lookup_page(
+        auth,
+        store,
+        key_text(key),
+        StatusCode::OK,
+        &notices,
+        Some((key, &left)),
+    ))
 }
 
 fn phone_summary(html: &mut String, phone: &PhoneRecords) {

@@ -1,8 +1,9 @@
 //! Everything a store holds about one person, found by phone number or email: what the settings page shows
 //! when a merchant answers a request ("what do you hold about me", "prove I consented"). Read-only.
 //!
-//! By phone: the phone's partition (contact, ledger, sent markers, replies, cart markers), then each of its
-//! carts' partitions (cart, reminder send records, decisions), then the subscriber record of the contact's
+//! By phone: the phone's partition (contact, ledger, sent markers, replies, cart markers), then the partitions
+//! of its carts and of the carts its reminders were for (cart, reminder send records, decisions: an erasure
+//! removes the cart markers, and the reminders' proof must stay readable), then the subscriber record of the contact's
 //! email. By email: the store's contacts with that email (the `StoreLists` contact list, filtered here:
 //! emails are kept as BigCommerce sent them, so the comparison is on normalised values), each as by phone,
 //! and the subscriber record of the email. A cart known only by email (no phone) has no key to find it by and
@@ -10,7 +11,7 @@
 
 use super::keys::{CART_SK, CONTACT_SK, cart_pk, phone_pk, store_contacts};
 use super::{Db, DbError};
-use crate::consent::{ConsentEvent, PastSend};
+use crate::consent::{ConsentEvent, PastSend, SentKind};
 use crate::contacts::{SubscriberRecord, normalize_email};
 use crate::model::{Cart, Contact, ReminderDecision, SendRecord};
 use crate::replies::ReplyRecord;
@@ -46,7 +47,7 @@ pub struct PhoneRecords {
     pub messages: Vec<PastSend>,
     /// The texts the number sent, oldest first.
     pub replies: Vec<ReplyRecord>,
-    /// The carts that have this number now.
+    /// The carts that have this number now or had reminders sent to it (with only those reminders).
     pub carts: Vec<CartRecords>,
 }
 
@@ -181,7 +182,13 @@ impl Db {
             } else if sk.starts_with("CONSENT#") {
                 held.ledger.push(serde_dynamo::from_item(item)?);
             } else if sk.starts_with("SENT#") {
-                held.messages.push(serde_dynamo::from_item(item)?);
+                let message: PastSend = serde_dynamo::from_item(item)?;
+                // A reminder's cart, even once an erasure removed the cart's marker here: the proof of what
+                // was sent under which consent stays readable.
+                if let SentKind::CartReminder { cart_id, .. } = &message.kind {
+                    cart_ids.push(cart_id.clone());
+                }
+                held.messages.push(message);
             } else if sk.starts_with("REPLY#") {
                 held.replies.push(serde_dynamo::from_item(item)?);
             } else if let Some(cart_id) = sk.strip_prefix("CART#") {
@@ -195,12 +202,16 @@ impl Db {
         });
         held.messages.sort_by_key(|m| m.sent_at);
         held.replies.sort_by_key(|r| r.received_at);
+        cart_ids.sort();
+        cart_ids.dedup();
         for cart_id in cart_ids {
-            if let Some(cart) = self.cart_records(store, &cart_id).await?
-                // The marker outlives a phone change on the cart: only carts that have this phone now.
-                && cart.cart.phone.as_ref() == Some(phone)
-            {
-                held.carts.push(cart);
+            if let Some(mut cart) = self.cart_records(store, &cart_id).await? {
+                // A cart's number can change: only reminders sent to this number, and the cart only while it
+                // has this number or had reminders sent to it.
+                cart.sends.retain(|send| send.phone == *phone);
+                if cart.cart.phone.as_ref() == Some(phone) || !cart.sends.is_empty() {
+                    held.carts.push(cart);
+                }
             }
         }
         Ok(held)

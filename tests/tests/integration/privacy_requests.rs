@@ -14,7 +14,9 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::Clock;
+use shared::consent::ConsentEventKind;
 use shared::contacts::SubscriberRecord;
+use shared::db::ErasureCause;
 use shared::web::escape_html;
 
 /// Tuesday 4 November 2025, 14:00 UTC: 09:00 in New York.
@@ -246,6 +248,88 @@ async fn a_merchant_looks_a_person_up_exports_their_data_and_prints_their_consen
         under_consent.contains("Messages sent under this consent (1)"),
         "the reminder is listed under the consent that allowed it"
     );
+
+    // Erase: a wrong confirmation changes nothing.
+    let before = app.db().phone_records(&store.store_hash, &ny).await.unwrap();
+    let refused = app
+        .submit(
+            &mut merchant,
+            "/settings/privacy-erase",
+            form(&[("person", NY), ("confirm", "+12122019999")]),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("Nothing was erased"), "{}", refused.html);
+    let unchanged = app.db().phone_records(&store.store_hash, &ny).await.unwrap();
+    assert_eq!(unchanged.contact, before.contact);
+    assert_eq!(unchanged.ledger, before.ledger);
+
+    // The number typed again: erased, recorded with the session's user, the opt-out kept.
+    let erased = app
+        .submit(
+            &mut merchant,
+            "/settings/privacy-erase",
+            form(&[("person", NY), ("confirm", "+1 (212) 201-4567")]),
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.html);
+    assert!(erased.contains("Erased +12122014567 on"), "{}", erased.html);
+    assert!(erased.contains("+12122014567 stays on record only as consent proof and stays suppressed"));
+    let left = app.db().phone_records(&store.store_hash, &ny).await.unwrap();
+    let contact = left.contact.as_ref().expect("the erased contact keeps the number");
+    assert!(contact.erased_at.is_some() && contact.email.is_none() && contact.first_name.is_none());
+    assert!(left.replies.is_empty());
+    let send = app
+        .db()
+        .get_send(&store.store_hash, "cart-1", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(send.body, sms.content, "the message text is gone");
+    assert_eq!(
+        shared::consent::ConsentState::fold(&left.ledger, shared::consent::Purpose::Marketing).status(),
+        shared::consent::ConsentStatus::Unsubscribed
+    );
+    assert!(
+        left.ledger
+            .iter()
+            .any(|e| matches!(e.kind, ConsentEventKind::OptOut(_))),
+        "the opt-out stays"
+    );
+    let owner = app.bigcommerce.jwt_claims("prv001").user;
+    let records = app.db().erasures(&store.store_hash).await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].cause,
+        ErasureCause::MerchantRequest {
+            user_id: owner.id,
+            user_email: owner.email.clone()
+        }
+    );
+    assert!(
+        app.db()
+            .subscribers_by_email(&store.store_hash, &["jane.doe@example.com".to_owned()])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the newsletter record found through the contact's email is gone"
+    );
+    // The page shows what is left: the proof, and the evidence still lists the reminder under its consent.
+    assert!(erased.contains("Opted out (replied &quot;STOP&quot;)."));
+    let evidence = app
+        .submit(&mut merchant, "/settings/privacy-evidence", form(&[("person", NY)]))
+        .await;
+    let under_consent = &evidence.html[evidence.html.find(&format!("data-event=\"{authorising}\"")).unwrap()..];
+    assert!(
+        under_consent.contains("Messages sent under this consent (1)"),
+        "{}",
+        evidence.html
+    );
+    assert!(
+        under_consent.contains(&escape_html(&send.body)),
+        "the reminder, its text erased"
+    );
+    assert!(under_consent.contains(&escape_html(&decision.explanation)));
 }
 
 #[tokio::test]
@@ -301,6 +385,26 @@ async fn one_store_cannot_look_up_export_or_print_another_stores_person() {
             assert!(!refused.contains("+12122014567"));
         }
     }
+
+    // A erases the number: only A's person goes; B's contact, ledger and messages are untouched.
+    let ny = phone(NY);
+    let b_store = shared::StoreHash::parse("prvb01").unwrap();
+    let b_before = app.db().phone_records(&b_store, &ny).await.unwrap();
+    let erased = app
+        .submit(
+            &mut merchant_a,
+            "/settings/privacy-erase",
+            form(&[("person", NY), ("confirm", NY)]),
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.html);
+    let a_left = app.db().phone_records(&a.store_hash, &ny).await.unwrap();
+    assert!(a_left.contact.unwrap().erased_at.is_some());
+    let b_after = app.db().phone_records(&b_store, &ny).await.unwrap();
+    assert_eq!(b_after.contact, b_before.contact);
+    assert_eq!(b_after.ledger, b_before.ledger);
+    assert_eq!(b_after.carts[0].sends[0].body, b_reminder);
+    assert!(app.db().erasures(&b_store).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -389,4 +493,25 @@ async fn a_merchant_answers_a_request_in_the_browser() {
     submit(&browser, "back-to-lookup").await;
     assert_eq!(text(&browser, "h1").await, "Requests from people");
     assert!(text(&browser, "#person-records").await.contains("+12122014567"));
+
+    // Erase, confirmed by typing the email again.
+    set_value(&browser, "erase-confirm", "jane.doe@example.com").await;
+    submit(&browser, "erase").await;
+    let notices = text(&browser, "main").await;
+    assert!(
+        notices.contains("Erased jane.doe@example.com on 2025-11-04 14:30:00 UTC"),
+        "{notices}"
+    );
+    assert!(notices.contains("+12122014567 stays on record only as consent proof and stays suppressed"));
+    browser
+        .screenshot(&output_dir().join("privacy-erased.png"))
+        .await
+        .unwrap();
+    let left = app.db().phone_records(&store.store_hash, &phone(NY)).await.unwrap();
+    assert!(left.contact.unwrap().erased_at.is_some());
+    assert_eq!(
+        shared::consent::ConsentState::fold(&left.ledger, shared::consent::Purpose::Marketing).status(),
+        shared::consent::ConsentStatus::Unsubscribed,
+        "the erased number is suppressed"
+    );
 }
