@@ -21,7 +21,7 @@ const CONTEXT_KEY: &str = "store_hash";
 const OPENED_CACHE_LIMIT: usize = 1_000;
 
 /// An access token as stored: the KMS ciphertext, base64.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SealedToken(String);
 
@@ -35,6 +35,11 @@ impl SealedToken {
     /// The stored text (base64 ciphertext), for tests that look at what the table holds.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Deleted at uninstall: nothing can call the store's API any more.
+    pub fn is_deleted(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -50,6 +55,9 @@ pub enum AccessTokenError {
     /// written before tokens were sealed: re-installing the app stores a fresh one).
     #[error("the stored access token of {0} cannot be opened; re-install the app for this store")]
     NotSealedForStore(StoreHash),
+    /// The app was uninstalled from the store: its access token was deleted.
+    #[error("the app is uninstalled from {0}: its access token was deleted")]
+    Uninstalled(StoreHash),
 }
 
 impl AccessTokenError {
@@ -118,6 +126,9 @@ impl TokenKey {
     }
 
     pub async fn open(&self, store: &StoreHash, sealed: &SealedToken) -> Result<Secret, AccessTokenError> {
+        if sealed.is_deleted() {
+            return Err(AccessTokenError::Uninstalled(store.clone()));
+        }
         let cache_key = (store.clone(), sealed.0.clone());
         if let Some(token) = self.cache().get(&cache_key) {
             return Ok(token.clone());

@@ -442,6 +442,7 @@ mod app {
                 installed_at: now,
                 updated_at: now,
                 uninstalled_at: None,
+                purge_after: None,
                 settings_version: 0,
             };
             self.db().put_store(&record).await.expect("store saved");

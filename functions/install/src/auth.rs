@@ -163,6 +163,8 @@ async fn save_store(deps: &Deps, grant: TokenGrant) -> Result<Store, InstallErro
         updated_at: now,
         // Kept: callback tokens issued before the last uninstall never open the app (see `callbacks::load`).
         uninstalled_at: previous.as_ref().and_then(|p| p.uninstalled_at),
+        // A re-install within the grace period keeps the store's data.
+        purge_after: None,
         settings_version: previous.as_ref().map_or(0, |p| p.settings_version),
     };
     deps.aws.db.put_store(&store).await?;

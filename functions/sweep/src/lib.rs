@@ -6,6 +6,7 @@
 //!    moves the due time forward by [`SWEEP_LEASE`]: of overlapping sweeps only one takes a cart, and the next
 //!    sweep does not see it again while its job is pending.
 //! 3. Enqueues one [`SendJob`] per taken cart (deterministic job id), then advances the watermark.
+//! 4. Purges uninstalled stores whose grace period is over ([`shared::db::Db::purge_store`]).
 //!
 //! A sweep that dies half-way loses nothing: a cart taken but never enqueued is due again when its lease ends,
 //! and a cart not yet taken is still due. Duplicate jobs (a re-enqueued cart whose first job was only slow)
@@ -60,6 +61,12 @@ pub struct SweepReport {
     pub queries: u32,
     /// More carts were due than one sweep takes.
     pub truncated: bool,
+    /// Uninstalled stores whose purge finished in this sweep.
+    #[serde(default)]
+    pub stores_purged: usize,
+    /// Items the purge deleted in this sweep.
+    #[serde(default)]
+    pub purge_items_deleted: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +135,43 @@ pub async fn sweep(deps: &Deps) -> Result<SweepReport, SweepError> {
     if report.failed == 0 && !report.truncated {
         db.advance_sweep_watermark(now, now).await?;
     }
+    purge(deps, now, &mut report).await;
     Ok(report)
+}
+
+/// Purges the uninstalled stores whose grace period is over, one bounded step each (a large store takes several
+/// sweeps). When none is due this is one Query. A failure is logged and retried by the next sweep; it never
+/// holds up reminders.
+async fn purge(deps: &Deps, now: chrono::DateTime<chrono::Utc>, report: &mut SweepReport) {
+    let db = &deps.aws.db;
+    let due = match db.stores_due_for_purge(now).await {
+        Ok(due) => due,
+        Err(error) => {
+            tracing::warn!(%error, "stores due for purging could not be read; the next sweep tries again");
+            return;
+        }
+    };
+    for store in due {
+        match db.purge_store(&store, now).await {
+            Ok(outcome) => {
+                report.purge_items_deleted += outcome.items_deleted;
+                if outcome.finished && !outcome.skipped {
+                    report.stores_purged += 1;
+                }
+                tracing::info!(
+                    store_hash = %store.store_hash,
+                    finished = outcome.finished,
+                    skipped = outcome.skipped,
+                    items_deleted = outcome.items_deleted,
+                    proof_items_kept = outcome.proof_items_kept,
+                    "uninstalled store purged"
+                );
+            }
+            Err(error) => {
+                tracing::warn!(store_hash = %store.store_hash, %error, "purge step failed; the next sweep goes on");
+            }
+        }
+    }
 }
 
 /// Takes one due cart: moves its due time forward by the lease if nobody changed it since the index was read.

@@ -5,11 +5,12 @@
 //! table. Writes never land in a bucket older than the current hour, and the watermark never passes the
 //! current hour, so no due cart is skipped.
 
+use super::keys::CART_RETENTION_DAYS;
 use super::keys::{
     CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk, due_shard, due_sk,
     phone_cart_sk, phone_pk, timestamp,
 };
-use super::{Db, DbError, Item, s, to_item};
+use super::{Db, DbError, Item, s, to_item, with_ttl};
 use crate::StoreHash;
 use crate::model::Cart;
 use chrono::{DateTime, Duration, Utc};
@@ -33,6 +34,12 @@ pub struct DueIndexPage {
     pub queries: u32,
 }
 
+/// A cart (and its marker under the phone) lives [`CART_RETENTION_DAYS`] after its last activity or change;
+/// its send records (proof) are not part of it.
+fn cart_expiry(cart: &Cart) -> DateTime<Utc> {
+    cart.last_activity_at.max(cart.updated_at) + Duration::days(CART_RETENTION_DAYS)
+}
+
 impl Db {
     fn cart_item(cart: &Cart, now: DateTime<Utc>) -> Result<Item, DbError> {
         let mut keys = vec![
@@ -45,7 +52,7 @@ impl Db {
             keys.push(("due_pk", due_pk(&bucket, due_shard(&cart.store_hash, &cart.cart_id))));
             keys.push(("due_sk", due_sk(due_at, &cart.store_hash, &cart.cart_id)));
         }
-        to_item(cart, &keys)
+        Ok(with_ttl(to_item(cart, &keys)?, cart_expiry(cart)))
     }
 
     pub async fn get_cart(&self, store: &StoreHash, cart_id: &str) -> Result<Option<Cart>, DbError> {
@@ -56,13 +63,14 @@ impl Db {
     fn phone_cart_item(cart: &Cart) -> Result<Option<Item>, DbError> {
         let Some(phone) = &cart.phone else { return Ok(None) };
         let marker = serde_json::json!({ "cart_id": cart.cart_id });
-        Ok(Some(to_item(
+        let item = to_item(
             &marker,
             &[
                 ("pk", phone_pk(&cart.store_hash, phone)),
                 ("sk", phone_cart_sk(&cart.cart_id)),
             ],
-        )?))
+        )?;
+        Ok(Some(with_ttl(item, cart_expiry(cart))))
     }
 
     /// Saves the cart and files it in the due index under its `next_due_at` (or removes it from the index); a

@@ -6,7 +6,7 @@ use crate::model::Contact;
 use crate::{Phone, StoreHash};
 
 impl Db {
-    fn contact_items(contact: &Contact) -> Result<Vec<Item>, DbError> {
+    pub(super) fn contact_items(contact: &Contact) -> Result<Vec<Item>, DbError> {
         let pk = phone_pk(&contact.store_hash, &contact.phone);
         let mut keys = vec![
             ("pk", pk.clone()),

@@ -9,10 +9,10 @@
 //! the cart and its send records were scrubbed.
 
 use super::keys::{
-    SUBSCRIBER_SK, cart_pk, deleted_customer_tombstone, erasure_sk, group_pk, phone_cart_sk, phone_pk, send_sk,
-    store_pk, subscriber_email_pk, token_pk,
+    SUBSCRIBER_SK, TTL_ATTRIBUTE, cart_pk, deleted_customer_tombstone, erasure_sk, group_pk, phone_cart_sk, phone_pk,
+    send_sk, store_pk, subscriber_email_pk, token_pk,
 };
-use super::{Db, DbError, s, to_item};
+use super::{Db, DbError, n, s, to_item};
 use crate::consent::{ConsentEvent, ConsentEventKind, Purpose};
 use crate::model::contact::GUEST_GROUP;
 use crate::model::{CartStatus, Contact, OptOutLink};
@@ -155,8 +155,11 @@ impl Db {
             erased_at: at,
             report: report.clone(),
         };
-        self.put(to_item(&record, &[("pk", store_pk(store)), ("sk", erasure_sk(at))])?)
-            .await?;
+        let mut item = to_item(&record, &[("pk", store_pk(store)), ("sk", erasure_sk(at))])?;
+        // Proof that the request was answered, kept as long as consent proof.
+        let until = at + Duration::days(super::PROOF_RETENTION_DAYS);
+        item.insert(TTL_ATTRIBUTE.to_owned(), n(until.timestamp()));
+        self.put(item).await?;
         Ok(report)
     }
 
@@ -227,7 +230,10 @@ impl Db {
                 contact.erase(at);
                 contact.subscribed_in_bigcommerce = None;
                 contact.labels.clear();
-                self.put_contact(&contact).await?;
+                // Erased, it has no group memberships: one item, one PutItem.
+                for item in Self::contact_items(&contact)? {
+                    self.put(item).await?;
+                }
                 report.items_scrubbed += 1;
             }
         }

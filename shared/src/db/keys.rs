@@ -9,6 +9,7 @@
 //! - `DEDUPE#{key}`: de-duplication markers with a TTL (webhook hashes, provider reply ids).
 //! - `TOKEN#{token}`: recovery-link and opt-out tokens.
 //! - `SWEEP`: the sweep's watermark.
+//! - `PURGE`: uninstalled stores by the time their data is purged.
 //! - `SENDER#{sender}`: the operator's approval of a sender number or ID (the stores it is proven for).
 //! - `STORE#{hash}#EMAIL#{email}`: a newsletter subscriber (`SUBSCRIBER`), read by the contact sync.
 //! - `RATE#{key}#{window}`: request counters of the public consent endpoint (TTL).
@@ -170,6 +171,23 @@ pub fn subscriber_lookup(store: &StoreHash, subscriber_id: u64) -> String {
 pub fn rate_pk(key: &str, window_start: DateTime<Utc>) -> String {
     format!("RATE#{key}#{}", window_start.timestamp())
 }
+
+/// Uninstalled stores waiting for their purge: `PURGE` / `{purge_after}#{store}` (see `db::purge`).
+pub const PURGE_PK: &str = "PURGE";
+
+pub fn purge_sk(purge_after: DateTime<Utc>, store: &StoreHash) -> String {
+    format!("{}#{store}", timestamp(purge_after))
+}
+
+/// `StoreLists` list of a store's newsletter subscribers (so an uninstalled store's purge finds them).
+pub fn store_subscribers(store: &StoreHash) -> String {
+    format!("STORE#{store}#SUBSCRIBERS")
+}
+
+/// How long items without proof value live after their last write (DynamoDB TTL on [`TTL_ATTRIBUTE`]).
+pub const CART_RETENTION_DAYS: i64 = 90;
+pub const REPLY_RETENTION_DAYS: i64 = 180;
+pub const DECISION_RETENTION_DAYS: i64 = 365;
 
 pub const SWEEP_PK: &str = "SWEEP";
 pub const WATERMARK_SK: &str = "WATERMARK";

@@ -13,6 +13,7 @@ mod dedupe;
 mod erasure;
 pub mod keys;
 mod person_records;
+mod purge;
 mod rate_limits;
 mod recovery;
 mod replies;
@@ -28,6 +29,7 @@ pub use consent::{Appended, PhoneSnapshot};
 pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
 pub use erasure::{ErasureCause, ErasureRecord, ErasureReport, Person, TOMBSTONE_DAYS, erased_body};
 pub use person_records::{CartRecords, PersonKey, PersonRecords, PhoneRecords};
+pub use purge::{PROOF_RETENTION_DAYS, PURGE_GRACE_DAYS, PurgeDue, PurgeOutcome};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
 pub use sync_jobs::PageCounts;
@@ -385,6 +387,12 @@ pub(crate) fn to_item<T: Serialize>(entity: &T, keys: &[(&str, String)]) -> Resu
         item.insert((*name).to_owned(), s(value));
     }
     Ok(item)
+}
+
+/// Adds the TTL attribute: DynamoDB deletes the item (lazily, within days) after `until`.
+pub(crate) fn with_ttl(mut item: Item, until: chrono::DateTime<chrono::Utc>) -> Item {
+    item.insert(keys::TTL_ATTRIBUTE.to_owned(), n(until.timestamp()));
+    item
 }
 
 pub(crate) fn s(value: &str) -> AttributeValue {

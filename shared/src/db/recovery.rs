@@ -177,14 +177,15 @@ impl Db {
         recreated_cart_id: &str,
         from: &RecreatedCart,
     ) -> Result<(), DbError> {
-        self.put(to_item(
+        let item = to_item(
             from,
             &[
                 ("pk", cart_pk(store, recreated_cart_id)),
                 ("sk", RECREATED_FROM_SK.to_owned()),
             ],
-        )?)
-        .await
+        )?;
+        let until = from.clicked_at + chrono::Duration::days(super::keys::CART_RETENTION_DAYS);
+        self.put(super::with_ttl(item, until)).await
     }
 
     /// The reminder a cart was re-created from, if it was.

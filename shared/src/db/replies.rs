@@ -1,8 +1,9 @@
 //! What replies and delivery reports change in a phone's partition: the inbound texts kept for the merchant,
 //! the end of the phone's pending reminders, the undeliverable flag on the contact.
 
+use super::keys::REPLY_RETENTION_DAYS;
 use super::keys::{CONTACT_SK, phone_pk, reply_sk};
-use super::{Db, DbError, s, to_item};
+use super::{Db, DbError, s, to_item, with_ttl};
 use crate::replies::ReplyRecord;
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Utc};
@@ -14,14 +15,15 @@ impl Db {
     /// Keeps an inbound text (and what the app did about it) in the phone's partition. Writing the same
     /// text again overwrites it with the same key.
     pub async fn put_reply(&self, reply: &ReplyRecord) -> Result<(), DbError> {
-        self.put(to_item(
+        let item = to_item(
             reply,
             &[
                 ("pk", phone_pk(&reply.store_hash, &reply.phone)),
                 ("sk", reply_sk(reply.received_at, &reply.provider, &reply.message_id)),
             ],
-        )?)
-        .await
+        )?;
+        let until = reply.received_at + chrono::Duration::days(REPLY_RETENTION_DAYS);
+        self.put(with_ttl(item, until)).await
     }
 
     /// The texts a phone sent to a store, oldest first.

@@ -170,23 +170,27 @@ impl Db {
 
     /// Records the consent engine's decision for a due reminder (allow, deny or defer, with its reason).
     pub async fn record_decision(&self, decision: &ReminderDecision) -> Result<(), DbError> {
-        self.put(to_item(
-            decision,
-            &[
-                ("pk", cart_pk(&decision.store_hash, &decision.cart_id)),
-                ("sk", decision_sk(decision.decided_at, decision.step)),
-                ("gsi2pk", store_decisions(&decision.store_hash)),
-                (
-                    "gsi2sk",
-                    format!(
-                        "{}#{}#{:02}",
-                        timestamp(decision.decided_at),
-                        decision.cart_id,
-                        decision.step
+        let until = decision.decided_at + chrono::Duration::days(super::keys::DECISION_RETENTION_DAYS);
+        self.put(super::with_ttl(
+            to_item(
+                decision,
+                &[
+                    ("pk", cart_pk(&decision.store_hash, &decision.cart_id)),
+                    ("sk", decision_sk(decision.decided_at, decision.step)),
+                    ("gsi2pk", store_decisions(&decision.store_hash)),
+                    (
+                        "gsi2sk",
+                        format!(
+                            "{}#{}#{:02}",
+                            timestamp(decision.decided_at),
+                            decision.cart_id,
+                            decision.step
+                        ),
                     ),
-                ),
-            ],
-        )?)
+                ],
+            )?,
+            until,
+        ))
         .await
     }
 

@@ -29,6 +29,8 @@ impl Db {
                 ("sk", SUBSCRIBER_SK.to_owned()),
                 ("gsi1pk", subscriber_lookup(store, subscriber.subscriber_id)),
                 ("gsi1sk", SUBSCRIBER_SK.to_owned()),
+                ("gsi2pk", super::keys::store_subscribers(store)),
+                ("gsi2sk", subscriber.email.clone()),
             ],
         )
     }

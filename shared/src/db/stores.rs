@@ -21,15 +21,24 @@ impl Db {
         .await
     }
 
-    /// Marks the store uninstalled: from this moment nothing is sent for it.
+    /// Marks the store uninstalled: from this moment nothing is sent for it; its access token is deleted at
+    /// once, and its data is filed for purging after [`super::PURGE_GRACE_DAYS`].
     pub async fn mark_uninstalled(&self, store: &StoreHash, at: DateTime<Utc>) -> Result<(), DbError> {
+        let purge_after = at + chrono::Duration::days(super::PURGE_GRACE_DAYS);
+        // The marker first: one left by a crash before the update is dropped by the purge (store installed).
+        if self.get_store(store).await?.is_some() {
+            self.file_for_purge(store, purge_after).await?;
+        }
         self.counter.call();
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&store_pk(store)))
             .key("sk", s(STORE_SK))
-            .update_expression("SET #status = :uninstalled, uninstalled_at = :at, updated_at = :at")
+            .update_expression(
+                "SET #status = :uninstalled, uninstalled_at = :at, updated_at = :at, purge_after = :purge \
+                 REMOVE access_token",
+            )
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(
@@ -37,6 +46,7 @@ impl Db {
                 serde_dynamo::to_attribute_value(StoreStatus::Uninstalled)?,
             )
             .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+            .expression_attribute_values(":purge", serde_dynamo::to_attribute_value(purge_after)?)
             .send()
             .await
             .map(|_| ())

@@ -48,7 +48,9 @@ pub struct Store {
     pub store_hash: StoreHash,
     pub status: StoreStatus,
     /// The OAuth access token for the store's API, sealed with the access-token key (see
-    /// [`crate::access_token`]): only the functions that call BigCommerce can open it.
+    /// [`crate::access_token`]): only the functions that call BigCommerce can open it. Deleted (empty) at
+    /// uninstall.
+    #[serde(default)]
     pub access_token: SealedToken,
     pub scopes: Vec<String>,
     pub owner: MerchantUser,
@@ -65,6 +67,10 @@ pub struct Store {
     /// The settings version in force; 0 until the merchant connects for the first time.
     #[serde(default)]
     pub settings_version: u32,
+    /// Set at uninstall (30 days on): when the store's data is purged, but for the consent proof. A re-install
+    /// clears it.
+    #[serde(default)]
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 impl Store {

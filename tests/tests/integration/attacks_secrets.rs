@@ -205,7 +205,10 @@ fn each_function_gets_only_the_table_actions_it_uses() {
                 "UpdateItem",
             ][..],
         ),
-        ("SweepFunction", &["GetItem", "PutItem", "Query", "UpdateItem"][..]),
+        (
+            "SweepFunction",
+            &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"][..],
+        ),
         (
             "SendFunction",
             &["BatchWriteItem", "GetItem", "PutItem", "Query", "UpdateItem"][..],

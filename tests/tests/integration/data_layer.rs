@@ -480,6 +480,7 @@ async fn settings_versions_are_kept_and_concurrent_saves_conflict() {
         installed_at: now,
         updated_at: now,
         uninstalled_at: None,
+        purge_after: None,
         settings_version: 0,
     };
     env.db().put_store(&record).await.unwrap();

@@ -163,6 +163,20 @@ async fn assert_only_proof_left(app: &TestApp, store: &SeededStore, number: &Pho
     }
 }
 
+/// The proof items must carry their TTL; everything else of an uninstalled store must be gone, but for
+/// markers and tokens that expire by themselves.
+fn is_kept_after_purge(store: &SeededStore, pk: &str, sk: &str, text: &str) -> bool {
+    let hash = store.store_hash.as_str();
+    let proof = (pk.starts_with(&format!("STORE#{hash}#PHONE#"))
+        && ["CONSENT#", "CONSENTKEY#", "SENT#"].iter().any(|p| sk.starts_with(p)))
+        || (pk.starts_with(&format!("STORE#{hash}#CART#")) && sk.starts_with("SEND#"))
+        || (pk == format!("STORE#{hash}") && sk.starts_with("ERASURE#"));
+    let expiring = ["DEDUPE#", "TOKEN#", "RATE#", &format!("STORE#{hash}#RATE#")]
+        .iter()
+        .any(|p| pk.starts_with(p));
+    (proof || expiring) && text.contains("\"expires_at\"") || pk.starts_with("SENDER#")
+}
+
 #[tokio::test]
 async fn a_customer_deleted_in_bigcommerce_leaves_only_the_consent_proof() {
     let app = app().await;
@@ -317,4 +331,108 @@ async fn a_bigcommerce_error_body_quoting_a_customer_reaches_neither_logs_nor_no
         assert!(!page.html.contains(quoted), "{quoted} in the notice: {}", page.html);
         assert!(!logged.contains(quoted), "{quoted} in the logs");
     }
+}
+
+#[tokio::test]
+async fn uninstall_deletes_the_token_at_once_and_purges_all_but_the_proof_after_the_grace_period() {
+    use integration_tests::recovery::{LONDON, phone};
+    let app = app().await;
+    let gone = store(&app, "priv05").await;
+    let (_, number) = known_customer(&app, &gone).await;
+    // A second store uninstalls too, but re-installs within the grace period.
+    let back = app.seed_store("priv06", |_| {}).await;
+    let london = phone(LONDON);
+    give_consent(&app, &back, &london, app.clock.now() - Duration::days(1)).await;
+    let basket = cart(
+        &back,
+        "cart-back",
+        Some(&london),
+        "GB",
+        app.clock.now(),
+        vec![item("Tea", 7, 1, 900)],
+    );
+    save(&app, &basket).await;
+    let ledger_before = app.db().ledger(&gone.store_hash, &number).await.unwrap();
+
+    let uninstalled_at = app.clock.now();
+    for hash in ["priv05", "priv06"] {
+        let page = app.uninstall_app(hash).await;
+        assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.html);
+    }
+    // At once: the access token is gone, and anything that needs it fails as uninstalled.
+    let record = app.db().get_store(&gone.store_hash).await.unwrap().unwrap();
+    assert!(!record.is_installed());
+    assert!(record.access_token.is_deleted());
+    assert_eq!(record.purge_after, Some(uninstalled_at + Duration::days(30)));
+    let error = app.install.bigcommerce.store_client(&record).await.unwrap_err();
+    assert!(error.to_string().contains("uninstalled"), "{error}");
+    assert!(!error.is_retryable());
+
+    app.clock.advance(Duration::days(10));
+    let page = app.authorize("priv06", &integration_tests::install::all_scopes()).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.html);
+    let reinstalled = app.db().get_store(&back.store_hash).await.unwrap().unwrap();
+    assert!(reinstalled.is_installed() && reinstalled.purge_after.is_none());
+
+    // Day 29: nothing is purged yet.
+    app.clock.advance(Duration::days(19));
+    let report = app.run_sweep().await;
+    assert_eq!(report["stores_purged"], 0, "{report}");
+    assert!(app.db().get_contact(&gone.store_hash, &number).await.unwrap().is_some());
+
+    // Day 31: the uninstalled store is purged; the re-installed one keeps everything.
+    app.clock.advance(Duration::days(2));
+    let report = app.run_sweep().await;
+    assert_eq!(report["stores_purged"], 1, "{report}");
+    assert!(app.db().get_store(&gone.store_hash).await.unwrap().is_none());
+    assert!(app.db().get_contact(&gone.store_hash, &number).await.unwrap().is_none());
+    assert!(app.db().get_store(&back.store_hash).await.unwrap().is_some());
+    assert!(
+        app.db()
+            .get_cart(&back.store_hash, "cart-back")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        app.db().ledger(&back.store_hash, &london).await.unwrap().len() >= 1,
+        true
+    );
+
+    // Only the proof is left, each item expiring four years after the last message to the number.
+    assert_eq!(app.db().ledger(&gone.store_hash, &number).await.unwrap(), ledger_before);
+    let hash = gone.store_hash.as_str();
+    let sent = app
+        .db()
+        .get_send(&gone.store_hash, "cart-erase", 1)
+        .await
+        .unwrap()
+        .unwrap();
+    let last_message = sent.sent_at.unwrap();
+    let proof_until = (last_message + Duration::days(4 * 365 + 1)).timestamp();
+    let mut proof_items = 0;
+    for (pk, sk, text) in scan_table(&app).await {
+        let lower = text.to_lowercase();
+        for needle in [FIRST, LAST, EMAIL, "monogrammed robe"] {
+            assert!(
+                !lower.contains(&needle.to_lowercase()),
+                "{needle} left in {pk} / {sk}: {text}"
+            );
+        }
+        if !text.contains(hash) {
+            continue;
+        }
+        assert!(
+            is_kept_after_purge(&gone, &pk, &sk, &text),
+            "left after the purge: {pk} / {sk}: {text}"
+        );
+        if pk.starts_with(&format!("STORE#{hash}#PHONE#")) {
+            assert!(text.contains(&format!("N(\"{proof_until}\")")), "{pk} / {sk}: {text}");
+            proof_items += 1;
+        }
+    }
+    assert!(proof_items >= 4, "ledger, markers and sent markers kept: {proof_items}");
+    // Purged once: later sweeps find nothing to do.
+    app.clock.advance(Duration::days(1));
+    assert_eq!(app.run_sweep().await["stores_purged"], 0);
 }
