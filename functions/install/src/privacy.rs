@@ -730,13 +730,11 @@ fn double_opt_in_rows(
             .find(|e| e.occurred_at >= after && matches!(e.kind, ConsentEventKind::DoubleOptInConfirmed { .. }))
     });
     let before = confirmed.map(|c| c.occurred_at);
-    let request = phone
-        .ledger
-        .iter()
-        .filter(|e| matches!(e.kind, ConsentEventKind::DoubleOptInRequested { .. }))
-        .filter(|e| before.is_none_or(|b| e.occurred_at <= b))
-        .filter(|e| confirmation.is_some() || e.occurred_at >= after)
-        .next_back();
+    let request = phone.ledger.iter().rfind(|e| {
+        matches!(e.kind, ConsentEventKind::DoubleOptInRequested { .. })
+            && before.is_none_or(|b| e.occurred_at <= b)
+            && (confirmation.is_some() || e.occurred_at >= after)
+    });
     match request {
         Some(request) => {
             if let ConsentEventKind::DoubleOptInRequested { text, message_id } = &request.kind {
