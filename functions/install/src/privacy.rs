@@ -44,6 +44,11 @@ pub fn person_key(typed: &str, country: Option<&str>) -> Result<PersonKey, Strin
     }
     if typed.contains('@') {
         return normalize_email(typed)
+            .filter(|email| {
+                email
+                    .split_once('@')
+                    .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+            })
             .map(PersonKey::Email)
             .ok_or_else(|| "That is not a valid email address.".to_owned());
     }
