@@ -362,7 +362,22 @@ async fn erase(
             plural(numbers.len(), "it", "them"),
         )));
     }
-    let left = deps.aws.db.person_records(&store.store_hash, key).await?;
+    // What is left: the proof under each number (found by email no more: the email is gone).
+    let left = match key {
+        PersonKey::Email(_) if !report.phones.is_empty() => {
+            let mut phones = Vec::with_capacity(report.phones.len());
+            for phone in &report.phones {
+                phones.push(deps.aws.db.phone_records(&store.store_hash, phone).await?);
+            }
+            PersonRecords {
+                store_hash: store.store_hash.clone(),
+                phones,
+                emails: Vec::new(),
+                subscribers: Vec::new(),
+            }
+        }
+        _ => deps.aws.db.person_records(&store.store_hash, key).await?,
+    };
     Ok(lookup_page(
         auth,
         store,

@@ -503,6 +503,12 @@ async fn a_merchant_answers_a_request_in_the_browser() {
         "{notices}"
     );
     assert!(notices.contains("+12122014567 stays on record only as consent proof and stays suppressed"));
+    let proof = text(&browser, "#person-records").await;
+    assert!(
+        proof.contains("Erased at the request of merchant user"),
+        "what is left is shown: {proof}"
+    );
+    assert!(!proof.contains("Jane"), "{proof}");
     browser
         .screenshot(&output_dir().join("privacy-erased.png"))
         .await
