@@ -225,17 +225,15 @@ impl Db {
             }
         }
         // Last, the contact: kept with the number only, so the store's lists still show it as erased.
-        if let Some(mut contact) = snapshot.contact {
-            if !is_erased(&contact) {
-                contact.erase(at);
-                contact.subscribed_in_bigcommerce = None;
-                contact.labels.clear();
-                // Erased, it has no group memberships: one item, one PutItem.
-                for item in Self::contact_items(&contact)? {
-                    self.put(item).await?;
-                }
-                report.items_scrubbed += 1;
+        if let Some(mut contact) = snapshot.contact.filter(|c| !is_erased(c)) {
+            contact.erase(at);
+            contact.subscribed_in_bigcommerce = None;
+            contact.labels.clear();
+            // Erased, it has no group memberships: one item, one PutItem.
+            for item in Self::contact_items(&contact)? {
+                self.put(item).await?;
             }
+            report.items_scrubbed += 1;
         }
         Ok(())
     }

@@ -52,14 +52,18 @@ struct Step<'a> {
     phones_done: HashSet<Phone>,
     carts_done: HashSet<String>,
     outcome: PurgeOutcome,
-    budget: u32,
+    /// Write requests made (deletions of items already gone included).
+    writes: u32,
 }
 
 impl Step<'_> {
     fn spent(&self) -> bool {
-        self.outcome.items_deleted + self.outcome.proof_items_kept >= self.budget
+        self.writes >= PURGE_WRITES_PER_STEP
     }
 }
+
+/// Items read per page of a list.
+const LIST_PAGE: i32 = 100;
 
 impl Db {
     /// Files the store for purging at `purge_after` (uninstall).
@@ -112,7 +116,7 @@ impl Db {
             phones_done: HashSet::new(),
             carts_done: HashSet::new(),
             outcome: PurgeOutcome::default(),
-            budget: PURGE_WRITES_PER_STEP,
+            writes: 0,
         };
         if let Some((_, Some(settings))) = self.store_with_settings(store).await? {
             step.groups.insert(settings.subscriber_group.clone());
@@ -122,41 +126,71 @@ impl Db {
             step.groups.extend(directory.customer_groups.values().cloned());
         }
 
+        // Each list is read from its start, a page at a time: what is purged leaves it (contacts, decisions and
+        // subscribers are deleted, send records lose their list keys). A page with nothing new (the index lags)
+        // ends this step; the next sweep goes on, so nothing listed is ever skipped.
         // Contacts: each phone's partition (proof kept, the rest deleted, the contact last).
-        let phones = self.list_keys(&store_contacts(store), "phone").await?;
-        for e164 in phones {
-            if let Ok(phone) = Phone::from_e164(&e164) {
-                self.purge_phone(&mut step, &phone, now).await?;
+        loop {
+            let page = self.list_page(&store_contacts(store)).await?;
+            if page.is_empty() {
+                break;
             }
-            if step.spent() {
+            let mut progressed = false;
+            for item in page {
+                let Some(phone) = attribute(&item, "phone").and_then(|p| Phone::from_e164(p).ok()) else {
+                    continue;
+                };
+                progressed |= self.purge_phone(&mut step, &phone, now).await?;
+                if step.spent() {
+                    return Ok(step.outcome);
+                }
+            }
+            if !progressed {
                 return Ok(step.outcome);
             }
         }
-        // Sends: numbers without a contact, and the carts of every send (sends leave the list once kept).
-        for item in self.list_items(&store_sends(store)).await? {
-            let record: SendRecord = serde_dynamo::from_item(item)?;
-            self.purge_phone(&mut step, &record.phone, now).await?;
-            self.purge_cart(&mut step, &record.cart_id, None).await?;
-            if step.spent() {
+        // Sends: numbers without a contact, and the carts of every send.
+        loop {
+            let page = self.list_page(&store_sends(store)).await?;
+            if page.is_empty() {
+                break;
+            }
+            let mut progressed = false;
+            for item in page {
+                let record: SendRecord = serde_dynamo::from_item(item)?;
+                progressed |= self.purge_phone(&mut step, &record.phone, now).await?;
+                progressed |= self.purge_cart(&mut step, &record.cart_id, None).await?;
+                if step.spent() {
+                    return Ok(step.outcome);
+                }
+            }
+            if !progressed {
                 return Ok(step.outcome);
             }
         }
-        for cart_id in self.list_keys(&store_decisions(store), "cart_id").await? {
-            self.purge_cart(&mut step, &cart_id, None).await?;
-            if step.spent() {
-                return Ok(step.outcome);
-            }
-        }
-        for item in self.list_items(&store_subscribers(store)).await? {
-            let (Some(pk), Some(sk)) = (
-                item.get("pk").and_then(|v| v.as_s().ok()),
-                item.get("sk").and_then(|v| v.as_s().ok()),
-            ) else {
-                continue;
-            };
-            self.delete_counted(&mut step, pk, sk).await?;
-            if step.spent() {
-                return Ok(step.outcome);
+        // Carts with decisions (but no send), then subscribers.
+        for list in [store_decisions(store), store_subscribers(store)] {
+            loop {
+                let page = self.list_page(&list).await?;
+                if page.is_empty() {
+                    break;
+                }
+                let mut progressed = false;
+                for item in page {
+                    if list.ends_with("#DECISIONS") {
+                        if let Some(cart_id) = attribute(&item, "cart_id") {
+                            progressed |= self.purge_cart(&mut step, cart_id, None).await?;
+                        }
+                    } else if let (Some(pk), Some(sk)) = (attribute(&item, "pk"), attribute(&item, "sk")) {
+                        progressed |= self.delete_counted(&mut step, pk, sk).await?;
+                    }
+                    if step.spent() {
+                        return Ok(step.outcome);
+                    }
+                }
+                if !progressed {
+                    return Ok(step.outcome);
+                }
             }
         }
         // The store's own partition, the store record last; erasure records are proof (they carry their TTL).
@@ -174,9 +208,10 @@ impl Db {
         Ok(step.outcome)
     }
 
-    async fn purge_phone(&self, step: &mut Step<'_>, phone: &Phone, now: DateTime<Utc>) -> Result<(), DbError> {
+    /// Purges one phone's partition; `Ok(false)` when this step already did.
+    async fn purge_phone(&self, step: &mut Step<'_>, phone: &Phone, now: DateTime<Utc>) -> Result<bool, DbError> {
         if !step.phones_done.insert(phone.clone()) {
-            return Ok(());
+            return Ok(false);
         }
         let pk = phone_pk(step.store, phone);
         let items = self.query_partition(&pk, None).await?;
@@ -212,18 +247,19 @@ impl Db {
         if has_contact {
             self.delete_counted(step, &pk, CONTACT_SK).await?;
         }
-        Ok(())
+        Ok(true)
     }
 
-    /// Deletes a cart's items but its send records, which are kept as proof without their text.
+    /// Deletes a cart's items but its send records, which are kept as proof without their text. `Ok(false)` when
+    /// this step already did.
     async fn purge_cart(
         &self,
         step: &mut Step<'_>,
         cart_id: &str,
         proof_until: Option<DateTime<Utc>>,
-    ) -> Result<(), DbError> {
+    ) -> Result<bool, DbError> {
         if !step.carts_done.insert(cart_id.to_owned()) {
-            return Ok(());
+            return Ok(false);
         }
         let pk = cart_pk(step.store, cart_id);
         for item in self.query_partition(&pk, None).await? {
@@ -246,11 +282,12 @@ impl Db {
                     .send()
                     .await?;
                 step.outcome.proof_items_kept += 1;
+                step.writes += 1;
             } else {
                 self.delete_counted(step, &pk, &sk).await?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn keep_until(&self, step: &mut Step<'_>, pk: &str, sk: &str, until: DateTime<Utc>) -> Result<(), DbError> {
@@ -266,44 +303,29 @@ impl Db {
             .send()
             .await?;
         step.outcome.proof_items_kept += 1;
+        step.writes += 1;
         Ok(())
     }
 
-    async fn delete_counted(&self, step: &mut Step<'_>, pk: &str, sk: &str) -> Result<(), DbError> {
-        if self.delete_existing(pk, sk).await? {
+    /// Deletes one item; `Ok(true)` when it existed.
+    async fn delete_counted(&self, step: &mut Step<'_>, pk: &str, sk: &str) -> Result<bool, DbError> {
+        step.writes += 1;
+        let existed = self.delete_existing(pk, sk).await?;
+        if existed {
             step.outcome.items_deleted += 1;
         }
-        Ok(())
+        Ok(existed)
     }
 
-    /// Every item of one `StoreLists` list.
-    async fn list_items(&self, list: &str) -> Result<Vec<Item>, DbError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .store_list_query(list)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await?;
-            let page = output.items.unwrap_or_default();
-            self.counter.read(page.len());
-            items.extend(page);
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(items),
-            }
-        }
+    /// The first page of one `StoreLists` list.
+    async fn list_page(&self, list: &str) -> Result<Vec<Item>, DbError> {
+        let output = self.store_list_query(list).limit(LIST_PAGE).send().await?;
+        let page = output.items.unwrap_or_default();
+        self.counter.read(page.len());
+        Ok(page)
     }
+}
 
-    /// One attribute of every item of a `StoreLists` list, without repeats.
-    async fn list_keys(&self, list: &str, attribute: &str) -> Result<Vec<String>, DbError> {
-        let mut seen = BTreeSet::new();
-        for item in self.list_items(list).await? {
-            if let Some(value) = item.get(attribute).and_then(|v| v.as_s().ok()) {
-                seen.insert(value.clone());
-            }
-        }
-        Ok(seen.into_iter().collect())
-    }
+fn attribute<'a>(item: &'a Item, name: &str) -> Option<&'a String> {
+    item.get(name).and_then(|v| v.as_s().ok())
 }

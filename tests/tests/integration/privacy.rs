@@ -324,13 +324,13 @@ async fn a_bigcommerce_error_body_quoting_a_customer_reaches_neither_logs_nor_no
     let logged = logs.text();
     assert!(
         logged.contains("Require Consent could not be read"),
-        "the failure is logged: {logged}"
+        "the failure is logged"
     );
-    assert!(logged.contains("fields email"), "BigCommerce's code is kept: {logged}");
     for quoted in [FIRST, LAST, EMAIL, "201-4567", "already in use"] {
         assert!(!page.html.contains(quoted), "{quoted} in the notice: {}", page.html);
         assert!(!logged.contains(quoted), "{quoted} in the logs");
     }
+    assert!(logged.contains("fields email"), "BigCommerce's code is kept");
 }
 
 #[tokio::test]
@@ -394,10 +394,7 @@ async fn uninstall_deletes_the_token_at_once_and_purges_all_but_the_proof_after_
             .unwrap()
             .is_some()
     );
-    assert_eq!(
-        app.db().ledger(&back.store_hash, &london).await.unwrap().len() >= 1,
-        true
-    );
+    assert!(!app.db().ledger(&back.store_hash, &london).await.unwrap().is_empty());
 
     // Only the proof is left, each item expiring four years after the last message to the number.
     assert_eq!(app.db().ledger(&gone.store_hash, &number).await.unwrap(), ledger_before);
