@@ -13,6 +13,7 @@ pub mod form;
 pub mod hooks;
 pub mod jwt;
 pub mod page;
+pub mod privacy;
 pub mod script;
 pub mod session;
 pub mod settings;

@@ -183,6 +183,7 @@ form:has(#option-inferred:checked) .only-inferred{display:block}
 .actions{display:flex;gap:12px;margin-top:16px}
 button{font:inherit;font-weight:600;border-radius:6px;padding:9px 18px;border:1px solid var(--blue);background:var(--blue);color:#fff;cursor:pointer}
 button.secondary{background:#fff;color:var(--blue)}
+button.danger{background:var(--bad);border-color:var(--bad)}
 progress{width:100%;max-width:520px;height:14px}
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 .counts td:last-child,.counts th:last-child{text-align:right}

@@ -481,10 +481,21 @@ async fn start_sync(deps: &Deps, store: &Store, settings_version: u32) -> Result
     Ok(job)
 }
 
-/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`, `refresh`.
+/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`, `refresh`, and the requests from people
+/// ([`crate::privacy`]).
 pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebResponse, InstallError> {
     let (session, store, form) = authenticate_post(deps, request).await?;
     let span = shared::logging::store_span(&store.store_hash);
+    if crate::privacy::handles(action) {
+        let keys = keys(deps);
+        let auth = crate::privacy::Auth {
+            session: &session,
+            keys: &keys,
+        };
+        return crate::privacy::respond(deps, &auth, &store, &form, action)
+            .instrument(span)
+            .await;
+    }
     if action == "refresh" {
         // The page again (sync progress), as a post so that it works without the cookie.
         return page_after_repair(deps, &store, &session, &keys(deps), Vec::new(), Opened::Load)

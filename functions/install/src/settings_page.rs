@@ -92,6 +92,7 @@ pub fn render(view: &SettingsView<'_>) -> String {
         status_section(&mut html, view, settings);
     }
     form_section(&mut html, view);
+    html.push_str(&crate::privacy::section(&view.hidden_auth()));
     html
 }
 

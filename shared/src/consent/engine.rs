@@ -1212,7 +1212,7 @@ fn market_adjective(market: Market) -> &'static str {
     }
 }
 
-fn describe_opt_out(method: &OptOutMethod) -> String {
+pub(crate) fn describe_opt_out(method: &OptOutMethod) -> String {
     match method {
         OptOutMethod::Keyword { raw_text, .. } => {
             let shown: String = raw_text.chars().take(40).collect();

@@ -134,6 +134,82 @@ pub struct ConsentEvent {
 }
 
 impl ConsentEvent {
+    /// What happened, in one plain sentence for the merchant (the settings page's person lookup). The full
+    /// evidence (disclosure text, user agent) is shown beside it where it matters.
+    pub fn sentence(&self) -> String {
+        let sentence = match &self.kind {
+            ConsentEventKind::CheckoutCheckbox {
+                disclosure_version,
+                checkbox_default_checked,
+                ip,
+                page_url,
+                cart_id,
+                ..
+            } => {
+                let mut s = format!("Ticked the SMS checkbox at checkout (disclosure version {disclosure_version}");
+                if let Some(page) = page_url {
+                    s.push_str(&format!(", page {page}"));
+                }
+                if let Some(cart) = cart_id {
+                    s.push_str(&format!(", cart {cart}"));
+                }
+                s.push_str(&format!(", from IP address {ip})."));
+                if *checkbox_default_checked {
+                    s.push_str(" The box was served pre-ticked, so this is not consent.");
+                }
+                s
+            }
+            ConsentEventKind::CheckoutPhoneVerified { cart_id, .. } => format!(
+                "The number was verified as the billing phone of checkout {cart_id}, so the checkbox tick counts."
+            ),
+            ConsentEventKind::KeywordOptIn { keyword, .. } => format!("Texted {} to opt in.", keyword.as_str()),
+            ConsentEventKind::DoubleOptInRequested { .. } => "We texted a double opt-in request.".to_owned(),
+            ConsentEventKind::DoubleOptInConfirmed { raw_text, .. } => {
+                let shown: String = raw_text.chars().take(40).collect();
+                format!("Replied \"{shown}\" to confirm the double opt-in request.")
+            }
+            ConsentEventKind::GeneralMarketing {
+                opted_in: true,
+                evidence,
+            } => {
+                format!("BigCommerce reported a general marketing opt-in ({evidence}).")
+            }
+            ConsentEventKind::GeneralMarketing {
+                opted_in: false,
+                evidence,
+            } => {
+                format!("BigCommerce reported no general marketing opt-in, or an opt-out ({evidence}).")
+            }
+            ConsentEventKind::Inferred { source } => {
+                format!("Gave this number ({source}) while the store relied on inferred consent.")
+            }
+            ConsentEventKind::ImportDefault { sync_job_id } => {
+                format!("Imported as subscribed by default by contact sync {sync_job_id}.")
+            }
+            ConsentEventKind::Purchase {
+                order_id,
+                opt_out_offered,
+            } => format!(
+                "Completed order {order_id}{}.",
+                if *opt_out_offered {
+                    ", where a simple way to refuse marketing was offered"
+                } else {
+                    ""
+                }
+            ),
+            ConsentEventKind::OptOut(method) => {
+                format!("Opted out ({}).", super::engine::describe_opt_out(method))
+            }
+            ConsentEventKind::Erasure { requested_by } => {
+                format!("Erased at the request of {requested_by}; the number stays suppressed.")
+            }
+        };
+        match self.purpose {
+            Purpose::Marketing => sentence,
+            Purpose::Transactional => format!("{sentence} (For transactional messages only.)"),
+        }
+    }
+
     /// Builds an event recorded at `now`, with a fresh sortable id.
     pub fn new(
         store_hash: StoreHash,

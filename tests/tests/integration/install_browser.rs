@@ -10,7 +10,7 @@ use shared::model::ConsentOption;
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn output_dir() -> PathBuf {
+pub(crate) fn output_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
@@ -20,7 +20,7 @@ fn output_dir() -> PathBuf {
 }
 
 /// Clicks a submit button and waits for the page the form post returns.
-async fn submit(browser: &Browser, button: &str) {
+pub(crate) async fn submit(browser: &Browser, button: &str) {
     browser
         .eval(&format!(
             "window.__before_submit = true; document.getElementById('{button}').click(); true"
@@ -37,7 +37,7 @@ async fn submit(browser: &Browser, button: &str) {
         .unwrap();
 }
 
-async fn set_value(browser: &Browser, id: &str, value: &str) {
+pub(crate) async fn set_value(browser: &Browser, id: &str, value: &str) {
     browser
         .eval(&format!(
             "document.getElementById({}).value = {}; true",
@@ -48,7 +48,7 @@ async fn set_value(browser: &Browser, id: &str, value: &str) {
         .unwrap();
 }
 
-async fn text(browser: &Browser, selector: &str) -> String {
+pub(crate) async fn text(browser: &Browser, selector: &str) -> String {
     browser
         .eval(&format!(
             "(document.querySelector({}) || {{textContent: ''}}).textContent",

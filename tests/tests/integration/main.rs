@@ -15,6 +15,7 @@ mod dev_stack;
 mod install;
 mod install_browser;
 mod privacy;
+mod privacy_requests;
 mod recovery;
 mod replies;
 mod replies_second_pass;

@@ -1,0 +1,874 @@
+//! Requests from people, answered from the settings page: look a person up by phone number or email (their
+//! consent state and ledger in plain sentences), export everything held about them (JSON), print the consent
+//! evidence a carrier or a lawyer asks for, and erase them.
+//!
+//! Each is a settings action (`POST /settings/privacy-…`): the session and its CSRF token are checked first
+//! ([`crate::settings::action`]), and every read and write is keyed by the session's store, so one store can
+//! never reach another store's people. Full numbers and emails appear on these pages (the merchant asked for
+//! that person) but never in logs.
+
+use crate::form::Form;
+use crate::page::{self, Notice};
+use crate::session::{Session, SessionKeys};
+use crate::{Deps, InstallError};
+use chrono::{DateTime, Utc};
+use http::{HeaderValue, StatusCode, header};
+use shared::consent::{ConsentEvent, ConsentEventKind, ConsentState, ConsentStatus, OptOutMethod, Purpose, SentKind};
+use shared::contacts::{normalize_email, parse_phone};
+use shared::db::{ErasureCause, Person, PersonKey, PersonRecords, PhoneRecords};
+use shared::model::{SendStatus, Store};
+use shared::web::{WebResponse, escape_html};
+use std::fmt::Write;
+
+pub const LOOKUP: &str = "privacy-lookup";
+pub const EXPORT: &str = "privacy-export";
+pub const EVIDENCE: &str = "privacy-evidence";
+pub const ERASE: &str = "privacy-erase";
+
+/// The settings actions this module answers.
+pub fn handles(action: &str) -> bool {
+    [LOOKUP, EXPORT, EVIDENCE, ERASE].contains(&action)
+}
+
+/// The field that names the person (a phone number or an email).
+const PERSON_FIELD: &str = "person";
+
+const TITLE: &str = "Requests from people";
+
+/// Reads what the merchant typed: an email (anything with `@`) or a phone number, read with the store's
+/// country for numbers typed without one.
+pub fn person_key(typed: &str, country: Option<&str>) -> Result<PersonKey, String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err("Enter a phone number or an email address.".into());
+    }
+    if typed.contains('@') {
+        return normalize_email(typed)
+            .filter(|email| {
+                email
+                    .split_once('@')
+                    .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty())
+            })
+            .map(PersonKey::Email)
+            .ok_or_else(|| "That is not a valid email address.".to_owned());
+    }
+    parse_phone(typed, country)
+        .map(PersonKey::Phone)
+        .map_err(|error| format!("That is not a valid mobile number: {error}. Include the country code (+1 …)."))
+}
+
+fn key_text(key: &PersonKey) -> &str {
+    match key {
+        PersonKey::Phone(phone) => phone.as_e164(),
+        PersonKey::Email(email) => email,
+    }
+}
+
+/// The settings page's section: the lookup form.
+pub fn section(hidden_auth: &str) -> String {
+    format!(
+        "<section id=\"requests\"><h2>{TITLE}</h2><p>Look a person up by phone number or email to see their \
+         consent and everything held about them, export it, print their consent evidence, or erase them.</p>{}\
+         </section>",
+        lookup_form(hidden_auth, "")
+    )
+}
+
+fn lookup_form(hidden_auth: &str, value: &str) -> String {
+    format!(
+        "<form method=\"post\" action=\"/settings/{LOOKUP}\">{hidden_auth}<label for=\"person\">Phone number or \
+         email</label><input type=\"text\" id=\"person\" name=\"{PERSON_FIELD}\" value=\"{}\" \
+         autocomplete=\"off\"><div class=\"actions\"><button type=\"submit\" id=\"lookup\">Look up</button></div>\
+         </form>",
+        escape_html(value)
+    )
+}
+
+/// What every page here needs to render its forms.
+pub struct Auth<'a> {
+    pub session: &'a Session,
+    pub keys: &'a SessionKeys,
+}
+
+impl Auth<'_> {
+    fn hidden(&self) -> String {
+        format!(
+            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"session\" value=\"{}\">",
+            escape_html(&self.keys.csrf_token(self.session)),
+            escape_html(&self.keys.seal(self.session))
+        )
+    }
+
+    /// A one-button form that posts the person to `action`.
+    fn button(&self, action: &str, key: &PersonKey, id: &str, label: &str, class: &str) -> String {
+        format!(
+            "<form method=\"post\" action=\"/settings/{action}\">{}<input type=\"hidden\" name=\"{PERSON_FIELD}\" \
+             value=\"{}\"><button type=\"submit\" id=\"{id}\" class=\"{class}\">{label}</button></form>",
+            self.hidden(),
+            escape_html(key_text(key))
+        )
+    }
+
+    fn back_to_settings(&self) -> String {
+        format!(
+            "<form method=\"post\" action=\"/settings/refresh\" class=\"no-print\">{}<button type=\"submit\" \
+             class=\"secondary\" id=\"back-to-settings\">Back to settings</button></form>",
+            self.hidden()
+        )
+    }
+}
+
+/// `POST /settings/privacy-…` once the session and CSRF token have been checked.
+pub async fn respond(
+    deps: &Deps,
+    auth: &Auth<'_>,
+    store: &Store,
+    form: &Form,
+    action: &str,
+) -> Result<WebResponse, InstallError> {
+    let typed = form.get(PERSON_FIELD).unwrap_or_default();
+    let country = deps
+        .aws
+        .db
+        .store_directory(&store.store_hash)
+        .await?
+        .and_then(|d| d.country_code);
+    let key = match person_key(typed, country.as_deref()) {
+        Ok(key) => key,
+        Err(problem) => {
+            return Ok(lookup_page(
+                auth,
+                store,
+                typed,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &[Notice::error(problem)],
+                None,
+            ));
+        }
+    };
+    let records = deps.aws.db.person_records(&store.store_hash, &key).await?;
+    let now = deps.clock.now();
+    if action == ERASE {
+        return erase(deps, auth, store, form, country.as_deref(), &key, records).await;
+    }
+    tracing::info!(
+        action,
+        user_id = auth.session.user_id,
+        phones = records.phones.len(),
+        by = if matches!(key, PersonKey::Email(_)) {
+            "email"
+        } else {
+            "phone"
+        },
+        "person request answered"
+    );
+    Ok(match action {
+        EXPORT => export(&records, &key, &auth.session.email, now),
+        EVIDENCE => evidence_page(auth, store, &records, &key, now),
+        _ => lookup_page(auth, store, key_text(&key), StatusCode::OK, &[], Some((&key, &records))),
+    })
+}
+
+fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// One sentence: where the person stands for marketing texts.
+fn status_sentence(state: &ConsentState<'_>) -> String {
+    match state.status() {
+        ConsentStatus::Subscribed => {
+            let basis = state
+                .strongest()
+                .map(|g| g.basis.describe())
+                .unwrap_or("consent on record");
+            format!("Subscribed to marketing texts, through {basis}.")
+        }
+        ConsentStatus::PendingDoubleOptIn => "Waiting for a reply to the double opt-in request.".to_owned(),
+        ConsentStatus::Unsubscribed => match state.withdrawal {
+            Some(event) => format!(
+                "Unsubscribed since {}: texts stay suppressed until the person opts in again themselves.",
+                when(event.occurred_at)
+            ),
+            None => "Unsubscribed (BigCommerce reported a general marketing opt-out).".to_owned(),
+        },
+        ConsentStatus::NeverSubscribed => "Never subscribed to marketing texts.".to_owned(),
+    }
+}
+
+fn ledger_list(html: &mut String, ledger: &[ConsentEvent]) {
+    if ledger.is_empty() {
+        html.push_str("<p class=\"muted\">No consent events.</p>");
+        return;
+    }
+    html.push_str("<ol class=\"ledger\">");
+    for event in ledger {
+        let _ = write!(
+            html,
+            "<li><time>{}</time> {}</li>",
+            when(event.occurred_at),
+            escape_html(&event.sentence())
+        );
+    }
+    html.push_str("</ol>");
+}
+
+fn lookup_page(
+    auth: &Auth<'_>,
+    store: &Store,
+    typed: &str,
+    code: StatusCode,
+    notices: &[Notice],
+    found: Option<(&PersonKey, &PersonRecords)>,
+) -> WebResponse {
+    let mut html = String::with_capacity(8 * 1024);
+    let _ = write!(
+        html,
+        "<header><h1>{TITLE}</h1><p class=\"who\">Store {} · signed in as {}</p></header>",
+        escape_html(store.store_hash.as_str()),
+        escape_html(&auth.session.email)
+    );
+    for notice in notices {
+        html.push_str(&notice.html());
+    }
+    html.push_str("<section id=\"lookup-form\">");
+    html.push_str(&lookup_form(&auth.hidden(), typed));
+    html.push_str("</section>");
+    if let Some((key, records)) = found {
+        person_section(&mut html, auth, key, records);
+    }
+    html.push_str(&auth.back_to_settings());
+    page::respond_for_store(&store.store_hash, code, TITLE, &html)
+}
+
+fn person_section(html: &mut String, auth: &Auth<'_>, key: &PersonKey, records: &PersonRecords) {
+    html.push_str("<section id=\"person-records\">");
+    if records.is_empty() {
+        let _ = write!(
+            html,
+            "<p id=\"nothing-held\">Nothing is held about <strong>{}</strong> at this store: no contact, consent, \
+             message, cart, reply or newsletter record.</p></section>",
+            escape_html(key_text(key))
+        );
+        return;
+    }
+    let _ = write!(html, "<h2>{}</h2>", escape_html(key_text(key)));
+    for phone in &records.phones {
+        phone_summary(html, phone);
+    }
+    if !records.subscribers.is_empty() {
+        html.push_str("<h3>Newsletter</h3><ul id=\"subscribers\">");
+        for subscriber in &records.subscribers {
+            let _ = write!(
+                html,
+                "<li>{} is a newsletter subscriber (BigCommerce id {}), {} as of {}.</li>",
+                escape_html(&subscriber.email),
+                subscriber.subscriber_id,
+                if subscriber.opted_in() {
+                    "subscribed"
+                } else {
+                    "unsubscribed"
+                },
+                when(subscriber.modified_at)
+            );
+        }
+        html.push_str("</ul>");
+    }
+    html.push_str("<h3>Answer the request</h3><div class=\"actions\">");
+    html.push_str(&auth.button(EXPORT, key, "export", "Export data (JSON)", "secondary"));
+    html.push_str(&auth.button(EVIDENCE, key, "evidence", "Consent evidence (printable)", "secondary"));
+    html.push_str("</div>");
+    if !records.is_empty() {
+        let _ = write!(
+            html,
+            "<form method=\"post\" action=\"/settings/{ERASE}\" id=\"erase-form\">{}<input type=\"hidden\" \
+             name=\"{PERSON_FIELD}\" value=\"{value}\"><h3>Erase</h3><p>Removes their name, email, address, cart \
+             contents, the text of the messages sent to them and their replies. The consent record and each \
+             message's record stay as proof, and the number stays suppressed: it is never texted again unless the \
+             person opts in again themselves. This cannot be undone.</p><label for=\"erase-confirm\">To confirm, \
+             type <strong>{value}</strong></label><input type=\"text\" id=\"erase-confirm\" name=\"confirm\" \
+             autocomplete=\"off\"><div class=\"actions\"><button type=\"submit\" id=\"erase\" class=\"danger\">Erase \
+             this person</button></div></form>",
+            auth.hidden(),
+            value = escape_html(key_text(key))
+        );
+    }
+    html.push_str("</section>");
+}
+
+/// `privacy-erase`: after the merchant typed the number or email again, erases the person (recorded with the
+/// session's user), then shows what is left: the proof, suppressed.
+async fn erase(
+    deps: &Deps,
+    auth: &Auth<'_>,
+    store: &Store,
+    form: &Form,
+    country: Option<&str>,
+    key: &PersonKey,
+    records: PersonRecords,
+) -> Result<WebResponse, InstallError> {
+    let confirmed = person_key(form.get("confirm").unwrap_or_default(), country).is_ok_and(|typed| typed == *key);
+    if !confirmed {
+        let notice = Notice::error(format!(
+            "Nothing was erased: to confirm, type {} exactly as shown.",
+            key_text(key)
+        ));
+        return Ok(lookup_page(
+            auth,
+            store,
+            key_text(key),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &[notice],
+            Some((key, &records)),
+        ));
+    }
+    let person = Person {
+        phones: records.phones.iter().map(|p| p.phone.clone()).collect(),
+        emails: records.emails.clone(),
+    };
+    let cause = ErasureCause::MerchantRequest {
+        user_id: auth.session.user_id,
+        user_email: auth.session.email.clone(),
+    };
+    let now = deps.clock.now();
+    let report = deps
+        .aws
+        .db
+        .erase_person(&store.store_hash, &person, &cause, now)
+        .await?;
+    tracing::info!(
+        user_id = auth.session.user_id,
+        phones = report.phones.len(),
+        scrubbed = report.items_scrubbed,
+        deleted = report.items_deleted,
+        "person erased at the merchant's request"
+    );
+    let mut notices = vec![Notice::success(format!(
+        "Erased {} on {} at the request of {}: {} record{} scrubbed, {} deleted.",
+        key_text(key),
+        when(now),
+        auth.session.email,
+        report.items_scrubbed,
+        plural(report.items_scrubbed as usize, "", "s"),
+        report.items_deleted
+    ))];
+    if !report.phones.is_empty() {
+        let numbers: Vec<&str> = report.phones.iter().map(|p| p.as_e164()).collect();
+        notices.push(Notice::success(format!(
+            "{} stay{} on record only as consent proof and stay{} suppressed: this store will not text {} again \
+             unless the person opts in again themselves.",
+            numbers.join(", "),
+            plural(numbers.len(), "s", ""),
+            plural(numbers.len(), "s", ""),
+            plural(numbers.len(), "it", "them"),
+        )));
+    }
+    // What is left: the proof under each number (found by email no more: the email is gone).
+    let left = match key {
+        PersonKey::Email(_) if !report.phones.is_empty() => {
+            let mut phones = Vec::with_capacity(report.phones.len());
+            for phone in &report.phones {
+                phones.push(deps.aws.db.phone_records(&store.store_hash, phone).await?);
+            }
+            PersonRecords {
+                store_hash: store.store_hash.clone(),
+                phones,
+                emails: Vec::new(),
+                subscribers: Vec::new(),
+            }
+        }
+        _ => deps.aws.db.person_records(&store.store_hash, key).await?,
+    };
+    Ok(lookup_page(
+        auth,
+        store,
+        key_text(key),
+        StatusCode::OK,
+        &notices,
+        Some((key, &left)),
+    ))
+}
+
+fn phone_summary(html: &mut String, phone: &PhoneRecords) {
+    let state = ConsentState::fold(&phone.ledger, Purpose::Marketing);
+    let _ = write!(
+        html,
+        "<div class=\"phone\" data-phone=\"{e164}\"><h3>{e164}</h3><p class=\"state\">{}</p>",
+        escape_html(&status_sentence(&state)),
+        e164 = escape_html(phone.phone.as_e164()),
+    );
+    if let Some(contact) = &phone.contact {
+        let name = [contact.first_name.as_deref(), contact.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut parts = Vec::new();
+        if !name.is_empty() {
+            parts.push(name);
+        }
+        if let Some(email) = &contact.email {
+            parts.push(email.clone());
+        }
+        if let Some(id) = contact.customer_id {
+            parts.push(format!("customer {id}"));
+        }
+        if let Some(at) = contact.erased_at {
+            parts.push(format!("erased {}", when(at)));
+        }
+        let _ = write!(
+            html,
+            "<p class=\"contact\">Contact: {}.</p>",
+            escape_html(&if parts.is_empty() {
+                "no personal details".to_owned()
+            } else {
+                parts.join(", ")
+            })
+        );
+    }
+    let reminders = phone.reminders();
+    let _ = write!(
+        html,
+        "<p class=\"held\">{} message{} sent ({} cart reminder{}), {} cart{}, {} repl{} received.</p>",
+        phone.messages.len(),
+        plural(phone.messages.len(), "", "s"),
+        reminders.len(),
+        plural(reminders.len(), "", "s"),
+        phone.carts.len(),
+        plural(phone.carts.len(), "", "s"),
+        phone.replies.len(),
+        plural(phone.replies.len(), "y", "ies"),
+    );
+    html.push_str("<h4>Consent ledger</h4>");
+    ledger_list(html, &phone.ledger);
+    html.push_str("</div>");
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// The JSON file of everything held: as stored, less the recovery-link tokens (bearer secrets that would let
+/// whoever holds the file act as the shopper's link).
+pub fn export_json(records: &PersonRecords, key: &PersonKey, by: &str, now: DateTime<Utc>) -> serde_json::Value {
+    let mut held = serde_json::to_value(records).unwrap_or_default();
+    strip_tokens(&mut held);
+    serde_json::json!({
+        "exported_at": now,
+        "exported_by": by,
+        "looked_up_by": key_text(key),
+        "store_hash": records.store_hash,
+        "phones": held["phones"],
+        "emails": held["emails"],
+        "subscribers": held["subscribers"],
+    })
+}
+
+fn strip_tokens(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.remove("link_token");
+            map.values_mut().for_each(strip_tokens);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_tokens),
+        _ => {}
+    }
+}
+
+fn export(records: &PersonRecords, key: &PersonKey, by: &str, now: DateTime<Utc>) -> WebResponse {
+    let body = serde_json::to_string_pretty(&export_json(records, key, by, now)).unwrap_or_default();
+    let mut response = shared::web::text(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // No name or number in the file name: downloads folders and browser histories keep it.
+    let disposition = format!(
+        "attachment; filename=\"person-{}-{}.json\"",
+        records.store_hash,
+        now.format("%Y%m%dT%H%M%SZ")
+    );
+    if let Ok(value) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+const PRINT_STYLE: &str = "<style>\
+.evidence table th{width:28%}.evidence blockquote{margin:4px 0;padding:8px 12px;border-left:3px solid var(--line);\
+background:#fafbff;white-space:pre-wrap}.evidence article{border-top:1px solid var(--line);padding-top:8px;margin-top:12px}\
+@media print{body{background:#fff}main{max-width:none;padding:0}.no-print{display:none}\
+section,.card{border:none;padding:0}article{break-inside:avoid}}</style>";
+
+/// The printable consent evidence: for each consent, the exact wording and version shown, where and when,
+/// from which IP and browser, the checkout it was verified against, the double opt-in exchange, and every
+/// message sent under it with the decision that allowed it; then every opt-out.
+fn evidence_page(
+    auth: &Auth<'_>,
+    store: &Store,
+    records: &PersonRecords,
+    key: &PersonKey,
+    now: DateTime<Utc>,
+) -> WebResponse {
+    let mut html = String::with_capacity(16 * 1024);
+    html.push_str(PRINT_STYLE);
+    let _ = write!(
+        html,
+        "<header><h1>Consent evidence</h1><p class=\"who\">Store {} · {} · prepared by {} on {}</p></header>",
+        escape_html(store.store_hash.as_str()),
+        escape_html(key_text(key)),
+        escape_html(&auth.session.email),
+        when(now)
+    );
+    if records
+        .phones
+        .iter()
+        .all(|p| p.ledger.is_empty() && p.messages.is_empty())
+    {
+        html.push_str(
+            "<section class=\"evidence\"><p id=\"no-evidence\">No consent or message is on record.</p></section>",
+        );
+    }
+    for phone in &records.phones {
+        if phone.ledger.is_empty() && phone.messages.is_empty() {
+            continue;
+        }
+        phone_evidence(&mut html, phone);
+    }
+    let _ = write!(
+        html,
+        "<div class=\"actions no-print\">{}</div>",
+        auth.button(LOOKUP, key, "back-to-lookup", "Back to the lookup", "secondary")
+    );
+    page::respond_for_store(&store.store_hash, StatusCode::OK, "Consent evidence", &html)
+}
+
+fn row(html: &mut String, label: &str, value: &str) {
+    let _ = write!(html, "<tr><th>{label}</th><td>{}</td></tr>", escape_html(value));
+}
+
+fn gives_consent(kind: &ConsentEventKind) -> bool {
+    matches!(
+        kind,
+        ConsentEventKind::CheckoutCheckbox { .. }
+            | ConsentEventKind::KeywordOptIn { .. }
+            | ConsentEventKind::DoubleOptInConfirmed { .. }
+            | ConsentEventKind::GeneralMarketing { opted_in: true, .. }
+            | ConsentEventKind::Inferred { .. }
+            | ConsentEventKind::ImportDefault { .. }
+            | ConsentEventKind::Purchase { .. }
+    )
+}
+
+fn phone_evidence(html: &mut String, phone: &PhoneRecords) {
+    let state = ConsentState::fold(&phone.ledger, Purpose::Marketing);
+    let _ = write!(
+        html,
+        "<section class=\"evidence\" data-phone=\"{e164}\"><h2>{e164}</h2><p class=\"state\">{}</p><h3>Consents</h3>",
+        escape_html(&status_sentence(&state)),
+        e164 = escape_html(phone.phone.as_e164())
+    );
+    let consents: Vec<&ConsentEvent> = phone.ledger.iter().filter(|e| gives_consent(&e.kind)).collect();
+    if consents.is_empty() {
+        html.push_str("<p class=\"muted\">No consent was given.</p>");
+    }
+    for event in &consents {
+        consent_article(html, phone, event);
+    }
+
+    // Reminders not sent under any consent listed above (none should exist).
+    let listed: Vec<&str> = consents.iter().map(|e| e.event_id.as_str()).collect();
+    let others: Vec<_> = phone
+        .reminders()
+        .into_iter()
+        .filter(|s| !listed.contains(&s.ledger_event_id.as_str()))
+        .collect();
+    if !others.is_empty() {
+        html.push_str("<h3>Other reminders</h3>");
+        reminders_table(html, phone, &others);
+    }
+
+    let transactional: Vec<_> = phone
+        .messages
+        .iter()
+        .filter(|m| !matches!(m.kind, SentKind::CartReminder { .. }))
+        .collect();
+    if !transactional.is_empty() {
+        html.push_str("<h3>Service messages</h3><table class=\"service\"><tbody>");
+        for message in transactional {
+            let what = match message.kind {
+                SentKind::OptOutConfirmation => "Opt-out confirmation",
+                SentKind::HelpReply => "Answer to HELP",
+                SentKind::DoubleOptInRequest => "Double opt-in request",
+                SentKind::CartReminder { .. } => "Cart reminder",
+            };
+            row(html, &when(message.sent_at), what);
+        }
+        html.push_str("</tbody></table>");
+    }
+
+    html.push_str("<h3>Opt-outs</h3>");
+    let withdrawals: Vec<&ConsentEvent> = phone
+        .ledger
+        .iter()
+        .filter(|e| matches!(e.kind, ConsentEventKind::OptOut(_) | ConsentEventKind::Erasure { .. }))
+        .collect();
+    if withdrawals.is_empty() {
+        html.push_str("<p class=\"muted\" id=\"no-opt-outs\">No opt-out is on record.</p>");
+    } else {
+        html.push_str("<table class=\"opt-outs\"><tbody>");
+        for event in withdrawals {
+            let detail = match &event.kind {
+                ConsentEventKind::OptOut(OptOutMethod::Keyword { raw_text, message_id }) => format!(
+                    "{} Text: \"{raw_text}\"{}.",
+                    event.sentence(),
+                    message_id
+                        .as_deref()
+                        .map(|id| format!(", message {id}"))
+                        .unwrap_or_default()
+                ),
+                ConsentEventKind::OptOut(OptOutMethod::WebPage { ip, user_agent }) => format!(
+                    "{} IP address {}, browser {}.",
+                    event.sentence(),
+                    ip.as_deref().unwrap_or("unknown"),
+                    user_agent.as_deref().unwrap_or("unknown")
+                ),
+                ConsentEventKind::OptOut(OptOutMethod::Merchant { user_email }) => {
+                    format!("{} By {user_email}.", event.sentence())
+                }
+                _ => event.sentence(),
+            };
+            row(html, &when(event.occurred_at), &detail);
+        }
+        html.push_str("</tbody></table>");
+    }
+    html.push_str("<h3>Full ledger</h3>");
+    ledger_list(html, &phone.ledger);
+    html.push_str("</section>");
+}
+
+fn consent_article(html: &mut String, phone: &PhoneRecords, event: &ConsentEvent) {
+    let _ = write!(
+        html,
+        "<article class=\"consent\" data-event=\"{}\"><h4>{} · {}</h4><table><tbody>",
+        escape_html(&event.event_id),
+        when(event.occurred_at),
+        escape_html(&event.sentence())
+    );
+    row(html, "Ledger entry", &event.event_id);
+    row(html, "Recorded", &when(event.recorded_at));
+    match &event.kind {
+        ConsentEventKind::CheckoutCheckbox {
+            disclosure_version,
+            disclosure_text,
+            checkbox_default_checked,
+            ip,
+            user_agent,
+            page_url,
+            cart_id,
+        } => {
+            let _ = write!(
+                html,
+                "<tr><th>Disclosure text shown</th><td><blockquote class=\"disclosure\">{}</blockquote></td></tr>",
+                escape_html(disclosure_text)
+            );
+            row(html, "Disclosure version", disclosure_version);
+            row(
+                html,
+                "Checkbox",
+                if *checkbox_default_checked {
+                    "served pre-ticked (not consent)"
+                } else {
+                    "served unticked; ticked by the shopper"
+                },
+            );
+            row(html, "Page", page_url.as_deref().unwrap_or("not recorded"));
+            row(html, "IP address", ip);
+            row(html, "Browser (user agent)", user_agent);
+            row(html, "Checkout", cart_id.as_deref().unwrap_or("not recorded"));
+            let verification = phone.ledger.iter().find(|e| {
+                matches!(&e.kind, ConsentEventKind::CheckoutPhoneVerified { checkbox_event_id, .. }
+                    if *checkbox_event_id == event.event_id)
+            });
+            match verification {
+                Some(verified) => {
+                    if let ConsentEventKind::CheckoutPhoneVerified { cart_id, .. } = &verified.kind {
+                        row(
+                            html,
+                            "Verified against checkout",
+                            &format!(
+                                "{cart_id}: the number is that checkout's billing phone (checked {}).",
+                                when(verified.occurred_at)
+                            ),
+                        );
+                    }
+                }
+                None => row(html, "Verified against checkout", "not verified"),
+            }
+            double_opt_in_rows(html, phone, event.occurred_at, None);
+        }
+        ConsentEventKind::KeywordOptIn {
+            raw_text, message_id, ..
+        } => {
+            row(html, "Text received", raw_text);
+            row(html, "Message id", message_id.as_deref().unwrap_or("not recorded"));
+        }
+        ConsentEventKind::DoubleOptInConfirmed { .. } => {
+            double_opt_in_rows(html, phone, event.occurred_at, Some(event));
+        }
+        ConsentEventKind::GeneralMarketing { evidence, .. } => row(html, "Evidence", evidence),
+        ConsentEventKind::Inferred { source } => row(html, "Source", source),
+        ConsentEventKind::ImportDefault { sync_job_id } => row(html, "Contact sync", sync_job_id),
+        ConsentEventKind::Purchase { order_id, .. } => row(html, "Order", &order_id.to_string()),
+        _ => {}
+    }
+    html.push_str("</tbody></table>");
+    let sent: Vec<_> = phone
+        .reminders()
+        .into_iter()
+        .filter(|s| s.ledger_event_id == event.event_id)
+        .collect();
+    if sent.is_empty() {
+        html.push_str("<p class=\"muted\">No reminder was sent under this consent.</p>");
+    } else {
+        let _ = write!(html, "<h5>Messages sent under this consent ({})</h5>", sent.len());
+        reminders_table(html, phone, &sent);
+    }
+    html.push_str("</article>");
+}
+
+/// The double opt-in exchange: the request texted (its exact words) and the reply that confirmed it. For a
+/// checkbox, the first exchange after it; for a confirmation, the request it answered.
+fn double_opt_in_rows(
+    html: &mut String,
+    phone: &PhoneRecords,
+    after: DateTime<Utc>,
+    confirmation: Option<&ConsentEvent>,
+) {
+    let confirmed = confirmation.or_else(|| {
+        phone
+            .ledger
+            .iter()
+            .find(|e| e.occurred_at >= after && matches!(e.kind, ConsentEventKind::DoubleOptInConfirmed { .. }))
+    });
+    let before = confirmed.map(|c| c.occurred_at);
+    let request = phone.ledger.iter().rfind(|e| {
+        matches!(e.kind, ConsentEventKind::DoubleOptInRequested { .. })
+            && before.is_none_or(|b| e.occurred_at <= b)
+            && (confirmation.is_some() || e.occurred_at >= after)
+    });
+    match request {
+        Some(request) => {
+            if let ConsentEventKind::DoubleOptInRequested { text, message_id } = &request.kind {
+                let _ = write!(
+                    html,
+                    "<tr><th>Double opt-in request</th><td>Texted {}{}:<blockquote class=\"doi-request\">{}\
+                     </blockquote></td></tr>",
+                    when(request.occurred_at),
+                    escape_html(
+                        &message_id
+                            .as_deref()
+                            .map(|id| format!(" (message {id})"))
+                            .unwrap_or_default()
+                    ),
+                    escape_html(text)
+                );
+            }
+        }
+        None if confirmation.is_none() => row(html, "Double opt-in", "none"),
+        None => {}
+    }
+    if let Some(ConsentEvent {
+        kind: ConsentEventKind::DoubleOptInConfirmed { raw_text, message_id },
+        occurred_at,
+        ..
+    }) = confirmed
+    {
+        row(
+            html,
+            "Double opt-in reply",
+            &format!(
+                "\"{raw_text}\" received {}{}",
+                when(*occurred_at),
+                message_id
+                    .as_deref()
+                    .map(|id| format!(" (message {id})"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+}
+
+fn reminders_table(html: &mut String, phone: &PhoneRecords, sends: &[&shared::model::SendRecord]) {
+    html.push_str(
+        "<table class=\"reminders\"><thead><tr><th>Sent</th><th>Message</th><th>Decision that allowed it</th></tr>\
+         </thead><tbody>",
+    );
+    for send in sends {
+        let status = match send.status {
+            SendStatus::Claimed => "sending",
+            SendStatus::Sent => "sent",
+            SendStatus::Delivered => "delivered",
+            SendStatus::Failed => "not sent",
+        };
+        let decision = match phone.allowing_decision(send) {
+            Some(d) => format!(
+                "{} · {} Settings version {}, ledger entry {}.",
+                when(d.decided_at),
+                d.explanation,
+                send.settings_version,
+                send.ledger_event_id
+            ),
+            None => format!(
+                "Settings version {}, ledger entry {}.",
+                send.settings_version, send.ledger_event_id
+            ),
+        };
+        let _ = write!(
+            html,
+            "<tr class=\"reminder\"><td>{}<br>cart {} · step {} · {status}{}</td><td>{}</td><td>{}</td></tr>",
+            when(send.sent_at.unwrap_or(send.claimed_at)),
+            escape_html(&send.cart_id),
+            send.step,
+            escape_html(
+                &send
+                    .provider_message_id
+                    .as_deref()
+                    .map(|id| format!(" · {} id {id}", send.provider.as_deref().unwrap_or("provider")))
+                    .unwrap_or_default()
+            ),
+            escape_html(&send.body),
+            escape_html(&decision),
+        );
+    }
+    html.push_str("</tbody></table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_person_is_named_by_a_valid_number_or_email() {
+        assert_eq!(
+            person_key(" Jane@Example.com ", None),
+            Ok(PersonKey::Email("jane@example.com".into()))
+        );
+        assert_eq!(
+            person_key("(212) 201-4567", Some("US")),
+            Ok(PersonKey::Phone(shared::Phone::from_e164("+12122014567").unwrap()))
+        );
+        assert!(person_key("jane@", None).is_err());
+        assert!(
+            person_key("12", Some("US"))
+                .unwrap_err()
+                .contains("not a valid mobile number")
+        );
+        assert!(person_key("  ", None).is_err());
+    }
+
+    #[test]
+    fn the_export_carries_no_link_tokens() {
+        let mut value = serde_json::json!({"a": [{"link_token": "secret", "body": "x"}], "link_token": "t"});
+        strip_tokens(&mut value);
+        assert_eq!(value, serde_json::json!({"a": [{"body": "x"}]}));
+    }
+}
