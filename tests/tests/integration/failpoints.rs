@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 const DAYTIME: &str = "2026-11-25T15:00:00Z";
 /// The send queue's visibility timeout (template.yaml): when a job whose invocation died comes back.
 const SEND_VISIBILITY: Duration = Duration::seconds(180);
+/// The sync queue's.
+const SYNC_VISIBILITY: Duration = Duration::seconds(540);
 
 async fn app() -> TestApp {
     TestApp::start_with(TestAppOptions {
@@ -489,4 +491,79 @@ async fn a_send_job_out_of_time_before_the_provider_call_sends_nothing_and_is_se
     assert_eq!(outcome.failed, 0, "{outcome:?}");
     assert_sent_once(&app, &who).await;
     assert_eq!(send_status(&app, &who).await, SendStatus::Sent);
+}
+
+#[tokio::test]
+async fn a_double_opt_in_check_dying_after_claiming_the_request_sends_it_once_on_redelivery() {
+    use super::capture::{SHOP, capture, disclosure_version, guest_cart, post_capture};
+
+    let app = app().await;
+    let hash = "fpdoi1";
+    let seeded = app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await;
+    app.approve_sender(&seeded, SenderSharing::Exclusive).await;
+    let version = disclosure_version(&app, hash).await;
+    let cart_id = guest_cart(&app, hash).await;
+    let phone = us_phone(7600);
+    app.bigcommerce
+        .set_billing_address(
+            hash,
+            &cart_id,
+            sim::bigcommerce::BillingAddress {
+                first_name: "Robin".into(),
+                email: "robin@example.com".into(),
+                state_or_province_code: "NY".into(),
+                country_code: "US".into(),
+                phone: phone.as_e164().to_owned(),
+                ..Default::default()
+            },
+        )
+        .await;
+    app.drain_sync().await;
+
+    let crash = arm("checkout_consent.after_claim", hash, Action::Die, 1);
+    let ticked = post_capture(
+        &app,
+        Some(SHOP),
+        capture(hash, &cart_id, phone.as_e164(), "US", true, &version),
+    )
+    .await;
+    assert_eq!(ticked.status(), 200);
+    poll_until_death(&app.sync_queue, &crash).await;
+    assert!(app.texts_to(&phone).is_empty());
+
+    // SQS redelivers the check after its visibility timeout; the request's lease has lapsed by then.
+    app.clock.advance(SYNC_VISIBILITY);
+    let outcome = app.drain_sync().await;
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+    assert_eq!(app.texts_to(&phone).len(), 1, "one double opt-in request");
+    let requested = |app: &TestApp| {
+        let store = seeded.store_hash.clone();
+        let phone = phone.clone();
+        let db = app.db().clone();
+        async move {
+            db.ledger(&store, &phone)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| matches!(e.kind, ConsentEventKind::DoubleOptInRequested { .. }))
+                .count()
+        }
+    };
+    assert_eq!(requested(&app).await, 1, "the request is on record");
+
+    // Later checks never send it again.
+    app.sync
+        .aws
+        .sync_queue
+        .send(&shared::messages::SyncMessage::CheckoutConsent {
+            store_hash: seeded.store_hash.clone(),
+            cart_id: cart_id.clone(),
+            phone: phone.clone(),
+            attempt: 1,
+        })
+        .await
+        .unwrap();
+    app.drain_sync().await;
+    assert_eq!(app.texts_to(&phone).len(), 1);
+    assert_eq!(requested(&app).await, 1);
 }
