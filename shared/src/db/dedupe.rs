@@ -52,7 +52,7 @@ pub enum DeliveryClaim {
     Claimed(DeliveryLease),
     /// Another invocation holds a live lease: the provider should retry later.
     InProgress,
-    /// The delivery was processed already: a duplicate.
+    /// The delivery was processed already (or its never-repeated step was attempted): a duplicate.
     Done,
 }
 
