@@ -15,8 +15,8 @@ pub const NO_TIME_LEFT: SendError = SendError::Busy("no time left in this invoca
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// Waits until the store may send one more message, and takes that slot; gives up (the job is retried later)
-/// after `MAX_WAIT`, and takes no slot at or after `latest_start`. Throughput is physical: it is measured on the wall clock, not the
-/// business clock the rest of the sender uses.
+/// after `MAX_WAIT`, and takes no slot at or after `latest_start`. Throughput is physical: it is measured on
+/// the wall clock, not the business clock the rest of the sender uses.
 pub async fn wait_for_slot(
     db: &Db,
     store: &StoreHash,
