@@ -2,7 +2,7 @@
 //! leave failures for redelivery (and, after the queue's `maxReceiveCount`, the dead-letter queue, which moto
 //! applies on receive).
 
-use crate::invoke::SharedFunction;
+use crate::invoke::{InvokeError, SharedFunction};
 use crate::provision::Resources;
 use crate::template::{EventDef, Template, TemplateError};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
@@ -88,6 +88,17 @@ impl SqsEventSource {
 
     /// Receives one batch (waiting up to `wait_seconds`) and invokes the function with it.
     pub async fn poll_once(&self, wait_seconds: i32) -> Result<PollOutcome, String> {
+        self.poll_once_until(wait_seconds, std::future::pending()).await
+    }
+
+    /// Like [`Self::poll_once`], but the invocation is stopped when `timeout` completes first, as Lambda stops
+    /// one at its timeout: nothing of the batch is deleted, so all of it comes back after the visibility
+    /// timeout (`retry_after_seconds` here).
+    pub async fn poll_once_until(
+        &self,
+        wait_seconds: i32,
+        timeout: impl std::future::Future<Output = ()>,
+    ) -> Result<PollOutcome, String> {
         let output = self
             .sqs
             .receive_message()
@@ -126,7 +137,13 @@ impl SqsEventSource {
                 })
             })
             .collect();
-        let failed: HashSet<String> = match self.function.invoke(json!({ "Records": records })).await {
+        let invocation = async {
+            tokio::select! {
+                response = self.function.invoke(json!({ "Records": records })) => response,
+                () = timeout => Err(InvokeError::Function("Task timed out".into())),
+            }
+        };
+        let failed: HashSet<String> = match invocation.await {
             Ok(response) if self.report_batch_item_failures => match failed_ids(&response) {
                 Some(ids) => ids,
                 // An invalid batch response fails the whole batch, as in Lambda.

@@ -61,6 +61,7 @@ pub struct Recorded {
 pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Result<Recorded, ChangeError> {
     let appended = aws.db.append_consent(event).await?;
     let store = &event.store_hash;
+    crate::failpoint!("consent.after_append", store.as_str(), Err(interrupted()));
     let phone = &event.phone;
     let cancel = async {
         if is_withdrawal(&event.kind) {
@@ -70,6 +71,7 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
         }
     };
     let (reminders_cancelled, snapshot) = tokio::try_join!(cancel, aws.db.phone_snapshot(store, phone))?;
+    crate::failpoint!("consent.after_cancel", store.as_str(), Err(interrupted()));
     let recorded = snapshot
         .ledger
         .iter()
@@ -111,6 +113,7 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
         Ok::<_, ChangeError>(())
     };
     tokio::try_join!(write_back, publish)?;
+    crate::failpoint!("consent.after_write_back", store.as_str(), Err(interrupted()));
     tracing::info!(
         phone = %phone,
         ledger_event_id = %recorded.event_id,
@@ -129,6 +132,12 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
         changed,
         write_back_queued: customer_id.is_some(),
     })
+}
+
+/// The retryable failure a failpoint makes [`record`] return.
+#[cfg(feature = "failpoints")]
+fn interrupted() -> ChangeError {
+    ChangeError::Db(DbError::Request("interrupted at a failpoint".into()))
 }
 
 /// Whether `event` changed the consent state as merchants see it ([`ConsentMirror`]: status, since when, on

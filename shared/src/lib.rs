@@ -20,6 +20,7 @@ pub mod consent;
 pub mod consent_changes;
 pub mod contacts;
 pub mod db;
+pub mod failpoint;
 pub mod logging;
 pub mod messages;
 pub mod model;

@@ -466,6 +466,11 @@ impl Send<'_> {
     /// Sends a claimed reminder inside an attempt, at the store's rate.
     async fn send(&self, cart: &Cart, market: Market, mut record: SendRecord) -> Result<JobOutcome, SendError> {
         let store_hash = &self.store.store_hash;
+        shared::failpoint!(
+            "send.after_claim",
+            store_hash.as_str(),
+            Err(SendError::Busy("failpoint"))
+        );
         pace::wait_for_slot(
             self.db,
             store_hash,
@@ -473,6 +478,10 @@ impl Send<'_> {
             self.latest_start,
         )
         .await?;
+        // The slot may have come late: a provider call must end before the invocation does.
+        if Instant::now() >= self.latest_start {
+            return Err(pace::NO_TIME_LEFT);
+        }
         let started = self.now;
         if !self
             .db
@@ -499,7 +508,14 @@ impl Send<'_> {
             idempotency_key: format!("{store_hash}:{}:{}", cart.cart_id, self.step()),
         };
         match self.deps.sms.send(&message).await {
-            Ok(sent) => self.sent(cart, market, record, &sent).await,
+            Ok(sent) => {
+                shared::failpoint!(
+                    "send.after_provider",
+                    store_hash.as_str(),
+                    Err(SendError::Busy("failpoint"))
+                );
+                self.sent(cart, market, record, &sent).await
+            }
             Err(error) => self.provider_failed(cart, market, &mut record, started, error).await,
         }
     }
@@ -523,6 +539,11 @@ impl Send<'_> {
                 self.now,
             )
             .await?;
+        shared::failpoint!(
+            "send.after_record",
+            record.store_hash.as_str(),
+            Err(SendError::Busy("failpoint"))
+        );
         self.publish_sent(&record).await?;
         self.advance(cart, market).await?;
         Ok(JobOutcome::Sent {

@@ -197,6 +197,11 @@ async fn take(deps: &Deps, due: DueCart, now: chrono::DateTime<chrono::Utc>) -> 
     if !db.put_cart_if_due(&cart, due.due_at, now).await? {
         return Ok(Take::TakenByOther);
     }
+    shared::failpoint!(
+        "sweep.after_lease",
+        due.store_hash.as_str(),
+        Err(DbError::Request("failpoint".into()))
+    );
     Ok(Take::Enqueue(SendJob::new(
         due.store_hash,
         due.cart_id,

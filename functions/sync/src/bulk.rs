@@ -192,6 +192,11 @@ async fn import_page(
         }
     }
     db.put_contacts(&contacts).await?;
+    shared::failpoint!(
+        "sync.page.after_contacts",
+        store_hash.as_str(),
+        Err(shared::db::DbError::Request("failpoint".into()).into())
+    );
     let erased = crate::erasures::erase_deleted(deps, store_hash, &contacts, deps.clock.now()).await?;
     events.retain(|e| !erased.contains(&e.phone));
     let appended = db.import_consents(&events).await?;

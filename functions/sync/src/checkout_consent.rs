@@ -8,8 +8,9 @@
 //!
 //! Once verified, a US number (with the store's double opt-in setting on) gets the double opt-in request the
 //! carrier cart-reminder policy requires, when the consent engine allows it: inside the recipient's send
-//! window, once per consent. The send is claimed first (a marker with a TTL), so retries and overlapping
-//! workers never send it twice; a closed window or a provider hiccup re-queues the check with a delay.
+//! window, once per consent. The send is claimed first (a lease, marked attempted just before the provider
+//! call), so retries and overlapping workers never send it twice and a check that dies before sending leaves
+//! it to its redelivery; a closed window or a provider hiccup re-queues the check with a delay.
 
 use crate::live::carts::{self, CheckoutState, ConsentCheck};
 use crate::store_context::StoreContext;
@@ -22,6 +23,7 @@ use shared::consent::{
     ConsentEvent, ConsentEventKind, Decision, DecisionInput, Market, MessageKind, PastSend, Recipient, SentKind, decide,
 };
 use shared::contacts::{ShopperDetails, is_completed_order, parse_phone, shopper_contact};
+use shared::db::DeliveryClaim;
 use shared::messages::SyncMessage;
 use shared::model::{ContactSource, Settings};
 use shared::sms::OutboundSms;
@@ -216,9 +218,31 @@ async fn request_double_opt_in(
         return Ok(());
     }
     let claim = format!("double-opt-in:{}:{target}", ctx.hash());
-    if !db.first_sighting(&claim, ctx.now, Duration::days(CLAIM_DAYS)).await? {
-        // Sent (or being sent) by another attempt: never twice.
-        tracing::info!(cart_id, target, "double opt-in request already claimed");
+    // A lease, not a mark: a check that dies before the provider call leaves the request to its redelivery
+    // (after the lease); once the call starts, the claim counts as done for good, so it is never sent twice.
+    let lease = match db.claim_delivery(&claim, ctx.now, Duration::days(CLAIM_DAYS)).await? {
+        DeliveryClaim::Claimed(lease) => lease,
+        DeliveryClaim::Done => {
+            tracing::info!(cart_id, target, "double opt-in request already sent");
+            return Ok(());
+        }
+        // Another check is sending it; if it dies, its own redelivery sends it.
+        DeliveryClaim::InProgress => {
+            tracing::info!(cart_id, target, "double opt-in request being sent by another check");
+            return Ok(());
+        }
+    };
+    shared::failpoint!(
+        "checkout_consent.after_claim",
+        ctx.hash().as_str(),
+        Err(shared::db::DbError::Request("failpoint".into()).into())
+    );
+    if !db.attempt_delivery(&lease).await? {
+        tracing::info!(
+            cart_id,
+            target,
+            "double opt-in request claimed by a redelivery meanwhile"
+        );
         return Ok(());
     }
     let text = double_opt_in_request(settings);
@@ -243,7 +267,7 @@ async fn request_double_opt_in(
     let sent = match deps.sms.send(&message).await {
         Ok(sent) => sent,
         Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
-            db.forget_sighting(&claim).await?;
+            db.release_delivery(&lease).await?;
             tracing::warn!(cart_id, %error, "double opt-in request not sent; trying again shortly");
             return check_again(deps, ctx.hash(), cart_id, phone, attempt + 1, Duration::minutes(1)).await;
         }
@@ -274,6 +298,10 @@ async fn request_double_opt_in(
             }
             Err(error) => return Err(error.into()),
         }
+    }
+    if let Err(error) = db.finish_delivery(&lease).await {
+        // Attempted counts as done already: nothing is sent again.
+        tracing::warn!(%error, cart_id, "could not mark the double opt-in request done");
     }
     tracing::info!(
         cart_id,

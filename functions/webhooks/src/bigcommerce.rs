@@ -116,6 +116,14 @@ async fn accept(deps: &Deps, request: &Request, body: &[u8], delivery: Delivery)
             ));
         }
     };
+    shared::failpoint!(
+        "webhooks.bigcommerce.after_claim",
+        delivery.store_hash.as_str(),
+        Ok(web::json_error(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "try again later"
+        ))
+    );
     let message = SyncMessage::Webhook {
         store_hash: delivery.store_hash.clone(),
         scope: delivery.scope.clone(),
@@ -134,6 +142,14 @@ async fn accept(deps: &Deps, request: &Request, body: &[u8], delivery: Delivery)
             "try again later",
         ));
     }
+    shared::failpoint!(
+        "webhooks.bigcommerce.after_enqueue",
+        delivery.store_hash.as_str(),
+        Ok(web::json_error(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "try again later"
+        ))
+    );
     // Queued either way: a mark left in progress only means a retry after the lease enqueues again.
     if let Err(error) = db.finish_delivery(&lease).await {
         tracing::error!(%error, hash = %delivery.hash, "could not mark the delivery done");

@@ -140,7 +140,8 @@ pub async fn messagemedia(deps: &Deps, request: &Request, token: &str) -> Result
                 )
             }
         };
-        once(deps, &key, work.run(deps)).await
+        let phone = work.phone().clone();
+        once(deps, &key, &phone, work.run(deps)).await
     }
     .await;
     Ok(match result {
@@ -184,7 +185,8 @@ pub async fn twilio(deps: &Deps, request: &Request, token: &str) -> Result<WebRe
                 Work::Reply(inbound.into()),
             )
         };
-        once(deps, &work.0, work.1.run(deps)).await
+        let phone = work.1.phone().clone();
+        once(deps, &work.0, &phone, work.1.run(deps)).await
     }
     .await;
     Ok(match result {
@@ -276,6 +278,14 @@ enum Work {
 }
 
 impl Work {
+    /// The handset's number (the failpoints' scope: the store is not known yet).
+    fn phone(&self) -> &shared::Phone {
+        match self {
+            Self::Reply(reply) => &reply.from,
+            Self::Report(_, recipient) => recipient,
+        }
+    }
+
     async fn run(self, deps: &Deps) -> Result<Summary, SmsWebhookError> {
         match self {
             Self::Reply(reply) => replies::handle(deps, reply).await.map(Summary::Reply),
@@ -305,6 +315,7 @@ impl Summary {
 async fn once(
     deps: &Deps,
     key: &str,
+    phone: &shared::Phone,
     work: impl Future<Output = Result<Summary, SmsWebhookError>>,
 ) -> Result<Summary, SmsWebhookError> {
     let db = &deps.aws.db;
@@ -316,6 +327,7 @@ async fn once(
         }
         DeliveryClaim::InProgress => return Err(SmsWebhookError::InProgress),
     };
+    shared::failpoint!("sms.after_mark", phone.as_e164(), Err(SmsWebhookError::InProgress));
     match work.await {
         Ok(summary) => {
             // The work is done either way: a mark left in progress only means a retry after the lease

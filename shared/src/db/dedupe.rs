@@ -52,7 +52,7 @@ pub enum DeliveryClaim {
     Claimed(DeliveryLease),
     /// Another invocation holds a live lease: the provider should retry later.
     InProgress,
-    /// The delivery was processed already: a duplicate.
+    /// The delivery was processed already (or its never-repeated step was attempted): a duplicate.
     Done,
 }
 
@@ -65,6 +65,7 @@ pub struct DeliveryLease {
 
 const IN_PROGRESS: &str = "in_progress";
 const DONE: &str = "done";
+const ATTEMPTED: &str = "attempted";
 
 impl Db {
     /// Claims the delivery `key` for processing: marks it `in_progress` with a lease of [`delivery_lease`] when
@@ -141,6 +142,33 @@ impl Db {
             .condition_expression("holder = :holder")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":done", s(DONE))
+            .expression_attribute_values(":holder", s(&lease.holder))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if super::is_update_condition_failed(&error) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Marks the delivery `attempted` just before a step that must never run twice (an SMS to the provider):
+    /// from now on a claim of it finds it done, even once the lease lapsed, so a crash during or after that
+    /// step never repeats it. The holder may still [`Db::release_delivery`] it (the provider answered that
+    /// nothing went out) or [`Db::finish_delivery`] it. `Ok(false)`: the lease was taken over meanwhile.
+    pub async fn attempt_delivery(&self, lease: &DeliveryLease) -> Result<bool, DbError> {
+        self.counter.call();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&dedupe_pk(&lease.key)))
+            .key("sk", s("DEDUPE"))
+            .update_expression("SET #state = :attempted")
+            .condition_expression("holder = :holder AND #state = :in_progress")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":attempted", s(ATTEMPTED))
+            .expression_attribute_values(":in_progress", s(IN_PROGRESS))
             .expression_attribute_values(":holder", s(&lease.holder))
             .send()
             .await;

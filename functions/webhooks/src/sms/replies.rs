@@ -19,7 +19,7 @@ use futures::future::join_all;
 use serde::Serialize;
 use shared::consent::{Classification, ConsentEvent, ConsentEventKind, PastSend, Purpose, ReplyIntent, classify};
 use shared::consent_changes;
-use shared::db::{DbError, PhoneSnapshot};
+use shared::db::{DbError, DeliveryClaim, PhoneSnapshot};
 use shared::model::{Settings, Store};
 use shared::replies::{
     Answer, AnswerInput, InboundText, ReplyOutcome, ReplyRecord, answer_claim, choose_answer, consent_event, recipient,
@@ -198,7 +198,9 @@ async fn at_store(
         };
         let (recorded, snapshot) = match (&event, before) {
             (Some(event), _) => {
-                let recorded = consent_changes::record(&deps.aws, event, now).await?;
+                // Boxed, like the answer below: the callback's futures are deep enough to overflow a debug
+                // build's stack otherwise.
+                let recorded = Box::pin(consent_changes::record(&deps.aws, event, now)).await?;
                 (Some(recorded.event), recorded.snapshot)
             }
             (None, Some(before)) => (None, before),
@@ -225,7 +227,9 @@ async fn at_store(
                 });
                 match choice.answer {
                     Some(chosen) => {
-                        let sent = send_answer(deps, hash, settings, phone, chosen, &text, &snapshot, reply, now).await?;
+                        let sent =
+                            Box::pin(send_answer(deps, hash, settings, phone, chosen, &text, &snapshot, reply, now))
+                                .await?;
                         answer = sent.map(|id| (chosen, id));
                     }
                     None => no_answer_reason = choice.decision.map(|d| d.explanation().to_owned()),
@@ -290,8 +294,27 @@ async fn send_answer(
 ) -> Result<Option<String>, SmsWebhookError> {
     let db = &deps.aws.db;
     let claim = answer_claim(store, phone, answer, text, &snapshot.ledger);
-    if !db.first_sighting(&claim, now, dedupe_window()).await? {
-        tracing::info!(answer = answer.code(), "answer already sent for this reply or opt-out");
+    // A lease, not a mark: an invocation that dies before the provider call leaves the answer to the
+    // provider's retry (after the lease); once the call starts, the claim counts as done for good.
+    let lease = match db.claim_delivery(&claim, now, dedupe_window()).await? {
+        DeliveryClaim::Claimed(lease) => lease,
+        DeliveryClaim::Done => {
+            tracing::info!(answer = answer.code(), "answer already sent for this reply or opt-out");
+            return Ok(None);
+        }
+        // Another text's invocation is answering; if it dies, its own provider's retry answers.
+        DeliveryClaim::InProgress => {
+            tracing::info!(answer = answer.code(), "answer being sent for this reply or opt-out");
+            return Ok(None);
+        }
+    };
+    shared::failpoint!(
+        "sms.answer.after_claim",
+        store.as_str(),
+        Err(SmsWebhookError::InProgress)
+    );
+    if !db.attempt_delivery(&lease).await? {
+        tracing::info!(answer = answer.code(), "answer claimed by a retry meanwhile");
         return Ok(None);
     }
     let body = answer.text(settings);
@@ -312,7 +335,7 @@ async fn send_answer(
         Ok(sent) => Some(sent.message_id),
         Err(error) if error.is_retryable() => {
             // Nothing went out: release the claim so the provider's retry sends it.
-            db.forget_sighting(&claim).await?;
+            db.release_delivery(&lease).await?;
             return Err(error.into());
         }
         // It may have gone out: count it as sent, never risk a second one.
@@ -325,6 +348,7 @@ async fn send_answer(
             return Ok(None);
         }
     };
+    shared::failpoint!("sms.after_answer", store.as_str(), Err(SmsWebhookError::InProgress));
     if let Some(kind) = answer.sent_kind() {
         db.record_past_send(store, phone, &PastSend { sent_at: now, kind })
             .await?;
@@ -346,6 +370,10 @@ async fn send_answer(
             },
         );
         db.append_consent(&requested).await?;
+    }
+    if let Err(error) = db.finish_delivery(&lease).await {
+        // Attempted counts as done already: nothing is sent again.
+        tracing::warn!(%error, answer = answer.code(), "could not mark the answer done");
     }
     Ok(sent)
 }
