@@ -209,6 +209,8 @@ pub(crate) struct StoreState {
     pub rate: RateWindow,
     pub stats: StoreStats,
     pub requests: Vec<RequestRecord>,
+    /// Fields that `GET /v3/customers` answers in place of a customer's own (a malformed record).
+    pub customer_patches: BTreeMap<u64, serde_json::Map<String, Value>>,
     ids: HashMap<&'static str, u64>,
 }
 
@@ -243,6 +245,7 @@ impl StoreState {
             rate: RateWindow::default(),
             stats: StoreStats::default(),
             requests: Vec::new(),
+            customer_patches: BTreeMap::new(),
             ids: HashMap::new(),
         }
     }
@@ -793,6 +796,16 @@ impl BigCommerceSim {
                 vec![("store/customer/updated".into(), json!({"type": "customer", "id": id}))],
             )
             .await;
+    }
+
+    /// Makes the customer's record in `GET /v3/customers` answers carry these fields instead of its own (a
+    /// record not in the documented shape, as a buggy integration or a data migration can leave behind).
+    pub fn patch_customer_record(&self, hash: &str, id: u64, fields: Value) {
+        self.with_store(hash, |s| {
+            if let Value::Object(fields) = fields {
+                s.customer_patches.insert(id, fields);
+            }
+        });
     }
 
     /// Deletes a customer with its attribute values and metafields; fires `store/customer/deleted`.
