@@ -26,7 +26,7 @@ pub use consent::{Appended, PhoneSnapshot};
 pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
-pub use sync_jobs::PageCounts;
+pub use sync_jobs::{FailedPage, PageCounts, PageState};
 pub use tokens::new_token;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

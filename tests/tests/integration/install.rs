@@ -903,15 +903,16 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
             imported: 240,
             skipped_no_phone: 8,
             skipped_invalid_phone: 2,
+            skipped_malformed: 0,
         };
         app.db()
-            .record_sync_page_done(&store, &job.job_id, page, counts)
+            .record_sync_page_done(&store, &job.job_id, page, counts, false)
             .await
             .unwrap();
     }
     for page in [6, 9] {
         app.db()
-            .record_sync_page_failed(&store, &job.job_id, page)
+            .record_sync_page_failed(&store, &job.job_id, page, Some(&format!("cursor{page}")), false)
             .await
             .unwrap();
     }
@@ -1047,6 +1048,7 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
             job_id: job.job_id.clone(),
             page,
             per_page: shared::model::sync_job::CUSTOMERS_PER_PAGE,
+            after: Some(format!("cursor{page}")),
         })
         .collect();
     assert_eq!(retried, expected);
