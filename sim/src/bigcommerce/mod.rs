@@ -461,6 +461,12 @@ impl Inner {
         }
     }
 
+    /// The simulator's time (see [`BigCommerceSim::set_jwt_clock`]).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let clock = self.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        clock()
+    }
+
     /// Claims for a store's owner opening the app, valid for 24 hours from now. Like BigCommerce's, every
     /// token has its own `jti` and is issued now (`iat`).
     pub(crate) fn jwt_claims(&self, hash: &str) -> JwtClaims {
@@ -691,8 +697,9 @@ impl BigCommerceSim {
         self.load_jwt(hash)
     }
 
-    /// Callback JWTs are issued at this clock's time (`iat`, `nbf`, `exp`); the system clock by default. Tests
-    /// that drive the app with a manual clock hand the same time source here.
+    /// Callback JWTs are issued at this clock's time (`iat`, `nbf`, `exp`), and shoppers' carts are stamped
+    /// with it (`created_time`, `updated_time`); the system clock by default. Tests that drive the app with a
+    /// manual clock hand the same time source here.
     pub fn set_jwt_clock(&self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
         *self.inner.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(clock);
     }
@@ -980,7 +987,7 @@ impl BigCommerceSim {
                     s.cart_item(product_id, item)
                 })
                 .collect();
-            let now = Utc::now();
+            let now = self.inner.now();
             s.carts.insert(
                 cart_id.to_owned(),
                 Cart {
@@ -1003,11 +1010,12 @@ impl BigCommerceSim {
     }
 
     fn touch_cart(&self, hash: &str, cart_id: &str, f: impl FnOnce(&mut StoreState, &mut Cart)) {
+        let now = self.inner.now();
         self.with_store(hash, |s| {
             let mut cart = s.carts.remove(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             f(s, &mut cart);
             cart.version += 1;
-            cart.updated_time = Utc::now();
+            cart.updated_time = now;
             s.carts.insert(cart_id.into(), cart);
         });
     }

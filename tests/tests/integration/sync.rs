@@ -6,7 +6,8 @@ use chrono::Duration;
 use integration_tests::contact_sync::{
     Delivery, contacts_by_phone, dead_letter_source, drain_with_dead_letters, impatient_sync_source, start_bulk_sync,
 };
-use integration_tests::{SeededStore, TestApp};
+use integration_tests::recovery::{NY, give_consent, sweep_and_send};
+use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::consent::{
     ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptOutMethod, Purpose, Reason, Recipient, decide,
 };
@@ -802,6 +803,94 @@ async fn carts_get_a_reminder_timer_that_resets_on_change_and_ends_on_conversion
     app.bigcommerce.set_order_status(hash, order_id, 2).await;
     app.drain_sync().await;
     assert_eq!(app.db().ledger(store, &au).await.unwrap().len(), 1);
+}
+
+/// A New York shopper's cart, made at the simulator's (the app's) current time, its webhooks held back.
+async fn late_us_cart(app: &TestApp, hash: &str) -> (SeededStore, String) {
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let ny = Phone::from_e164(NY).unwrap();
+    give_consent(app, &seeded, &ny, app.clock.now() - Duration::days(1)).await;
+    app.bigcommerce.hold_webhooks(true);
+    let cart_id = guest_cart(app, hash).await;
+    let address = BillingAddress {
+        first_name: "Jane".into(),
+        email: "jane@example.com".into(),
+        city: "New York".into(),
+        state_or_province: "New York".into(),
+        state_or_province_code: "NY".into(),
+        country: "United States".into(),
+        country_code: "US".into(),
+        postal_code: "10001".into(),
+        phone: NY.into(),
+        ..BillingAddress::default()
+    };
+    app.bigcommerce.set_billing_address(hash, &cart_id, address).await;
+    (seeded, cart_id)
+}
+
+/// Sunday 2 November 2025, 12:00 in New York: 47 and 48 hours later are daytime there too.
+const SUNDAY_NOON_NY: &str = "2025-11-02T17:00:00Z";
+
+#[tokio::test]
+async fn a_cart_webhook_delivered_47_hours_late_gets_no_us_reminder_past_the_48_hour_mark() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(SUNDAY_NOON_NY),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (seeded, cart_id) = late_us_cart(&app, "late47").await;
+    let shopper_left = app.clock.now();
+
+    // BigCommerce delivers the cart's webhooks 47 hours late: the timer starts from its own update time.
+    app.clock.advance(Duration::hours(47));
+    app.bigcommerce.release_webhooks().await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert!(cart.phone.is_some());
+    assert_eq!(cart.last_activity_at, shopper_left);
+    assert_eq!(cart.next_due_at, Some(shopper_left + Duration::minutes(30)));
+
+    // Past the 48-hour mark (the sweep had not run meanwhile): the reminder has expired, nothing is sent.
+    app.clock.advance(Duration::minutes(61));
+    sweep_and_send(&app).await;
+    assert!(app.sms.messages().is_empty(), "{:?}", app.sms.messages());
+    let decision = app
+        .db()
+        .cart_decisions(&seeded.store_hash, &cart_id)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the sweep's due step was decided");
+    assert_eq!(
+        (decision.outcome.as_str(), decision.code.as_str()),
+        ("deny", "cart_reminder_expired")
+    );
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.next_due_at, None);
+}
+
+#[tokio::test]
+async fn a_cart_webhook_delivered_2_hours_late_keeps_its_schedule_from_the_shoppers_time() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(SUNDAY_NOON_NY),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (seeded, cart_id) = late_us_cart(&app, "late02").await;
+    let shopper_left = app.clock.now();
+
+    app.clock.advance(Duration::hours(2));
+    app.bigcommerce.release_webhooks().await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.last_activity_at, shopper_left);
+    assert_eq!(cart.next_due_at, Some(shopper_left + Duration::minutes(30)));
+
+    // Already due: the one US reminder goes now, expiring 48 hours after the shopper left.
+    sweep_and_send(&app).await;
+    let messages = app.sms.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].expires_at, Some(shopper_left + Duration::hours(48)));
 }
 
 #[tokio::test]
