@@ -227,7 +227,9 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
         })
         .await?;
     let next = listing.next_cursor(limit).map(str::to_owned);
-    if let Some(after) = &next {
+    // A redelivery or retry of a page whose successor is already queued must not queue it twice.
+    let successor_queued = job.pages_queued > page;
+    if let (Some(after), false) = (&next, successor_queued) {
         queue_pages(
             deps,
             &[SyncMessage::CustomerPage {
