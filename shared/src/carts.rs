@@ -125,25 +125,33 @@ pub enum CartSignal {
     Abandoned,
 }
 
-/// The cart record after reading `contents`. `reminders` is the store's settings when reminders may be
-/// scheduled (installed and connected), `None` otherwise.
+/// The cart record after reading `contents`. `changed_at` is BigCommerce's own time of the cart's last
+/// change (the checkout's `updated_time`), when it gave one: the reminder timer starts there, not when we
+/// heard of the change, so a webhook delivered late cannot push a reminder past the 48-hour carrier limit.
+/// `reminders` is the store's settings when reminders may be scheduled (installed and connected), `None`
+/// otherwise.
+#[allow(clippy::too_many_arguments)] // the cart's identity, what was read and when: no natural grouping
 pub fn track(
     existing: Option<Cart>,
     store: &StoreHash,
     cart_id: &str,
     contents: CartContents,
     signal: CartSignal,
+    changed_at: Option<DateTime<Utc>>,
     reminders: Option<&Settings>,
     now: DateTime<Utc>,
 ) -> Cart {
     let abandoned_since = now - Duration::minutes(BIGCOMMERCE_ABANDONMENT_MINUTES);
+    // BigCommerce's time, never in our future (clocks differ).
+    let changed_at = changed_at.map(|t| t.min(now));
     let mut cart = match existing {
         Some(cart) if matches!(cart.status, CartStatus::Converted | CartStatus::Deleted) => return cart,
         Some(mut cart) => {
             if CartContents::of(&cart) != contents {
-                cart.last_activity_at = match signal {
-                    CartSignal::Seen => now,
-                    CartSignal::Abandoned => abandoned_since.max(cart.last_activity_at),
+                cart.last_activity_at = match (changed_at, signal) {
+                    (Some(at), _) => at,
+                    (None, CartSignal::Seen) => now,
+                    (None, CartSignal::Abandoned) => abandoned_since.max(cart.last_activity_at),
                 };
                 apply(&mut cart, contents);
                 cart.status = CartStatus::Active;
@@ -152,9 +160,10 @@ pub fn track(
         }
         None => {
             let mut cart = blank(store, cart_id, now);
-            cart.last_activity_at = match signal {
-                CartSignal::Seen => now,
-                CartSignal::Abandoned => abandoned_since,
+            cart.last_activity_at = match (changed_at, signal) {
+                (Some(at), _) => at,
+                (None, CartSignal::Seen) => now,
+                (None, CartSignal::Abandoned) => abandoned_since,
             };
             apply(&mut cart, contents);
             cart
@@ -355,10 +364,53 @@ mod tests {
     }
 
     #[test]
+    fn the_timer_starts_at_bigcommerces_change_time_never_in_our_future() {
+        let s = settings();
+        let changed = t("2026-03-02T15:00:00Z");
+        // Heard of 47 hours late: the US reminder's 48 hours run from the shopper's change.
+        let late = changed + Duration::hours(47);
+        let cart = track(
+            None,
+            &store(),
+            "c1",
+            contents(1),
+            CartSignal::Seen,
+            Some(changed),
+            Some(&s),
+            late,
+        );
+        assert_eq!(cart.last_activity_at, changed);
+        assert_eq!(cart.next_due_at, Some(changed + Duration::minutes(30)));
+        let abandoned = track(
+            None,
+            &store(),
+            "c2",
+            contents(1),
+            CartSignal::Abandoned,
+            Some(changed),
+            Some(&s),
+            late,
+        );
+        assert_eq!(abandoned.last_activity_at, changed);
+        // A store clock ahead of ours cannot start the timer in our future.
+        let ahead = track(
+            None,
+            &store(),
+            "c3",
+            contents(1),
+            CartSignal::Seen,
+            Some(late),
+            Some(&s),
+            changed,
+        );
+        assert_eq!(ahead.last_activity_at, changed);
+    }
+
+    #[test]
     fn the_timer_starts_at_the_first_sighting_and_resets_only_on_change() {
         let s = settings();
         let t0 = t("2026-03-02T15:00:00Z");
-        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, Some(&s), t0);
+        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, Some(&s), t0);
         assert_eq!(cart.last_activity_at, t0);
         assert_eq!(cart.next_due_at, Some(t0 + Duration::minutes(30)));
         assert_eq!(cart.status, CartStatus::Active);
@@ -371,6 +423,7 @@ mod tests {
             "c1",
             contents(1),
             CartSignal::Seen,
+            None,
             Some(&s),
             t1,
         );
@@ -379,7 +432,16 @@ mod tests {
         // One more item: the timer restarts, and what was sent is kept.
         let mut sent = again.clone();
         sent.reminders_sent = 0;
-        let changed = track(Some(sent), &store(), "c1", contents(2), CartSignal::Seen, Some(&s), t1);
+        let changed = track(
+            Some(sent),
+            &store(),
+            "c1",
+            contents(2),
+            CartSignal::Seen,
+            None,
+            Some(&s),
+            t1,
+        );
         assert_eq!(changed.last_activity_at, t1);
         assert_eq!(changed.next_due_at, Some(t1 + Duration::minutes(30)));
     }
@@ -388,10 +450,10 @@ mod tests {
     fn no_timer_without_a_connected_store_and_none_after_the_last_step() {
         let s = settings();
         let t0 = t("2026-03-02T15:00:00Z");
-        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, t0);
+        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, None, t0);
         assert_eq!(cart.next_due_at, None);
         // A US number gets one reminder per cart: once it went, nothing more is due.
-        let mut reminded = track(None, &store(), "c1", contents(1), CartSignal::Seen, Some(&s), t0);
+        let mut reminded = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, Some(&s), t0);
         reminded.reminders_sent = 1;
         let later = track(
             Some(reminded),
@@ -399,6 +461,7 @@ mod tests {
             "c1",
             contents(2),
             CartSignal::Seen,
+            None,
             Some(&s),
             t0,
         );
@@ -410,18 +473,28 @@ mod tests {
     fn abandonment_is_a_fallback_that_never_delays_a_known_timer() {
         let s = settings();
         let t0 = t("2026-03-02T15:00:00Z");
-        let unseen = track(None, &store(), "c1", contents(1), CartSignal::Abandoned, Some(&s), t0);
+        let unseen = track(
+            None,
+            &store(),
+            "c1",
+            contents(1),
+            CartSignal::Abandoned,
+            None,
+            Some(&s),
+            t0,
+        );
         assert_eq!(unseen.status, CartStatus::Abandoned);
         assert_eq!(unseen.last_activity_at, t0 - Duration::hours(1));
         assert_eq!(unseen.next_due_at, Some(t0 - Duration::minutes(30)));
 
-        let seen = track(None, &store(), "c1", contents(1), CartSignal::Seen, Some(&s), t0);
+        let seen = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, Some(&s), t0);
         let abandoned = track(
             Some(seen),
             &store(),
             "c1",
             contents(1),
             CartSignal::Abandoned,
+            None,
             Some(&s),
             t0 + Duration::hours(1),
         );
@@ -433,7 +506,7 @@ mod tests {
     fn expiry_ends_the_sequence_and_a_change_restarts_it() {
         let s = settings();
         let t0 = t("2026-03-02T15:00:00Z");
-        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, Some(&s), t0);
+        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, Some(&s), t0);
         let late = t0 + Duration::hours(49);
         let expired = track(
             Some(cart),
@@ -441,6 +514,7 @@ mod tests {
             "c1",
             contents(1),
             CartSignal::Seen,
+            None,
             Some(&s),
             late,
         );
@@ -452,6 +526,7 @@ mod tests {
             "c1",
             contents(3),
             CartSignal::Seen,
+            None,
             Some(&s),
             late,
         );
@@ -473,6 +548,7 @@ mod tests {
             "c9",
             contents(1),
             CartSignal::Seen,
+            None,
             Some(&settings()),
             t0,
         );
@@ -483,7 +559,7 @@ mod tests {
     fn conversion_and_deletion_are_final() {
         let s = settings();
         let t0 = t("2026-03-02T15:00:00Z");
-        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, Some(&s), t0);
+        let cart = track(None, &store(), "c1", contents(1), CartSignal::Seen, None, Some(&s), t0);
         let converted = finish(cart, CartStatus::Converted, Some(101), t0);
         assert_eq!(converted.status, CartStatus::Converted);
         assert_eq!(converted.next_due_at, None);
@@ -496,6 +572,7 @@ mod tests {
             "c1",
             contents(4),
             CartSignal::Seen,
+            None,
             Some(&s),
             t0,
         );
@@ -509,7 +586,7 @@ mod tests {
         let t0 = t("2026-03-02T15:00:00Z");
         let mut c = contents(1);
         c.phone = None;
-        let cart = track(None, &store(), "c1", c, CartSignal::Seen, Some(&s), t0);
+        let cart = track(None, &store(), "c1", c, CartSignal::Seen, None, Some(&s), t0);
         assert_eq!(market(&cart), Market::Unknown);
         let au = checkout("0412 345 678", "AU", 1);
         let phone = Phone::parse(au.billing_phone().unwrap(), Some("AU")).ok();
@@ -519,6 +596,7 @@ mod tests {
             "c2",
             CartContents::from_checkout(&au, phone),
             CartSignal::Seen,
+            None,
             Some(&s),
             t0,
         );

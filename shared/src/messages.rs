@@ -9,14 +9,17 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncMessage {
-    /// Start a bulk sync: customer groups first, then one [`SyncMessage::CustomerPage`] per page.
+    /// Start a bulk sync: customer groups first, then the first [`SyncMessage::CustomerPage`].
     StartBulkSync { store_hash: StoreHash, job_id: String },
-    /// Import one page of customers.
+    /// Import one page of customers (oldest first) and queue the next. Pages form a chain: `after` is the
+    /// cursor BigCommerce gave at the end of page `page - 1` (none for page 1).
     CustomerPage {
         store_hash: StoreHash,
         job_id: String,
         page: u32,
         per_page: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
     },
     /// A BigCommerce webhook delivery, already authenticated and de-duplicated by the receiver.
     Webhook {
@@ -147,6 +150,7 @@ mod tests {
             job_id: "j".into(),
             page: 2,
             per_page: 250,
+            after: Some("eyJpZCI6MjA0fQ==".into()),
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(json["type"], "customer_page");

@@ -571,21 +571,23 @@ async fn retry_failed_pages(deps: &Deps, store: &Store) -> Result<Notice, Instal
     if pages.is_empty() {
         return Ok(Notice::success("No failed pages to retry."));
     }
+    // Each page with its cursor, so it reads the same place in the listing and continues the chain from there.
     let messages: Vec<SyncMessage> = pages
-        .iter()
-        .map(|page| SyncMessage::CustomerPage {
+        .into_iter()
+        .map(|failed| SyncMessage::CustomerPage {
             store_hash: store.store_hash.clone(),
             job_id: job.job_id.clone(),
-            page: *page,
+            page: failed.page,
             per_page: CUSTOMERS_PER_PAGE,
+            after: failed.after,
         })
         .collect();
     deps.aws.sync_queue.send_all(&messages).await?;
-    tracing::info!(job_id = %job.job_id, pages = pages.len(), "failed sync pages re-queued");
+    tracing::info!(job_id = %job.job_id, pages = messages.len(), "failed sync pages re-queued");
     Ok(Notice::success(format!(
         "Retrying {} failed page{}.",
-        pages.len(),
-        if pages.len() == 1 { "" } else { "s" }
+        messages.len(),
+        if messages.len() == 1 { "" } else { "s" }
     )))
 }
 

@@ -155,6 +155,25 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
                 job.skipped_invalid_phone,
                 percent = job.percent_done(),
             );
+            if job.skipped_malformed > 0 {
+                let ids: Vec<String> = job.skipped_customers.iter().map(u64::to_string).collect();
+                let more = job.skipped_malformed.saturating_sub(ids.len() as u64);
+                let _ = write!(
+                    html,
+                    "<p id=\"skipped-customers\">{} customer record{} could not be read and {} skipped \
+                     (customer ID{}: {}{}).</p>",
+                    job.skipped_malformed,
+                    if job.skipped_malformed == 1 { "" } else { "s" },
+                    if job.skipped_malformed == 1 { "was" } else { "were" },
+                    if ids.len() == 1 { "" } else { "s" },
+                    ids.join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    },
+                );
+            }
         }
     }
     if !status.failed_pages.is_empty() {

@@ -64,7 +64,12 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
         db.recent_decisions(store, RECENT_DECISIONS),
     )?;
     let failed_pages = match &job {
-        Some(job) if job.pages_failed > 0 => db.failed_sync_pages(store, &job.job_id).await?,
+        Some(job) if job.pages_failed > 0 => db
+            .failed_sync_pages(store, &job.job_id)
+            .await?
+            .into_iter()
+            .map(|failed| failed.page)
+            .collect(),
         _ => Vec::new(),
     };
     let (contacts_total, sample) = contacts;

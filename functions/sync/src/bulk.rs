@@ -1,12 +1,22 @@
-//! Bulk (initial) sync: customer groups first, then one queue message per page of customers.
+//! Bulk (initial) sync: customer groups first, then a chain of customer pages.
 //!
 //! `StartBulkSync` reads the store's directory (customer groups become contact groups; attribute names and
 //! the store country), loads the newsletter subscribers (a customer's marketing status is read by email),
-//! counts the customers and fans out one [`SyncMessage::CustomerPage`] per page of 250. Each page is
-//! independent and idempotent: contacts are merged into what we hold and written in batches, consent events
-//! have deterministic keys, and the page is counted on the job once however often it is delivered. A page
-//! that keeps failing goes back to the queue (partial batch response) and, after the queue's
-//! `maxReceiveCount`, to the dead-letter queue, where [`crate::dead_letters`] counts it failed on the job.
+//! counts the customers (for the progress bar) and queues page 1. Pages are read oldest customer first
+//! (`sort=date_created:asc`) by cursor: each [`SyncMessage::CustomerPage`] carries the cursor BigCommerce
+//! gave at the end of the page before, so customers created or deleted during the sync shift no page (page
+//! numbers would). A page queues the next before it counts itself done, and a page already counted queues
+//! nothing, so a crash loses no page and a redelivery starts no second chain. Each store thus has one page in
+//! flight at a time.
+//!
+//! Each page is idempotent: contacts are merged into what we hold and written in batches, consent events
+//! have deterministic keys, and the page is counted on the job once however often it is delivered. A
+//! customer whose record is malformed is skipped and reported by id on the job; the rest of the page
+//! imports. Every page ends counted: a permanent error (403, 413, 422, ...) counts it failed at once; a
+//! retryable one goes back to the queue (partial batch response) and, after the queue's `maxReceiveCount`,
+//! to the dead-letter queue, where [`crate::dead_letters`] counts it failed. A page that failed before
+//! queueing the next ends the chain there, so the job still finishes ("completed with failures"); retrying
+//! it from the settings page continues the chain.
 //!
 //! The store's API quota is shared with every other app: the client paces itself from the rate-limit
 //! headers, and the sync queue's event source caps concurrency (template.yaml).
@@ -15,12 +25,12 @@ use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
 use aws_lambda_events::event::sqs::SqsMessage;
 use shared::StoreHash;
-use shared::bigcommerce::{CustomerQuery, SubscriberQuery};
+use shared::bigcommerce::{CustomerQuery, CustomerSort, SubscriberQuery};
 use shared::contacts::{
     ImportJob, PhoneSkip, SubscriberRecord, SyncContext, customer_contact, customer_phone, import_events,
     marketing_status, merge_customer_contact, normalize_email,
 };
-use shared::db::PageCounts;
+use shared::db::{PageCounts, PageState};
 use shared::messages::SyncMessage;
 use shared::model::{ContactSource, SyncJobStatus};
 use std::collections::BTreeMap;
@@ -36,9 +46,72 @@ pub async fn handle(deps: &Deps, message: &SyncMessage, _record: &SqsMessage) ->
             job_id,
             page,
             per_page,
-        } => import_page(deps, store_hash, job_id, *page, *per_page).await,
+            after,
+        } => {
+            let at = PagePosition {
+                page: *page,
+                per_page: *per_page,
+                after: after.as_deref(),
+            };
+            match import_page(deps, store_hash, job_id, at).await {
+                // Retrying cannot help: count the page failed now, so the job still finishes and the
+                // settings page can offer the page again.
+                Err(error) if !error.is_retryable() => {
+                    tracing::error!(job_id, page, %error, "customer page failed permanently");
+                    count_page_failed(deps, store_hash, job_id, *page, after.as_deref()).await
+                }
+                other => other,
+            }
+        }
         _ => Err(SyncError::Permanent("not a bulk sync message".into())),
     }
+}
+
+/// Where a page is in the chain.
+#[derive(Debug, Clone, Copy)]
+struct PagePosition<'a> {
+    page: u32,
+    per_page: u32,
+    /// The cursor at the end of the page before (none for page 1).
+    after: Option<&'a str>,
+}
+
+/// The one way bulk-sync messages reach the queue.
+async fn queue_pages(deps: &Deps, messages: &[SyncMessage]) -> Result<(), SyncError> {
+    deps.aws.sync_queue.send_all(messages).await?;
+    Ok(())
+}
+
+/// Counts a page failed on its job (once) and finishes the job if that was its last uncounted page. A page
+/// that had not queued the next one ends the chain. Also the dead-letter queue's end for a page.
+pub(crate) async fn count_page_failed(
+    deps: &Deps,
+    store_hash: &StoreHash,
+    job_id: &str,
+    page: u32,
+    after: Option<&str>,
+) -> Result<(), SyncError> {
+    let db = &deps.aws.db;
+    let Some((job, _)) = db.sync_page_state(store_hash, job_id, page).await? else {
+        tracing::warn!(job_id, page, "failed page of an unknown sync job");
+        return Ok(());
+    };
+    let ends_chain = job.pages_queued <= page;
+    let counted = db
+        .record_sync_page_failed(store_hash, job_id, page, after, ends_chain)
+        .await?;
+    let job = db
+        .finish_sync_job_if_complete(store_hash, job_id, deps.clock.now())
+        .await?;
+    tracing::error!(
+        job_id,
+        page,
+        counted,
+        ends_chain,
+        job_status = ?job.map(|j| j.status),
+        "customer page counted failed on the job"
+    );
+    Ok(())
 }
 
 async fn context(deps: &Deps, store_hash: &StoreHash) -> Result<StoreContext, SyncError> {
@@ -84,23 +157,29 @@ async fn start(deps: &Deps, store_hash: &StoreHash, job_id: &str) -> Result<(), 
         }
     }
 
-    // One customer per page is enough to learn the total.
-    let first = ctx.client.customers(&CustomerQuery::page(1, 1)).await?;
-    let customers = first.pagination.map_or(first.items.len() as u64, |p| p.total);
+    // One customer per page is enough to learn the total (an estimate: customers come and go meanwhile).
+    // Read leniently: a malformed first customer must not stop the sync before it starts.
+    let first = ctx.client.customer_page(&CustomerQuery::page(1, 1)).await?;
+    let customers = first
+        .page
+        .pagination
+        .map_or((first.page.items.len() + first.malformed.len()) as u64, |p| p.total);
     let pages = customers.div_ceil(u64::from(PAGE_SIZE)).max(1) as u32;
-    let messages: Vec<SyncMessage> = (1..=pages)
-        .map(|page| SyncMessage::CustomerPage {
+    queue_pages(
+        deps,
+        &[SyncMessage::CustomerPage {
             store_hash: store_hash.clone(),
             job_id: job_id.to_owned(),
-            page,
+            page: 1,
             per_page: PAGE_SIZE,
-        })
-        .collect();
-    deps.aws.sync_queue.send_all(&messages).await?;
-    // Only after the pages are queued: a redelivered start that sees the total knows the fan-out happened.
+            after: None,
+        }],
+    )
+    .await?;
+    // Only after page 1 is queued: a redelivered start that sees the total knows the chain started.
     db.set_sync_total_pages(store_hash, job_id, pages, directory.customer_groups.len() as u32)
         .await?;
-    // Pages that finished before the total was set could not finish the job.
+    // A chain that ended before the total was set could not finish the job.
     db.finish_sync_job_if_complete(store_hash, job_id, ctx.now).await?;
     tracing::info!(
         job_id,
@@ -108,28 +187,28 @@ async fn start(deps: &Deps, store_hash: &StoreHash, job_id: &str) -> Result<(), 
         pages,
         subscribers,
         groups = directory.customer_groups.len(),
-        "bulk sync fanned out"
+        "bulk sync started"
     );
     Ok(())
 }
 
-async fn import_page(
-    deps: &Deps,
-    store_hash: &StoreHash,
-    job_id: &str,
-    page: u32,
-    per_page: u32,
-) -> Result<(), SyncError> {
+async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: PagePosition<'_>) -> Result<(), SyncError> {
     let db = &deps.aws.db;
+    let page = at.page;
+    let (job, state) = db
+        .sync_page_state(store_hash, job_id, page)
+        .await?
+        .ok_or_else(|| SyncError::Permanent(format!("no sync job {job_id}")))?;
+    if state == PageState::Done {
+        // Its successor was queued before it was counted: queueing again would start a second chain.
+        tracing::info!(job_id, page, "customer page already imported; redelivery ignored");
+        return Ok(());
+    }
     let ctx = context(deps, store_hash).await?;
     let settings = ctx
         .settings
         .as_ref()
         .ok_or_else(|| SyncError::Permanent("the store has not connected".into()))?;
-    let job = db
-        .get_sync_job(store_hash, job_id)
-        .await?
-        .ok_or_else(|| SyncError::Permanent(format!("no sync job {job_id}")))?;
     let import = ImportJob {
         job_id,
         started_at: job.started_at,
@@ -137,11 +216,35 @@ async fn import_page(
     let directory = ctx.directory(deps, None).await?;
     // An erasure recorded after this instant wins over what this page read.
     let read_at = deps.clock.now();
-    let customers = ctx
+    let limit = at.per_page.clamp(1, PAGE_SIZE);
+    let listing = ctx
         .client
-        .customers(&CustomerQuery::page(page, per_page.clamp(1, PAGE_SIZE)))
-        .await?
-        .items;
+        .customer_page(&CustomerQuery {
+            limit,
+            after: at.after.map(str::to_owned),
+            sort: Some(CustomerSort::DateCreatedAsc),
+            ..CustomerQuery::default()
+        })
+        .await?;
+    let next = listing.next_cursor(limit).map(str::to_owned);
+    // A redelivery or retry of a page whose successor is already queued must not queue it twice.
+    let successor_queued = job.pages_queued > page;
+    if let (Some(after), false) = (&next, successor_queued) {
+        queue_pages(
+            deps,
+            &[SyncMessage::CustomerPage {
+                store_hash: store_hash.clone(),
+                job_id: job_id.to_owned(),
+                page: page + 1,
+                per_page: at.per_page,
+                after: Some(after.clone()),
+            }],
+        )
+        .await?;
+        db.record_sync_page_queued(store_hash, job_id, page + 1).await?;
+    }
+    let malformed = listing.malformed;
+    let customers = listing.page.items;
     let emails: Vec<String> = customers.iter().filter_map(|c| normalize_email(&c.email)).collect();
     let subscribers = db.subscribers_by_email(store_hash, &emails).await?;
 
@@ -151,7 +254,10 @@ async fn import_page(
         directory: &directory,
         now: ctx.now,
     };
-    let mut counts = PageCounts::default();
+    let mut counts = PageCounts {
+        skipped_malformed: malformed.len() as u64,
+        ..PageCounts::default()
+    };
     // One contact per phone: two customers sharing a number make one contact (the later customer's data).
     let mut by_phone = BTreeMap::new();
     for customer in &customers {
@@ -201,7 +307,10 @@ async fn import_page(
     events.retain(|e| !erased.contains(&e.phone));
     let appended = db.import_consents(&events).await?;
     counts.imported = (contacts.len() - erased.len()) as u64;
-    let counted = db.record_sync_page_done(store_hash, job_id, page, counts).await?;
+    db.record_skipped_customers(store_hash, job_id, &malformed).await?;
+    let counted = db
+        .record_sync_page_done(store_hash, job_id, page, counts, next.is_none())
+        .await?;
     let job = db.finish_sync_job_if_complete(store_hash, job_id, ctx.now).await?;
     tracing::info!(
         job_id,
@@ -209,6 +318,8 @@ async fn import_page(
         imported = counts.imported,
         skipped_no_phone = counts.skipped_no_phone,
         skipped_invalid_phone = counts.skipped_invalid_phone,
+        skipped_malformed = ?malformed,
+        last = next.is_none(),
         consent_events = appended,
         redelivery = !counted,
         job_status = ?job.map(|j| j.status),

@@ -1,7 +1,7 @@
 //! The sync dead-letter queue: messages that failed every retry (`maxReceiveCount` in template.yaml).
 //!
-//! A customer page is counted failed on its job, so the job can finish ("completed with failures") and the
-//! settings page can offer to retry exactly those pages. Anything else (a store event, a write-back, a
+//! A customer page is counted failed on its job (with its cursor), so the job can finish ("completed with
+//! failures") and the settings page can offer to retry exactly those pages. Anything else (a store event, a write-back, a
 //! checkout consent check) gets one last attempt, which is cheap because every handler re-reads current
 //! state; if that fails too it is logged with what it was and dropped, rather than cycling through the
 //! dead-letter queue forever. The queue's alarm counts what arrives here.
@@ -27,21 +27,11 @@ pub async fn handle(deps: &Deps, message: SyncMessage, record: &SqsMessage) -> R
             store_hash,
             job_id,
             page,
+            after,
             ..
         } => {
-            let db = &deps.aws.db;
-            let counted = db.record_sync_page_failed(store_hash, job_id, *page).await?;
-            let job = db
-                .finish_sync_job_if_complete(store_hash, job_id, deps.clock.now())
-                .await?;
-            tracing::error!(
-                job_id,
-                page,
-                counted,
-                job_status = ?job.map(|j| j.status),
-                "customer page failed every retry; counted failed on the job"
-            );
-            Ok(())
+            tracing::error!(job_id, page, "customer page failed every retry");
+            crate::bulk::count_page_failed(deps, store_hash, job_id, *page, after.as_deref()).await
         }
         _ => {
             let what = describe(&message);

@@ -32,7 +32,7 @@ pub use person_records::{CartRecords, PersonKey, PersonRecords, PhoneRecords};
 pub use purge::{PROOF_RETENTION_DAYS, PURGE_GRACE_DAYS, PurgeDue, PurgeOutcome};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
-pub use sync_jobs::PageCounts;
+pub use sync_jobs::{FailedPage, PageCounts, PageState};
 pub use tokens::new_token;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};

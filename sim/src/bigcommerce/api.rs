@@ -775,6 +775,18 @@ fn list_customers(store: &mut StoreState, req: &Req) -> Answer {
     let modified_max = req.date("date_modified:max")?;
     let created_min = req.date("date_created:min")?;
     let created_max = req.date("date_created:max")?;
+    let sort = CustomerSort::parse(req.q("sort"))?;
+    let cursor = match (req.q("after"), req.q("before")) {
+        (Some(_), Some(_)) => {
+            return Err(v3_invalid(
+                "The filter is invalid",
+                json!({"after": "cannot be combined with before"}),
+            ));
+        }
+        (Some(after), None) => Some((true, CustomerCursor::decode(after)?)),
+        (None, Some(before)) => Some((false, CustomerCursor::decode(before)?)),
+        (None, None) => None,
+    };
     let mut matching: Vec<_> = store
         .customers
         .values()
@@ -786,32 +798,173 @@ fn list_customers(store: &mut StoreState, req: &Req) -> Answer {
         .filter(|c| created_min.is_none_or(|t| c.date_created >= t))
         .filter(|c| created_max.is_none_or(|t| c.date_created <= t))
         .collect();
-    match req.q("sort") {
-        Some("date_modified:asc") => matching.sort_by_key(|c| (c.date_modified, c.id)),
-        Some("date_modified:desc") => matching.sort_by_key(|c| std::cmp::Reverse((c.date_modified, c.id))),
-        Some("date_created:asc") => matching.sort_by_key(|c| (c.date_created, c.id)),
-        Some("date_created:desc") => matching.sort_by_key(|c| std::cmp::Reverse((c.date_created, c.id))),
-        Some("last_name:asc") => matching.sort_by(|a, b| a.last_name.cmp(&b.last_name)),
-        Some("last_name:desc") => matching.sort_by(|a, b| b.last_name.cmp(&a.last_name)),
-        _ => {}
-    }
+    // Every order ends in the id, so a position (sort key, id) is unique and a cursor survives deletions.
+    matching.sort_by(|a, b| sort.compare(&sort.cursor(a), &sort.cursor(b)));
     let with_addresses = req.includes("addresses");
     let with_attributes = req.includes("attributes");
-    let items = matching
-        .into_iter()
-        .map(|c| {
-            let attributes = with_attributes.then(|| {
-                store
-                    .attribute_values
-                    .values()
-                    .filter(|v| v.customer_id == c.id)
-                    .take(10)
-                    .collect()
-            });
-            c.to_v3(with_addresses, attributes)
+    let render = |c: &model::Customer| {
+        let attributes = with_attributes.then(|| {
+            store
+                .attribute_values
+                .values()
+                .filter(|v| v.customer_id == c.id)
+                .take(10)
+                .collect()
+        });
+        let mut record = c.to_v3(with_addresses, attributes);
+        if let (Some(patch), Value::Object(fields)) = (store.customer_patches.get(&c.id), &mut record) {
+            fields.extend(patch.clone());
+        }
+        record
+    };
+    let Some((forward, cursor)) = cursor else {
+        let first_cursors = (page == 1).then(|| {
+            let shown: Vec<_> = matching.iter().take(limit).collect();
+            let more = matching.len() > shown.len();
+            cursor_meta(
+                shown.first().map(|c| sort.cursor(c)),
+                shown.last().map(|c| sort.cursor(c)),
+                shown.len(),
+                limit,
+                more,
+            )
+        });
+        let items = matching.iter().map(|c| render(c)).collect();
+        let mut answer = page_of(items, page, limit);
+        if let Some(meta) = first_cursors {
+            answer["meta"]["cursor_pagination"] = meta;
+        }
+        return Ok(Reply::ok(answer));
+    };
+    // Strictly after (or before) the cursor's position in the sort order: no offset, so customers created
+    // or deleted meanwhile shift nothing.
+    let shown: Vec<_> = if forward {
+        matching
+            .into_iter()
+            .filter(|c| sort.compare(&sort.cursor(c), &cursor).is_gt())
+            .collect()
+    } else {
+        matching
+            .into_iter()
+            .filter(|c| sort.compare(&sort.cursor(c), &cursor).is_lt())
+            .collect()
+    };
+    let more = shown.len() > limit;
+    let shown: Vec<_> = if forward {
+        shown.into_iter().take(limit).collect()
+    } else {
+        let skip = shown.len().saturating_sub(limit);
+        shown.into_iter().skip(skip).collect()
+    };
+    let data: Vec<Value> = shown.iter().map(|c| render(c)).collect();
+    let meta = cursor_meta(
+        shown.first().map(|c| sort.cursor(c)),
+        shown.last().map(|c| sort.cursor(c)),
+        shown.len(),
+        limit,
+        more && forward,
+    );
+    Ok(Reply::ok(json!({"data": data, "meta": {"cursor_pagination": meta}})))
+}
+
+/// The orders `GET /v3/customers` offers, each completed by id.
+#[derive(Clone, Copy)]
+enum CustomerSort {
+    Id,
+    DateCreated(bool),
+    DateModified(bool),
+    LastName(bool),
+}
+
+/// A position in a customer listing: the sort key (absent for the default order by id) and the id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+struct CustomerCursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<CursorKey>,
+    id: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+enum CursorKey {
+    Time(i64),
+    Text(String),
+}
+
+impl CustomerSort {
+    fn parse(raw: Option<&str>) -> Result<Self, Reply> {
+        Ok(match raw {
+            None => Self::Id,
+            Some("date_created:asc") => Self::DateCreated(true),
+            Some("date_created:desc") => Self::DateCreated(false),
+            Some("date_modified:asc") => Self::DateModified(true),
+            Some("date_modified:desc") => Self::DateModified(false),
+            Some("last_name:asc") => Self::LastName(true),
+            Some("last_name:desc") => Self::LastName(false),
+            Some(_) => return Err(v3_invalid("The filter is invalid", json!({"sort": "unknown sort"}))),
         })
-        .collect();
-    Ok(Reply::ok(page_of(items, page, limit)))
+    }
+
+    fn cursor(self, c: &model::Customer) -> CustomerCursor {
+        let time = |t: DateTime<Utc>| Some(CursorKey::Time(t.timestamp_micros()));
+        let key = match self {
+            Self::Id => None,
+            Self::DateCreated(_) => time(c.date_created),
+            Self::DateModified(_) => time(c.date_modified),
+            Self::LastName(_) => Some(CursorKey::Text(c.last_name.clone())),
+        };
+        CustomerCursor { key, id: c.id }
+    }
+
+    fn compare(self, a: &CustomerCursor, b: &CustomerCursor) -> std::cmp::Ordering {
+        let ascending = match self {
+            Self::Id => true,
+            Self::DateCreated(asc) | Self::DateModified(asc) | Self::LastName(asc) => asc,
+        };
+        if ascending { a.cmp(b) } else { b.cmp(a) }
+    }
+}
+
+impl CustomerCursor {
+    fn encode(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(raw: &str) -> Result<Self, Reply> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .ok_or_else(|| v3_invalid("The filter is invalid", json!({"cursor": "not a cursor"})))
+    }
+}
+
+/// `meta.cursor_pagination`; `links.next` only when more follow.
+fn cursor_meta(
+    start: Option<CustomerCursor>,
+    end: Option<CustomerCursor>,
+    count: usize,
+    limit: usize,
+    more: bool,
+) -> Value {
+    let start = start.map(|c| c.encode());
+    let end = end.map(|c| c.encode());
+    let mut links = json!({});
+    if let Some(start) = &start {
+        links["previous"] = json!(format!("?limit={limit}&before={start}"));
+    }
+    if let (true, Some(end)) = (more, &end) {
+        links["next"] = json!(format!("?limit={limit}&after={end}"));
+    }
+    json!({
+        "count": count,
+        "per_page": limit,
+        "start_cursor": start,
+        "end_cursor": end,
+        "links": links,
+    })
 }
 
 fn list_attributes(store: &mut StoreState, req: &Req) -> Answer {

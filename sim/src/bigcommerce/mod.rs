@@ -219,6 +219,8 @@ pub(crate) struct StoreState {
     pub rate: RateWindow,
     pub stats: StoreStats,
     pub requests: Vec<RequestRecord>,
+    /// Fields that `GET /v3/customers` answers in place of a customer's own (a malformed record).
+    pub customer_patches: BTreeMap<u64, serde_json::Map<String, Value>>,
     ids: HashMap<&'static str, u64>,
 }
 
@@ -253,6 +255,7 @@ impl StoreState {
             rate: RateWindow::default(),
             stats: StoreStats::default(),
             requests: Vec::new(),
+            customer_patches: BTreeMap::new(),
             ids: HashMap::new(),
         }
     }
@@ -466,6 +469,12 @@ impl Inner {
             context: format!("stores/{hash}"),
             account_uuid: self.config.account_uuid.clone(),
         }
+    }
+
+    /// The simulator's time (see [`BigCommerceSim::set_jwt_clock`]).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        let clock = self.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        clock()
     }
 
     /// Claims for a store's owner opening the app, valid for 24 hours from now. Like BigCommerce's, every
@@ -698,8 +707,9 @@ impl BigCommerceSim {
         self.load_jwt(hash)
     }
 
-    /// Callback JWTs are issued at this clock's time (`iat`, `nbf`, `exp`); the system clock by default. Tests
-    /// that drive the app with a manual clock hand the same time source here.
+    /// Callback JWTs are issued at this clock's time (`iat`, `nbf`, `exp`), and shoppers' carts are stamped
+    /// with it (`created_time`, `updated_time`); the system clock by default. Tests that drive the app with a
+    /// manual clock hand the same time source here.
     pub fn set_jwt_clock(&self, clock: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) {
         *self.inner.jwt_clock.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(clock);
     }
@@ -803,6 +813,16 @@ impl BigCommerceSim {
                 vec![("store/customer/updated".into(), json!({"type": "customer", "id": id}))],
             )
             .await;
+    }
+
+    /// Makes the customer's record in `GET /v3/customers` answers carry these fields instead of its own (a
+    /// record not in the documented shape, as a buggy integration or a data migration can leave behind).
+    pub fn patch_customer_record(&self, hash: &str, id: u64, fields: Value) {
+        self.with_store(hash, |s| {
+            if let Value::Object(fields) = fields {
+                s.customer_patches.insert(id, fields);
+            }
+        });
     }
 
     /// Deletes a customer with its attribute values and metafields; fires `store/customer/deleted`.
@@ -977,7 +997,7 @@ impl BigCommerceSim {
                     s.cart_item(product_id, item)
                 })
                 .collect();
-            let now = Utc::now();
+            let now = self.inner.now();
             s.carts.insert(
                 cart_id.to_owned(),
                 Cart {
@@ -1000,11 +1020,12 @@ impl BigCommerceSim {
     }
 
     fn touch_cart(&self, hash: &str, cart_id: &str, f: impl FnOnce(&mut StoreState, &mut Cart)) {
+        let now = self.inner.now();
         self.with_store(hash, |s| {
             let mut cart = s.carts.remove(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             f(s, &mut cart);
             cart.version += 1;
-            cart.updated_time = Utc::now();
+            cart.updated_time = now;
             s.carts.insert(cart_id.into(), cart);
         });
     }

@@ -539,29 +539,64 @@ async fn each_sync_page_counts_once() {
         imported: 240,
         skipped_no_phone: 8,
         skipped_invalid_phone: 2,
+        skipped_malformed: 0,
     };
+    // Each page queues the next before it counts itself; a queued page reopens nothing twice.
     assert!(
         env.db()
-            .record_sync_page_done(&store(), &job.job_id, 1, counts)
+            .record_sync_page_queued(&store(), &job.job_id, 2)
             .await
             .unwrap()
     );
     assert!(
         !env.db()
-            .record_sync_page_done(&store(), &job.job_id, 1, counts)
+            .record_sync_page_queued(&store(), &job.job_id, 2)
+            .await
+            .unwrap()
+    );
+    assert!(
+        env.db()
+            .record_sync_page_done(&store(), &job.job_id, 1, counts, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !env.db()
+            .record_sync_page_done(&store(), &job.job_id, 1, counts, false)
             .await
             .unwrap(),
         "redelivery counts nothing"
     );
     assert!(
         env.db()
-            .record_sync_page_failed(&store(), &job.job_id, 2)
+            .record_sync_page_queued(&store(), &job.job_id, 3)
             .await
             .unwrap()
     );
     assert!(
         env.db()
-            .record_sync_page_done(&store(), &job.job_id, 3, counts)
+            .record_sync_page_failed(&store(), &job.job_id, 2, Some("c2"), false)
+            .await
+            .unwrap()
+    );
+    env.db()
+        .record_skipped_customers(&store(), &job.job_id, &[17, 4, 17])
+        .await
+        .unwrap();
+    let malformed = PageCounts {
+        skipped_malformed: 2,
+        ..counts
+    };
+    let running = env
+        .db()
+        .finish_sync_job_if_complete(&store(), &job.job_id, at("2026-11-25T14:04:00Z"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(running.status, SyncJobStatus::Running, "the chain has not ended");
+    assert!(
+        env.db()
+            .record_sync_page_done(&store(), &job.job_id, 3, malformed, true)
             .await
             .unwrap()
     );
@@ -578,11 +613,23 @@ async fn each_sync_page_counts_once() {
         (2, 1, 480)
     );
     assert_eq!(finished.groups_synced, 4);
+    assert_eq!((finished.last_page, finished.pages_queued), (Some(3), 3));
+    assert_eq!(finished.skipped_malformed, 2);
+    let mut skipped = finished.skipped_customers.clone();
+    skipped.sort_unstable();
+    assert_eq!(skipped, vec![4, 17]);
+    assert_eq!(
+        env.db().failed_sync_pages(&store(), &job.job_id).await.unwrap(),
+        vec![shared::db::FailedPage {
+            page: 2,
+            after: Some("c2".into())
+        }]
+    );
 
-    // The failed page, retried from the dead-letter queue, moves from failed to done.
+    // The failed page, retried, moves from failed to done.
     assert!(
         env.db()
-            .record_sync_page_done(&store(), &job.job_id, 2, counts)
+            .record_sync_page_done(&store(), &job.job_id, 2, counts, false)
             .await
             .unwrap()
     );

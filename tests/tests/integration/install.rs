@@ -899,19 +899,27 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     let job = app.db().latest_sync_job(&store).await.unwrap().unwrap();
     app.db().set_sync_total_pages(&store, &job.job_id, 10, 2).await.unwrap();
     for page in 1..=5 {
+        // Page 3 had a customer record that did not decode.
         let counts = shared::db::PageCounts {
             imported: 240,
             skipped_no_phone: 8,
             skipped_invalid_phone: 2,
+            skipped_malformed: u64::from(page == 3),
         };
+        if page == 3 {
+            app.db()
+                .record_skipped_customers(&store, &job.job_id, &[4321])
+                .await
+                .unwrap();
+        }
         app.db()
-            .record_sync_page_done(&store, &job.job_id, page, counts)
+            .record_sync_page_done(&store, &job.job_id, page, counts, false)
             .await
             .unwrap();
     }
     for page in [6, 9] {
         app.db()
-            .record_sync_page_failed(&store, &job.job_id, page)
+            .record_sync_page_failed(&store, &job.job_id, page, Some(&format!("cursor{page}")), false)
             .await
             .unwrap();
     }
@@ -1010,6 +1018,11 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     );
     assert!(page.contains("5 of 10 pages done, 2 failed"));
     assert!(page.contains("1200 contacts imported"));
+    assert!(
+        page.contains("1 customer record could not be read and was skipped (customer ID: 4321)."),
+        "{}",
+        page.html
+    );
     assert!(page.contains("Retry 2 failed pages"));
     assert!(page.contains("<td data-state=\"subscribed\">1</td>"));
     assert!(
@@ -1047,6 +1060,7 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
             job_id: job.job_id.clone(),
             page,
             per_page: shared::model::sync_job::CUSTOMERS_PER_PAGE,
+            after: Some(format!("cursor{page}")),
         })
         .collect();
     assert_eq!(retried, expected);

@@ -6,7 +6,8 @@ use chrono::Duration;
 use integration_tests::contact_sync::{
     Delivery, contacts_by_phone, dead_letter_source, drain_with_dead_letters, impatient_sync_source, start_bulk_sync,
 };
-use integration_tests::{SeededStore, TestApp};
+use integration_tests::recovery::{NY, give_consent, sweep_and_send};
+use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::consent::{
     ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptOutMethod, Purpose, Reason, Recipient, decide,
 };
@@ -127,13 +128,10 @@ async fn bulk_sync_imports_every_contact_once_with_groups_and_consent_through_42
             )
             .await;
     }
-    // A platform 429 on page 2, and page 3 failing for longer than the client retries (so the page goes back
-    // to the queue once).
-    let customers_path = format!("/stores/{hash}/v3/customers?page=");
-    app.bigcommerce
-        .inject_fault(Fault::status(429, &format!("{customers_path}2&limit=250")));
-    app.bigcommerce
-        .inject_fault(Fault::status(500, &format!("{customers_path}3&limit=250")).times(6));
+    // Pages after the first are read by cursor (`after=`), one at a time: a platform 429 on page 2, then
+    // page 2 failing for longer than the client retries (so the page goes back to the queue once).
+    app.bigcommerce.inject_fault(Fault::status(429, "after="));
+    app.bigcommerce.inject_fault(Fault::status(500, "after=").times(6));
 
     start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
     let (live, dead) = drain_with_dead_letters(&app).await;
@@ -147,7 +145,11 @@ async fn bulk_sync_imports_every_contact_once_with_groups_and_consent_through_42
         .unwrap()
         .unwrap();
     assert_eq!(job.status, SyncJobStatus::Completed);
-    assert_eq!((job.total_pages, job.pages_done, job.pages_failed), (4, 4, 0));
+    // Four full pages, then the empty answer that shows the fourth was the last.
+    assert_eq!(
+        (job.total_pages, job.pages_done, job.pages_failed, job.last_page),
+        (5, 5, 0, Some(5))
+    );
     assert_eq!(job.groups_synced, 2);
     assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone);
     assert_eq!(job.skipped_no_phone as usize, seeded.without_phone);
@@ -246,6 +248,7 @@ async fn each_option_imports_its_consent_and_a_rerun_or_redelivery_adds_nothing(
                 job_id: "job-1".into(),
                 page: 1,
                 per_page: 250,
+                after: None,
             })
             .await
             .unwrap();
@@ -286,9 +289,8 @@ async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes
     let hash = "dlq1";
     let seeded_store = store(&app, hash, |_| {}).await;
     let seeded = seed(&app, hash, 300);
-    // Page 2 answers 503 for a while: more than the queue's 5 deliveries.
-    app.bigcommerce
-        .inject_fault(Fault::status(503, &format!("/stores/{hash}/v3/customers?page=2&limit=250")).times(5));
+    // Page 2 (read by cursor) answers 503 for a while: more than the queue's 5 deliveries.
+    app.bigcommerce.inject_fault(Fault::status(503, "after=").times(5));
     start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
     let impatient = impatient_sync_source(&app);
     let outcome = impatient.drain().await.unwrap();
@@ -304,27 +306,16 @@ async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes
         .unwrap();
     assert_eq!(job.status, SyncJobStatus::CompletedWithFailures);
     assert_eq!((job.total_pages, job.pages_done, job.pages_failed), (2, 1, 1));
-    assert_eq!(
-        app.db()
-            .failed_sync_pages(&seeded_store.store_hash, "job-1")
-            .await
-            .unwrap(),
-        vec![2]
-    );
-
-    // The settings page's "retry failed pages": the page is queued again and now succeeds.
-    app.sync
-        .aws
-        .sync_queue
-        .send(&SyncMessage::CustomerPage {
-            store_hash: seeded_store.store_hash.clone(),
-            job_id: "job-1".into(),
-            page: 2,
-            per_page: 250,
-        })
+    let failed = app
+        .db()
+        .failed_sync_pages(&seeded_store.store_hash, "job-1")
         .await
         .unwrap();
-    app.drain_sync().await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].page, 2);
+    assert!(failed[0].after.is_some(), "kept with its cursor");
+
+    retry_failed_pages(&app, &seeded_store.store_hash, "job-1").await;
     let job = app
         .db()
         .get_sync_job(&seeded_store.store_hash, "job-1")
@@ -337,6 +328,211 @@ async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes
         contacts_by_phone(&app, &seeded_store.store_hash).await.len(),
         seeded.with_valid_phone
     );
+}
+
+/// What the settings page's "Retry failed pages" sends: each failed page with its cursor. Then drains.
+async fn retry_failed_pages(app: &TestApp, store: &StoreHash, job_id: &str) {
+    let failed = app.db().failed_sync_pages(store, job_id).await.unwrap();
+    for page in failed {
+        app.sync
+            .aws
+            .sync_queue
+            .send(&SyncMessage::CustomerPage {
+                store_hash: store.clone(),
+                job_id: job_id.into(),
+                page: page.page,
+                per_page: 250,
+                after: page.after,
+            })
+            .await
+            .unwrap();
+    }
+    app.drain_sync().await;
+}
+
+#[tokio::test]
+async fn a_page_refused_for_good_is_counted_failed_at_once_and_its_retry_continues_the_chain() {
+    let app = TestApp::start().await;
+    for (hash, status, fault) in [("perm403", 403, "after="), ("perm422", 422, "page=1&limit=250")] {
+        let seeded_store = store(&app, hash, |_| {}).await;
+        let seeded = seed(&app, hash, 600);
+        app.bigcommerce
+            .inject_fault(Fault::status(status, &format!("/stores/{hash}/v3/customers?{fault}")));
+        start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+        let (live, dead) = drain_with_dead_letters(&app).await;
+        assert_eq!(
+            (live.failed, dead.received),
+            (0, 0),
+            "{status}: not retried, not dead-lettered"
+        );
+
+        // The chain ended at the refused page: the job finished, with that page to retry.
+        let job = app
+            .db()
+            .get_sync_job(&seeded_store.store_hash, "job-1")
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = if status == 403 { 2 } else { 1 };
+        assert_eq!(job.status, SyncJobStatus::CompletedWithFailures, "{status}");
+        assert_eq!(
+            (job.pages_done, job.pages_failed, job.last_page),
+            (refused - 1, 1, Some(refused)),
+            "{status}"
+        );
+        let failed = app
+            .db()
+            .failed_sync_pages(&seeded_store.store_hash, "job-1")
+            .await
+            .unwrap();
+        assert_eq!(failed.iter().map(|f| f.page).collect::<Vec<_>>(), vec![refused]);
+
+        // Retried (the store fixed the scope): the page imports and queues the rest of the chain.
+        retry_failed_pages(&app, &seeded_store.store_hash, "job-1").await;
+        let job = app
+            .db()
+            .get_sync_job(&seeded_store.store_hash, "job-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(job.status, SyncJobStatus::Completed, "{status}");
+        assert_eq!(
+            (job.total_pages, job.pages_done, job.pages_failed, job.last_page),
+            (3, 3, 0, Some(3))
+        );
+        assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone);
+        assert_eq!(
+            contacts_by_phone(&app, &seeded_store.store_hash).await.len(),
+            seeded.with_valid_phone
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_customer_is_skipped_and_reported_and_the_rest_of_the_page_imports() {
+    let app = TestApp::start().await;
+    let hash = "malf01";
+    let seeded_store = store(&app, hash, |_| {}).await;
+    let seeded = seed(&app, hash, 250);
+    let broken: Vec<&SeededCustomer> = seeded.customers.iter().filter(|c| c.phone.is_some()).take(2).collect();
+    app.bigcommerce
+        .patch_customer_record(hash, broken[0].id, serde_json::json!({"addresses": "not a list"}));
+    app.bigcommerce
+        .patch_customer_record(hash, broken[1].id, serde_json::json!({"email": 42}));
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+    let (live, dead) = drain_with_dead_letters(&app).await;
+    assert_eq!((live.failed, dead.received), (0, 0));
+
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::Completed, "{job:?}");
+    assert_eq!(job.pages_failed, 0);
+    assert_eq!(job.skipped_malformed, 2);
+    let mut skipped = job.skipped_customers.clone();
+    skipped.sort_unstable();
+    let mut expected = vec![broken[0].id, broken[1].id];
+    expected.sort_unstable();
+    assert_eq!(skipped, expected);
+    assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone - 2);
+    let contacts = contacts_by_phone(&app, &seeded_store.store_hash).await;
+    assert_eq!(
+        contacts.len(),
+        seeded.with_valid_phone - 2,
+        "the other 248 customers' pages imported"
+    );
+    for c in &broken {
+        assert!(!contacts.contains_key(c.phone.as_ref().unwrap()));
+    }
+}
+
+#[tokio::test]
+async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
+    let app = TestApp::start().await;
+    let hash = "shift01";
+    let seeded_store = store(&app, hash, |_| {}).await;
+    let seeded = seed(&app, hash, 1000);
+    start_bulk_sync(&app, &seeded_store.store_hash, "job-1").await;
+
+    // One message at a time: the start, then the chain of pages (each queues the next). Between pages the
+    // merchant deletes customers already imported at the front of the listing (with page numbers, every
+    // later page would shift and the customers at the boundary would be skipped), deletes one not yet read,
+    // and adds new customers.
+    let mut deleted_unread = Vec::new();
+    let mut deleted_imported = Vec::new();
+    let mut created = Vec::new();
+    let mut pages = 0u32;
+    for round in 0..20 {
+        let outcome = app.sync_queue.poll_once(0).await.unwrap();
+        assert_eq!(outcome.failed, 0);
+        if outcome.received == 0 {
+            break;
+        }
+        assert_eq!(outcome.received, 1, "one page in flight at a time");
+        if round == 0 {
+            continue; // the start
+        }
+        pages += 1;
+        // Pages 1-3 each end at or after the seeded customer at this index (an unread deletion pushes it on).
+        let imported = 250 * pages as usize;
+        if imported >= seeded.customers.len() {
+            continue;
+        }
+        for c in &seeded.customers[imported - 7..imported] {
+            app.bigcommerce.delete_customer(hash, c.id).await;
+            deleted_imported.push(c);
+        }
+        let unread = &seeded.customers[imported + 3];
+        app.bigcommerce.delete_customer(hash, unread.id).await;
+        deleted_unread.push(unread.id);
+        for n in 0..3 {
+            let raw = format!("+1512555{:02}{:02}", pages, n);
+            let id = app
+                .bigcommerce
+                .create_customer(
+                    hash,
+                    CustomerSeed {
+                        email: format!("new{pages}-{n}@example.com"),
+                        phone: raw.clone(),
+                        addresses: vec![us_address(&raw)],
+                        ..CustomerSeed::default()
+                    },
+                )
+                .await;
+            created.push((id, phone(&raw)));
+        }
+    }
+
+    let job = app
+        .db()
+        .get_sync_job(&seeded_store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::Completed);
+    assert_eq!((job.pages_failed, job.last_page), (0, Some(pages)));
+    let contacts = contacts_by_phone(&app, &seeded_store.store_hash).await;
+    let mut expected: BTreeMap<Phone, u64> = seeded
+        .customers
+        .iter()
+        .filter(|c| !deleted_unread.contains(&c.id))
+        .filter_map(|c| Some((c.phone.clone()?, c.id)))
+        .collect();
+    expected.extend(created.iter().map(|(id, phone)| (phone.clone(), *id)));
+    let imported: BTreeMap<Phone, u64> = contacts
+        .iter()
+        .map(|(phone, c)| (phone.clone(), c.customer_id.unwrap()))
+        .collect();
+    assert_eq!(imported, expected, "every customer that was there throughout, once");
+    assert_eq!(
+        job.contacts_imported as usize,
+        expected.len(),
+        "no customer imported twice"
+    );
+    assert_eq!((deleted_imported.len(), created.len(), pages), (21, 9, 5));
 }
 
 // ---------------------------------------------------------------------------------------------------- live
@@ -607,6 +803,94 @@ async fn carts_get_a_reminder_timer_that_resets_on_change_and_ends_on_conversion
     app.bigcommerce.set_order_status(hash, order_id, 2).await;
     app.drain_sync().await;
     assert_eq!(app.db().ledger(store, &au).await.unwrap().len(), 1);
+}
+
+/// A New York shopper's cart, made at the simulator's (the app's) current time, its webhooks held back.
+async fn late_us_cart(app: &TestApp, hash: &str) -> (SeededStore, String) {
+    let seeded = app.seed_store(hash, |_| {}).await;
+    let ny = Phone::from_e164(NY).unwrap();
+    give_consent(app, &seeded, &ny, app.clock.now() - Duration::days(1)).await;
+    app.bigcommerce.hold_webhooks(true);
+    let cart_id = guest_cart(app, hash).await;
+    let address = BillingAddress {
+        first_name: "Jane".into(),
+        email: "jane@example.com".into(),
+        city: "New York".into(),
+        state_or_province: "New York".into(),
+        state_or_province_code: "NY".into(),
+        country: "United States".into(),
+        country_code: "US".into(),
+        postal_code: "10001".into(),
+        phone: NY.into(),
+        ..BillingAddress::default()
+    };
+    app.bigcommerce.set_billing_address(hash, &cart_id, address).await;
+    (seeded, cart_id)
+}
+
+/// Sunday 2 November 2025, 12:00 in New York: 47 and 48 hours later are daytime there too.
+const SUNDAY_NOON_NY: &str = "2025-11-02T17:00:00Z";
+
+#[tokio::test]
+async fn a_cart_webhook_delivered_47_hours_late_gets_no_us_reminder_past_the_48_hour_mark() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(SUNDAY_NOON_NY),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (seeded, cart_id) = late_us_cart(&app, "late47").await;
+    let shopper_left = app.clock.now();
+
+    // BigCommerce delivers the cart's webhooks 47 hours late: the timer starts from its own update time.
+    app.clock.advance(Duration::hours(47));
+    app.bigcommerce.release_webhooks().await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert!(cart.phone.is_some());
+    assert_eq!(cart.last_activity_at, shopper_left);
+    assert_eq!(cart.next_due_at, Some(shopper_left + Duration::minutes(30)));
+
+    // Past the 48-hour mark (the sweep had not run meanwhile): the reminder has expired, nothing is sent.
+    app.clock.advance(Duration::minutes(61));
+    sweep_and_send(&app).await;
+    assert!(app.sms.messages().is_empty(), "{:?}", app.sms.messages());
+    let decision = app
+        .db()
+        .cart_decisions(&seeded.store_hash, &cart_id)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the sweep's due step was decided");
+    assert_eq!(
+        (decision.outcome.as_str(), decision.code.as_str()),
+        ("deny", "cart_reminder_expired")
+    );
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.next_due_at, None);
+}
+
+#[tokio::test]
+async fn a_cart_webhook_delivered_2_hours_late_keeps_its_schedule_from_the_shoppers_time() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(SUNDAY_NOON_NY),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (seeded, cart_id) = late_us_cart(&app, "late02").await;
+    let shopper_left = app.clock.now();
+
+    app.clock.advance(Duration::hours(2));
+    app.bigcommerce.release_webhooks().await;
+    app.drain_sync().await;
+    let cart = app.db().get_cart(&seeded.store_hash, &cart_id).await.unwrap().unwrap();
+    assert_eq!(cart.last_activity_at, shopper_left);
+    assert_eq!(cart.next_due_at, Some(shopper_left + Duration::minutes(30)));
+
+    // Already due: the one US reminder goes now, expiring 48 hours after the shopper left.
+    sweep_and_send(&app).await;
+    let messages = app.sms.messages();
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].expires_at, Some(shopper_left + Duration::hours(48)));
 }
 
 #[tokio::test]

@@ -106,6 +106,7 @@ async fn refresh(
         cart_id,
         contents,
         signal,
+        checkout.updated_time,
         ctx.reminders(),
         ctx.now,
     );
