@@ -144,6 +144,9 @@ mod app {
         pub messagemedia_signed_webhooks: bool,
         /// Configured as a deployment (no `APP_ENVIRONMENT=local`), not as the local tooling.
         pub deployed: bool,
+        /// Bulk sync messages go to the live sync queue too, as before bulk sync had its own queue (the
+        /// `fairness` benchmark's baseline).
+        pub shared_sync_queue: bool,
     }
 
     impl Default for TestAppOptions {
@@ -156,6 +159,7 @@ mod app {
                 twilio: false,
                 messagemedia_signed_webhooks: false,
                 deployed: false,
+                shared_sync_queue: false,
             }
         }
     }
@@ -191,7 +195,11 @@ mod app {
         }
 
         pub async fn start_with(options: TestAppOptions) -> Self {
-            let aws = TestAws::new().await;
+            let mut aws = TestAws::new().await;
+            if options.shared_sync_queue {
+                aws.aws_resources.bulk_sync_queue_url = aws.aws_resources.sync_queue_url.clone();
+                aws.aws = shared::aws::Aws::new(&aws.sdk, &aws.aws_resources);
+            }
             let clock = Arc::new(ManualClock::new(options.start));
             let dyn_clock: Arc<dyn Clock> = clock.clone();
             let listener = GatewayListener::bind("127.0.0.1:0").await.expect("loopback port");
