@@ -173,10 +173,10 @@ impl SyncQueue {
 
     /// See [`Queue::send_all`]; each message goes to its own queue.
     pub async fn send_all(&self, messages: &[SyncMessage]) -> Result<(), QueueError> {
-        let (bulk, live): (Vec<&SyncMessage>, Vec<&SyncMessage>) = messages.iter().partition(|m| m.is_bulk());
-        for (queue, messages) in [(&self.live, live), (&self.bulk, bulk)] {
+        for queue in [&self.live, &self.bulk] {
             let grouped: Vec<(&SyncMessage, Option<&str>)> = messages
-                .into_iter()
+                .iter()
+                .filter(|m| std::ptr::eq(self.queue_for(m), queue))
                 .map(|m| (m, Some(m.store_hash().as_str())))
                 .collect();
             queue.send_all_in_groups(&grouped).await?;
