@@ -217,23 +217,17 @@ impl DevStack {
         for definition in template.functions()? {
             for (_, event) in &definition.events {
                 match event {
-                    EventDef::Sqs { .. } => {
-                        let mut source = SqsEventSource::from_template(
+                    EventDef::Sqs { queue, .. } => {
+                        let mut source = SqsEventSource::for_queue(
                             &sdk,
                             &template,
                             &resources,
                             &definition.logical_id,
+                            Some(queue),
                             functions[&definition.logical_id].clone(),
                         )?;
                         source.retry_after_seconds = Some(options.retry_after_seconds);
-                        tasks.push(tokio::spawn(async move {
-                            loop {
-                                if let Err(error) = source.poll_once(1).await {
-                                    tracing::warn!(%error, "queue poll failed");
-                                    tokio::time::sleep(Duration::from_secs(1)).await;
-                                }
-                            }
-                        }));
+                        tasks.push(tokio::spawn(async move { source.run(1).await }));
                     }
                     EventDef::Schedule { expression } => {
                         let every = schedule_interval(expression)

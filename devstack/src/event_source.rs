@@ -1,6 +1,6 @@
 //! What Lambda's SQS event source mapping does: receive a batch, invoke the consumer, delete what succeeded,
 //! leave failures for redelivery (and, after the queue's `maxReceiveCount`, the dead-letter queue, which moto
-//! applies on receive).
+//! applies on receive), with at most the mapping's `MaximumConcurrency` batches in flight ([`SqsEventSource::run`]).
 
 use crate::invoke::{InvokeError, SharedFunction};
 use crate::provision::Resources;
@@ -23,6 +23,7 @@ pub struct SqsEventSource {
     queue_arn: String,
     batch_size: i32,
     report_batch_item_failures: bool,
+    max_concurrency: usize,
     function: SharedFunction,
     /// Seconds before a failed message is visible again. Lambda waits for the visibility timeout; tests use 0.
     pub retry_after_seconds: Option<i32>,
@@ -55,7 +56,7 @@ impl SqsEventSource {
             .into_iter()
             .find(|f| f.logical_id == function_logical_id)
             .ok_or_else(|| TemplateError::Shape(format!("no function {function_logical_id}")))?;
-        let (queue, batch_size, report) = definition
+        let (queue, batch_size, report, max_concurrency) = definition
             .events
             .iter()
             .find_map(|(_, e)| match e {
@@ -63,10 +64,13 @@ impl SqsEventSource {
                     queue,
                     batch_size,
                     report_batch_item_failures,
-                    ..
-                } if queue_logical_id.is_none_or(|wanted| wanted == queue) => {
-                    Some((queue.clone(), *batch_size, *report_batch_item_failures))
-                }
+                    max_concurrency,
+                } if queue_logical_id.is_none_or(|wanted| wanted == queue) => Some((
+                    queue.clone(),
+                    *batch_size,
+                    *report_batch_item_failures,
+                    *max_concurrency,
+                )),
                 _ => None,
             })
             .ok_or_else(|| TemplateError::Shape(format!("{function_logical_id} has no SQS event")))?;
@@ -77,6 +81,8 @@ impl SqsEventSource {
             queue_arn: resources.queue_arns.get(&queue).ok_or_else(missing)?.clone(),
             batch_size: batch_size.clamp(1, 10) as i32,
             report_batch_item_failures: report,
+            // Without a `ScalingConfig`, Lambda starts with five concurrent batches.
+            max_concurrency: max_concurrency.unwrap_or(5).max(1) as usize,
             function,
             retry_after_seconds: None,
         })
@@ -84,6 +90,26 @@ impl SqsEventSource {
 
     pub fn queue_url(&self) -> &str {
         &self.queue_url
+    }
+
+    /// The mapping's `ScalingConfig.MaximumConcurrency`: how many batches [`SqsEventSource::run`] has in flight.
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency
+    }
+
+    /// Consumes the queue as Lambda does, for ever: [`SqsEventSource::max_concurrency`] pollers, each
+    /// receiving a batch (long polling up to `wait_seconds`) and invoking the function with it, so a queue
+    /// with a backlog never has more than that many invocations running.
+    pub async fn run(&self, wait_seconds: i32) {
+        let poller = || async {
+            loop {
+                if let Err(error) = self.poll_once(wait_seconds).await {
+                    tracing::warn!(%error, queue = %self.queue_url, "queue poll failed");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        };
+        futures::future::join_all((0..self.max_concurrency).map(|_| poller())).await;
     }
 
     /// Receives one batch (waiting up to `wait_seconds`) and invokes the function with it.

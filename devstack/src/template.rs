@@ -374,6 +374,11 @@ mod tests {
             sync.dead_letter.as_ref().map(|d| d.0.as_str()),
             Some("SyncDeadLetterQueue")
         );
+        let bulk = queues.iter().find(|q| q.logical_id == "BulkSyncQueue").unwrap();
+        assert_eq!(
+            bulk.dead_letter.as_ref().map(|d| d.0.as_str()),
+            Some("BulkSyncDeadLetterQueue")
+        );
 
         let functions = template.functions().unwrap();
         let names: Vec<_> = functions.iter().map(FunctionDef::crate_name).collect();
@@ -382,6 +387,15 @@ mod tests {
         assert!(send.events.iter().any(
             |(_, e)| matches!(e, EventDef::Sqs { queue, report_batch_item_failures: true, .. } if queue == "SendQueue")
         ));
+
+        // Live and bulk sync work each have their own concurrency: bulk never takes live's slots.
+        let sync = functions.iter().find(|f| f.crate_name() == "sync").unwrap();
+        for wanted in ["SyncQueue", "BulkSyncQueue"] {
+            assert!(sync.events.iter().any(|(_, e)| matches!(
+                e,
+                EventDef::Sqs { queue, max_concurrency: Some(2), .. } if queue == wanted
+            )));
+        }
 
         let globals = template.global_environment();
         assert!(globals.contains(&("TABLE_NAME".to_owned(), EnvValue::Ref("AppTable".to_owned()))));

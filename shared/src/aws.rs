@@ -5,12 +5,13 @@ use crate::app_secret::AppSecretError;
 use crate::bus::Bus;
 use crate::config::{AwsResources, Env};
 use crate::db::Db;
-use crate::queue::Queue;
+use crate::queue::{Queue, SyncQueue};
 
 #[derive(Debug, Clone)]
 pub struct Aws {
     pub db: Db,
-    pub sync_queue: Queue,
+    /// The sync function's work: live and bulk, routed by message kind.
+    pub sync_queue: SyncQueue,
     pub send_queue: Queue,
     pub bus: Bus,
 }
@@ -20,7 +21,10 @@ impl Aws {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         Self {
             db: Db::new(aws_sdk_dynamodb::Client::new(sdk), &resources.table_name),
-            sync_queue: Queue::new(sqs.clone(), &resources.sync_queue_url),
+            sync_queue: SyncQueue::new(
+                Queue::new(sqs.clone(), &resources.sync_queue_url),
+                Queue::new(sqs.clone(), &resources.bulk_sync_queue_url),
+            ),
             send_queue: Queue::new(sqs, &resources.send_queue_url),
             bus: Bus::new(aws_sdk_eventbridge::Client::new(sdk), &resources.event_bus_name),
         }

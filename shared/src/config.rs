@@ -65,12 +65,14 @@ impl Env {
     }
 }
 
-/// Where our AWS resources are (`TABLE_NAME`, `SYNC_QUEUE_URL`, `SEND_QUEUE_URL`, `EVENT_BUS_NAME`).
+/// Where our AWS resources are (`TABLE_NAME`, `SYNC_QUEUE_URL`, `BULK_SYNC_QUEUE_URL`, `SEND_QUEUE_URL`,
+/// `EVENT_BUS_NAME`).
 /// The SDK itself is configured by the standard AWS variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, ...).
 #[derive(Debug, Clone)]
 pub struct AwsResources {
     pub table_name: String,
     pub sync_queue_url: String,
+    pub bulk_sync_queue_url: String,
     pub send_queue_url: String,
     pub event_bus_name: String,
 }
@@ -80,6 +82,7 @@ impl AwsResources {
         Ok(Self {
             table_name: env.required("TABLE_NAME")?,
             sync_queue_url: env.required("SYNC_QUEUE_URL")?,
+            bulk_sync_queue_url: env.required("BULK_SYNC_QUEUE_URL")?,
             send_queue_url: env.required("SEND_QUEUE_URL")?,
             event_bus_name: env.required("EVENT_BUS_NAME")?,
         })
@@ -244,6 +247,16 @@ mod tests {
     #[test]
     fn aws_resources_need_every_variable() {
         let env = Env::from_pairs([("TABLE_NAME", "t"), ("SYNC_QUEUE_URL", "q1"), ("SEND_QUEUE_URL", "q2")]);
+        assert!(matches!(
+            AwsResources::from_env(&env),
+            Err(ConfigError::Missing("BULK_SYNC_QUEUE_URL"))
+        ));
+        let env = Env::from_pairs([
+            ("TABLE_NAME", "t"),
+            ("SYNC_QUEUE_URL", "q1"),
+            ("BULK_SYNC_QUEUE_URL", "q3"),
+            ("SEND_QUEUE_URL", "q2"),
+        ]);
         assert!(matches!(
             AwsResources::from_env(&env),
             Err(ConfigError::Missing("EVENT_BUS_NAME"))

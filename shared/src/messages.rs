@@ -5,7 +5,8 @@ use crate::{Phone, StoreHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Work for the `sync` function (the sync queue).
+/// Work for the `sync` function. Bulk sync work and live work go to different SQS queues
+/// ([`crate::queue::SyncQueue`] picks by [`SyncMessage::is_bulk`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncMessage {
@@ -55,6 +56,15 @@ impl SyncMessage {
             | Self::Webhook { store_hash, .. }
             | Self::WriteBackConsent { store_hash, .. }
             | Self::CheckoutConsent { store_hash, .. } => store_hash,
+        }
+    }
+
+    /// Bulk sync work (a start and its customer pages): one store's import of its whole customer list, which
+    /// must never hold up another store's live events and write-backs.
+    pub fn is_bulk(&self) -> bool {
+        match self {
+            Self::StartBulkSync { .. } | Self::CustomerPage { .. } => true,
+            Self::Webhook { .. } | Self::WriteBackConsent { .. } | Self::CheckoutConsent { .. } => false,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! `cargo xtask bench sync`: a bulk sync of 20,000 customers against a store quota of 40 requests per 30
-//! seconds, through the real handlers, the sync queue's event source (two consumers, as the template's
+//! seconds, through the real handlers, the bulk sync queue's event source (two consumers, as the template's
 //! `MaximumConcurrency`), moto and the simulator. Prints wall time against the quota-bound minimum, the
 //! requests made, the 429s, DynamoDB calls per 100 contacts and lost contacts.
 //!
@@ -55,7 +55,7 @@ async fn main() {
     // Two consumers, like the event source mapping's MaximumConcurrency: 2.
     let consumer = || async {
         loop {
-            let outcome = app.sync_queue.poll_once(1).await.expect("poll");
+            let outcome = app.bulk_sync_queue.poll_once(1).await.expect("poll");
             if outcome.received == 0 {
                 let job = app.db().get_sync_job(&store, "bench-job").await.unwrap().unwrap();
                 if job.status != SyncJobStatus::Running {

@@ -13,14 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The sync function reading its dead-letter queue, as template.yaml declares it.
+/// The sync function reading the bulk sync queue's dead-letter queue (where customer pages end), as
+/// template.yaml declares it.
 pub fn dead_letter_source(app: &TestApp) -> SqsEventSource {
     let mut source = SqsEventSource::for_queue(
         &app.aws.sdk,
         &app.aws.template,
         &app.aws.resources,
         "SyncFunction",
-        Some("SyncDeadLetterQueue"),
+        Some("BulkSyncDeadLetterQueue"),
         app.functions["sync"].clone(),
     )
     .expect("the sync function reads its dead-letter queue");
@@ -29,7 +30,7 @@ pub fn dead_letter_source(app: &TestApp) -> SqsEventSource {
 }
 
 /// The sync function with a BigCommerce client that tries each call once: a failing page fails fast, so a
-/// test can take it through every SQS retry into the dead-letter queue.
+/// test can take it through every SQS retry into the dead-letter queue. It reads the bulk sync queue.
 pub fn impatient_sync_source(app: &TestApp) -> SqsEventSource {
     let policy = RetryPolicy {
         max_attempts: 1,
@@ -56,15 +57,15 @@ pub fn impatient_sync_source(app: &TestApp) -> SqsEventSource {
         &app.aws.template,
         &app.aws.resources,
         "SyncFunction",
-        Some("SyncQueue"),
+        Some("BulkSyncQueue"),
         function,
     )
-    .expect("the sync queue's event source");
+    .expect("the bulk sync queue's event source");
     source.retry_after_seconds = Some(0);
     source
 }
 
-/// Drains the sync queue, then its dead-letter queue, until both are empty.
+/// Drains the sync queues, then the bulk sync dead-letter queue, until all are empty.
 pub async fn drain_with_dead_letters(app: &TestApp) -> (PollOutcome, PollOutcome) {
     let dead_letters = dead_letter_source(app);
     let mut total = (PollOutcome::default(), PollOutcome::default());

@@ -200,7 +200,7 @@ pub async fn run(out: &mut dyn Write, terminal: bool) -> DemoSummary {
 
     story.section("2. Contact sync");
     let job = loop {
-        app.sync_queue.poll_once(0).await.expect("sync queue");
+        app.bulk_sync_queue.poll_once(0).await.expect("bulk sync queue");
         let job = app
             .db()
             .latest_sync_job(&store)

@@ -144,6 +144,9 @@ mod app {
         pub messagemedia_signed_webhooks: bool,
         /// Configured as a deployment (no `APP_ENVIRONMENT=local`), not as the local tooling.
         pub deployed: bool,
+        /// Bulk sync messages go to the live sync queue too, as before bulk sync had its own queue (the
+        /// `fairness` benchmark's baseline).
+        pub shared_sync_queue: bool,
     }
 
     impl Default for TestAppOptions {
@@ -156,6 +159,7 @@ mod app {
                 twilio: false,
                 messagemedia_signed_webhooks: false,
                 deployed: false,
+                shared_sync_queue: false,
             }
         }
     }
@@ -168,7 +172,10 @@ mod app {
         pub gateway: Gateway,
         /// A plain HTTP client that does not follow redirects.
         pub http: reqwest::Client,
+        /// The sync function on the live sync queue (store events, write-backs, checkout consent checks).
         pub sync_queue: SqsEventSource,
+        /// The sync function on the bulk sync queue (bulk sync starts and customer pages).
+        pub bulk_sync_queue: SqsEventSource,
         pub send_queue: SqsEventSource,
         /// Every function's handler by crate name (`install`, `sweep`, ...), invocable with a JSON event.
         pub functions: BTreeMap<String, SharedFunction>,
@@ -188,7 +195,11 @@ mod app {
         }
 
         pub async fn start_with(options: TestAppOptions) -> Self {
-            let aws = TestAws::new().await;
+            let mut aws = TestAws::new().await;
+            if options.shared_sync_queue {
+                aws.aws_resources.bulk_sync_queue_url = aws.aws_resources.sync_queue_url.clone();
+                aws.aws = shared::aws::Aws::new(&aws.sdk, &aws.aws_resources);
+            }
             let clock = Arc::new(ManualClock::new(options.start));
             let dyn_clock: Arc<dyn Clock> = clock.clone();
             let listener = GatewayListener::bind("127.0.0.1:0").await.expect("loopback port");
@@ -350,20 +361,22 @@ mod app {
                 .map(|f| (f.logical_id.clone(), functions[f.crate_name()].clone()))
                 .collect();
             let gateway = listener.serve(&aws.template, &by_logical_id).expect("HTTP API routes");
-            let event_source = |logical_id: &str| {
-                let mut source = SqsEventSource::from_template(
+            let event_source = |logical_id: &str, queue: &str| {
+                let mut source = SqsEventSource::for_queue(
                     &aws.sdk,
                     &aws.template,
                     &aws.resources,
                     logical_id,
+                    Some(queue),
                     by_logical_id[logical_id].clone(),
                 )
                 .expect("event source from template");
                 source.retry_after_seconds = Some(0);
                 source
             };
-            let sync_queue = event_source("SyncFunction");
-            let send_queue = event_source("SendFunction");
+            let sync_queue = event_source("SyncFunction", "SyncQueue");
+            let bulk_sync_queue = event_source("SyncFunction", "BulkSyncQueue");
+            let send_queue = event_source("SendFunction", "SendQueue");
 
             Self {
                 aws,
@@ -378,6 +391,7 @@ mod app {
                     .build()
                     .expect("client builds"),
                 sync_queue,
+                bulk_sync_queue,
                 send_queue,
                 functions,
                 install,
@@ -400,11 +414,23 @@ mod app {
             &self.aws.aws.db
         }
 
-        /// Runs the sync function on everything in the sync queue, as Lambda's event source would, until it
-        /// is empty (failed messages are retried at once and reach the dead-letter queue after the template's
-        /// `maxReceiveCount`).
+        /// Runs the sync function on everything in the live and bulk sync queues, as Lambda's event sources
+        /// would, until both are empty (failed messages are retried at once and reach the dead-letter queue
+        /// after the template's `maxReceiveCount`).
         pub async fn drain_sync(&self) -> PollOutcome {
-            self.sync_queue.drain().await.expect("sync queue drains")
+            let mut total = PollOutcome::default();
+            loop {
+                let live = self.sync_queue.drain().await.expect("sync queue drains");
+                let bulk = self.bulk_sync_queue.drain().await.expect("bulk sync queue drains");
+                for outcome in [live, bulk] {
+                    total.received += outcome.received;
+                    total.succeeded += outcome.succeeded;
+                    total.failed += outcome.failed;
+                }
+                if live.received == 0 && bulk.received == 0 {
+                    return total;
+                }
+            }
         }
 
         pub async fn drain_send(&self) -> PollOutcome {

@@ -6,8 +6,8 @@
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
 //!   recovered revenue), told in plain sentences; the app's logs go to .local/demo/app.log
-//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop) against moto, the simulator and the
-//!   sandbox; it prints its figures
+//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop, settings_page, fairness) against moto,
+//!   the simulator and the sandbox; it prints its figures
 //! - `sender <approve | share | revoke | show> <sender> [store_hash]`: the operator approves (or withdraws) a
 //!   sender number or ID for a store, after checking it in the SMS provider account
 

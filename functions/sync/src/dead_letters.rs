@@ -1,24 +1,25 @@
-//! The sync dead-letter queue: messages that failed every retry (`maxReceiveCount` in template.yaml).
+//! The sync dead-letter queues (of the live and the bulk sync queue): messages that failed every retry
+//! (`maxReceiveCount` in template.yaml).
 //!
 //! A customer page is counted failed on its job (with its cursor), so the job can finish ("completed with
 //! failures") and the settings page can offer to retry exactly those pages. Anything else (a store event, a write-back, a
 //! checkout consent check) gets one last attempt, which is cheap because every handler re-reads current
 //! state; if that fails too it is logged with what it was and dropped, rather than cycling through the
-//! dead-letter queue forever. The queue's alarm counts what arrives here.
+//! dead-letter queue forever. Each queue's alarm counts what arrives here.
 
 use crate::{Deps, SyncError};
 use aws_lambda_events::event::sqs::SqsMessage;
 use shared::messages::SyncMessage;
 
-/// The function reads two queues; a record from any queue but the sync queue is a dead letter.
+/// The function reads four queues: the live and bulk sync queues and their dead-letter queues. A record from
+/// any but the first two is a dead letter.
 pub fn is_from_dead_letter_queue(deps: &Deps, record: &SqsMessage) -> bool {
     let Some(arn) = record.event_source_arn.as_deref() else {
         return false;
     };
-    // An ARN ends in the queue name (`arn:aws:sqs:region:account:name`), as does the queue URL.
+    // An ARN ends in the queue name (`arn:aws:sqs:region:account:name`).
     let source = arn.rsplit(':').next().unwrap_or_default();
-    let sync_queue = deps.aws.sync_queue.url().rsplit('/').next().unwrap_or_default();
-    !source.is_empty() && source != sync_queue
+    !source.is_empty() && !deps.aws.sync_queue.is_sync_queue(source)
 }
 
 pub async fn handle(deps: &Deps, message: SyncMessage, record: &SqsMessage) -> Result<(), SyncError> {

@@ -274,6 +274,29 @@ fn each_function_sends_and_publishes_only_where_its_code_does() {
     }
 }
 
+/// Only the functions that send bulk sync work (install starts a sync and re-queues failed pages, sync fans out
+/// pages) may send to the bulk sync queue; every function that records consent changes sends write-backs to
+/// the live one.
+#[test]
+fn only_install_and_sync_may_send_to_the_bulk_sync_queue() {
+    let template = template();
+    let queues_of = |function: &Value| -> BTreeSet<String> {
+        function["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|policy| policy.get("SQSSendMessagePolicy"))
+            .map(|p| flat(&p["QueueName"]))
+            .collect()
+    };
+    for (id, function) in functions(&template) {
+        let queues = queues_of(&function);
+        let may_send_bulk = queues.iter().any(|q| q.ends_with(" BulkSyncQueue.QueueName"));
+        let sends_bulk = matches!(id.as_str(), "InstallFunction" | "SyncFunction");
+        assert_eq!(may_send_bulk, sends_bulk, "{id}: {queues:?}");
+    }
+}
+
 /// Every string in a raw table item, however nested.
 fn item_strings(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Vec<String> {
     use aws_sdk_dynamodb::types::AttributeValue;

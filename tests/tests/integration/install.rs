@@ -19,10 +19,20 @@ fn hash(value: &str) -> StoreHash {
 async fn sync_queue_messages(app: &TestApp) -> Vec<SyncMessage> {
     let sqs = SqsClient::new(&app.aws.sdk);
     let mut messages = Vec::new();
+    let resources = &app.aws.aws_resources;
+    for queue_url in [&resources.sync_queue_url, &resources.bulk_sync_queue_url] {
+        messages.extend(take_messages(&sqs, queue_url).await);
+    }
+    messages
+}
+
+/// Receives and deletes every message of one queue.
+async fn take_messages(sqs: &SqsClient, queue_url: &str) -> Vec<SyncMessage> {
+    let mut messages = Vec::new();
     loop {
         let output = sqs
             .receive_message()
-            .queue_url(&app.aws.aws_resources.sync_queue_url)
+            .queue_url(queue_url)
             .max_number_of_messages(10)
             .send()
             .await
@@ -34,7 +44,7 @@ async fn sync_queue_messages(app: &TestApp) -> Vec<SyncMessage> {
         for message in batch {
             messages.push(serde_json::from_str(message.body().unwrap()).unwrap());
             sqs.delete_message()
-                .queue_url(&app.aws.aws_resources.sync_queue_url)
+                .queue_url(queue_url)
                 .receipt_handle(message.receipt_handle().unwrap())
                 .send()
                 .await

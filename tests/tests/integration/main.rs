@@ -21,4 +21,5 @@ mod recovery;
 mod replies;
 mod replies_second_pass;
 mod sync;
+mod sync_queues;
 mod wiring;
