@@ -77,6 +77,8 @@ struct Inner {
     rng: Mutex<StdRng>,
     http: reqwest::Client,
     counters: Counters,
+    /// The `ClientRequestToken`s of DynamoDB transactions that committed (see [`replayed_transaction`]).
+    committed_transactions: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A running proxy. It serves until this process exits.
@@ -102,22 +104,21 @@ impl FaultProxy {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             http: reqwest::Client::new(),
             counters: Counters::default(),
+            committed_transactions: Mutex::default(),
         });
         let app = axum::Router::new().fallback(proxy).with_state(inner.clone());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()?;
-        std::thread::Builder::new()
-            .name("fault-proxy".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
-                    if let Err(error) = axum::serve(listener, app).await {
-                        tracing::error!(%error, "the fault proxy stopped");
-                    }
-                })
-            })?;
+        std::thread::Builder::new().name("fault-proxy".into()).spawn(move || {
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener on this runtime");
+                if let Err(error) = axum::serve(listener, app).await {
+                    tracing::error!(%error, "the fault proxy stopped");
+                }
+            })
+        })?;
         Ok(Self { url, seed, inner })
     }
 
@@ -153,7 +154,10 @@ impl Inner {
         if !rng.random_bool(self.rate) {
             return None;
         }
-        Some((FaultKind::ALL[rng.random_range(0..FaultKind::ALL.len())], rng.random_bool(0.5)))
+        Some((
+            FaultKind::ALL[rng.random_range(0..FaultKind::ALL.len())],
+            rng.random_bool(0.5),
+        ))
     }
 }
 
@@ -182,20 +186,51 @@ async fn proxy(State(inner): State<Arc<Inner>>, request: Request) -> Response {
         Some(FaultKind::ServerError) => return server_error(),
         Some(FaultKind::LostReply) | None => {}
     }
-    let forwarded = match forward(&inner, request).await {
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let transaction_token = (target == TRANSACT_WRITE_ITEMS)
+        .then(|| client_request_token(&body))
+        .flatten();
+    if let Some(token) = &transaction_token
+        && inner.committed_transactions.lock().expect("lock").contains(token)
+    {
+        return replayed_transaction();
+    }
+    let forwarded = match forward(&inner, parts, body).await {
         Ok(response) => response,
         Err(error) => return (StatusCode::BAD_GATEWAY, format!("fault proxy: {error}")).into_response(),
     };
+    if let Some(token) = transaction_token
+        && forwarded.status().is_success()
+    {
+        inner.committed_transactions.lock().expect("lock").insert(token);
+    }
     match fault {
         Some(FaultKind::LostReply) => server_error(),
         _ => forwarded,
     }
 }
 
-async fn forward(inner: &Inner, request: Request) -> Result<Response, reqwest::Error> {
-    let (parts, body) = request.into_parts();
+const TRANSACT_WRITE_ITEMS: &str = "DynamoDB_20120810.TransactWriteItems";
+
+fn client_request_token(body: &[u8]) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    request.get("ClientRequestToken")?.as_str().map(str::to_owned)
+}
+
+/// DynamoDB answers a transaction whose `ClientRequestToken` already committed with success and changes
+/// nothing (the SDK sets one token per call and keeps it across retries, so a retry after a lost answer is
+/// harmless). moto does not implement this, so the proxy does, for the calls it forwarded.
+fn replayed_transaction() -> Response {
+    let mut response = (StatusCode::OK, "{}").into_response();
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/x-amz-json-1.0"));
+    response
+}
+
+async fn forward(inner: &Inner, parts: axum::http::request::Parts, body: Bytes) -> Result<Response, reqwest::Error> {
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     let mut headers = parts.headers.clone();
     headers.remove(axum::http::header::HOST);
     let upstream = inner
@@ -227,7 +262,10 @@ fn throttled(target: &str, capacity: bool) -> Response {
     } else if target.starts_with("DynamoDB_") {
         // Both of DynamoDB's throttles: the table's capacity, and the account's control plane / on-demand limits.
         if capacity {
-            ("com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", None)
+            (
+                "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                None,
+            )
         } else {
             ("com.amazonaws.dynamodb.v20120810#ThrottlingException", None)
         }
