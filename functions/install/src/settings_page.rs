@@ -4,7 +4,7 @@
 
 use crate::form::{Form, option_value};
 use crate::page::Notice;
-use crate::status::{CONSENT_SAMPLE, RECENT_REMINDERS, Status};
+use crate::status::{CONSENT_SAMPLE, OutageReport, RECENT_REMINDERS, Status};
 use chrono::{DateTime, Utc};
 use shared::StoreHash;
 use shared::model::settings::{
@@ -60,6 +60,40 @@ pub fn option_title(option: ConsentOption) -> &'static str {
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// What the merchant reads about the latest SMS provider outage: when, and what became of the reminders it
+/// delayed (each went out afterwards, was not sent for a recorded reason, or is still waiting).
+pub fn outage_notice(report: &OutageReport) -> String {
+    let outage = &report.outage;
+    let reminders = |n: usize| {
+        if n == 1 {
+            "1 reminder was".to_owned()
+        } else {
+            format!("{n} reminders were")
+        }
+    };
+    let mut text = format!(
+        "The SMS provider could not be reached between {} and {}; {} delayed: {} sent afterwards",
+        when(outage.first_failed_at),
+        when(outage.last_failed_at),
+        reminders(outage.delayed.len()),
+        report.sent
+    );
+    let not_sent: usize = report.not_sent.values().sum();
+    if not_sent > 0 {
+        let reasons: Vec<String> = report
+            .not_sent
+            .iter()
+            .map(|(why, n)| format!("{}: {n}", why.replace('_', " ")))
+            .collect();
+        let _ = write!(text, ", {not_sent} not sent ({})", reasons.join(", "));
+    }
+    if report.waiting > 0 {
+        let _ = write!(text, ", {} still waiting", report.waiting);
+    }
+    text.push('.');
+    text
 }
 
 pub fn render(view: &SettingsView<'_>) -> String {
@@ -120,6 +154,13 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         html.push_str("</section>");
         return;
     };
+    if let Some(report) = &status.outage {
+        let _ = write!(
+            html,
+            "<div class=\"notice warning\" role=\"status\" id=\"sms-outage\">{}</div>",
+            escape_html(&outage_notice(report))
+        );
+    }
 
     html.push_str("<h3>Contact sync</h3><div id=\"sync\">");
     match &status.sync_job {
