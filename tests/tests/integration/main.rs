@@ -12,6 +12,7 @@ mod crash_points;
 mod data_layer;
 mod demo;
 mod dev_stack;
+mod fault_proxy;
 mod install;
 mod install_browser;
 mod recovery;
