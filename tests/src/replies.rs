@@ -253,12 +253,6 @@ impl DomainEvents {
                 .expect("receive");
             let messages = output.messages.unwrap_or_default();
             if messages.is_empty() {
-                if crate::fault_proxy().await.is_some() {
-                    // EventBridge publishes at least once: a `PutEvents` retried after its answer was lost
-                    // publishes the same event again (same detail, new id). Consumers key on the detail.
-                    let mut seen = std::collections::HashSet::new();
-                    events.retain(|event: &serde_json::Value| seen.insert(event["detail"].to_string()));
-                }
                 return events;
             }
             for message in messages {
