@@ -833,4 +833,29 @@ mod tests {
         assert!(html.contains("id=\"option-inferred\" value=\"inferred\" checked"));
         assert!(!html.contains("value=\"sms_checkbox\" checked"));
     }
+
+    #[test]
+    fn the_outage_notice_accounts_for_every_delayed_reminder() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let report = OutageReport {
+            outage: shared::db::ProviderOutage {
+                first_failed_at: at("2026-11-25T14:02:00Z"),
+                last_failed_at: at("2026-11-25T15:03:00Z"),
+                delayed: (0..12).map(|i| (format!("cart-{i}"), 1)).collect(),
+            },
+            sent: 9,
+            not_sent: [
+                ("cart_reminder_expired".to_owned(), 1),
+                ("quiet_hours_past_expiry".to_owned(), 1),
+            ]
+            .into(),
+            waiting: 1,
+        };
+        assert_eq!(
+            outage_notice(&report),
+            "The SMS provider could not be reached between 2026-11-25 14:02 UTC and 2026-11-25 15:03 UTC; 12 \
+             reminders were delayed: 9 sent afterwards, 2 not sent (cart reminder expired: 1, quiet hours past \
+             expiry: 1), 1 still waiting."
+        );
+    }
 }
