@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod dev;
 pub mod event_source;
+pub mod fault_proxy;
 pub mod gateway;
 pub mod invoke;
 pub mod moto;

@@ -90,10 +90,21 @@ impl Moto {
     }
 }
 
-/// The SDK configuration the functions get from `AWS_ENDPOINT_URL` and dummy credentials, built in code for
-/// in-process use.
+/// An SDK configuration with the SDK's defaults pointing at `endpoint` and dummy credentials, for what stands
+/// in for AWS itself and for tests' own calls (no attempt timeout, so SQS long polls work).
 pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .test_credentials()
+        .load()
+        .await
+}
+
+/// The SDK configuration a function builds at startup ([`shared::aws::startup_config`]: the retry and timeout
+/// policy), pointed at `endpoint` with dummy credentials: for the app's clients run in-process.
+pub async fn app_sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
+    shared::aws::with_retries_and_timeouts(aws_config::defaults(aws_config::BehaviorVersion::latest()))
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .test_credentials()

@@ -34,7 +34,37 @@ impl Aws {
 /// What every function's `main.rs` reads once per execution environment: the SDK configuration and the
 /// configuration variables, with the app secret's values (`APP_SECRET_ID`, see [`crate::app_secret`]).
 pub async fn startup_config() -> Result<(aws_config::SdkConfig, Env), AppSecretError> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = with_retries_and_timeouts(aws_config::defaults(aws_config::BehaviorVersion::latest()))
+        .load()
+        .await;
     let env = crate::app_secret::load(&sdk, Env::from_process()).await?;
     Ok((sdk, env))
+}
+
+/// How long one attempt of an AWS call may take before the SDK gives up on it and retries. DynamoDB, SQS and
+/// EventBridge answer in milliseconds; a call that hangs must fail over to a retry well within a function's
+/// timeout (30 s) rather than use it up.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Attempts per AWS call (the first and up to four retries, with the SDK's jittered exponential backoff).
+/// Throttles (`ProvisionedThroughputExceededException`, `ThrottlingException`), 5xx answers, dropped
+/// connections and timeouts are retried; a call still failing after that is an error of the invocation, which
+/// Lambda or SQS retries as a whole.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// The SDK's retry and timeout policy every function uses (and the local tooling, for the app's clients).
+pub fn with_retries_and_timeouts(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    use std::time::Duration;
+    loader
+        .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                // Every attempt timing out, plus the backoff between them.
+                .operation_timeout(ATTEMPT_TIMEOUT * MAX_ATTEMPTS + Duration::from_secs(10))
+                .build(),
+        )
 }

@@ -92,8 +92,8 @@ fn main() {
             app.get_page("/settings", Some(&merchant.cookie)).await;
         }
         let rounds = 20;
-        let db_before = app.db().counter().calls();
-        let items_before = app.db().counter().items_read();
+        let db_before = app.aws.aws.db.counter().calls();
+        let items_before = app.aws.aws.db.counter().items_read();
         let bc_before = app.bigcommerce.requests("bench1").len();
         let mut times = Vec::with_capacity(rounds);
         for _ in 0..rounds {
@@ -104,8 +104,8 @@ fn main() {
             assert!(page.contains(&format!("<td data-state=\"total\">{contacts}</td>")));
         }
         times.sort();
-        let db_calls = (app.db().counter().calls() - db_before) as f64 / rounds as f64;
-        let items = (app.db().counter().items_read() - items_before) as f64 / rounds as f64;
+        let db_calls = (app.aws.aws.db.counter().calls() - db_before) as f64 / rounds as f64;
+        let items = (app.aws.aws.db.counter().items_read() - items_before) as f64 / rounds as f64;
         let bc_calls = (app.bigcommerce.requests("bench1").len() - bc_before) as f64 / rounds as f64;
         println!(
             "GET /settings, {contacts} contacts ({rounds} loads): p50 {:.1?}, p95 {:.1?}; per load: {db_calls:.0} \

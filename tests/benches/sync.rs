@@ -47,7 +47,7 @@ async fn main() {
     app.bigcommerce.set_rate_limit(hash, quota, WINDOW);
     let store = StoreHash::parse(hash).unwrap();
     let before_requests = app.bigcommerce.stats(hash);
-    let before_calls = app.db().counter().calls();
+    let before_calls = app.aws.aws.db.counter().calls();
     let client_before = app.sync.bigcommerce.stats();
 
     let started = Instant::now();
@@ -68,7 +68,7 @@ async fn main() {
     let elapsed = started.elapsed();
 
     let job = app.db().get_sync_job(&store, "bench-job").await.unwrap().unwrap();
-    let calls = app.db().counter().calls() - before_calls;
+    let calls = app.aws.aws.db.counter().calls() - before_calls;
     let stats = app.bigcommerce.stats(hash);
     let client = app.sync.bigcommerce.stats();
     let requests = stats.requests - before_requests.requests;

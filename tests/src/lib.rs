@@ -2,7 +2,8 @@
 //! and for each test a fresh set of the template's resources under a unique prefix, so tests run in parallel
 //! without sharing state.
 
-use devstack::moto::{Moto, sdk_config_for};
+use devstack::fault_proxy::FaultProxy;
+use devstack::moto::{Moto, app_sdk_config_for, sdk_config_for};
 use devstack::provision::{Resources, provision};
 use devstack::template::Template;
 use shared::aws::Aws;
@@ -32,6 +33,32 @@ pub fn use_moto(url: &str) {
         .expect("use_moto is called before any test resource is created");
 }
 
+static FAULT_PROXY: std::sync::OnceLock<Option<FaultProxy>> = std::sync::OnceLock::new();
+
+/// The fault proxy the app's AWS calls go through when `FAULT_RATE` is set (a share, e.g. `0.1`; faults drawn
+/// from `FAULT_SEED`, random by default), one per test process in front of [`moto_url`].
+pub async fn fault_proxy() -> Option<FaultProxy> {
+    let moto = moto_url().await;
+    FAULT_PROXY
+        .get_or_init(|| {
+            let rate: f64 = match std::env::var("FAULT_RATE") {
+                Ok(rate) if !rate.is_empty() => rate.parse().expect("FAULT_RATE is a share such as 0.1"),
+                _ => return None,
+            };
+            let seed = match std::env::var("FAULT_SEED") {
+                Ok(seed) if !seed.is_empty() => seed.parse().expect("FAULT_SEED is a number"),
+                _ => uuid::Uuid::new_v4().as_u64_pair().0,
+            };
+            let proxy = FaultProxy::start(&moto, rate, seed).expect("fault proxy starts");
+            eprintln!(
+                "fault proxy at {} faults {rate} of the app's AWS calls (FAULT_SEED={seed})",
+                proxy.url()
+            );
+            Some(proxy)
+        })
+        .clone()
+}
+
 /// A unique, short resource prefix.
 pub fn unique_prefix() -> String {
     format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
@@ -39,11 +66,16 @@ pub fn unique_prefix() -> String {
 
 /// The template's AWS resources, freshly created in the emulator for one test.
 pub struct TestAws {
+    /// Straight to the emulator: for creating resources, for what stands in for AWS (event sources), and for
+    /// tests' own reads and writes.
     pub sdk: aws_config::SdkConfig,
     pub template: Template,
     pub resources: Resources,
     pub aws_resources: AwsResources,
+    /// The app's adapters, with the functions' SDK policy, through the fault proxy when there is one.
     pub aws: Aws,
+    /// The same adapters straight to the emulator (what [`TestAws::db`] uses).
+    pub direct: Aws,
 }
 
 impl TestAws {
@@ -56,18 +88,24 @@ impl TestAws {
         let aws_resources = resources
             .aws_resources(&template)
             .expect("template sets every AWS resource variable");
-        let aws = Aws::new(&sdk, &aws_resources);
+        let app_endpoint = match fault_proxy().await {
+            Some(proxy) => proxy.url().to_owned(),
+            None => moto_url().await,
+        };
+        let aws = Aws::new(&app_sdk_config_for(&app_endpoint).await, &aws_resources);
+        let direct = Aws::new(&sdk, &aws_resources);
         Self {
             sdk,
             template,
             resources,
             aws_resources,
             aws,
+            direct,
         }
     }
 
     pub fn db(&self) -> &shared::db::Db {
-        &self.aws.db
+        &self.direct.db
     }
 
     /// The template's access-token key, as the functions that call BigCommerce get it (`ACCESS_TOKEN_KEY_ID`).
@@ -411,7 +449,7 @@ mod app {
         }
 
         pub fn db(&self) -> &shared::db::Db {
-            &self.aws.aws.db
+            self.aws.db()
         }
 
         /// Runs the sync function on everything in the live and bulk sync queues, as Lambda's event sources

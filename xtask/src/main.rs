@@ -1,7 +1,8 @@
 //! Project tooling. `cargo xtask <command>`:
 //!
 //! - `bootstrap`: install the project-local tools (.tools/: moto, cargo-lambda, cfn-lint, aws-sam-translator)
-//! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests
+//! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests, then
+//!   the recovery, replies and sync suites again with a tenth of the app's AWS calls failing (fault proxy)
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
@@ -88,9 +89,41 @@ fn test(extra: &[String]) -> Result<()> {
     let result = run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
-        .env("MOTO_URL", moto.url()));
+        .env("MOTO_URL", moto.url()))
+    .and_then(|()| fault_run(moto.url()));
     drop(moto);
     result
+}
+
+/// The share of the app's AWS calls the fault run fails.
+const FAULT_RATE: &str = "0.1";
+
+/// The recovery, replies and sync suites again with the app's AWS calls through the fault proxy
+/// (devstack/src/fault_proxy.rs): timeouts, throttles, 500s and lost answers on a tenth of them.
+fn fault_run(moto_url: &str) -> Result<()> {
+    let seed = std::env::var("FAULT_SEED").unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+            .to_string()
+    });
+    step(&format!(
+        "Recovery, replies and sync with {FAULT_RATE} of AWS calls failing (FAULT_SEED={seed} repeats the draw)"
+    ));
+    // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff).
+    run(cargo()
+        .args(["test", "--package", "integration-tests", "--test", "integration", "--"])
+        .args([
+            "recovery::",
+            "replies::",
+            "replies_second_pass::",
+            "sync::",
+            "--test-threads=6",
+        ])
+        .env("MOTO_URL", moto_url)
+        .env("FAULT_RATE", FAULT_RATE)
+        .env("FAULT_SEED", &seed))
 }
 
 /// The demo story (tests/src/demo.rs) on its own moto server, simulator and sandbox, all stopped when it ends.

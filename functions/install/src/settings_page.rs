@@ -4,7 +4,7 @@
 
 use crate::form::{Form, option_value};
 use crate::page::Notice;
-use crate::status::{CONSENT_SAMPLE, RECENT_REMINDERS, Status};
+use crate::status::{CONSENT_SAMPLE, OutageReport, RECENT_REMINDERS, Status};
 use chrono::{DateTime, Utc};
 use shared::StoreHash;
 use shared::model::settings::{
@@ -60,6 +60,40 @@ pub fn option_title(option: ConsentOption) -> &'static str {
 
 fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// What the merchant reads about the latest SMS provider outage: when, and what became of the reminders it
+/// delayed (each went out afterwards, was not sent for a recorded reason, or is still waiting).
+pub fn outage_notice(report: &OutageReport) -> String {
+    let outage = &report.outage;
+    let reminders = |n: usize| {
+        if n == 1 {
+            "1 reminder was".to_owned()
+        } else {
+            format!("{n} reminders were")
+        }
+    };
+    let mut text = format!(
+        "The SMS provider could not be reached between {} and {}; {} delayed: {} sent afterwards",
+        when(outage.first_failed_at),
+        when(outage.last_failed_at),
+        reminders(outage.delayed.len()),
+        report.sent
+    );
+    let not_sent: usize = report.not_sent.values().sum();
+    if not_sent > 0 {
+        let reasons: Vec<String> = report
+            .not_sent
+            .iter()
+            .map(|(why, n)| format!("{}: {n}", why.replace('_', " ")))
+            .collect();
+        let _ = write!(text, ", {not_sent} not sent ({})", reasons.join(", "));
+    }
+    if report.waiting > 0 {
+        let _ = write!(text, ", {} still waiting", report.waiting);
+    }
+    text.push('.');
+    text
 }
 
 pub fn render(view: &SettingsView<'_>) -> String {
@@ -121,6 +155,13 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         html.push_str("</section>");
         return;
     };
+    if let Some(report) = &status.outage {
+        let _ = write!(
+            html,
+            "<div class=\"notice warning\" role=\"status\" id=\"sms-outage\">{}</div>",
+            escape_html(&outage_notice(report))
+        );
+    }
 
     html.push_str("<h3>Contact sync</h3><div id=\"sync\">");
     match &status.sync_job {
@@ -811,5 +852,30 @@ mod tests {
         let html = render_with(&Form::from_settings(&s), &[]);
         assert!(html.contains("id=\"option-inferred\" value=\"inferred\" checked"));
         assert!(!html.contains("value=\"sms_checkbox\" checked"));
+    }
+
+    #[test]
+    fn the_outage_notice_accounts_for_every_delayed_reminder() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let report = OutageReport {
+            outage: shared::db::ProviderOutage {
+                first_failed_at: at("2026-11-25T14:02:00Z"),
+                last_failed_at: at("2026-11-25T15:03:00Z"),
+                delayed: (0..12).map(|i| (format!("cart-{i}"), 1)).collect(),
+            },
+            sent: 9,
+            not_sent: [
+                ("cart_reminder_expired".to_owned(), 1),
+                ("quiet_hours_past_expiry".to_owned(), 1),
+            ]
+            .into(),
+            waiting: 1,
+        };
+        assert_eq!(
+            outage_notice(&report),
+            "The SMS provider could not be reached between 2026-11-25 14:02 UTC and 2026-11-25 15:03 UTC; 12 \
+             reminders were delayed: 9 sent afterwards, 2 not sent (cart reminder expired: 1, quiet hours past \
+             expiry: 1), 1 still waiting."
+        );
     }
 }

@@ -4,9 +4,11 @@
 use futures::StreamExt;
 use shared::StoreHash;
 use shared::consent::{ConsentState, ConsentStatus, Purpose};
+use shared::db::ProviderOutage;
 use shared::db::{Db, DbError};
-use shared::model::{ReminderDecision, SendRecord, SyncJob};
+use shared::model::{ReminderDecision, SendRecord, SendStatus, SyncJob};
 use shared::recovery::RecoverySummary;
+use std::collections::BTreeMap;
 
 /// Contacts whose ledgers the page folds; beyond this it shows the total and says the counts are a sample.
 pub const CONSENT_SAMPLE: usize = 100;
@@ -29,6 +31,49 @@ pub struct Status {
     pub recent_decisions: Vec<ReminderDecision>,
     /// What [`Status::recent_sends`] achieved: clicks, recovered orders and their revenue.
     pub recovery: RecoverySummary,
+    /// The latest SMS provider outage and what became of the reminders it delayed.
+    pub outage: Option<OutageReport>,
+}
+
+/// Reminders of an outage whose outcome the page reads; beyond this it reports the first ones.
+pub const OUTAGE_REMINDERS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutageReport {
+    pub outage: ProviderOutage,
+    /// Delayed reminders sent since.
+    pub sent: usize,
+    /// Delayed reminders not sent, by why (the code recorded on the send, e.g. `cart_reminder_expired`).
+    pub not_sent: BTreeMap<String, usize>,
+    /// Delayed reminders not settled yet (still waiting for the provider, or for a lawful time).
+    pub waiting: usize,
+}
+
+async fn outage_report(db: &Db, store: &StoreHash, outage: ProviderOutage) -> Result<OutageReport, DbError> {
+    let delayed: Vec<(String, u8)> = outage.delayed.iter().take(OUTAGE_REMINDERS).cloned().collect();
+    let sends: Vec<Result<Option<SendRecord>, DbError>> = futures::stream::iter(delayed)
+        .map(|(cart_id, step)| async move { db.get_send(store, &cart_id, step).await })
+        .buffer_unordered(CONCURRENT_LEDGERS)
+        .collect()
+        .await;
+    let mut report = OutageReport {
+        outage,
+        sent: 0,
+        not_sent: BTreeMap::new(),
+        waiting: 0,
+    };
+    for send in sends {
+        match send? {
+            Some(send) if matches!(send.status, SendStatus::Sent | SendStatus::Delivered) => report.sent += 1,
+            Some(send) if send.status == SendStatus::Failed => {
+                let error = send.error.unwrap_or_default();
+                let why = error.strip_prefix("not sent: ").unwrap_or(&error).to_owned();
+                *report.not_sent.entry(why).or_default() += 1;
+            }
+            _ => report.waiting += 1,
+        }
+    }
+    Ok(report)
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,12 +102,17 @@ impl ConsentCounts {
 }
 
 pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
-    let (job, contacts, sends, decisions) = futures::try_join!(
+    let (job, contacts, sends, decisions, outage) = futures::try_join!(
         db.latest_sync_job(store),
         db.store_contact_sample(store, CONSENT_SAMPLE),
         db.recent_sends(store, RECENT_REMINDERS),
         db.recent_decisions(store, RECENT_DECISIONS),
+        db.provider_outage(store),
     )?;
+    let outage = match outage {
+        Some(outage) => Some(outage_report(db, store, outage).await?),
+        None => None,
+    };
     let failed_pages = match &job {
         Some(job) if job.pages_failed > 0 => db
             .failed_sync_pages(store, &job.job_id)
@@ -84,6 +134,7 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
         consent_counts,
         recent_sends: sends,
         recent_decisions: decisions,
+        outage,
     })
 }
 

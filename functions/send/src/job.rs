@@ -27,6 +27,9 @@ use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// How long a reminder waits when the SMS provider could not take it twice running.
+pub const PROVIDER_RETRY: Duration = Duration::minutes(5);
+
 /// What a job did (logged, and returned to tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -560,14 +563,33 @@ impl Send<'_> {
         error: SmsError,
     ) -> Result<JobOutcome, SendError> {
         let store_hash = &self.store.store_hash;
-        let answered = matches!(error, SmsError::Refused { .. } | SmsError::Expired | SmsError::NoSender);
         match error.failure() {
-            // The provider answered: nothing went out. Release the attempt; SQS brings the job back.
-            SendFailure::Retryable if answered => {
+            // Nothing went out (the provider answered with an error, or was never reached): release the
+            // attempt. The first time SQS brings the job back at once (a blip); when this claim failed so
+            // before, the provider is down: the reminder is due again later, and the consent engine decides
+            // again then (quiet hours, the reminder's expiry), so it goes out late only if still lawful.
+            SendFailure::Retryable if error.sent_nothing() => {
+                let failed_before = record.error.is_some();
                 self.db
                     .release_send_attempt(store_hash, &cart.cart_id, self.step(), started, &error.to_string())
                     .await?;
-                Err(SendError::ProviderUnavailable(error.to_string()))
+                self.db
+                    .record_provider_failure(store_hash, &cart.cart_id, self.step(), self.now)
+                    .await?;
+                if !failed_before {
+                    return Err(SendError::ProviderUnavailable(error.to_string()));
+                }
+                let until = self.now + PROVIDER_RETRY;
+                let explanation = format!(
+                    "The SMS provider could not take the reminder ({error}); it is tried again at {}.",
+                    until.format("%Y-%m-%d %H:%M UTC")
+                );
+                self.record_decision("defer", "provider_unavailable", &explanation, Some(until))
+                    .await?;
+                let mut later = cart.clone();
+                later.next_due_at = Some(until);
+                save_cart(self.db, cart, &later, self.now).await?;
+                Ok(JobOutcome::Deferred { until })
             }
             SendFailure::Retryable | SendFailure::Unconfirmed => {
                 self.fail(

@@ -113,13 +113,19 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<bool, DbError> {
         self.counter.call();
+        // The writer's id lets the SDK's retry of a put whose answer was lost find its own write.
+        let writer = s(&uuid::Uuid::new_v4().to_string());
+        let mut item = Self::cart_item(cart, now)?;
+        item.insert(super::WRITER_ATTRIBUTE.to_owned(), writer.clone());
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::cart_item(cart, now)?))
-            .condition_expression("next_due_at = :expected")
+            .set_item(Some(item))
+            .condition_expression("next_due_at = :expected OR #writer = :writer")
+            .expression_attribute_names("#writer", super::WRITER_ATTRIBUTE)
             .expression_attribute_values(":expected", serde_dynamo::to_attribute_value(expected_due)?)
+            .expression_attribute_values(":writer", writer)
             .send()
             .await;
         match result {

@@ -85,7 +85,10 @@ impl Db {
             .key("pk", s(&dedupe_pk(key)))
             .key("sk", s("DEDUPE"))
             .update_expression("SET #state = :in_progress, lease_until = :until, holder = :holder, #ttl = :ttl")
-            .condition_expression("attribute_not_exists(pk) OR (#state = :in_progress AND lease_until <= :now)")
+            // The holder's own claim passes too: the SDK retrying this request after its answer was lost.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#state = :in_progress AND (lease_until <= :now OR holder = :holder))",
+            )
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))

@@ -34,6 +34,8 @@ pub fn store_pk(store: &StoreHash) -> String {
 }
 
 pub const STORE_SK: &str = "STORE";
+/// Under the store's key: its latest SMS provider outage (`first_failed_at`, `last_failed_at`, `delayed`).
+pub const SMS_OUTAGE_SK: &str = "SMS_OUTAGE";
 
 pub fn settings_sk(version: u32) -> String {
     format!("SETTINGS#{version:010}")

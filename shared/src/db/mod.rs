@@ -12,6 +12,7 @@ mod contacts;
 mod dedupe;
 mod erasure;
 pub mod keys;
+mod outages;
 mod person_records;
 mod purge;
 mod rate_limits;
@@ -28,6 +29,7 @@ pub use carts::{DueCart, DueIndexPage};
 pub use consent::{Appended, PhoneSnapshot};
 pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
 pub use erasure::{ErasureCause, ErasureRecord, ErasureReport, Person, TOMBSTONE_DAYS, erased_body};
+pub use outages::ProviderOutage;
 pub use person_records::{CartRecords, PersonKey, PersonRecords, PhoneRecords};
 pub use purge::{PROOF_RETENTION_DAYS, PURGE_GRACE_DAYS, PurgeDue, PurgeOutcome};
 pub use recovery::SendClaim;
@@ -50,6 +52,9 @@ pub const BATCH_WRITE_LIMIT: usize = 25;
 pub const BATCH_GET_LIMIT: usize = 100;
 /// DynamoDB's limit on actions per `TransactWriteItems` request.
 pub const TRANSACTION_LIMIT: usize = 100;
+/// The attribute conditional puts mark their item with: a random id per call, so the SDK's retry of a put
+/// that succeeded but whose answer was lost finds its own write instead of failing its condition.
+const WRITER_ATTRIBUTE: &str = "written_by";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -288,14 +293,18 @@ impl Db {
     }
 
     /// Puts `item` only if no item with its key exists. `Ok(false)` when one does.
-    async fn put_new(&self, item: Item) -> Result<bool, DbError> {
+    async fn put_new(&self, mut item: Item) -> Result<bool, DbError> {
         self.counter.call();
+        let writer = s(&uuid::Uuid::new_v4().to_string());
+        item.insert(WRITER_ATTRIBUTE.to_owned(), writer.clone());
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression("attribute_not_exists(pk) OR #writer = :writer")
+            .expression_attribute_names("#writer", WRITER_ATTRIBUTE)
+            .expression_attribute_values(":writer", writer)
             .send()
             .await;
         match result {
@@ -336,7 +345,8 @@ impl Db {
         }
     }
 
-    /// Runs a transaction. `Ok(Err(reasons))` when a condition failed: one entry per action, `Some(code)`
+    /// Runs a transaction. (The SDK gives each call a `ClientRequestToken` it keeps across retries, so DynamoDB
+    /// commits a retried transaction once.) `Ok(Err(reasons))` when a condition failed: one entry per action, `Some(code)`
     /// for the actions that caused the cancellation (e.g. `ConditionalCheckFailed`).
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Result<(), Vec<Option<String>>>, DbError> {
         debug_assert!(actions.len() <= TRANSACTION_LIMIT);

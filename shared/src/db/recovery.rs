@@ -16,6 +16,9 @@ use rust_decimal::Decimal;
 
 /// The attribute that marks a provider call in flight on a claimed send.
 pub(super) const ATTEMPT_ATTRIBUTE: &str = "attempt_started_at";
+/// Who began the attempt (a random id per call), so the SDK retrying `begin_send_attempt` after its answer
+/// was lost finds its own attempt rather than someone else's.
+pub(super) const ATTEMPT_HOLDER_ATTRIBUTE: &str = "attempt_holder";
 /// Unset optional fields of a saved record are stored as NULL, not left out: a field is "not set yet" when it
 /// is missing or of this type.
 const NULL_TYPE: &str = "NULL";
@@ -51,6 +54,7 @@ impl Db {
         let Some(mut item) = self.get(&cart_pk(store, cart_id), &send_sk(step)).await? else {
             return Ok(None);
         };
+        item.remove(ATTEMPT_HOLDER_ATTRIBUTE);
         let attempt_started_at = match item.remove(ATTEMPT_ATTRIBUTE) {
             Some(value) => Some(serde_dynamo::from_attribute_value(value)?),
             None => None,
@@ -72,11 +76,15 @@ impl Db {
     ) -> Result<bool, DbError> {
         Self::conditional(
             self.update_send_item(store, cart_id, step)
-                .update_expression("SET #attempt = :now")
-                .condition_expression("attribute_exists(pk) AND #status = :claimed AND attribute_not_exists(#attempt)")
+                .update_expression("SET #attempt = :now, #holder = :holder")
+                .condition_expression(
+                    "attribute_exists(pk) AND #status = :claimed AND (attribute_not_exists(#attempt) OR #holder = :holder)",
+                )
                 .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_values(":now", serde_dynamo::to_attribute_value(now)?)
+                .expression_attribute_values(":holder", s(&uuid::Uuid::new_v4().to_string()))
                 .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?),
         )
         .await
@@ -94,9 +102,10 @@ impl Db {
     ) -> Result<(), DbError> {
         Self::conditional(
             self.update_send_item(store, cart_id, step)
-                .update_expression("REMOVE #attempt SET #error = :error")
+                .update_expression("REMOVE #attempt, #holder SET #error = :error")
                 .condition_expression("#attempt = :started AND #status = :claimed")
                 .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_values(":started", serde_dynamo::to_attribute_value(started_at)?)

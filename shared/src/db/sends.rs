@@ -1,7 +1,7 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
 use super::keys::{cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp};
-use super::recovery::ATTEMPT_ATTRIBUTE;
+use super::recovery::{ATTEMPT_ATTRIBUTE, ATTEMPT_HOLDER_ATTRIBUTE};
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
 use crate::consent::{PastSend, SentKind};
@@ -84,12 +84,13 @@ impl Db {
             self.update_send_item(store, cart_id, step)
                 .update_expression(
                     "SET #status = :sent, provider = :provider, provider_message_id = :id, sent_at = :at, \
-                     #error = :null, gsi1pk = :lookup, gsi1sk = :lookup_sk REMOVE #attempt",
+                     #error = :null, gsi1pk = :lookup, gsi1sk = :lookup_sk REMOVE #attempt, #holder",
                 )
                 .condition_expression("attribute_exists(pk) AND #status = :claimed")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
                 .expression_attribute_values(":sent", serde_dynamo::to_attribute_value(SendStatus::Sent)?)
                 .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
                 .expression_attribute_values(":provider", s(provider))
@@ -121,11 +122,12 @@ impl Db {
     ) -> Result<bool, DbError> {
         Self::conditional(
             self.update_send_item(store, cart_id, step)
-                .update_expression("SET #status = :failed, #error = :error REMOVE #attempt")
+                .update_expression("SET #status = :failed, #error = :error REMOVE #attempt, #holder")
                 .condition_expression("attribute_exists(pk) AND #status = :claimed")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
                 .expression_attribute_values(":failed", serde_dynamo::to_attribute_value(SendStatus::Failed)?)
                 .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
                 .expression_attribute_values(":error", s(error)),

@@ -102,6 +102,8 @@ pub enum SmsError {
     Unreachable {
         provider: &'static str,
         timed_out: bool,
+        /// No connection was made (refused, DNS, connect timeout): the request never reached the provider.
+        not_connected: bool,
         reason: String,
     },
     /// The provider answered with an error. `message` is the provider's text with phone numbers removed.
@@ -141,12 +143,28 @@ impl SmsError {
         }
     }
 
+    /// Certainly nothing went out: the provider answered with an error, or was never reached. (A timeout or
+    /// an unreadable answer after the request was sent may hide a message that went out.)
+    pub fn sent_nothing(&self) -> bool {
+        matches!(
+            self,
+            Self::Refused { .. }
+                | Self::Expired
+                | Self::NoSender
+                | Self::Unreachable {
+                    not_connected: true,
+                    ..
+                }
+        )
+    }
+
     pub fn is_retryable(&self) -> bool {
         self.failure() == SendFailure::Retryable
     }
 
     fn unreachable(provider: &'static str, error: reqwest::Error) -> Self {
         let timed_out = error.is_timeout();
+        let not_connected = error.is_connect();
         // reqwest's own text is generic ("error sending request"); the cause is further down the chain.
         let error = error.without_url();
         let mut reason = error.to_string();
@@ -159,6 +177,7 @@ impl SmsError {
         Self::Unreachable {
             provider,
             timed_out,
+            not_connected,
             reason,
         }
     }

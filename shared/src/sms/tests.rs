@@ -287,6 +287,7 @@ async fn no_answer_is_retryable() {
         "{error:?}"
     );
     assert!(error.is_retryable());
+    assert!(!error.sent_nothing(), "the message may have gone out");
 
     // Nothing listens on a port the sandbox just released.
     let closed_url = {
@@ -305,6 +306,7 @@ async fn no_answer_is_retryable() {
         "{error:?}"
     );
     assert!(error.is_retryable());
+    assert!(error.sent_nothing(), "a refused connection sends nothing");
 }
 
 // --- pushes from the sandbox ----------------------------------------------------------------------

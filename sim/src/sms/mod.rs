@@ -131,6 +131,8 @@ type ClockFn = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 struct State {
     messages: Vec<SentMessage>,
     faults: VecDeque<Fault>,
+    /// The API is down: every send request gets 503 until it is back.
+    down: bool,
     opted_out: HashSet<String>,
     invalid: HashSet<String>,
     webhook: Option<AccountWebhook>,
@@ -154,7 +156,11 @@ impl Inner {
     }
 
     fn next_fault(&self) -> Option<Fault> {
-        self.state().faults.pop_front()
+        let mut state = self.state();
+        if state.down {
+            return Some(Fault::Status(503));
+        }
+        state.faults.pop_front()
     }
 }
 
@@ -267,6 +273,12 @@ impl SmsSandbox {
         state
             .faults
             .extend(std::iter::repeat_n(Fault::SlowAnswer(delay), count));
+    }
+
+    /// An outage of the provider's API (`true`) until it is back (`false`): every send request, either API,
+    /// gets HTTP 503 with the provider's error body and sends nothing.
+    pub fn set_down(&self, down: bool) {
+        self.inner.state().down = down;
     }
 
     /// Drops pending faults.

@@ -13,6 +13,7 @@ mod data_layer;
 mod demo;
 mod dev_stack;
 mod failpoints;
+mod fault_proxy;
 mod install;
 mod install_browser;
 mod privacy;

@@ -1065,3 +1065,105 @@ async fn a_job_is_not_started_without_time_to_finish_its_provider_call() {
             .is_none()
     );
 }
+
+/// The SMS provider is down for an hour over several due reminders: each is deferred (not dropped, not marked
+/// unconfirmed), and afterwards goes out once if still lawful or is denied with its reason; the settings page
+/// says what happened.
+#[tokio::test]
+async fn reminders_due_while_the_provider_is_down_for_an_hour_go_out_once_afterwards_if_still_lawful() {
+    // 19:55 in New York (federal window 08:00-21:00).
+    let start_at = "2025-11-05T00:55:00Z";
+    let app = start(start_at).await;
+    let store = app.seed_store("out001", |_| {}).await;
+    let phones = ["+12122014567", "+12122014568", "+12122014569"].map(phone);
+    for p in &phones {
+        give_consent(&app, &store, p, at(start_at) - Duration::days(3)).await;
+    }
+    let mug = || vec![item("Blue Mug", 101, 1, 1250)];
+    // Due at 01:00 and 01:10 UTC (20:00 and 20:10 in New York).
+    save(
+        &app,
+        &cart(
+            &store,
+            "cart-a",
+            Some(&phones[0]),
+            "US",
+            at("2025-11-05T00:30:00Z"),
+            mug(),
+        ),
+    )
+    .await;
+    save(
+        &app,
+        &cart(
+            &store,
+            "cart-c",
+            Some(&phones[2]),
+            "US",
+            at("2025-11-05T00:40:00Z"),
+            mug(),
+        ),
+    )
+    .await;
+    // Abandoned almost 48 hours ago: its only reminder may go out until 01:20 UTC.
+    let mut old = cart(
+        &store,
+        "cart-b",
+        Some(&phones[1]),
+        "US",
+        at("2025-11-03T01:20:00Z"),
+        mug(),
+    );
+    old.next_due_at = Some(at(start_at));
+    save(&app, &old).await;
+
+    app.sms.set_down(true);
+    sweep_and_send(&app).await;
+    for _ in 0..12 {
+        app.clock.advance(Duration::minutes(5));
+        sweep_and_send(&app).await;
+    }
+    assert!(app.sms.messages().is_empty());
+    for cart_id in ["cart-a", "cart-c"] {
+        let record = sent_record(&app, &store, cart_id, 1).await;
+        assert_eq!(record.status, SendStatus::Claimed, "{cart_id} is still to be sent");
+        assert_eq!(last_decision(&app, &store, cart_id).await.code, "provider_unavailable");
+    }
+    let expired = sent_record(&app, &store, "cart-b", 1).await;
+    assert_eq!(expired.status, SendStatus::Failed);
+    assert_eq!(expired.error.as_deref(), Some("not sent: cart_reminder_expired"));
+    let denied = last_decision(&app, &store, "cart-b").await;
+    assert_eq!(
+        (denied.outcome.as_str(), denied.code.as_str()),
+        ("deny", "cart_reminder_expired")
+    );
+
+    // Back at 02:00 UTC: 21:00 in New York, too late to text. The engine defers them to the morning.
+    app.sms.set_down(false);
+    app.clock.advance(Duration::minutes(5));
+    sweep_and_send(&app).await;
+    assert!(app.sms.messages().is_empty(), "nothing is sent in quiet hours");
+    for cart_id in ["cart-a", "cart-c"] {
+        let decision = last_decision(&app, &store, cart_id).await;
+        assert_eq!(decision.outcome, "defer", "{cart_id}: {decision:?}");
+        assert_ne!(decision.code, "provider_unavailable");
+    }
+    app.clock.set(at("2025-11-05T13:05:00Z"));
+    sweep_and_send(&app).await;
+    for (cart_id, p) in [("cart-a", &phones[0]), ("cart-c", &phones[2])] {
+        assert_eq!(app.sms.messages_to(p.as_e164()).len(), 1, "{cart_id} is sent once");
+        assert_eq!(sent_record(&app, &store, cart_id, 1).await.status, SendStatus::Sent);
+    }
+    assert!(app.sms.messages_to(phones[1].as_e164()).is_empty());
+    assert!(app.sms.duplicate_idempotency_keys().is_empty());
+
+    let page = app.open_app("out001", None).await.page;
+    assert!(
+        page.html.contains(
+            "The SMS provider could not be reached between 2025-11-05 00:55 UTC and 2025-11-05 01:55 UTC; 3 \
+             reminders were delayed: 2 sent afterwards, 1 not sent (cart reminder expired: 1)."
+        ),
+        "{}",
+        page.html
+    );
+}

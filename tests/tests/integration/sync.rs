@@ -1034,13 +1034,17 @@ async fn forged_and_unauthenticated_deliveries_are_rejected_and_change_nothing()
     // DynamoDB call (the refused claim), a new delivery two (its claim, then `done`) besides the SQS send.
     let genuine = valid();
     assert_eq!(genuine.post(&app).await.status(), 200);
-    let calls = app.db().counter().calls();
+    let calls = app.aws.aws.db.counter().calls();
     assert_eq!(genuine.post(&app).await.status(), 200);
-    assert_eq!(app.db().counter().calls() - calls, 1, "a warm delivery reads nothing");
+    assert_eq!(
+        app.aws.aws.db.counter().calls() - calls,
+        1,
+        "a warm delivery reads nothing"
+    );
     let another = valid();
-    let calls = app.db().counter().calls();
+    let calls = app.aws.aws.db.counter().calls();
     assert_eq!(another.post(&app).await.status(), 200);
-    assert_eq!(app.db().counter().calls() - calls, 2);
+    assert_eq!(app.aws.aws.db.counter().calls() - calls, 2);
     assert_eq!(app.sync_queue.depth().await.unwrap(), 2);
 
     // Unsigned deliveries (BigCommerce does not sign every account yet) need the secret header alone.
