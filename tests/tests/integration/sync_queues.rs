@@ -74,6 +74,7 @@ async fn each_sync_message_kind_goes_to_its_own_queue_in_its_stores_group() {
             job_id: "job-1".into(),
             page: 2,
             per_page: 250,
+            after: Some("cursor-1".into()),
         },
         SyncMessage::Webhook {
             store_hash: b.clone(),
