@@ -302,7 +302,7 @@ async fn a_customer_page_dying_after_writing_contacts_is_imported_whole_on_redel
     }
     let crash = arm("sync.page.after_contacts", crashed.store_hash.as_str(), Action::Die, 1);
     start_bulk_sync(&app, &crashed.store_hash, "job-1").await;
-    poll_until_death(&app.sync_queue, &crash).await;
+    poll_until_death(&app.bulk_sync_queue, &crash).await;
     start_bulk_sync(&app, &reference.store_hash, "job-1").await;
     // SQS redelivers the page after its visibility timeout (at once here).
     let outcome = app.drain_sync().await;

@@ -466,7 +466,7 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
     let mut created = Vec::new();
     let mut pages = 0u32;
     for round in 0..20 {
-        let outcome = app.sync_queue.poll_once(0).await.unwrap();
+        let outcome = app.bulk_sync_queue.poll_once(0).await.unwrap();
         assert_eq!(outcome.failed, 0);
         if outcome.received == 0 {
             break;
