@@ -168,7 +168,8 @@ impl Db {
             .key("pk", s(&dedupe_pk(&lease.key)))
             .key("sk", s("DEDUPE"))
             .update_expression("SET #state = :attempted")
-            .condition_expression("holder = :holder AND #state = :in_progress")
+            // Already `attempted` by this holder: the SDK retrying this request after its answer was lost.
+            .condition_expression("holder = :holder AND (#state = :in_progress OR #state = :attempted)")
             .expression_attribute_names("#state", "state")
             .expression_attribute_values(":attempted", s(ATTEMPTED))
             .expression_attribute_values(":in_progress", s(IN_PROGRESS))

@@ -8,7 +8,7 @@ use integration_tests::{TestAws, moto_url};
 use shared::Phone;
 use shared::aws::Aws;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
-use shared::db::Appended;
+use shared::db::{Appended, DeliveryClaim};
 
 #[tokio::test]
 async fn the_apps_aws_calls_survive_every_kind_of_fault_and_do_their_work_once() {
@@ -29,6 +29,31 @@ async fn the_apps_aws_calls_survive_every_kind_of_fault_and_do_their_work_once()
             "{key}: the first sighting is new ({})",
             proxy.counts()
         );
+    }
+    // Delivery leases: each claim is taken, marked attempted (the step before an SMS) and finished by its own
+    // holder, even when a first answer was lost.
+    for i in 0..20 {
+        let key = format!("fault-proxy-lease-{i}");
+        let claim = app
+            .db
+            .claim_delivery(&key, now, chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        let DeliveryClaim::Claimed(lease) = claim else {
+            panic!("{key}: a new delivery is claimed, not {claim:?} ({})", proxy.counts());
+        };
+        assert!(
+            app.db.attempt_delivery(&lease).await.unwrap(),
+            "{key}: its own holder marks it attempted ({})",
+            proxy.counts()
+        );
+        app.db.finish_delivery(&lease).await.unwrap();
+        let again = aws
+            .db()
+            .claim_delivery(&key, now, chrono::Duration::hours(1))
+            .await
+            .unwrap();
+        assert!(matches!(again, DeliveryClaim::Done), "{key}: {again:?}");
     }
     // Transactions: each event is appended once.
     let store = shared::StoreHash::parse("fault1").unwrap();
