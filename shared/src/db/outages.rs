@@ -62,14 +62,7 @@ impl Db {
                     ("delayed".to_owned(), reminder),
                 ]
                 .into();
-                self.counter.call();
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(item))
-                    .send()
-                    .await?;
-                Ok(())
+                self.put(item).await
             }
             Err(error) => Err(error.into()),
         }

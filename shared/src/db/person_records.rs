@@ -9,7 +9,7 @@
 //! and the subscriber record of the email. A cart known only by email (no phone) has no key to find it by and
 //! holds nothing the app can text.
 
-use super::keys::{CART_SK, CONTACT_SK, cart_pk, phone_pk, store_contacts};
+use super::keys::{CART_SK, CONTACT_SK, cart_pk, phone_pk};
 use super::{Db, DbError};
 use crate::consent::{ConsentEvent, PastSend, SentKind};
 use crate::contacts::{SubscriberRecord, normalize_email};
@@ -141,26 +141,9 @@ impl Db {
 
     /// The store's contacts whose email normalises to `email` (already normalised).
     async fn contacts_with_email(&self, store: &StoreHash, email: &str) -> Result<Vec<Contact>, DbError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .store_list_query(&store_contacts(store))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await?;
-            let items = output.items.unwrap_or_default();
-            self.counter.read(items.len());
-            for contact in serde_dynamo::from_items::<_, Contact>(items)? {
-                if contact.email.as_deref().and_then(normalize_email).as_deref() == Some(email) {
-                    found.push(contact);
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) => start = Some(key),
-                None => return Ok(found),
-            }
-        }
+        let mut contacts = self.store_contacts(store).await?;
+        contacts.retain(|c| c.email.as_deref().and_then(normalize_email).as_deref() == Some(email));
+        Ok(contacts)
     }
 
     /// Everything held under one phone at one store.
