@@ -1,14 +1,14 @@
 //! Consent engine throughput: decisions per second for ledgers of 1, 10 and 100 events, and reply
-//! classifications per second. Run with `cargo bench -p shared --bench consent`.
+//! classifications per second. Run with `cargo bench -p domain --bench consent`.
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shared::consent::{
+use domain::consent::{
     ConsentEvent, ConsentEventKind, DecisionInput, MessageKind, OptInKeyword, PastSend, Purpose, Recipient, SentKind,
     build_disclosure, classify, content::double_opt_in_request, decide,
 };
-use shared::model::{ConsentOption, MerchantUser, Settings};
-use shared::{Phone, StoreHash};
+use domain::model::{ConsentOption, MerchantUser, Settings};
+use domain::{Phone, StoreHash};
 use std::hint::black_box;
 
 fn at(rfc3339: &str) -> DateTime<Utc> {

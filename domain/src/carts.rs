@@ -13,11 +13,8 @@
 //! - BigCommerce's own `store/cart/abandoned` (no activity for an hour) is a fallback: for a cart we never
 //!   saw, or whose contents changed unseen, the last activity is taken as an hour before now.
 
-use crate::bigcommerce::Checkout;
 use crate::consent::{AddressHint, Market, Recipient, reminder_schedule};
-use crate::contacts::parse_phone;
 use crate::model::{Cart, CartStatus, LineItem, Settings};
-use crate::phone::InvalidPhone;
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -41,44 +38,6 @@ pub struct CartContents {
 }
 
 impl CartContents {
-    /// Reads a checkout. `phone` is the number to text about it: its [`proven_phone`].
-    pub fn from_checkout(checkout: &Checkout, phone: Option<Phone>) -> Self {
-        let billing = checkout.billing_address.as_ref();
-        let line_items: Vec<LineItem> = checkout
-            .cart
-            .line_items
-            .all()
-            .map(|item| LineItem {
-                product_id: item.product_id,
-                variant_id: item.variant_id,
-                name: item.name.clone(),
-                quantity: item.quantity,
-                price: item.unit_price(),
-                image_url: item.image_url.clone(),
-            })
-            .collect();
-        let amount = line_items
-            .iter()
-            .map(|i| i.price * Decimal::from(i.quantity))
-            .sum::<Decimal>()
-            .normalize();
-        let text = |value: Option<&str>| value.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-        Self {
-            customer_id: checkout.cart.customer_id,
-            channel_id: checkout.cart.channel_id,
-            email: text(checkout.cart.email.as_deref())
-                .or_else(|| text(billing.and_then(|b| b.email.as_deref())))
-                .map(|e| e.to_lowercase()),
-            first_name: text(billing.map(|b| b.first_name.as_str())),
-            phone,
-            country_code: text(billing.map(|b| b.country_code.as_str())).map(|c| c.to_ascii_uppercase()),
-            state_code: text(billing.map(|b| b.state_or_province_code.as_str())),
-            line_items,
-            amount,
-            currency: checkout.cart.currency.code.to_ascii_uppercase(),
-        }
-    }
-
     fn of(cart: &Cart) -> Self {
         Self {
             customer_id: cart.customer_id,
@@ -93,27 +52,6 @@ impl CartContents {
             currency: cart.currency.clone(),
         }
     }
-}
-
-/// The checkout's billing phone read with its billing country: `None` when it has none, an error when it
-/// cannot be texted.
-pub fn billing_phone(checkout: &Checkout) -> Option<Result<Phone, InvalidPhone>> {
-    let raw = checkout.billing_phone().map(str::trim).filter(|raw| !raw.is_empty())?;
-    let country = checkout
-        .billing_address
-        .as_ref()
-        .map(|b| b.country_code.as_str())
-        .filter(|c| c.len() == 2);
-    Some(parse_phone(raw, country))
-}
-
-/// The number a checkout proves is its shopper's, the only number a reminder about it may go to: the billing
-/// phone, else, for a signed-in customer, `customer_phone` (their own contact's number). A number ticked in
-/// the consent checkbox is never one on its own: whoever built the cart may have typed anyone's number there.
-pub fn proven_phone(checkout: &Checkout, customer_phone: Option<&Phone>) -> Option<Phone> {
-    billing_phone(checkout)
-        .and_then(Result::ok)
-        .or_else(|| customer_phone.filter(|_| checkout.cart.customer_id != 0).cloned())
 }
 
 /// Why the cart is being looked at.
@@ -304,63 +242,31 @@ mod tests {
         )
     }
 
-    fn checkout(phone: &str, country: &str, quantity: u32) -> Checkout {
-        serde_json::from_value(serde_json::json!({
-            "id": "c1",
-            "cart": {"id": "c1", "customer_id": 0, "channel_id": 1, "email": "Guest@Example.com",
-                     "currency": {"code": "usd"},
-                     "line_items": {"physical_items": [{"id": "i1", "product_id": 5, "variant_id": 6, "name": "Mug",
-                                    "quantity": quantity, "list_price": 12.5, "sale_price": 10.0,
-                                    "image_url": "https://cdn.example.com/mug.jpg"}]}},
-            "billing_address": {"first_name": "Ann", "last_name": "Lee", "country_code": country,
-                                "state_or_province_code": "FL", "phone": phone},
-            "grand_total": 20.0
-        }))
-        .unwrap()
-    }
-
     fn store() -> StoreHash {
         StoreHash::parse("abc123").unwrap()
     }
 
+    /// A Miami guest's cart of `quantity` mugs at 10 USD (what the adapter reads from such a checkout).
     fn contents(quantity: u32) -> CartContents {
-        let c = checkout("+1 305 555 0100", "US", quantity);
-        let phone = Phone::parse(c.billing_phone().unwrap(), Some("US")).ok();
-        CartContents::from_checkout(&c, phone)
-    }
-
-    #[test]
-    fn only_the_billing_phone_or_a_signed_in_customers_own_number_is_proven() {
-        let own = Phone::parse("+61412999888", None).unwrap();
-        // The billing phone, read with the billing country.
-        let billed = checkout("0412 345 678", "AU", 1);
-        assert_eq!(proven_phone(&billed, Some(&own)).unwrap().as_e164(), "+61412345678");
-        // A guest without one proves nothing, whatever number is offered.
-        let unbilled = checkout("", "AU", 1);
-        assert!(billing_phone(&unbilled).is_none());
-        assert_eq!(proven_phone(&unbilled, Some(&own)), None);
-        // A signed-in customer's own number stands in until the billing step.
-        let mut signed_in = unbilled.clone();
-        signed_in.cart.customer_id = 7;
-        assert_eq!(proven_phone(&signed_in, Some(&own)), Some(own.clone()));
-        assert_eq!(proven_phone(&signed_in, None), None);
-        // A billing phone that cannot be texted is an error, and proves nothing.
-        let landline = checkout("(02) 9374 4000", "AU", 1);
-        assert!(matches!(billing_phone(&landline), Some(Err(_))));
-        assert_eq!(proven_phone(&landline, None), None);
-    }
-
-    #[test]
-    fn reads_a_checkout_into_cart_contents() {
-        let c = contents(2);
-        assert_eq!(c.email.as_deref(), Some("guest@example.com"));
-        assert_eq!(c.first_name.as_deref(), Some("Ann"));
-        assert_eq!(c.phone.as_ref().unwrap().as_e164(), "+13055550100");
-        assert_eq!(c.country_code.as_deref(), Some("US"));
-        assert_eq!(c.state_code.as_deref(), Some("FL"));
-        assert_eq!(c.currency, "USD");
-        assert_eq!(c.line_items[0].price, Decimal::new(10, 0));
-        assert_eq!(c.amount, Decimal::new(20, 0));
+        CartContents {
+            customer_id: 0,
+            channel_id: 1,
+            email: Some("guest@example.com".into()),
+            first_name: Some("Ann".into()),
+            phone: Phone::parse("+1 305 555 0100", None).ok(),
+            country_code: Some("US".into()),
+            state_code: Some("FL".into()),
+            line_items: vec![LineItem {
+                product_id: 5,
+                variant_id: Some(6),
+                name: "Mug".into(),
+                quantity,
+                price: Decimal::new(10, 0),
+                image_url: Some("https://cdn.example.com/mug.jpg".into()),
+            }],
+            amount: Decimal::new(10, 0) * Decimal::from(quantity),
+            currency: "USD".into(),
+        }
     }
 
     #[test]
@@ -588,18 +494,9 @@ mod tests {
         c.phone = None;
         let cart = track(None, &store(), "c1", c, CartSignal::Seen, None, Some(&s), t0);
         assert_eq!(market(&cart), Market::Unknown);
-        let au = checkout("0412 345 678", "AU", 1);
-        let phone = Phone::parse(au.billing_phone().unwrap(), Some("AU")).ok();
-        let cart = track(
-            None,
-            &store(),
-            "c2",
-            CartContents::from_checkout(&au, phone),
-            CartSignal::Seen,
-            None,
-            Some(&s),
-            t0,
-        );
+        let mut au = contents(1);
+        au.phone = Phone::parse("0412 345 678", Some("AU")).ok();
+        let cart = track(None, &store(), "c2", au, CartSignal::Seen, None, Some(&s), t0);
         assert_eq!(market(&cart), Market::Australia);
     }
 }

@@ -34,37 +34,6 @@ impl Clock for ScaledClock {
     }
 }
 
-/// The clock a function uses: the real one, unless the local tooling set `DEV_CLOCK_SPEED` (with
-/// `DEV_CLOCK_REAL_START` and `DEV_CLOCK_VIRTUAL_START`, RFC 3339). Never set in AWS.
-pub fn clock_from_env(env: &crate::config::Env) -> Result<std::sync::Arc<dyn Clock>, crate::config::ConfigError> {
-    use crate::config::ConfigError;
-    let Some(speed) = env.optional("DEV_CLOCK_SPEED") else {
-        return Ok(std::sync::Arc::new(SystemClock));
-    };
-    let instant = |name: &'static str| -> Result<DateTime<Utc>, ConfigError> {
-        let value = env.optional(name).ok_or(ConfigError::Missing(name))?;
-        DateTime::parse_from_rfc3339(value)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            })
-    };
-    let speed = speed
-        .parse::<u32>()
-        .ok()
-        .filter(|s| (1..=3600).contains(s))
-        .ok_or(ConfigError::Invalid {
-            name: "DEV_CLOCK_SPEED",
-            reason: "must be a whole number from 1 to 3600".into(),
-        })?;
-    Ok(std::sync::Arc::new(ScaledClock {
-        real_start: instant("DEV_CLOCK_REAL_START")?,
-        virtual_start: instant("DEV_CLOCK_VIRTUAL_START")?,
-        speed,
-    }))
-}
-
 /// A clock that only moves when told to; shared by the handlers a test drives.
 #[derive(Debug)]
 pub struct ManualClock(Mutex<DateTime<Utc>>);
@@ -93,31 +62,6 @@ impl Clock for ManualClock {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_real_clock_unless_the_local_tooling_speeds_time_up() {
-        use crate::config::Env;
-        let real = clock_from_env(&Env::default()).unwrap().now();
-        assert!((real - Utc::now()).num_seconds().abs() < 5);
-
-        let start = Utc::now() - Duration::seconds(10);
-        let env = Env::from_pairs([
-            ("DEV_CLOCK_SPEED", "60"),
-            ("DEV_CLOCK_REAL_START", &start.to_rfc3339()),
-            ("DEV_CLOCK_VIRTUAL_START", "2026-06-03T14:00:00Z"),
-        ]);
-        let virtual_now = clock_from_env(&env).unwrap().now();
-        let expected = DateTime::parse_from_rfc3339("2026-06-03T14:10:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert!(
-            (virtual_now - expected).num_seconds().abs() < 60,
-            "10 real seconds are 10 minutes: {virtual_now}"
-        );
-
-        let bad = Env::from_pairs([("DEV_CLOCK_SPEED", "fast")]);
-        assert!(clock_from_env(&bad).is_err());
-    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

@@ -17,7 +17,6 @@
 //! Idempotency keys are deterministic per real-world fact, so a redelivered page or a second bulk run adds
 //! no ledger event, while a real change (a new subscription status) does.
 
-use crate::bigcommerce::{Customer, Order, Subscriber};
 use crate::consent::{ConsentEvent, ConsentEventKind, Purpose};
 use crate::model::contact::{BIGCOMMERCE_LABEL, GUEST_GROUP};
 use crate::model::{Address, ConsentOption, Contact, ContactSource, Settings};
@@ -33,37 +32,6 @@ pub enum PhoneSkip {
     NoPhone,
     /// Something was typed, but it is not a number a text can reach (junk, a landline, a toll-free number).
     Invalid,
-}
-
-/// The customer's SMS number: the account phone (read with the country of their first address, else the
-/// store's), else the first address phone that parses (with that address's country).
-pub fn customer_phone(customer: &Customer, store_country: Option<&str>) -> Result<Phone, PhoneSkip> {
-    let first_country = customer
-        .addresses
-        .iter()
-        .map(|a| a.country_code.trim())
-        .find(|c| c.len() == 2);
-    let candidates = std::iter::once((customer.phone.as_str(), first_country.or(store_country))).chain(
-        customer.addresses.iter().map(|a| {
-            let country = Some(a.country_code.trim()).filter(|c| c.len() == 2);
-            (a.phone.as_str(), country.or(store_country))
-        }),
-    );
-    let mut typed_something = false;
-    for (raw, country) in candidates {
-        if raw.trim().is_empty() {
-            continue;
-        }
-        typed_something = true;
-        if let Ok(phone) = parse_phone(raw, country) {
-            return Ok(phone);
-        }
-    }
-    Err(if typed_something {
-        PhoneSkip::Invalid
-    } else {
-        PhoneSkip::NoPhone
-    })
 }
 
 /// Reads a typed number with an optional country hint; an unusable hint is dropped rather than failing a
@@ -94,25 +62,6 @@ pub struct SubscriberRecord {
 }
 
 impl SubscriberRecord {
-    pub fn from_api(subscriber: &Subscriber, now: DateTime<Utc>) -> Option<Self> {
-        use crate::bigcommerce::SubscriberConsent;
-        let consents = subscriber
-            .consents
-            .iter()
-            .filter_map(|c| match c {
-                SubscriberConsent::MarketingNewsletter => Some("marketing_newsletter".to_owned()),
-                SubscriberConsent::AbandonedCart => Some("abandoned_cart".to_owned()),
-                SubscriberConsent::Other => None,
-            })
-            .collect();
-        Some(Self {
-            subscriber_id: subscriber.id,
-            email: normalize_email(&subscriber.email)?,
-            consents,
-            modified_at: subscriber.date_modified.unwrap_or(now).min(now),
-        })
-    }
-
     pub fn opted_in(&self) -> bool {
         !self.consents.is_empty()
     }
@@ -127,27 +76,6 @@ pub struct MarketingStatus {
     pub evidence: String,
     /// When the status was last set at BigCommerce (the later of the two records).
     pub as_of: DateTime<Utc>,
-}
-
-pub fn marketing_status(
-    customer: &Customer,
-    subscriber: Option<&SubscriberRecord>,
-    now: DateTime<Utc>,
-) -> MarketingStatus {
-    let customer_at = customer.date_modified.unwrap_or(now).min(now);
-    let subscriber_part = match subscriber {
-        Some(s) if s.opted_in() => format!("subscriber {} consents: {}", s.subscriber_id, s.consents.join(", ")),
-        Some(s) => format!("subscriber {} has no consents", s.subscriber_id),
-        None => "no subscriber record".to_owned(),
-    };
-    MarketingStatus {
-        opted_in: customer.accepts_product_review_abandoned_cart_emails || subscriber.is_some_and(|s| s.opted_in()),
-        evidence: format!(
-            "BigCommerce customer {}: accepts_product_review_abandoned_cart_emails={}; {subscriber_part}",
-            customer.id, customer.accepts_product_review_abandoned_cart_emails
-        ),
-        as_of: subscriber.map_or(customer_at, |s| s.modified_at.max(customer_at)),
-    }
 }
 
 /// Names the sync needs to turn ids into words: customer groups and customer attributes.
@@ -167,70 +95,6 @@ pub struct SyncContext<'a> {
     pub settings: &'a Settings,
     pub directory: &'a StoreDirectory,
     pub now: DateTime<Utc>,
-}
-
-/// The contact a customer makes. `phone` comes from [`customer_phone`].
-pub fn customer_contact(
-    ctx: SyncContext<'_>,
-    customer: &Customer,
-    phone: Phone,
-    marketing: &MarketingStatus,
-    source: ContactSource,
-) -> Contact {
-    let SyncContext {
-        store,
-        settings,
-        directory,
-        now,
-    } = ctx;
-    let mut groups = Vec::new();
-    if let Some(name) = directory.customer_groups.get(&customer.customer_group_id) {
-        groups.push(name.clone());
-    }
-    groups.push(if marketing.opted_in {
-        settings.subscriber_group.clone()
-    } else {
-        settings.customer_group.clone()
-    });
-    groups.dedup();
-    let tags = customer
-        .attributes
-        .iter()
-        .filter(|a| !a.value.trim().is_empty())
-        .map(|a| match directory.attributes.get(&a.attribute_id) {
-            Some(name) => format!("{name}: {}", a.value.trim()),
-            None => a.value.trim().to_owned(),
-        })
-        .collect();
-    let shipping_address = customer.addresses.first().map(|a| Address {
-        first_name: non_empty(&a.first_name),
-        last_name: non_empty(&a.last_name),
-        address1: non_empty(&a.address1),
-        address2: non_empty(&a.address2),
-        city: non_empty(&a.city),
-        state_or_province: non_empty(&a.state_or_province),
-        postal_code: non_empty(&a.postal_code),
-        country_code: non_empty(&a.country_code),
-    });
-    Contact {
-        store_hash: store.clone(),
-        phone,
-        first_name: non_empty(&customer.first_name),
-        last_name: non_empty(&customer.last_name),
-        email: normalize_email(&customer.email),
-        customer_id: Some(customer.id),
-        groups,
-        notes: non_empty(&customer.notes),
-        tags,
-        shipping_address,
-        subscribed_in_bigcommerce: Some(marketing.opted_in),
-        labels: vec![BIGCOMMERCE_LABEL.to_owned()],
-        source,
-        created_at: customer.date_created.unwrap_or(now).min(now),
-        updated_at: now,
-        erased_at: None,
-        undeliverable: None,
-    }
 }
 
 /// Merges a customer's fresh contact into the one we hold for the phone. `read_at` is when the customer was
@@ -277,30 +141,6 @@ pub struct ShopperDetails {
     /// When the shopper gave these details (the order's date, the checkout consent's time). Details older
     /// than an erasure never bring the erased data back.
     pub given_at: DateTime<Utc>,
-}
-
-impl ShopperDetails {
-    pub fn from_order(order: &Order) -> Self {
-        let b = &order.billing_address;
-        Self {
-            first_name: non_empty(&b.first_name),
-            last_name: non_empty(&b.last_name),
-            email: b.email.as_deref().and_then(normalize_email),
-            address: Some(Address {
-                first_name: non_empty(&b.first_name),
-                last_name: non_empty(&b.last_name),
-                address1: None,
-                address2: None,
-                city: non_empty(&b.city),
-                state_or_province: non_empty(&b.state),
-                postal_code: non_empty(&b.zip),
-                country_code: non_empty(&b.country_iso2),
-            }),
-            customer_id: None,
-            guest: order.customer_id == 0,
-            given_at: order.date_created,
-        }
-    }
 }
 
 /// A guest's or a checkout's contact: added to what we hold for the phone, never replacing a registered
@@ -365,7 +205,7 @@ pub struct ImportJob<'a> {
 }
 
 /// The consent events the bulk import records for one customer, by the store's option. Their ids and times
-/// derive from their idempotency keys ([`stable_event`]), for [`crate::db::Db::import_consents`].
+/// derive from their idempotency keys ([`stable_event`]), for `shared::db::Db::import_consents`.
 pub fn import_events(
     settings: &Settings,
     store: &StoreHash,
@@ -498,23 +338,8 @@ pub fn is_purchase(status_id: u32) -> bool {
     is_completed_order(status_id) && !matches!(status_id, 5 | 6)
 }
 
-/// The purchase behind implied consent (CASL: two years), one per order.
-pub fn purchase_event(store: &StoreHash, phone: &Phone, order: &Order, now: DateTime<Utc>) -> ConsentEvent {
-    ConsentEvent::new(
-        store.clone(),
-        phone.clone(),
-        Purpose::Marketing,
-        order.date_created,
-        now,
-        format!("purchase:order:{}", order.id),
-        ConsentEventKind::Purchase {
-            order_id: order.id,
-            opt_out_offered: CHECKOUT_OFFERS_SMS_OPT_OUT,
-        },
-    )
-}
-
-fn non_empty(value: &str) -> Option<String> {
+/// Trimmed text, `None` when blank: how optional text from BigCommerce is kept.
+pub fn non_empty(value: &str) -> Option<String> {
     Some(value.trim()).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
@@ -544,187 +369,15 @@ mod tests {
         s
     }
 
-    fn customer(phone: &str, country: &str) -> Customer {
-        serde_json::from_value(serde_json::json!({
-            "id": 7, "email": " Jane.Doe@Example.com ", "first_name": "Jane", "last_name": "Doe",
-            "phone": phone, "notes": "VIP", "customer_group_id": 2,
-            "accepts_product_review_abandoned_cart_emails": false,
-            "addresses": [{"first_name": "Jane", "last_name": "Doe", "address1": "1 Main St", "city": "Austin",
-                           "state_or_province": "Texas", "postal_code": "78701", "country_code": country,
-                           "phone": ""}],
-            "attributes": [{"attribute_id": 4, "attribute_value": "gold", "customer_id": 7}],
-            "date_created": "2025-05-01T10:00:00Z", "date_modified": "2026-02-01T10:00:00Z"
-        }))
-        .unwrap()
-    }
-
-    fn directory() -> StoreDirectory {
-        StoreDirectory {
-            customer_groups: [(2, "Wholesale".to_owned())].into(),
-            attributes: [(4, "Tier".to_owned())].into(),
-            country_code: Some("US".into()),
-            refreshed_at: t("2026-03-01T00:00:00Z"),
-        }
-    }
-
-    #[test]
-    fn phones_are_read_with_the_address_country_and_skips_say_why() {
-        let c = customer("(201) 555-0123", "US");
-        assert_eq!(customer_phone(&c, None).unwrap().as_e164(), "+12015550123");
-        let au = customer("0412 345 678", "AU");
-        assert_eq!(customer_phone(&au, Some("US")).unwrap().as_e164(), "+61412345678");
-        assert_eq!(customer_phone(&customer("", "US"), None), Err(PhoneSkip::NoPhone));
-        assert_eq!(customer_phone(&customer("n/a", "US"), None), Err(PhoneSkip::Invalid));
-        // The account phone is junk but an address has a good one.
-        let mut c = customer("12345", "US");
-        c.addresses[0].phone = "+44 7400 123456".into();
-        assert_eq!(customer_phone(&c, None).unwrap().as_e164(), "+447400123456");
-        // No address: the store's country reads a national number.
-        let mut c = customer("(201) 555-0123", "US");
-        c.addresses.clear();
-        assert_eq!(customer_phone(&c, Some("US")).unwrap().as_e164(), "+12015550123");
-    }
-
-    #[test]
-    fn a_customer_becomes_a_labelled_contact_in_its_groups() {
-        let c = customer("(201) 555-0123", "US");
-        let phone = customer_phone(&c, None).unwrap();
-        let now = t("2026-03-01T12:00:00Z");
-        let status = marketing_status(&c, None, now);
-        assert!(!status.opted_in);
-        let s = settings(ConsentOption::SmsCheckbox);
-        let (store, directory) = (store(), directory());
-        let ctx = SyncContext {
-            store: &store,
-            settings: &s,
-            directory: &directory,
-            now,
-        };
-        let contact = customer_contact(ctx, &c, phone, &status, ContactSource::BulkSync);
-        assert_eq!(
-            contact.groups,
-            vec!["Wholesale".to_owned(), "Store customers".to_owned()]
-        );
-        assert_eq!(contact.labels, vec!["BigCommerce".to_owned()]);
-        assert_eq!(contact.email.as_deref(), Some("jane.doe@example.com"));
-        assert_eq!(contact.tags, vec!["Tier: gold".to_owned()]);
-        assert_eq!(contact.notes.as_deref(), Some("VIP"));
-        assert_eq!(contact.customer_id, Some(7));
-        assert_eq!(contact.subscribed_in_bigcommerce, Some(false));
-        assert_eq!(
-            contact.shipping_address.as_ref().unwrap().city.as_deref(),
-            Some("Austin")
-        );
-        assert_eq!(contact.created_at, t("2025-05-01T10:00:00Z"));
-
-        let subscriber = SubscriberRecord {
-            subscriber_id: 9,
-            email: "jane.doe@example.com".into(),
-            consents: vec!["marketing_newsletter".into()],
-            modified_at: t("2026-02-15T00:00:00Z"),
-        };
-        let status = marketing_status(&c, Some(&subscriber), now);
-        assert!(status.opted_in);
-        assert_eq!(status.as_of, t("2026-02-15T00:00:00Z"));
-        let contact = customer_contact(
-            ctx,
-            &c,
-            customer_phone(&c, None).unwrap(),
-            &status,
-            ContactSource::BulkSync,
-        );
-        assert_eq!(contact.groups[1], "Store subscribers");
-    }
-
-    #[test]
-    fn merging_keeps_history_and_never_undoes_a_later_erasure() {
-        let c = customer("(201) 555-0123", "US");
-        let now = t("2026-03-01T12:00:00Z");
-        let s = settings(ConsentOption::SmsCheckbox);
-        let status = marketing_status(&c, None, now);
-        let phone = customer_phone(&c, None).unwrap();
-        let (store, directory) = (store(), directory());
-        let ctx = SyncContext {
-            store: &store,
-            settings: &s,
-            directory: &directory,
-            now,
-        };
-        let incoming = customer_contact(ctx, &c, phone.clone(), &status, ContactSource::LiveSync);
-        let guest = ShopperDetails {
-            guest: true,
-            ..Default::default()
-        };
-        let mut existing = shopper_contact(
-            None,
-            &store,
-            &phone,
-            &guest,
-            ContactSource::GuestOrder,
-            t("2025-01-01T00:00:00Z"),
-        );
-        existing.undeliverable = Some("invalid number".into());
-        let merged = merge_customer_contact(Some(&existing), incoming.clone(), now).unwrap();
-        assert_eq!(merged.source, ContactSource::GuestOrder);
-        assert_eq!(merged.created_at, t("2025-01-01T00:00:00Z"));
-        assert_eq!(merged.undeliverable.as_deref(), Some("invalid number"));
-        assert!(merged.groups.iter().any(|g| g == GUEST_GROUP));
-        assert_eq!(merged.customer_id, Some(7));
-
-        // Deleted while this copy was read: the erasure stands.
-        let mut erased = merged.clone();
-        erased.erase(now);
-        assert_eq!(merge_customer_contact(Some(&erased), incoming.clone(), now), None);
-        // Read after the erasure (a customer with this number exists again): data comes back.
-        let later = now + chrono::Duration::minutes(5);
-        assert!(merge_customer_contact(Some(&erased), incoming, later).is_some());
-    }
-
-    #[test]
-    fn guests_join_the_guest_group_without_overwriting_a_customer() {
-        let c = customer("(201) 555-0123", "US");
-        let now = t("2026-03-01T12:00:00Z");
-        let status = marketing_status(&c, None, now);
-        let phone = customer_phone(&c, None).unwrap();
-        let s = settings(ConsentOption::SmsCheckbox);
-        let (store, directory) = (store(), directory());
-        let ctx = SyncContext {
-            store: &store,
-            settings: &s,
-            directory: &directory,
-            now,
-        };
-        let registered = customer_contact(ctx, &c, phone.clone(), &status, ContactSource::LiveSync);
-        let details = ShopperDetails {
-            first_name: Some("J".into()),
-            email: Some("other@example.com".into()),
-            guest: true,
-            ..Default::default()
-        };
-        let contact = shopper_contact(
-            Some(&registered),
-            &store,
-            &phone,
-            &details,
-            ContactSource::GuestOrder,
-            now,
-        );
-        assert_eq!(contact.first_name.as_deref(), Some("Jane"));
-        assert_eq!(contact.email.as_deref(), Some("jane.doe@example.com"));
-        assert_eq!(contact.customer_id, Some(7));
-        assert!(contact.groups.iter().any(|g| g == GUEST_GROUP));
-        let fresh = shopper_contact(None, &store, &phone, &details, ContactSource::GuestOrder, now);
-        assert_eq!(fresh.groups, vec![GUEST_GROUP.to_owned()]);
-        assert_eq!(fresh.source, ContactSource::GuestOrder);
-        assert_eq!(fresh.labels, vec!["BigCommerce".to_owned()]);
-    }
-
     #[test]
     fn import_events_follow_the_option_with_stable_keys() {
-        let c = customer("(201) 555-0123", "US");
         let now = t("2026-03-01T12:00:00Z");
-        let phone = customer_phone(&c, None).unwrap();
-        let status = marketing_status(&c, None, now);
+        let phone = Phone::parse("+12015550123", None).unwrap();
+        let status = MarketingStatus {
+            opted_in: false,
+            evidence: "BigCommerce customer 7: not subscribed".into(),
+            as_of: t("2026-02-01T10:00:00Z"),
+        };
         let job = |job_id| ImportJob {
             job_id,
             started_at: t("2026-03-01T11:00:00Z"),

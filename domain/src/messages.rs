@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Work for the `sync` function. Bulk sync work and live work go to different SQS queues
-/// ([`crate::queue::SyncQueue`] picks by [`SyncMessage::is_bulk`]).
+/// (`shared::queue::SyncQueue` picks by [`SyncMessage::is_bulk`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SyncMessage {

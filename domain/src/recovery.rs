@@ -39,7 +39,7 @@ pub fn opt_out_link_path(token: &str) -> String {
     format!("/stop/{token}")
 }
 
-/// A link token as it arrives in a URL: 16-64 URL-safe base64 characters ([`crate::db::new_token`] makes 22).
+/// A link token as it arrives in a URL: 16-64 URL-safe base64 characters (`shared::db::new_token` makes 22).
 /// Anything else is not one of ours and never reaches the database.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LinkToken(String);
@@ -577,7 +577,6 @@ mod tests {
     #[test]
     fn link_tokens_parse_only_in_their_own_alphabet() {
         assert!(LinkToken::parse("Xk9vQ2mP7rT4wY8zB3nL6c").is_some());
-        assert!(LinkToken::parse(&crate::db::new_token()).is_some());
         assert!(LinkToken::parse("short").is_none());
         assert!(LinkToken::parse("Xk9vQ2mP7rT4wY8zB3nL6c/../x").is_none());
         assert!(LinkToken::parse(&"a".repeat(65)).is_none());

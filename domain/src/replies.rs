@@ -25,8 +25,8 @@ use crate::consent::{
     AddressHint, Classification, ConsentEvent, ConsentEventKind, ConsentState, Decision, DecisionInput, Market,
     MessageKind, OptInKeyword, OptOutMethod, PastSend, Purpose, Recipient, ReplyIntent, SentKind, decide,
 };
+use crate::delivery::{DeliveryOutcome, DeliveryUpdate};
 use crate::model::{Contact, SendRecord, SendStatus, Settings};
-use crate::sms::{DeliveryOutcome, DeliveryUpdate};
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,7 @@ impl Answer {
         }
     }
 
-    /// What to record with [`crate::db::Db::record_past_send`] once sent, for the engine's once-only and
+    /// What to record with `shared::db::Db::record_past_send` once sent, for the engine's once-only and
     /// rate limits. Opt-in confirmations have no limit of their own: each answers one new ledger event.
     pub fn sent_kind(self) -> Option<SentKind> {
         match self {
@@ -210,7 +210,7 @@ pub fn choose_answer(input: &AnswerInput<'_>) -> AnswerChoice {
     }
 }
 
-/// The exactly-once claim of an answer (a [`crate::db::Db::first_sighting`] key). An opt-out confirmation is
+/// The exactly-once claim of an answer (a `shared::db::Db::first_sighting` key). An opt-out confirmation is
 /// claimed once per run of opt-outs (keyed on the consent event the run ended, see [`consent_anchor`]), so a
 /// second STOP, or two at once, never gets a second confirmation; any other answer once per inbound message.
 pub fn answer_claim(

@@ -55,6 +55,34 @@ impl From<&str> for Secret {
     }
 }
 
+/// An access token as stored: the KMS ciphertext, base64.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SealedToken(String);
+
+impl fmt::Debug for SealedToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SealedToken(..)")
+    }
+}
+
+impl SealedToken {
+    /// Wraps ciphertext sealed by the adapters' access-token key (`shared::access_token`).
+    pub fn new(ciphertext: String) -> Self {
+        Self(ciphertext)
+    }
+
+    /// The stored text (base64 ciphertext), for tests that look at what the table holds.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Deleted at uninstall: nothing can call the store's API any more.
+    pub fn is_deleted(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

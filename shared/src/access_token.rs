@@ -4,9 +4,9 @@
 //! (webhooks, sweep) get the ciphertext and no way to open it.
 
 use crate::config::{ConfigError, Env};
+pub use crate::secret::SealedToken;
 use crate::{Secret, StoreHash};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -19,29 +19,6 @@ const CONTEXT_KEY: &str = "store_hash";
 
 /// Opened tokens a warm instance keeps (one per store it served); past this the cache starts over.
 const OPENED_CACHE_LIMIT: usize = 1_000;
-
-/// An access token as stored: the KMS ciphertext, base64.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct SealedToken(String);
-
-impl fmt::Debug for SealedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SealedToken(..)")
-    }
-}
-
-impl SealedToken {
-    /// The stored text (base64 ciphertext), for tests that look at what the table holds.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// Deleted at uninstall: nothing can call the store's API any more.
-    pub fn is_deleted(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessTokenError {
@@ -120,7 +97,7 @@ impl TokenKey {
         let blob = output
             .ciphertext_blob
             .ok_or_else(|| AccessTokenError::Kms("Encrypt returned no ciphertext".into()))?;
-        Ok(SealedToken(
+        Ok(SealedToken::new(
             base64::engine::general_purpose::STANDARD.encode(blob.as_ref()),
         ))
     }
@@ -129,12 +106,12 @@ impl TokenKey {
         if sealed.is_deleted() {
             return Err(AccessTokenError::Uninstalled(store.clone()));
         }
-        let cache_key = (store.clone(), sealed.0.clone());
+        let cache_key = (store.clone(), sealed.as_str().to_owned());
         if let Some(token) = self.cache().get(&cache_key) {
             return Ok(token.clone());
         }
         let ciphertext = base64::engine::general_purpose::STANDARD
-            .decode(&sealed.0)
+            .decode(sealed.as_str())
             .map_err(|_| AccessTokenError::NotSealedForStore(store.clone()))?;
         let output = self
             .inner
@@ -177,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_sealed_token_never_shows_in_debug_output() {
-        let sealed = SealedToken("AQICAHh...".into());
+        let sealed = SealedToken::new("AQICAHh...".into());
         assert_eq!(format!("{sealed:?}"), "SealedToken(..)");
     }
 

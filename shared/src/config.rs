@@ -3,6 +3,8 @@
 //! whole system can be pointed at simulators.
 
 use crate::Secret;
+use crate::clock::{Clock, ScaledClock, SystemClock};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 #[derive(Debug, thiserror::Error)]
@@ -240,9 +242,64 @@ pub fn messagemedia_callbacks(env: &Env) -> Result<MessageMediaCallbacks, Config
     }
 }
 
+/// The clock a function uses: the real one, unless the local tooling set `DEV_CLOCK_SPEED` (with
+/// `DEV_CLOCK_REAL_START` and `DEV_CLOCK_VIRTUAL_START`, RFC 3339). Never set in AWS.
+pub fn clock_from_env(env: &Env) -> Result<std::sync::Arc<dyn Clock>, ConfigError> {
+    let Some(speed) = env.optional("DEV_CLOCK_SPEED") else {
+        return Ok(std::sync::Arc::new(SystemClock));
+    };
+    let instant = |name: &'static str| -> Result<DateTime<Utc>, ConfigError> {
+        let value = env.optional(name).ok_or(ConfigError::Missing(name))?;
+        DateTime::parse_from_rfc3339(value)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            })
+    };
+    let speed = speed
+        .parse::<u32>()
+        .ok()
+        .filter(|s| (1..=3600).contains(s))
+        .ok_or(ConfigError::Invalid {
+            name: "DEV_CLOCK_SPEED",
+            reason: "must be a whole number from 1 to 3600".into(),
+        })?;
+    Ok(std::sync::Arc::new(ScaledClock {
+        real_start: instant("DEV_CLOCK_REAL_START")?,
+        virtual_start: instant("DEV_CLOCK_VIRTUAL_START")?,
+        speed,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_real_clock_unless_the_local_tooling_speeds_time_up() {
+        use chrono::Duration;
+        let real = clock_from_env(&Env::default()).unwrap().now();
+        assert!((real - Utc::now()).num_seconds().abs() < 5);
+
+        let start = Utc::now() - Duration::seconds(10);
+        let env = Env::from_pairs([
+            ("DEV_CLOCK_SPEED", "60"),
+            ("DEV_CLOCK_REAL_START", &start.to_rfc3339()),
+            ("DEV_CLOCK_VIRTUAL_START", "2026-06-03T14:00:00Z"),
+        ]);
+        let virtual_now = clock_from_env(&env).unwrap().now();
+        let expected = DateTime::parse_from_rfc3339("2026-06-03T14:10:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert!(
+            (virtual_now - expected).num_seconds().abs() < 60,
+            "10 real seconds are 10 minutes: {virtual_now}"
+        );
+
+        let bad = Env::from_pairs([("DEV_CLOCK_SPEED", "fast")]);
+        assert!(clock_from_env(&bad).is_err());
+    }
 
     #[test]
     fn aws_resources_need_every_variable() {

@@ -1,41 +1,54 @@
-//! The domain of the app: contacts, consent, carts and reminders, plus the adapters that connect it to
-//! DynamoDB, SQS, EventBridge, BigCommerce and SMS providers.
+//! The adapters that connect the domain (the `domain` crate: contacts, consent, carts and reminders, pure)
+//! to DynamoDB, SQS, EventBridge, BigCommerce and SMS providers.
 //!
-//! Pure logic (the consent engine above all) lives in modules without I/O: [`consent`], [`phone`],
-//! [`model`], [`messages`], [`recovery`]. Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] and
-//! [`sms`]. Each Lambda function builds the adapters it needs once, in its `main.rs`, from [`config`].
+//! Adapters are [`db`], [`queue`], [`bus`], [`bigcommerce`] (with its wire mapping, [`bigcommerce::mapping`])
+//! and [`sms`]. Each Lambda function builds the adapters it needs once, in its `main.rs`, from [`config`].
+//! Every domain module is re-exported here at its old path (`shared::consent`, `shared::model`, ...).
 
 pub mod access_token;
 pub mod app_secret;
 pub mod aws;
 pub mod bigcommerce;
 pub mod bus;
-pub mod carts;
-pub mod checkout_consent;
+/// The cart's rules ([`domain::carts`]) with its BigCommerce mapping ([`bigcommerce::mapping`]).
+pub mod carts {
+    pub use crate::bigcommerce::mapping::{billing_phone, cart_contents, proven_phone};
+    pub use domain::carts::*;
+}
+pub use domain::checkout_consent;
 pub mod checkout_script;
 pub mod clients;
-pub mod clock;
+/// Time as a dependency ([`domain::clock`]), and the clock a function reads from its environment.
+pub mod clock {
+    pub use crate::config::clock_from_env;
+    pub use domain::clock::*;
+}
 pub mod config;
-pub mod consent;
+pub use domain::consent;
+pub use domain::delivery;
 pub mod consent_changes;
-pub mod contacts;
+/// Contact sync's rules ([`domain::contacts`]) with its BigCommerce mapping ([`bigcommerce::mapping`]).
+pub mod contacts {
+    pub use crate::bigcommerce::mapping::{
+        customer_contact, customer_phone, marketing_status, purchase_event, shopper_details, subscriber_record,
+    };
+    pub use domain::contacts::*;
+}
 pub mod db;
 pub mod failpoint;
+pub use domain::html;
 pub mod logging;
-pub mod messages;
-pub mod model;
-pub mod phone;
+pub use domain::messages;
+pub use domain::model;
+pub use domain::phone;
 pub mod queue;
-pub mod recovery;
-pub mod replies;
-pub mod secret;
+pub use domain::recovery;
+pub use domain::replies;
+pub use domain::secret;
 pub mod sms;
-pub mod store_events;
-pub mod store_hash;
+pub use domain::store_events;
+pub use domain::store_hash;
 pub mod web;
 pub mod write_back;
 
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use phone::Phone;
-pub use secret::Secret;
-pub use store_hash::StoreHash;
+pub use domain::{Clock, ManualClock, Phone, Secret, StoreHash, SystemClock};

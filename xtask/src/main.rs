@@ -1,8 +1,9 @@
 //! Project tooling. `cargo xtask <command>`:
 //!
 //! - `bootstrap`: install the project-local tools (.tools/: moto, cargo-lambda, cfn-lint, aws-sam-translator)
-//! - `test`: everything CI runs: bootstrap, fmt, clippy, template validation, unit and integration tests, then
-//!   the recovery, replies and sync suites again with a tenth of the app's AWS calls failing (fault proxy)
+//! - `test`: everything CI runs: bootstrap, fmt, the domain crate's dependency check, clippy, template
+//!   validation, unit and integration tests, then the recovery, replies and sync suites again with a tenth
+//!   of the app's AWS calls failing (fault proxy)
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
@@ -13,6 +14,7 @@
 //!   sender number or ID for a store, after checking it in the SMS provider account
 
 mod dev;
+mod domain_guard;
 mod senders;
 mod tools;
 
@@ -73,6 +75,9 @@ fn test(extra: &[String]) -> Result<()> {
 
     step("Checking formatting (cargo fmt --check)");
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+
+    step("Checking that the domain crate depends on no I/O crate (cargo tree -p domain)");
+    domain_guard::check()?;
 
     step("Linting (cargo clippy --all-targets -D warnings)");
     run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;

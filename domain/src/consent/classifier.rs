@@ -25,7 +25,7 @@
 //! - a typo of STOP just before a word about texting ("stpo texting me"), UNSUBSCRIBE misspelt anywhere, and
 //!   stretched words ("STOPPPP", "nooo").
 //!
-//! The test corpus (`shared/tests/data/reply_corpus.tsv`, labelled by what the person meant) measures it:
+//! The test corpus (`domain/tests/data/reply_corpus.tsv`, labelled by what the person meant) measures it:
 //! recall of opt-outs must stay 100 percent; the false opt-outs it counts are the price of the asymmetry.
 
 use super::ledger::OptInKeyword;

@@ -11,7 +11,7 @@
 //! which words a shopper agreed to, and any change to the words is a new version.
 
 use super::text::{contains_phrase, padded};
-use crate::web::escape_html;
+use crate::html::escape_html;
 use sha2::{Digest, Sha256};
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! What our unguessable link tokens stand for (stored with [`crate::db::Db::put_token`]).
+//! What our unguessable link tokens stand for (stored with `shared::db::Db::put_token`).
 
 use crate::{Phone, StoreHash};
 use serde::{Deserialize, Serialize};

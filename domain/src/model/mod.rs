@@ -1,5 +1,5 @@
 //! What the app keeps, in the merchant's words: stores and their settings, contacts, carts, reminders
-//! (send records) and sync jobs. Plain data: no I/O here; [`crate::db`] stores it.
+//! (send records) and sync jobs. Plain data: no I/O here; `shared::db` stores it.
 
 pub mod cart;
 pub mod contact;

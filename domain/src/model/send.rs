@@ -66,3 +66,12 @@ pub struct ReminderDecision {
     #[serde(default)]
     pub defer_until: Option<DateTime<Utc>>,
 }
+
+impl SendRecord {
+    pub fn mark_sent(&mut self, provider: &str, message_id: &str, at: DateTime<Utc>) {
+        self.status = SendStatus::Sent;
+        self.provider = Some(provider.to_owned());
+        self.provider_message_id = Some(message_id.to_owned());
+        self.sent_at = Some(at);
+    }
+}

@@ -1,4 +1,4 @@
-use crate::access_token::SealedToken;
+use crate::secret::SealedToken;
 use crate::{Secret, StoreHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ pub struct Store {
     pub store_hash: StoreHash,
     pub status: StoreStatus,
     /// The OAuth access token for the store's API, sealed with the access-token key (see
-    /// [`crate::access_token`]): only the functions that call BigCommerce can open it. Deleted (empty) at
+    /// `shared::access_token`): only the functions that call BigCommerce can open it. Deleted (empty) at
     /// uninstall.
     #[serde(default)]
     pub access_token: SealedToken,

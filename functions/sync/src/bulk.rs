@@ -28,7 +28,7 @@ use shared::StoreHash;
 use shared::bigcommerce::{CustomerQuery, CustomerSort, SubscriberQuery};
 use shared::contacts::{
     ImportJob, PhoneSkip, SubscriberRecord, SyncContext, customer_contact, customer_phone, import_events,
-    marketing_status, merge_customer_contact, normalize_email,
+    marketing_status, merge_customer_contact, normalize_email, subscriber_record,
 };
 use shared::db::{PageCounts, PageState};
 use shared::messages::SyncMessage;
@@ -148,7 +148,7 @@ async fn start(deps: &Deps, store_hash: &StoreHash, job_id: &str) -> Result<(), 
         let records: Vec<SubscriberRecord> = batch
             .items
             .iter()
-            .filter_map(|s| SubscriberRecord::from_api(s, ctx.now))
+            .filter_map(|s| subscriber_record(s, ctx.now))
             .collect();
         subscribers += records.len();
         db.put_subscribers(store_hash, &records).await?;

@@ -19,6 +19,7 @@
 //! cart is harmless.
 
 mod error;
+pub mod mapping;
 mod transport;
 mod types;
 

@@ -228,12 +228,3 @@ impl Db {
         self.newest_in_list(&store_decisions(store), limit).await
     }
 }
-
-impl SendRecord {
-    pub fn mark_sent(&mut self, provider: &str, message_id: &str, at: DateTime<Utc>) {
-        self.status = SendStatus::Sent;
-        self.provider = Some(provider.to_owned());
-        self.provider_message_id = Some(message_id.to_owned());
-        self.sent_at = Some(at);
-    }
-}

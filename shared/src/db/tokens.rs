@@ -65,5 +65,9 @@ mod tests {
         assert_eq!(a.len(), 22);
         assert!(a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(a, super::new_token());
+        assert!(
+            crate::recovery::LinkToken::parse(&a).is_some(),
+            "links carry tokens as they are made"
+        );
     }
 }

@@ -27,6 +27,7 @@ mod twilio;
 #[cfg(test)]
 mod tests;
 
+pub use domain::delivery::{DeliveryOutcome, DeliveryUpdate};
 pub use messagemedia::{
     MessageMediaClient, MessageMediaDeliveryReport, MessageMediaPush, MessageMediaReply, MessageMediaStatus,
     parse_messagemedia_push,
@@ -183,28 +184,6 @@ impl SmsError {
     }
 }
 
-/// How one message fared after the provider accepted it, from a delivery report or status callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryOutcome {
-    /// On its way (enroute, submitted, queued, sent...).
-    InProgress,
-    Delivered,
-    /// The number cannot receive texts (MessageMedia 411, 413; Twilio 21211, 21612, 21614, 30005,
-    /// 30006): flag the contact, stop texting it.
-    InvalidNumber,
-    /// The destination is blocked, most likely because the recipient opted out at the carrier
-    /// (MessageMedia 302, 412; Twilio 21610, 30004): stop texting it.
-    Suppressed,
-    /// Not delivered for another reason (expired, rejected, unreachable handset...).
-    Failed,
-}
-
-impl DeliveryOutcome {
-    pub fn is_final(self) -> bool {
-        self != Self::InProgress
-    }
-}
-
 /// A text from a handset to one of our numbers, whichever provider brought it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundReply {
@@ -220,22 +199,6 @@ pub struct InboundReply {
     /// Echoed from the message this answers (MessageMedia only).
     pub metadata: BTreeMap<String, String>,
     pub received_at: Option<DateTime<Utc>>,
-}
-
-/// A delivery report or status callback, whichever provider brought it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryUpdate {
-    pub provider: &'static str,
-    /// De-duplication key: MessageMedia `delivery_report_id`, Twilio `MessageSid:MessageStatus`
-    /// (Twilio calls back once per status).
-    pub id: String,
-    /// The message it is about ([`SentSms::message_id`]).
-    pub message_id: String,
-    pub outcome: DeliveryOutcome,
-    /// The provider's status word and error code, for the send record.
-    pub status: String,
-    pub error_code: Option<u32>,
-    pub metadata: BTreeMap<String, String>,
 }
 
 /// A push that cannot be read. Messages name the field, never its value (which may be a phone

@@ -12,7 +12,7 @@ use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
 use shared::Phone;
 use shared::bigcommerce::{Checkout, OrderQuery};
-use shared::carts::{CartContents, CartSignal, billing_phone, ended_unseen, finish, proven_phone, track};
+use shared::carts::{CartSignal, billing_phone, cart_contents, ended_unseen, finish, proven_phone, track};
 use shared::contacts::{ShopperDetails, is_completed_order, normalize_email};
 use shared::model::{Address, Cart, CartStatus};
 
@@ -92,7 +92,7 @@ async fn refresh(
     };
     let billing_phone = billing_phone(&checkout).and_then(Result::ok);
     let existing = db.get_cart(ctx.hash(), cart_id).await?;
-    let mut contents = CartContents::from_checkout(&checkout, billing_phone.clone());
+    let mut contents = cart_contents(&checkout, billing_phone.clone());
     if contents.customer_id != 0 && (contents.first_name.is_none() || contents.phone.is_none()) {
         // A signed-in shopper before the billing step: their name and number are on their contact.
         if let Some(contact) = db.contact_by_customer(ctx.hash(), contents.customer_id).await? {

@@ -10,7 +10,7 @@ use shared::bigcommerce::SubscriberQuery;
 use shared::consent::{ConsentEvent, ConsentEventKind};
 use shared::contacts::{
     SubscriberRecord, SyncContext, customer_contact, customer_phone, live_customer_events, marketing_status,
-    merge_customer_contact, normalize_email,
+    merge_customer_contact, normalize_email, subscriber_record,
 };
 use shared::db::{ErasureCause, Person};
 use shared::model::contact::GUEST_GROUP;
@@ -118,7 +118,7 @@ async fn subscriber_of(ctx: &StoreContext, email: &str) -> Result<Option<Subscri
     Ok(page
         .items
         .iter()
-        .filter_map(|s| SubscriberRecord::from_api(s, ctx.now))
+        .filter_map(|s| subscriber_record(s, ctx.now))
         .find(|s| s.email == email))
 }
 

@@ -13,7 +13,9 @@ use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
 use shared::Phone;
 use shared::bigcommerce::Order;
-use shared::contacts::{ShopperDetails, is_completed_order, is_purchase, parse_phone, purchase_event, shopper_contact};
+use shared::contacts::{
+    is_completed_order, is_purchase, parse_phone, purchase_event, shopper_contact, shopper_details,
+};
 use shared::model::ContactSource;
 
 pub async fn changed(deps: &Deps, ctx: &StoreContext, order_id: u64) -> Result<(), SyncError> {
@@ -58,7 +60,7 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, order_id: u64) -> Result<(
 async fn link_contact(deps: &Deps, ctx: &StoreContext, order: &Order, phone: &Phone) -> Result<(), SyncError> {
     let db = &deps.aws.db;
     let existing = db.get_contact(ctx.hash(), phone).await?;
-    let mut details = ShopperDetails::from_order(order);
+    let mut details = shopper_details(order);
     if order.customer_id != 0
         && existing.as_ref().is_none_or(|c| c.customer_id.is_none())
         && db.contact_by_customer(ctx.hash(), order.customer_id).await?.is_none()

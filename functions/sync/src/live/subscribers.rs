@@ -7,7 +7,7 @@ use super::customers::{place_in_marketing_group, without_repeated_marketing_stat
 use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
 use shared::bigcommerce::CustomerQuery;
-use shared::contacts::{SubscriberRecord, live_customer_events, marketing_status, normalize_email};
+use shared::contacts::{SubscriberRecord, live_customer_events, marketing_status, normalize_email, subscriber_record};
 use shared::model::ConsentOption;
 
 pub async fn changed(deps: &Deps, ctx: &StoreContext, subscriber_id: u64) -> Result<(), SyncError> {
@@ -16,7 +16,7 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, subscriber_id: u64) -> Res
         Err(e) if e.is_not_found() => return deleted(deps, ctx, subscriber_id).await,
         Err(e) => return Err(e.into()),
     };
-    let Some(record) = SubscriberRecord::from_api(&subscriber, ctx.now) else {
+    let Some(record) = subscriber_record(&subscriber, ctx.now) else {
         tracing::warn!(subscriber_id, "subscriber without a usable email; ignored");
         return Ok(());
     };
