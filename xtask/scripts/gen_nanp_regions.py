@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates shared/src/consent/nanp_regions.rs from the `phonenumbers` PyPI package.
+"""Generates domain/src/consent/nanp_regions.rs from the `phonenumbers` PyPI package.
 
 The consent engine needs, for a North American (+1) number, the US state or Canadian province its area code
 belongs to and the IANA time zones it may be in (quiet hours are in the recipient's local time), plus a
@@ -28,7 +28,7 @@ from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.tzdata import TIMEZONE_DATA
 
 PINNED_VERSION = "9.0.43"
-OUT = pathlib.Path(__file__).resolve().parents[2] / "shared" / "src" / "consent" / "nanp_regions.rs"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "domain" / "src" / "consent" / "nanp_regions.rs"
 
 # USPS codes. The geocoder names states in English; a few of its names differ from the official ones.
 US_STATES = {
