@@ -7,8 +7,8 @@
 
 use super::keys::CART_RETENTION_DAYS;
 use super::keys::{
-    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk, due_shard, due_sk,
-    phone_cart_sk, phone_pk, timestamp,
+    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, PHONE_CART_PREFIX, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk,
+    due_shard, due_sk, due_sk_before, phone_cart_sk, phone_pk, timestamp,
 };
 use super::{Db, DbError, Item, s, to_item, with_ttl};
 use crate::StoreHash;
@@ -95,9 +95,7 @@ impl Db {
 
     /// The ids of the carts that have had this phone at this store (to end their reminders on an opt-out).
     pub async fn carts_of_phone(&self, store: &StoreHash, phone: &crate::Phone) -> Result<Vec<String>, DbError> {
-        let items = self
-            .query_partition(&phone_pk(store, phone), Some(("CART#", "CART#~")))
-            .await?;
+        let items = self.query_prefix(&phone_pk(store, phone), PHONE_CART_PREFIX).await?;
         Ok(items
             .iter()
             .filter_map(|i| i.get("cart_id").and_then(|v| v.as_s().ok()).cloned())
@@ -147,7 +145,7 @@ impl Db {
             from_bucket: due_bucket(from),
             ..Default::default()
         };
-        let upper = format!("{}$", timestamp(now)); // '$' sorts after the '#' that follows the timestamp
+        let upper = due_sk_before(now);
         let mut hour = from.min(now);
         loop {
             let bucket = due_bucket(hour);

@@ -1,8 +1,8 @@
 //! The consent ledger (append-only, idempotent) and the one-query snapshot a send decision reads.
 
-use super::keys::{CONTACT_SK, consent_key_sk, consent_sk, phone_pk, sent_sk};
+use super::keys::{CONSENT_PREFIX, CONTACT_SK, SENT_PREFIX, consent_key_sk, consent_sk, phone_pk, sent_sk};
 use super::{Db, DbError, Item, TRANSACTION_LIMIT, to_item};
-use crate::consent::{ConsentEvent, PastSend, SentKind};
+use crate::consent::{ConsentEvent, PastSend};
 use crate::model::Contact;
 use crate::{Phone, StoreHash};
 
@@ -106,12 +106,12 @@ impl Db {
         let items = self.query_partition(&phone_pk(store, phone), None).await?;
         let mut snapshot = PhoneSnapshot::default();
         for item in items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = super::sort_key(&item);
             if sk == CONTACT_SK {
                 snapshot.contact = Some(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("CONSENT#") {
+            } else if sk.starts_with(CONSENT_PREFIX) {
                 snapshot.ledger.push(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("SENT#") {
+            } else if sk.starts_with(SENT_PREFIX) {
                 snapshot.sends.push(serde_dynamo::from_item(item)?);
             }
         }
@@ -127,22 +127,17 @@ impl Db {
 
     /// The consent ledger of one phone, oldest first.
     pub async fn ledger(&self, store: &StoreHash, phone: &Phone) -> Result<Vec<ConsentEvent>, DbError> {
-        let items = self
-            .query_partition(&phone_pk(store, phone), Some(("CONSENT#", "CONSENT#~")))
-            .await?;
+        let items = self.query_prefix(&phone_pk(store, phone), CONSENT_PREFIX).await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 
     pub(crate) fn past_send_item(store: &StoreHash, phone: &Phone, send: &PastSend) -> Result<Item, DbError> {
-        let what = match &send.kind {
-            SentKind::CartReminder { cart_id, step } => format!("{cart_id}#{step}"),
-            SentKind::OptOutConfirmation => "opt_out_confirmation".to_owned(),
-            SentKind::HelpReply => "help_reply".to_owned(),
-            SentKind::DoubleOptInRequest => "double_opt_in_request".to_owned(),
-        };
         to_item(
             send,
-            &[("pk", phone_pk(store, phone)), ("sk", sent_sk(send.sent_at, &what))],
+            &[
+                ("pk", phone_pk(store, phone)),
+                ("sk", sent_sk(send.sent_at, &send.kind)),
+            ],
         )
     }
 

@@ -27,11 +27,7 @@ impl Db {
             .batch_get(markers.clone())
             .await?
             .into_iter()
-            .filter_map(|item| {
-                let pk = item.get("pk")?.as_s().ok()?.clone();
-                let sk = item.get("sk")?.as_s().ok()?.clone();
-                Some((pk, sk))
-            })
+            .filter_map(|item| Some((item.get("pk")?.as_s().ok()?.clone(), super::sort_key(&item))))
             .collect();
         let mut items = Vec::with_capacity(events.len() * 2);
         let mut new = 0;

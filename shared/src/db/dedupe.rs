@@ -2,7 +2,7 @@
 //! delivery leases (a webhook delivery's `hash`, a provider's reply or report id) that count as seen only once
 //! the delivery's work is done, so a retry after a crash does the work.
 
-use super::keys::{TTL_ATTRIBUTE, dedupe_pk};
+use super::keys::{DEDUPE_SK, TTL_ATTRIBUTE, dedupe_pk};
 use super::{Db, DbError, Item, n, s};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
@@ -14,7 +14,7 @@ impl Db {
     pub async fn first_sighting(&self, key: &str, now: DateTime<Utc>, keep_for: Duration) -> Result<bool, DbError> {
         let item: Item = [
             ("pk".to_owned(), s(&dedupe_pk(key))),
-            ("sk".to_owned(), s("DEDUPE")),
+            ("sk".to_owned(), s(DEDUPE_SK)),
             ("seen_at".to_owned(), s(&super::keys::timestamp(now))),
             (TTL_ATTRIBUTE.to_owned(), n((now + keep_for).timestamp())),
         ]
@@ -29,7 +29,7 @@ impl Db {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(&dedupe_pk(key)))
-            .key("sk", s("DEDUPE"))
+            .key("sk", s(DEDUPE_SK))
             .send()
             .await?;
         Ok(())
@@ -83,7 +83,7 @@ impl Db {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&dedupe_pk(key)))
-            .key("sk", s("DEDUPE"))
+            .key("sk", s(DEDUPE_SK))
             .update_expression("SET #state = :in_progress, lease_until = :until, holder = :holder, #ttl = :ttl")
             // The holder's own claim passes too: the SDK retrying this request after its answer was lost.
             .condition_expression(
@@ -113,7 +113,7 @@ impl Db {
                 let blocking = match blocking {
                     Some(item) => Some(item),
                     // Older DynamoDB emulators leave the item out: read it.
-                    None => self.get(&dedupe_pk(key), "DEDUPE").await?,
+                    None => self.get(&dedupe_pk(key), DEDUPE_SK).await?,
                 };
                 let Some(item) = blocking else {
                     // Released in between: the retry will claim it.
@@ -140,7 +140,7 @@ impl Db {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&dedupe_pk(&lease.key)))
-            .key("sk", s("DEDUPE"))
+            .key("sk", s(DEDUPE_SK))
             .update_expression("SET #state = :done REMOVE lease_until, holder")
             .condition_expression("holder = :holder")
             .expression_attribute_names("#state", "state")
@@ -166,7 +166,7 @@ impl Db {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&dedupe_pk(&lease.key)))
-            .key("sk", s("DEDUPE"))
+            .key("sk", s(DEDUPE_SK))
             .update_expression("SET #state = :attempted")
             // Already `attempted` by this holder: the SDK retrying this request after its answer was lost.
             .condition_expression("holder = :holder AND (#state = :in_progress OR #state = :attempted)")
@@ -191,7 +191,7 @@ impl Db {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(&dedupe_pk(&lease.key)))
-            .key("sk", s("DEDUPE"))
+            .key("sk", s(DEDUPE_SK))
             .condition_expression("holder = :holder")
             .expression_attribute_values(":holder", s(&lease.holder))
             .send()

@@ -9,8 +9,8 @@
 //! the cart and its send records were scrubbed.
 
 use super::keys::{
-    SUBSCRIBER_SK, TTL_ATTRIBUTE, cart_pk, deleted_customer_tombstone, erasure_sk, group_pk, phone_cart_sk, phone_pk,
-    send_sk, store_pk, subscriber_email_pk, token_pk,
+    ERASURE_PREFIX, SUBSCRIBER_SK, TTL_ATTRIBUTE, cart_pk, deleted_customer_tombstone, erasure_sk, group_pk,
+    phone_cart_sk, phone_pk, send_sk, store_pk, subscriber_email_pk, token_pk,
 };
 use super::{Db, DbError, n, s, to_item};
 use crate::consent::{ConsentEvent, ConsentEventKind, Purpose};
@@ -316,9 +316,7 @@ impl Db {
 
     /// The erasures recorded for a store, oldest first.
     pub async fn erasures(&self, store: &StoreHash) -> Result<Vec<ErasureRecord>, DbError> {
-        let items = self
-            .query_partition(&store_pk(store), Some(("ERASURE#", "ERASURE#~")))
-            .await?;
+        let items = self.query_prefix(&store_pk(store), ERASURE_PREFIX).await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 }

@@ -1,23 +1,29 @@
-//! Every key the table uses, in one place. `docs/data-model.md` documents them as a table.
+//! Every key the table uses, in one place: partition and sort keys, the sort-key prefixes that range queries
+//! and partition reads go by, index keys, and the members of the outage's `delayed` set. No other module
+//! spells a key. `docs/data-model.md` documents them as a table.
 //!
 //! Partitions:
-//! - `STORE#{hash}`: the store record, its settings versions, users, sync jobs and their page markers.
+//! - `STORE#{hash}`: the store record, its settings versions, users, sync jobs, the store directory, erasure
+//!   records and the latest SMS provider outage.
 //! - `STORE#{hash}#PHONE#{e164}`: everything about one phone at one store: the contact, the consent ledger,
-//!   idempotency markers of ledger events, and the sends to it (one query answers a send decision).
+//!   idempotency markers of ledger events, the messages sent to it, its carts' markers and its replies (one
+//!   query answers a send decision).
 //! - `STORE#{hash}#CART#{id}`: a cart, its send claims (one per step) and its reminder decisions.
+//! - `STORE#{hash}#RATE#{epoch_second}`: reminders a store sent in one second (its send rate; TTL).
 //! - `STORE#{hash}#GROUP#{name}`: membership items of a contact group.
+//! - `STORE#{hash}#EMAIL#{email}`: a newsletter subscriber (`SUBSCRIBER`), read by the contact sync.
 //! - `DEDUPE#{key}`: de-duplication markers with a TTL (webhook hashes, provider reply ids).
-//! - `TOKEN#{token}`: recovery-link and opt-out tokens.
+//! - `RATE#{key}#{window}`: request counters of the public shopper endpoints (TTL).
+//! - `TOKEN#{token}`: recovery-link and opt-out tokens (sort key: the link's kind).
 //! - `SWEEP`: the sweep's watermark.
 //! - `PURGE`: uninstalled stores by the time their data is purged.
 //! - `SENDER#{sender}`: the operator's approval of a sender number or ID (the stores it is proven for).
-//! - `STORE#{hash}#EMAIL#{email}`: a newsletter subscriber (`SUBSCRIBER`), read by the contact sync.
-//! - `RATE#{key}#{window}`: request counters of the public consent endpoint (TTL).
 //!
-//! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id), `StoreLists`
-//! (`gsi2pk`/`gsi2sk`: a store's contacts, sends and reminder decisions) and `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly
-//! buckets sharded [`DUE_SHARDS`] ways).
+//! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id, subscriber by
+//! id), `StoreLists` (`gsi2pk`/`gsi2sk`: a store's contacts, sends, reminder decisions and subscribers) and
+//! `DueCarts` (`due_pk`/`due_sk`: carts by due time, in hourly buckets sharded [`DUE_SHARDS`] ways).
 
+use crate::consent::SentKind;
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -28,6 +34,33 @@ pub const DUE_CARTS_INDEX: &str = "DueCarts";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Shards per due-time bucket, so carts due in the same hour spread over several partitions.
 pub const DUE_SHARDS: u32 = 8;
+
+// Sort-key prefixes: the kind of item a sort key names, for range queries ([`prefix_end`]) and for telling a
+// partition's items apart.
+/// Store partition: sync jobs.
+pub const SYNC_JOB_PREFIX: &str = "SYNCJOB#";
+/// Store partition: erasure records.
+pub const ERASURE_PREFIX: &str = "ERASURE#";
+/// Phone partition: ledger events.
+pub const CONSENT_PREFIX: &str = "CONSENT#";
+/// Phone partition: ledger idempotency markers.
+pub const CONSENT_KEY_PREFIX: &str = "CONSENTKEY#";
+/// Phone partition: messages sent to the number.
+pub const SENT_PREFIX: &str = "SENT#";
+/// Phone partition: texts the number sent us.
+pub const REPLY_PREFIX: &str = "REPLY#";
+/// Phone partition: markers of the carts that had the number.
+pub const PHONE_CART_PREFIX: &str = "CART#";
+/// Cart partition: send records (one per reminder step).
+pub const SEND_PREFIX: &str = "SEND#";
+/// Cart partition: reminder decisions.
+pub const DECISION_PREFIX: &str = "DECISION#";
+
+/// The upper end of a range query over every sort key starting with `prefix`: `~` sorts after every
+/// character keys use.
+pub fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}~")
+}
 
 pub fn store_pk(store: &StoreHash) -> String {
     format!("STORE#{store}")
@@ -47,7 +80,7 @@ pub fn user_sk(user_id: u64) -> String {
 
 /// In a store's partition: the record of one erasure (who asked, why, when).
 pub fn erasure_sk(erased_at: DateTime<Utc>) -> String {
-    format!("ERASURE#{}", timestamp(erased_at))
+    format!("{ERASURE_PREFIX}{}", timestamp(erased_at))
 }
 
 /// The de-duplication key (under [`dedupe_pk`]) of a deleted or erased customer's tombstone: whoever writes
@@ -57,7 +90,7 @@ pub fn deleted_customer_tombstone(store: &StoreHash, customer_id: u64) -> String
 }
 
 pub fn sync_job_sk(job_id: &str) -> String {
-    format!("SYNCJOB#{job_id}")
+    format!("{SYNC_JOB_PREFIX}{job_id}")
 }
 
 pub fn phone_pk(store: &StoreHash, phone: &Phone) -> String {
@@ -67,22 +100,38 @@ pub fn phone_pk(store: &StoreHash, phone: &Phone) -> String {
 pub const CONTACT_SK: &str = "CONTACT";
 
 pub fn consent_sk(occurred_at: DateTime<Utc>, event_id: &str) -> String {
-    format!("CONSENT#{}#{event_id}", timestamp(occurred_at))
+    format!("{CONSENT_PREFIX}{}#{event_id}", timestamp(occurred_at))
 }
 
 pub fn consent_key_sk(idempotency_key: &str) -> String {
-    format!("CONSENTKEY#{idempotency_key}")
+    format!("{CONSENT_KEY_PREFIX}{idempotency_key}")
 }
 
 /// A message sent to a phone: `SENT#{at}#{cart}#{step}` for reminders, `SENT#{at}#{kind}` for transactional
 /// messages (opt-out confirmation, HELP reply, double opt-in request).
-pub fn sent_sk(sent_at: DateTime<Utc>, what: &str) -> String {
-    format!("SENT#{}#{what}", timestamp(sent_at))
+pub fn sent_sk(sent_at: DateTime<Utc>, kind: &SentKind) -> String {
+    let what = match kind {
+        SentKind::CartReminder { cart_id, step } => format!("{cart_id}#{step}"),
+        SentKind::OptOutConfirmation => "opt_out_confirmation".to_owned(),
+        SentKind::HelpReply => "help_reply".to_owned(),
+        SentKind::DoubleOptInRequest => "double_opt_in_request".to_owned(),
+    };
+    format!("{SENT_PREFIX}{}#{what}", timestamp(sent_at))
+}
+
+/// When a ledger event or a sent message happened, read from its sort key (`CONSENT#{at}#…`, `SENT#{at}#…`).
+pub fn time_in_sort_key(sk: &str) -> Option<DateTime<Utc>> {
+    let at = sk
+        .strip_prefix(CONSENT_PREFIX)
+        .or_else(|| sk.strip_prefix(SENT_PREFIX))?
+        .split('#')
+        .next()?;
+    DateTime::parse_from_rfc3339(at).ok().map(|at| at.with_timezone(&Utc))
 }
 
 /// An inbound text from the phone, kept for the merchant: `REPLY#{received_at}#{provider}#{message_id}`.
 pub fn reply_sk(received_at: DateTime<Utc>, provider: &str, message_id: &str) -> String {
-    format!("REPLY#{}#{provider}#{message_id}", timestamp(received_at))
+    format!("{REPLY_PREFIX}{}#{provider}#{message_id}", timestamp(received_at))
 }
 
 pub fn customer_lookup(store: &StoreHash, customer_id: u64) -> String {
@@ -97,8 +146,18 @@ pub fn store_sends(store: &StoreHash) -> String {
     format!("STORE#{store}#SENDS")
 }
 
+/// `StoreLists` sort key of a send record under [`store_sends`]: newest last by claim time.
+pub fn store_send_sk(claimed_at: DateTime<Utc>, cart_id: &str, step: u8) -> String {
+    format!("{}#{cart_id}#{step:02}", timestamp(claimed_at))
+}
+
 pub fn store_decisions(store: &StoreHash) -> String {
     format!("STORE#{store}#DECISIONS")
+}
+
+/// `StoreLists` sort key of a reminder decision under [`store_decisions`].
+pub fn store_decision_sk(decided_at: DateTime<Utc>, cart_id: &str, step: u8) -> String {
+    format!("{}#{cart_id}#{step:02}", timestamp(decided_at))
 }
 
 pub fn group_pk(store: &StoreHash, group: &str) -> String {
@@ -113,15 +172,15 @@ pub const CART_SK: &str = "CART";
 
 /// In a phone's partition: a cart that has (or had) this phone, so an opt-out can end its reminders.
 pub fn phone_cart_sk(cart_id: &str) -> String {
-    format!("CART#{cart_id}")
+    format!("{PHONE_CART_PREFIX}{cart_id}")
 }
 
 pub fn send_sk(step: u8) -> String {
-    format!("SEND#{step:02}")
+    format!("{SEND_PREFIX}{step:02}")
 }
 
 pub fn decision_sk(decided_at: DateTime<Utc>, step: u8) -> String {
-    format!("DECISION#{}#{step:02}", timestamp(decided_at))
+    format!("{DECISION_PREFIX}{}#{step:02}", timestamp(decided_at))
 }
 
 /// In a cart's partition: the reminder a cart re-created from a recovery link came from.
@@ -134,13 +193,18 @@ pub fn send_rate_pk(store: &StoreHash, epoch_second: i64) -> String {
 
 pub const SEND_RATE_SK: &str = "RATE";
 
+/// `Lookup` key of a sent reminder by the provider's message id (with [`SEND_LOOKUP_SK`]).
 pub fn provider_message_lookup(provider: &str, message_id: &str) -> String {
     format!("PROVIDERMSG#{provider}#{message_id}")
 }
 
+pub const SEND_LOOKUP_SK: &str = "SEND";
+
 pub fn dedupe_pk(key: &str) -> String {
     format!("DEDUPE#{key}")
 }
+
+pub const DEDUPE_SK: &str = "DEDUPE";
 
 pub fn token_pk(token: &str) -> String {
     format!("TOKEN#{token}")
@@ -174,11 +238,30 @@ pub fn rate_pk(key: &str, window_start: DateTime<Utc>) -> String {
     format!("RATE#{key}#{}", window_start.timestamp())
 }
 
+pub const RATE_LIMIT_SK: &str = "RATE";
+
 /// Uninstalled stores waiting for their purge: `PURGE` / `{purge_after}#{store}` (see `db::purge`).
 pub const PURGE_PK: &str = "PURGE";
 
 pub fn purge_sk(purge_after: DateTime<Utc>, store: &StoreHash) -> String {
     format!("{}#{store}", timestamp(purge_after))
+}
+
+/// The range of [`purge_sk`]s due at `now`: from the first to every store filed for `now`.
+pub fn purge_due_range(now: DateTime<Utc>) -> (&'static str, String) {
+    ("0", format!("{}#~", timestamp(now)))
+}
+
+/// In the store partition's [`SMS_OUTAGE_SK`] item: a reminder the outage delayed, `{step}#{cart_id}` in the
+/// `delayed` string set.
+pub fn delayed_reminder(cart_id: &str, step: u8) -> String {
+    format!("{step}#{cart_id}")
+}
+
+/// The `(cart_id, step)` of a [`delayed_reminder`] member.
+pub fn parse_delayed_reminder(member: &str) -> Option<(String, u8)> {
+    let (step, cart_id) = member.split_once('#')?;
+    Some((cart_id.to_owned(), step.parse().ok()?))
 }
 
 /// `StoreLists` list of a store's newsletter subscribers (so an uninstalled store's purge finds them).
@@ -223,6 +306,11 @@ pub fn due_sk(due_at: DateTime<Utc>, store: &StoreHash, cart_id: &str) -> String
     format!("{}#{store}#{cart_id}", timestamp(due_at))
 }
 
+/// The upper bound of the [`due_sk`]s due before `now`: `$` sorts after the `#` that follows the timestamp.
+pub fn due_sk_before(now: DateTime<Utc>) -> String {
+    format!("{}$", timestamp(now))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +326,28 @@ mod tests {
         let c = timestamp(at("2026-11-25T10:00:00.001Z"));
         assert!(a < b && b < c, "{a} {b} {c}");
         assert_eq!(b, "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn times_and_delayed_reminders_read_back_from_their_keys() {
+        let sent = at("2026-11-25T10:00:00Z");
+        let reminder = SentKind::CartReminder {
+            cart_id: "c1".into(),
+            step: 2,
+        };
+        assert_eq!(time_in_sort_key(&sent_sk(sent, &reminder)), Some(sent));
+        assert_eq!(time_in_sort_key(&consent_sk(sent, "e1")), Some(sent));
+        assert_eq!(time_in_sort_key(&consent_key_sk("k")), None);
+        assert_eq!(time_in_sort_key(CONTACT_SK), None);
+        assert_eq!(
+            parse_delayed_reminder(&delayed_reminder("c#1", 3)),
+            Some(("c#1".to_owned(), 3))
+        );
+        assert_eq!(parse_delayed_reminder("x#c1"), None);
+        // Each prefix's range holds its keys and no other kind's.
+        let (from, to) = (CONSENT_PREFIX, prefix_end(CONSENT_PREFIX));
+        assert!(from <= consent_sk(sent, "e1").as_str() && consent_sk(sent, "e1") <= to);
+        assert!(consent_key_sk("k") > to);
     }
 
     #[test]

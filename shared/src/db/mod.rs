@@ -314,6 +314,12 @@ impl Db {
         }
     }
 
+    /// The items of one partition whose sort keys start with `prefix` (one of the prefixes in [`keys`]).
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, DbError> {
+        self.query_partition(pk, Some((prefix, &keys::prefix_end(prefix))))
+            .await
+    }
+
     /// Queries one partition (all pages), optionally restricted to sort keys in `[from, to]`.
     async fn query_partition(&self, pk: &str, range: Option<(&str, &str)>) -> Result<Vec<Item>, DbError> {
         let mut items = Vec::new();
@@ -403,6 +409,11 @@ pub(crate) fn to_item<T: Serialize>(entity: &T, keys: &[(&str, String)]) -> Resu
 pub(crate) fn with_ttl(mut item: Item, until: chrono::DateTime<chrono::Utc>) -> Item {
     item.insert(keys::TTL_ATTRIBUTE.to_owned(), n(until.timestamp()));
     item
+}
+
+/// An item's sort key (empty for an item without one, which the table does not hold).
+pub(crate) fn sort_key(item: &Item) -> String {
+    item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
 }
 
 pub(crate) fn s(value: &str) -> AttributeValue {

@@ -1,7 +1,7 @@
 //! SMS provider outages as a store saw them: when its reminders first and last found the provider unreachable,
 //! and which reminders were delayed (one item per store, for the settings page).
 
-use super::keys::{SMS_OUTAGE_SK, store_pk, timestamp};
+use super::keys::{SMS_OUTAGE_SK, delayed_reminder, parse_delayed_reminder, store_pk, timestamp};
 use super::{Db, DbError, Item, s};
 use crate::StoreHash;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -19,10 +19,6 @@ pub struct ProviderOutage {
     pub delayed: Vec<(String, u8)>,
 }
 
-fn reminder_key(cart_id: &str, step: u8) -> String {
-    format!("{step}#{cart_id}")
-}
-
 impl Db {
     /// Records that the provider could not take reminder `step` of `cart_id` at `now` (nothing was sent).
     pub async fn record_provider_failure(
@@ -32,7 +28,7 @@ impl Db {
         step: u8,
         now: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        let reminder = AttributeValue::Ss(vec![reminder_key(cart_id, step)]);
+        let reminder = AttributeValue::Ss(vec![delayed_reminder(cart_id, step)]);
         self.counter.call();
         // SET and ADD to a set: a retried call changes nothing more.
         let result = self
@@ -88,10 +84,7 @@ impl Db {
             .and_then(|v| v.as_ss().ok())
             .into_iter()
             .flatten()
-            .filter_map(|key| {
-                let (step, cart_id) = key.split_once('#')?;
-                Some((cart_id.to_owned(), step.parse().ok()?))
-            })
+            .filter_map(|member| parse_delayed_reminder(member))
             .collect();
         delayed.sort();
         Ok(Some(ProviderOutage {

@@ -9,7 +9,10 @@
 //! and the subscriber record of the email. A cart known only by email (no phone) has no key to find it by and
 //! holds nothing the app can text.
 
-use super::keys::{CART_SK, CONTACT_SK, cart_pk, phone_pk};
+use super::keys::{
+    CART_SK, CONSENT_PREFIX, CONTACT_SK, DECISION_PREFIX, PHONE_CART_PREFIX, REPLY_PREFIX, SEND_PREFIX, SENT_PREFIX,
+    cart_pk, phone_pk,
+};
 use super::{Db, DbError};
 use crate::consent::{ConsentEvent, PastSend, SentKind};
 use crate::contacts::{SubscriberRecord, normalize_email};
@@ -159,12 +162,12 @@ impl Db {
         };
         let mut cart_ids = Vec::new();
         for item in items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = super::sort_key(&item);
             if sk == CONTACT_SK {
                 held.contact = Some(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("CONSENT#") {
+            } else if sk.starts_with(CONSENT_PREFIX) {
                 held.ledger.push(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("SENT#") {
+            } else if sk.starts_with(SENT_PREFIX) {
                 let message: PastSend = serde_dynamo::from_item(item)?;
                 // A reminder's cart, even once an erasure removed the cart's marker here: the proof of what
                 // was sent under which consent stays readable.
@@ -172,9 +175,9 @@ impl Db {
                     cart_ids.push(cart_id.clone());
                 }
                 held.messages.push(message);
-            } else if sk.starts_with("REPLY#") {
+            } else if sk.starts_with(REPLY_PREFIX) {
                 held.replies.push(serde_dynamo::from_item(item)?);
-            } else if let Some(cart_id) = sk.strip_prefix("CART#") {
+            } else if let Some(cart_id) = sk.strip_prefix(PHONE_CART_PREFIX) {
                 cart_ids.push(cart_id.to_owned());
             }
         }
@@ -207,12 +210,12 @@ impl Db {
         let mut sends = Vec::new();
         let mut decisions = Vec::new();
         for item in items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let sk = super::sort_key(&item);
             if sk == CART_SK {
                 cart = Some(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("SEND#") {
+            } else if sk.starts_with(SEND_PREFIX) {
                 sends.push(serde_dynamo::from_item(item)?);
-            } else if sk.starts_with("DECISION#") {
+            } else if sk.starts_with(DECISION_PREFIX) {
                 decisions.push(serde_dynamo::from_item(item)?);
             }
         }

@@ -8,8 +8,9 @@
 //! marker goes last. A re-install within the grace period clears `purge_after`; its marker is then dropped.
 
 use super::keys::{
-    CONTACT_SK, PURGE_PK, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_sk, store_contacts,
-    store_decisions, store_pk, store_sends, store_subscribers,
+    CONSENT_KEY_PREFIX, CONSENT_PREFIX, CONTACT_SK, ERASURE_PREFIX, PHONE_CART_PREFIX, PURGE_PK, SEND_PREFIX,
+    SENT_PREFIX, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_due_range, purge_sk, store_contacts,
+    store_decisions, store_pk, store_sends, store_subscribers, time_in_sort_key,
 };
 use super::{Db, DbError, Item, n, s};
 use crate::model::contact::GUEST_GROUP;
@@ -79,9 +80,8 @@ impl Db {
 
     /// Stores whose purge is due at `now`.
     pub async fn stores_due_for_purge(&self, now: DateTime<Utc>) -> Result<Vec<PurgeDue>, DbError> {
-        let items = self
-            .query_partition(PURGE_PK, Some(("0", &format!("{}#~", super::keys::timestamp(now)))))
-            .await?;
+        let (from, to) = purge_due_range(now);
+        let items = self.query_partition(PURGE_PK, Some((from, &to))).await?;
         Ok(items
             .iter()
             .filter_map(|item| {
@@ -196,8 +196,8 @@ impl Db {
         // The store's own partition, the store record last; erasure records are proof (they carry their TTL).
         let items = self.query_partition(&store_pk(store), None).await?;
         for item in &items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if sk == STORE_SK || sk.starts_with("ERASURE#") {
+            let sk = super::sort_key(item);
+            if sk == STORE_SK || sk.starts_with(ERASURE_PREFIX) {
                 continue;
             }
             self.delete_counted(&mut step, &store_pk(store), &sk).await?;
@@ -218,20 +218,19 @@ impl Db {
         // The last message to the number (or, without one, its last ledger event): sort keys carry the time.
         let last = items
             .iter()
-            .filter_map(|item| item.get("sk").and_then(|v| v.as_s().ok()))
-            .filter(|sk| sk.starts_with("SENT#") || sk.starts_with("CONSENT#"))
-            .filter_map(|sk| sk.split('#').nth(1))
-            .filter_map(|at| DateTime::parse_from_rfc3339(at).ok())
-            .map(|at| at.with_timezone(&Utc))
+            .filter_map(|item| time_in_sort_key(&super::sort_key(item)))
             .max()
             .unwrap_or(now);
         let proof_until = last + Duration::days(PROOF_RETENTION_DAYS);
         let mut has_contact = false;
         for item in &items {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if ["CONSENT#", "CONSENTKEY#", "SENT#"].iter().any(|p| sk.starts_with(p)) {
+            let sk = super::sort_key(item);
+            if [CONSENT_PREFIX, CONSENT_KEY_PREFIX, SENT_PREFIX]
+                .iter()
+                .any(|p| sk.starts_with(p))
+            {
                 self.keep_until(step, &pk, &sk, proof_until).await?;
-            } else if let Some(cart_id) = sk.strip_prefix("CART#") {
+            } else if let Some(cart_id) = sk.strip_prefix(PHONE_CART_PREFIX) {
                 self.purge_cart(step, cart_id, Some(proof_until)).await?;
                 self.delete_counted(step, &pk, &sk).await?;
             } else if sk == CONTACT_SK {
@@ -263,8 +262,8 @@ impl Db {
         }
         let pk = cart_pk(step.store, cart_id);
         for item in self.query_partition(&pk, None).await? {
-            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if sk.starts_with("SEND#") {
+            let sk = super::sort_key(&item);
+            if sk.starts_with(SEND_PREFIX) {
                 let record: SendRecord = serde_dynamo::from_item(item)?;
                 let until = proof_until.unwrap_or_else(|| {
                     record.sent_at.unwrap_or(record.claimed_at) + Duration::days(PROOF_RETENTION_DAYS)

@@ -1,7 +1,7 @@
 //! Fixed-window request counters with a TTL, for public endpoints (the checkout consent capture): one atomic
 //! `ADD` per request, so concurrent Lambdas share the count.
 
-use super::keys::{TTL_ATTRIBUTE, rate_pk};
+use super::keys::{RATE_LIMIT_SK, TTL_ATTRIBUTE, rate_pk};
 use super::{Db, DbError, n, s};
 use aws_sdk_dynamodb::types::ReturnValue;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -17,7 +17,7 @@ impl Db {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&rate_pk(key, window_start)))
-            .key("sk", s("RATE"))
+            .key("sk", s(RATE_LIMIT_SK))
             .update_expression("ADD hits :one SET #ttl = if_not_exists(#ttl, :ttl)")
             .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":one", n(1))

@@ -2,7 +2,7 @@
 //! the end of the phone's pending reminders, the undeliverable flag on the contact.
 
 use super::keys::REPLY_RETENTION_DAYS;
-use super::keys::{CONTACT_SK, phone_pk, reply_sk};
+use super::keys::{CONTACT_SK, REPLY_PREFIX, phone_pk, reply_sk};
 use super::{Db, DbError, s, to_item, with_ttl};
 use crate::replies::ReplyRecord;
 use crate::{Phone, StoreHash};
@@ -28,9 +28,7 @@ impl Db {
 
     /// The texts a phone sent to a store, oldest first.
     pub async fn replies(&self, store: &StoreHash, phone: &Phone) -> Result<Vec<ReplyRecord>, DbError> {
-        let items = self
-            .query_partition(&phone_pk(store, phone), Some(("REPLY#", "REPLY#~")))
-            .await?;
+        let items = self.query_prefix(&phone_pk(store, phone), REPLY_PREFIX).await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 

@@ -1,6 +1,9 @@
 //! Send records: the exactly-once claim of one reminder step, and what happened to it.
 
-use super::keys::{cart_pk, decision_sk, provider_message_lookup, send_sk, store_decisions, store_sends, timestamp};
+use super::keys::{
+    DECISION_PREFIX, SEND_LOOKUP_SK, SEND_PREFIX, cart_pk, decision_sk, provider_message_lookup, send_sk,
+    store_decision_sk, store_decisions, store_send_sk, store_sends,
+};
 use super::recovery::{ATTEMPT_ATTRIBUTE, ATTEMPT_HOLDER_ATTRIBUTE};
 use super::{Db, DbError, Item, s, to_item};
 use crate::StoreHash;
@@ -24,14 +27,11 @@ impl Db {
             ("pk", cart_pk(&record.store_hash, &record.cart_id)),
             ("sk", send_sk(record.step)),
             ("gsi2pk", store_sends(&record.store_hash)),
-            (
-                "gsi2sk",
-                format!("{}#{}#{:02}", timestamp(record.claimed_at), record.cart_id, record.step),
-            ),
+            ("gsi2sk", store_send_sk(record.claimed_at, &record.cart_id, record.step)),
         ];
         if let (Some(provider), Some(id)) = (&record.provider, &record.provider_message_id) {
             keys.push(("gsi1pk", provider_message_lookup(provider, id)));
-            keys.push(("gsi1sk", "SEND".to_owned()));
+            keys.push(("gsi1sk", SEND_LOOKUP_SK.to_owned()));
         }
         to_item(record, &keys)
     }
@@ -61,9 +61,7 @@ impl Db {
 
     /// Every send record of a cart, by step.
     pub async fn cart_sends(&self, store: &StoreHash, cart_id: &str) -> Result<Vec<SendRecord>, DbError> {
-        let items = self
-            .query_partition(&cart_pk(store, cart_id), Some(("SEND#", "SEND#~")))
-            .await?;
+        let items = self.query_prefix(&cart_pk(store, cart_id), SEND_PREFIX).await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 
@@ -98,7 +96,7 @@ impl Db {
                 .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
                 .expression_attribute_values(":null", AttributeValue::Null(true))
                 .expression_attribute_values(":lookup", s(&provider_message_lookup(provider, message_id)))
-                .expression_attribute_values(":lookup_sk", s("SEND")),
+                .expression_attribute_values(":lookup_sk", s(SEND_LOOKUP_SK)),
         )
         .await?;
         if updated {
@@ -182,12 +180,7 @@ impl Db {
                     ("gsi2pk", store_decisions(&decision.store_hash)),
                     (
                         "gsi2sk",
-                        format!(
-                            "{}#{}#{:02}",
-                            timestamp(decision.decided_at),
-                            decision.cart_id,
-                            decision.step
-                        ),
+                        store_decision_sk(decision.decided_at, &decision.cart_id, decision.step),
                     ),
                 ],
             )?,
@@ -198,9 +191,7 @@ impl Db {
 
     /// The decisions taken for a cart, oldest first.
     pub async fn cart_decisions(&self, store: &StoreHash, cart_id: &str) -> Result<Vec<ReminderDecision>, DbError> {
-        let items = self
-            .query_partition(&cart_pk(store, cart_id), Some(("DECISION#", "DECISION#~")))
-            .await?;
+        let items = self.query_prefix(&cart_pk(store, cart_id), DECISION_PREFIX).await?;
         Ok(serde_dynamo::from_items(items)?)
     }
 }

@@ -5,7 +5,7 @@
 //! cursor is kept beside it (`failed_cursors`, a string set of `"{page} {cursor}"`) so a retry reads the same
 //! place in the listing.
 
-use super::keys::{store_pk, sync_job_sk};
+use super::keys::{SYNC_JOB_PREFIX, store_pk, sync_job_sk};
 use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
 use crate::model::{SyncJob, SyncJobStatus};
@@ -82,7 +82,7 @@ impl Db {
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .filter_expression("attribute_exists(job_id)")
             .expression_attribute_values(":pk", s(&store_pk(store)))
-            .expression_attribute_values(":prefix", s("SYNCJOB#"))
+            .expression_attribute_values(":prefix", s(SYNC_JOB_PREFIX))
             .scan_index_forward(false)
             .limit(1)
             .consistent_read(true)
