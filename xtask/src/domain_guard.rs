@@ -4,9 +4,18 @@
 use crate::{cargo, tools};
 use anyhow::{Context, Result, bail};
 
-/// Crate-name prefixes the domain must never depend on: the AWS SDK, HTTP clients and servers, the async
-/// runtime and the Lambda runtime.
-const FORBIDDEN: &[&str] = &["aws-", "aws_", "reqwest", "hyper", "tokio", "lambda_", "lambda-"];
+/// Crate-name prefixes the domain must never depend on: the AWS SDK (not `aws-lc-rs`, which is only
+/// cryptography), HTTP clients and servers, the async runtime and the Lambda runtime.
+const FORBIDDEN: &[&str] = &[
+    "aws-config",
+    "aws-sdk-",
+    "aws-smithy-",
+    "aws_lambda_events",
+    "reqwest",
+    "hyper",
+    "tokio",
+    "lambda_",
+];
 
 pub fn check() -> Result<()> {
     let output = cargo()
@@ -56,13 +65,25 @@ mod tests {
 
     #[test]
     fn io_crates_anywhere_in_the_tree_are_named_once() {
-        let tree = "domain v0.1.0 (/repo/domain)\nchrono v0.4.42\nserde v1.0.228\n";
+        let tree = "domain v0.1.0 (/repo/domain)\nchrono v0.4.42\nserde v1.0.228\naws-lc-rs v1.19.0\n";
         assert!(forbidden(tree).is_empty());
         let tree = "domain v0.1.0 (/repo/domain)\ntokio v1.48.0\naws-sdk-dynamodb v1.136.0\ntokio v1.48.0 (*)\n\
-                    reqwest v0.13.1\nlambda_runtime v1.5.0\nhyper-util v0.1.0\n";
+                    reqwest v0.13.1\nlambda_runtime v1.5.0\nhyper-util v0.1.0\naws-smithy-types v1.3.0\n";
         assert_eq!(
             forbidden(tree),
-            ["aws-sdk-dynamodb", "hyper-util", "lambda_runtime", "reqwest", "tokio"]
+            [
+                "aws-sdk-dynamodb",
+                "aws-smithy-types",
+                "hyper-util",
+                "lambda_runtime",
+                "reqwest",
+                "tokio"
+            ]
         );
+    }
+
+    #[test]
+    fn the_domain_crate_depends_on_no_io_crate() {
+        super::check().unwrap();
     }
 }
