@@ -327,6 +327,20 @@ pub struct RecreatedCart {
     pub clicked_at: DateTime<Utc>,
 }
 
+/// An order credited to a reminder as recovered revenue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredOrder {
+    pub order_id: u64,
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
+    pub at: DateTime<Utc>,
+}
+
+/// How long an invocation publishing a credit's `cart.recovered` holds it before another delivery of the order
+/// may take over (the first died): shorter than the sync queue's visibility timeout, longer than an invocation.
+pub const RECOVERY_EVENT_LEASE: Duration = Duration::minutes(5);
+
 /// How long after a click, or after delivery, an order still counts as recovered by a reminder (last touch;
 /// docs/consent-rules.md P-6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -616,6 +630,9 @@ mod tests {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
         }
     }
 

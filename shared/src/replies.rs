@@ -640,6 +640,9 @@ mod tests {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
         }
     }
 

@@ -459,6 +459,9 @@ impl Send<'_> {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
         };
         Ok(match self.db.claim_send(&record).await? {
             ClaimOutcome::Claimed => Claim::Won(Box::new(record)),

@@ -48,6 +48,15 @@ pub struct SendRecord {
     pub recovered_order_id: Option<u64>,
     #[serde(default)]
     pub recovered_amount: Option<Decimal>,
+    /// ISO 4217 code of `recovered_amount`.
+    #[serde(default)]
+    pub recovered_currency: Option<String>,
+    /// When the order was credited.
+    #[serde(default)]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// When `cart.recovered` was published for the credit (unset: not yet).
+    #[serde(default)]
+    pub recovery_published_at: Option<DateTime<Utc>>,
 }
 
 /// The consent engine's answer for one due reminder, kept so every decision can be explained later.

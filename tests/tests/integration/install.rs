@@ -985,6 +985,9 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
     };
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent("sandbox", "msg-1", now);
@@ -1001,7 +1004,18 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     );
     assert!(
         app.db()
-            .record_recovered_order(&store, "cart-77", 1, 1001, rust_decimal::Decimal::new(12_950, 2))
+            .record_recovered_order(
+                &store,
+                "cart-77",
+                1,
+                &shared::recovery::RecoveredOrder {
+                    order_id: 1001,
+                    amount: rust_decimal::Decimal::new(12_950, 2),
+                    currency: "USD".into(),
+                    at: now,
+                },
+                "holder",
+            )
             .await
             .unwrap()
     );

@@ -589,6 +589,9 @@ async fn claim_like_a_crashed_sender(app: &TestApp, store: &SeededStore, cart_id
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
     };
     app.db().claim_send(&record).await.unwrap();
     let began = app
@@ -1166,4 +1169,62 @@ async fn reminders_due_while_the_provider_is_down_for_an_hour_go_out_once_afterw
         "{}",
         page.html
     );
+}
+
+#[tokio::test]
+async fn a_credited_order_publishes_one_cart_recovered_however_often_its_events_arrive() {
+    let app = start(DAYTIME).await;
+    let store = app.seed_store("rec030", |_| {}).await;
+    let hash = store.store_hash.as_str();
+    let ny = phone(NY);
+    give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
+    let (cart_id, items) = shopper_cart(&app, &store, &[("Blue Mug", 2, 12.5)], None).await;
+    save(&app, &cart(&store, &cart_id, Some(&ny), "US", at(DAYTIME), items)).await;
+    app.clock.advance(Duration::minutes(30));
+    sweep_and_send(&app).await;
+    let events = app.catch_domain_events().await;
+
+    app.bigcommerce.hold_webhooks(false);
+    app.clock.advance(Duration::hours(2));
+    let credited_at = app.clock.now();
+    let order_id = app.bigcommerce.place_order(hash, &cart_id, 11).await;
+    app.drain_sync().await;
+    // The order's later events, and BigCommerce re-sending them, credit nothing new and publish nothing.
+    app.bigcommerce.set_order_status(hash, order_id, 10).await;
+    app.drain_sync().await;
+    app.bigcommerce.set_order_status(hash, order_id, 11).await;
+    app.drain_sync().await;
+
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    let published: Vec<_> = events
+        .take()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "cart.recovered")
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["source"], shared::messages::EVENT_SOURCE);
+    let detail = &published[0]["detail"];
+    assert_eq!(detail["event_id"], format!("{hash}:{cart_id}:1:{order_id}"));
+    assert_eq!(detail["store_hash"], hash);
+    assert_eq!(
+        (&detail["cart_id"], &detail["order_cart_id"]),
+        (&cart_id.clone().into(), &cart_id.into())
+    );
+    assert_eq!(detail["order_id"], order_id);
+    assert_eq!(detail["amount"], "25.0000", "as BigCommerce reports it");
+    assert_eq!(detail["currency"], "USD");
+    assert_eq!(detail["step"], 1);
+    assert_eq!(
+        detail["provider_message_id"].as_str(),
+        record.provider_message_id.as_deref()
+    );
+    assert_eq!(detail["recovered_at"], serde_json::to_value(credited_at).unwrap());
+    assert!(
+        !published[0].to_string().contains(ny.as_e164()),
+        "no phone number leaves"
+    );
+    assert_eq!(record.recovered_currency.as_deref(), Some("USD"));
+    assert_eq!(record.recovered_at, Some(credited_at));
+    assert_eq!(record.recovery_published_at, Some(credited_at));
 }

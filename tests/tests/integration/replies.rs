@@ -756,6 +756,9 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
     };
     record_sent(app, &mut record, &sent, now).await;
     record
@@ -881,6 +884,9 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
     };
     let sent = app
         .send
