@@ -643,6 +643,10 @@ mod tests {
             recovered_currency: None,
             recovered_at: None,
             recovery_published_at: None,
+            coupon_code: None,
+            coupon_error: None,
+            coupon_body: None,
+            recovered_coupon: None,
         }
     }
 

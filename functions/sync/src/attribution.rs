@@ -9,7 +9,7 @@
 
 use crate::{Deps, SyncError};
 use shared::StoreHash;
-use shared::bigcommerce::Order;
+use shared::bigcommerce::{Order, StoreClient};
 use shared::messages::{CartRecovered, DomainEvent};
 use shared::model::SendRecord;
 use shared::recovery::{AttributionWindows, RECOVERY_EVENT_LEASE, RecoveredOrder, attribute};
@@ -17,7 +17,12 @@ use shared::recovery::{AttributionWindows, RECOVERY_EVENT_LEASE, RecoveredOrder,
 /// Order statuses that are not a purchase: Incomplete (payment never completed), Cancelled, Declined.
 const NOT_PURCHASES: &[u32] = &[0, 5, 6];
 
-pub async fn order_completed(deps: &Deps, store_hash: &StoreHash, order: &Order) -> Result<(), SyncError> {
+pub async fn order_completed(
+    deps: &Deps,
+    store_hash: &StoreHash,
+    client: &StoreClient,
+    order: &Order,
+) -> Result<(), SyncError> {
     if NOT_PURCHASES.contains(&order.status_id) {
         return Ok(());
     }
@@ -48,6 +53,7 @@ pub async fn order_completed(deps: &Deps, store_hash: &StoreHash, order: &Order)
         amount: order.total_inc_tax,
         currency: order.currency_code.clone(),
         at: deps.clock.now(),
+        coupon: redeemed_coupon(client, order.id, send).await?,
     };
     let holder = uuid::Uuid::new_v4().to_string();
     if !db
@@ -76,7 +82,26 @@ pub async fn order_completed(deps: &Deps, store_hash: &StoreHash, order: &Order)
     credited.recovered_amount = Some(credit.amount);
     credited.recovered_currency = Some(credit.currency);
     credited.recovered_at = Some(credit.at);
+    credited.recovered_coupon = credit.coupon;
     publish(deps, cart_id, &credited, &holder).await
+}
+
+/// The reminder's unique coupon code, if the order redeemed it.
+async fn redeemed_coupon(client: &StoreClient, order_id: u64, send: &SendRecord) -> Result<Option<String>, SyncError> {
+    let Some(code) = send.coupon_code.as_deref() else {
+        return Ok(None);
+    };
+    match client.order_coupons(order_id).await {
+        Ok(coupons) => Ok(coupons
+            .into_iter()
+            .filter_map(|c| c.code)
+            .find(|redeemed| redeemed.eq_ignore_ascii_case(code))),
+        Err(error) if error.is_retryable() => Err(error.into()),
+        Err(error) => {
+            tracing::warn!(order_id, %error, "the order's coupons could not be read");
+            Ok(None)
+        }
+    }
 }
 
 /// A credit whose `cart.recovered` nobody published: claimed and published, unless the invocation that

@@ -173,7 +173,7 @@ impl Db {
             self.update_send_item(store, cart_id, step)
                 .update_expression(
                     "SET recovered_order_id = :order, recovered_amount = :amount, recovered_currency = :currency, \
-                     recovered_at = :at, #holder = :holder, #claimed = :at",
+                     recovered_at = :at, recovered_coupon = :coupon, #holder = :holder, #claimed = :at",
                 )
                 .condition_expression(
                     "attribute_exists(pk) AND (attribute_not_exists(recovered_order_id) \
@@ -185,6 +185,7 @@ impl Db {
                 .expression_attribute_values(":null", s(NULL_TYPE))
                 .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(credit.amount)?)
                 .expression_attribute_values(":currency", s(&credit.currency))
+                .expression_attribute_values(":coupon", serde_dynamo::to_attribute_value(&credit.coupon)?)
                 .expression_attribute_values(":at", serde_dynamo::to_attribute_value(credit.at)?)
                 .expression_attribute_values(":holder", s(holder)),
         )
@@ -243,6 +244,37 @@ impl Db {
             None => update.update_expression("REMOVE #holder, #claimed"),
         };
         Self::conditional(update).await.map(|_| ())
+    }
+
+    /// Records the unique coupon code of a claimed reminder and the text carrying it (`Ok(code)`), or why it
+    /// has none (`Err(reason)`), unless an earlier attempt recorded either: `Ok(false)` then (re-read it).
+    pub async fn record_coupon(
+        &self,
+        record: &SendRecord,
+        outcome: Result<(&str, &str, u32), &str>,
+    ) -> Result<bool, DbError> {
+        let update = self
+            .update_send_item(&record.store_hash, &record.cart_id, record.step)
+            .condition_expression(
+                "#status = :claimed AND (attribute_not_exists(coupon_code) OR attribute_type(coupon_code, :null)) \
+                 AND (attribute_not_exists(coupon_error) OR attribute_type(coupon_error, :null))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+            .expression_attribute_values(":null", s(NULL_TYPE));
+        let update = match outcome {
+            Ok((code, body, segments)) => update
+                .update_expression("SET coupon_code = :code, #body = :body, #segments = :segments")
+                .expression_attribute_names("#body", "body")
+                .expression_attribute_names("#segments", "segments")
+                .expression_attribute_values(":code", s(code))
+                .expression_attribute_values(":body", s(body))
+                .expression_attribute_values(":segments", n(segments)),
+            Err(reason) => update
+                .update_expression("SET coupon_error = :error")
+                .expression_attribute_values(":error", s(reason)),
+        };
+        Self::conditional(update).await
     }
 
     /// Remembers that `recreated_cart_id` was re-created from a recovery link, so its order is attributed.

@@ -96,6 +96,10 @@ fn send_record(cart_id: &str, step: u8) -> SendRecord {
         recovered_currency: None,
         recovered_at: None,
         recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     }
 }
 
@@ -241,6 +245,7 @@ async fn a_delivery_report_from_a_stale_read_keeps_a_recovered_order_credited_me
                     order_id: 1001,
                     amount,
                     currency: "USD".into(),
+                    coupon: None,
                     at: chrono::Utc::now(),
                 },
                 "holder",

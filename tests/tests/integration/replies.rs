@@ -759,6 +759,10 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         recovered_currency: None,
         recovered_at: None,
         recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     record_sent(app, &mut record, &sent, now).await;
     record
@@ -887,6 +891,10 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
         recovered_currency: None,
         recovered_at: None,
         recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     let sent = app
         .send
