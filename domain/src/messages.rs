@@ -3,6 +3,7 @@
 
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// Work for the `sync` function. Bulk sync work and live work go to different SQS queues
@@ -99,6 +100,7 @@ impl SendJob {
 pub enum DomainEvent {
     MessageSent(MessageSent),
     ConsentChanged(ConsentChanged),
+    CartRecovered(CartRecovered),
 }
 
 pub const EVENT_SOURCE: &str = "sms-consent-app";
@@ -109,6 +111,7 @@ impl DomainEvent {
         match self {
             Self::MessageSent(_) => "message.sent",
             Self::ConsentChanged(_) => "consent.changed",
+            Self::CartRecovered(_) => "cart.recovered",
         }
     }
 }
@@ -135,6 +138,28 @@ pub struct ConsentChanged {
     pub state: String,
     pub ledger_event_id: String,
     pub changed_at: DateTime<Utc>,
+}
+
+/// An order credited to a reminder as recovered revenue (docs/events.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CartRecovered {
+    /// `{store}:{cart}:{step}:{order}`: the same for every publication of one credit, for subscribers that
+    /// de-duplicate.
+    pub event_id: String,
+    pub store_hash: StoreHash,
+    /// The abandoned cart the reminder was about.
+    pub cart_id: String,
+    /// The cart the order was placed from: `cart_id`, or the cart a recovery link re-created.
+    pub order_cart_id: String,
+    pub order_id: u64,
+    /// The order's total including tax, as a decimal string.
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
+    /// The reminder credited: its step, and the provider's message id (as in `message.sent`).
+    pub step: u8,
+    pub provider_message_id: Option<String>,
+    pub recovered_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! and last-touch attribution of orders to reminders. No I/O; the `sweep`, `send`, `shopper` and `sync`
 //! functions do that.
 
+use crate::StoreHash;
 use crate::consent::content::{OPT_OUT_INSTRUCTION, ends_with_opt_out_instruction};
 use crate::consent::{
     ContentProblem, Market, StepTiming, count_segments, must_omit_product_name, reminder_schedule,
@@ -327,6 +328,40 @@ pub struct RecreatedCart {
     pub clicked_at: DateTime<Utc>,
 }
 
+/// Stands for the reminder's unique coupon code in its text until the code is created (never sent).
+pub const COUPON_SLOT: &str = "{coupon}";
+
+/// The unique coupon code of one reminder: derived from `(store, cart, step)`, so creating it again after a
+/// lost answer finds it exists (409) instead of making a second code.
+pub fn reminder_coupon_code(store: &StoreHash, cart_id: &str, step: u8) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("{store}:{cart_id}:{step}").as_bytes());
+    format!("SMS-{}", hex::encode_upper(&digest[..5]))
+}
+
+/// `coupon_body` with the code in place of [`COUPON_SLOT`], and its segment count.
+pub fn with_coupon(coupon_body: &str, code: &str) -> (String, u32) {
+    let body = coupon_body.replace(COUPON_SLOT, code);
+    let segments = u32::try_from(count_segments(&body).segments).unwrap_or(u32::MAX);
+    (body, segments)
+}
+
+/// An order credited to a reminder as recovered revenue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredOrder {
+    pub order_id: u64,
+    pub amount: Decimal,
+    /// ISO 4217.
+    pub currency: String,
+    pub at: DateTime<Utc>,
+    /// The reminder's unique coupon code, if the order redeemed it.
+    pub coupon: Option<String>,
+}
+
+/// How long an invocation publishing a credit's `cart.recovered` holds it before another delivery of the order
+/// may take over (the first died): shorter than the sync queue's visibility timeout, longer than an invocation.
+pub const RECOVERY_EVENT_LEASE: Duration = Duration::minutes(5);
+
 /// How long after a click, or after delivery, an order still counts as recovered by a reminder (last touch;
 /// docs/consent-rules.md P-6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -615,6 +650,13 @@ mod tests {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
+            coupon_code: None,
+            coupon_error: None,
+            coupon_body: None,
+            recovered_coupon: None,
         }
     }
 

@@ -640,6 +640,13 @@ mod tests {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
+            coupon_code: None,
+            coupon_error: None,
+            coupon_body: None,
+            recovered_coupon: None,
         }
     }
 

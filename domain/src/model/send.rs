@@ -48,6 +48,28 @@ pub struct SendRecord {
     pub recovered_order_id: Option<u64>,
     #[serde(default)]
     pub recovered_amount: Option<Decimal>,
+    /// ISO 4217 code of `recovered_amount`.
+    #[serde(default)]
+    pub recovered_currency: Option<String>,
+    /// When the order was credited.
+    #[serde(default)]
+    pub recovered_at: Option<DateTime<Utc>>,
+    /// The unique coupon code the text carries (created before the provider call, once per reminder).
+    #[serde(default)]
+    pub coupon_code: Option<String>,
+    /// Why a reminder meant to carry a unique code went without one.
+    #[serde(default)]
+    pub coupon_error: Option<String>,
+    /// The text with a placeholder for the unique code ([`crate::recovery::COUPON_SLOT`]), kept until the code
+    /// is created.
+    #[serde(default)]
+    pub coupon_body: Option<String>,
+    /// The reminder's unique code, when the credited order redeemed it.
+    #[serde(default)]
+    pub recovered_coupon: Option<String>,
+    /// When `cart.recovered` was published for the credit (unset: not yet).
+    #[serde(default)]
+    pub recovery_published_at: Option<DateTime<Utc>>,
 }
 
 /// The consent engine's answer for one due reminder, kept so every decision can be explained later.

@@ -50,6 +50,10 @@ pub struct ReminderSettings {
     /// `{contact}`: the sender's contact details where the recipient's market requires them, else nothing).
     pub template: String,
     pub discount_code: Option<String>,
+    /// The BigCommerce coupon promotion each reminder gets its own single-use code from (it replaces
+    /// `discount_code` in the text); `None`: no unique codes.
+    #[serde(default)]
+    pub coupon_promotion_id: Option<u64>,
 }
 
 impl Default for ReminderSettings {
@@ -60,6 +64,7 @@ impl Default for ReminderSettings {
             later_step_delays_hours: vec![24, 48],
             template: "{brand}: Hi {first_name}, you left {items} in your cart. Complete your order: {link}".to_owned(),
             discount_code: None,
+            coupon_promotion_id: None,
         }
     }
 }

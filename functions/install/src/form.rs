@@ -81,6 +81,13 @@ impl Form {
             let hours = reminders.later_step_delays_hours.get(i);
             put(name, hours.map(u32::to_string).unwrap_or_default());
         }
+        put(
+            "coupon_promotion_id",
+            reminders
+                .coupon_promotion_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        );
         put("smart_sending_hours", settings.smart_sending_hours.to_string());
         put(
             "quiet_start",
@@ -178,6 +185,17 @@ pub fn settings_from_form(
             None
         }
     };
+    let coupon_promotion_id = match form.text("coupon_promotion_id").map(str::parse::<u64>) {
+        None => Ok(None),
+        Some(Ok(id)) => Ok(Some(id)),
+        Some(Err(_)) => {
+            problems.push(SettingsProblem::new(
+                "coupon_promotion_id",
+                "Choose one of your coupon promotions, or no unique codes.",
+            ));
+            Err(())
+        }
+    };
     let consent_option = parse_option(form.get("consent_option"));
     if consent_option.is_none() {
         problems.push(SettingsProblem::new(
@@ -219,6 +237,9 @@ pub fn settings_from_form(
     }
     later.retain(|hours| *hours > 0);
     settings.reminders.later_step_delays_hours = later;
+    if let Ok(id) = coupon_promotion_id {
+        settings.reminders.coupon_promotion_id = id;
+    }
     if let Some(hours) = smart_sending {
         settings.smart_sending_hours = hours;
     }

@@ -282,6 +282,12 @@ impl Page<'_> {
             }
             None => (None, None),
         };
+        let promotions = match deps.bigcommerce.store_client(self.store).await {
+            Ok(client) => client.coupon_promotions().await,
+            Err(error) => Err(error),
+        }
+        .inspect_err(|error| tracing::warn!(%error, "coupon promotions could not be listed"))
+        .ok();
         let csrf = self.keys.csrf_token(self.session);
         let sealed = self.keys.seal(self.session);
         let body = render(&SettingsView {
@@ -297,6 +303,7 @@ impl Page<'_> {
             script_line: self.script_line,
             status: status.as_ref(),
             sender: sender.as_ref(),
+            promotions: promotions.as_deref(),
         });
         Ok(page::respond_for_store(&self.store.store_hash, code, TITLE, &body))
     }

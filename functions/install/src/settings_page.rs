@@ -7,6 +7,7 @@ use crate::page::Notice;
 use crate::status::{CONSENT_SAMPLE, OutageReport, RECENT_REMINDERS, Status};
 use chrono::{DateTime, Utc};
 use shared::StoreHash;
+use shared::bigcommerce::Promotion;
 use shared::model::settings::{
     FIRST_DELAY_MINUTES, LATER_STEP_DELAY_HOURS, NARROWING_HOURS, REMINDER_STEPS, SMART_SENDING_HOURS, SettingsProblem,
 };
@@ -35,6 +36,8 @@ pub struct SettingsView<'a> {
     pub status: Option<&'a Status>,
     /// Whether the sender in force is approved for this store, once connected.
     pub sender: Option<&'a SenderStatus>,
+    /// The store's enabled coupon promotions; `None` when BigCommerce could not list them.
+    pub promotions: Option<&'a [Promotion]>,
 }
 
 pub const TITLE: &str = "SMS consent & cart recovery";
@@ -300,7 +303,14 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
                 send.step,
                 send.clicked_at.map(when).unwrap_or_default(),
                 send.recovered_amount
-                    .map(|amount| format!("{:.2}", amount.round_dp(2)))
+                    .map(|amount| {
+                        let coupon = send
+                            .recovered_coupon
+                            .as_deref()
+                            .map(|code| format!(" with code {}", escape_html(code)))
+                            .unwrap_or_default();
+                        format!("{:.2}{coupon}", amount.round_dp(2))
+                    })
                     .unwrap_or_default(),
             );
         }
@@ -634,6 +644,7 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
         "Before the first cart reminder to a US number, text a double opt-in request and wait for YES (carrier \
          cart-reminder policy).",
     );
+    coupon_field(html, view);
     html.push_str("</section>");
 
     html.push_str(
@@ -641,6 +652,60 @@ fn form_section(html: &mut String, view: &SettingsView<'_>) {
          <button type=\"submit\" class=\"secondary\" id=\"preview-button\" formaction=\"/settings/preview\">Preview \
          checkbox text</button></div></form>",
     );
+}
+
+/// The coupon promotion each reminder gets its own single-use code from (or none).
+fn coupon_field(html: &mut String, view: &SettingsView<'_>) {
+    let selected = view.values.get("coupon_promotion_id").unwrap_or_default();
+    let problem = view.problems.iter().find(|p| p.field == "coupon_promotion_id");
+    let invalid = if problem.is_some() {
+        " aria-invalid=\"true\" aria-describedby=\"coupon_promotion_id-error\""
+    } else {
+        ""
+    };
+    let _ = write!(
+        html,
+        "<label for=\"coupon_promotion_id\">Unique coupon code in each reminder</label>\
+         <select id=\"coupon_promotion_id\" name=\"coupon_promotion_id\"{invalid}>\
+         <option value=\"\"{}>No unique codes</option>",
+        if selected.is_empty() { " selected" } else { "" }
+    );
+    let promotions = view.promotions.unwrap_or_default();
+    let mut listed = false;
+    for promotion in promotions {
+        let id = promotion.id.to_string();
+        listed |= id == selected;
+        let _ = write!(
+            html,
+            "<option value=\"{id}\"{}>{}</option>",
+            if id == selected { " selected" } else { "" },
+            escape_html(&promotion.name)
+        );
+    }
+    if !selected.is_empty() && !listed {
+        // Chosen before, and no longer among the enabled coupon promotions (or the list could not be read).
+        let _ = write!(
+            html,
+            "<option value=\"{0}\" selected>Promotion {0} (not currently enabled)</option>",
+            escape_html(selected)
+        );
+    }
+    html.push_str("</select>");
+    if let Some(problem) = problem {
+        let _ = write!(
+            html,
+            "<p class=\"field-error\" id=\"coupon_promotion_id-error\">{}</p>",
+            escape_html(&problem.message)
+        );
+    }
+    html.push_str(if view.promotions.is_some() {
+        "<p class=\"hint\">Choose one of your BigCommerce coupon promotions: each reminder then carries its own \
+         single-use code of it (\"Use code … at checkout.\", at <code>{discount}</code> in the template, else at the \
+         end), created just before it is sent. If a code cannot be created, the reminder goes without one.</p>"
+    } else {
+        "<p class=\"hint\">Your coupon promotions could not be listed from BigCommerce just now (the app needs the \
+         Marketing scope); reload to try again.</p>"
+    });
 }
 
 /// The texts these settings send, as a typical cart renders them, with their SMS segments and encoding.
@@ -781,6 +846,7 @@ mod tests {
             script_line: None,
             status: None,
             sender: None,
+            promotions: Some(&[]),
         })
     }
 

@@ -7,6 +7,7 @@
 use crate::{Deps, SendError, pace};
 use chrono::{DateTime, Duration, Utc};
 use shared::Phone;
+use shared::bigcommerce::BigCommerceError;
 use shared::carts::{billing_phone, proven_phone};
 use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Decision, DecisionInput, Market, MessageKind, OptOutMethod, PastSend,
@@ -20,8 +21,9 @@ use shared::model::{
     Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderDecision, SendRecord, SendStatus, Settings, Store,
 };
 use shared::recovery::{
-    ContentRejected, OPT_OUT_LINK_DAYS, RECOVERY_LINK_DAYS, ReminderContent, SEND_ATTEMPT_TIMEOUT, SWEEP_LEASE,
-    next_step_due, opt_out_link_path, recovery_link_path, render_reminder, sender_accepts_replies, step_timing,
+    COUPON_SLOT, ContentRejected, OPT_OUT_LINK_DAYS, RECOVERY_LINK_DAYS, ReminderContent, SEND_ATTEMPT_TIMEOUT,
+    SWEEP_LEASE, next_step_due, opt_out_link_path, recovery_link_path, reminder_coupon_code, render_reminder,
+    sender_accepts_replies, step_timing, with_coupon,
 };
 use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
 use std::collections::BTreeMap;
@@ -395,21 +397,30 @@ impl Send<'_> {
             .as_deref()
             .or_else(|| snapshot.contact.as_ref().and_then(|c| c.first_name.as_deref()));
         let sender_contact = self.settings.sender_contact(self.market_of(cart, phone));
-        let rendered = match render_reminder(
-            &self.settings.reminders.template,
-            &ReminderContent {
-                brand: &self.settings.brand_name,
-                first_name,
-                items: &cart.line_items,
-                link: &link,
-                discount_code: self.settings.reminders.discount_code.as_deref(),
-                opt_out_link: opt_out_link.as_deref(),
-                sender_contact: sender_contact.as_deref(),
-            },
-        ) {
+        let content = ReminderContent {
+            brand: &self.settings.brand_name,
+            first_name,
+            items: &cart.line_items,
+            link: &link,
+            discount_code: self.settings.reminders.discount_code.as_deref(),
+            opt_out_link: opt_out_link.as_deref(),
+            sender_contact: sender_contact.as_deref(),
+        };
+        let rendered = match render_reminder(&self.settings.reminders.template, &content) {
             Ok(rendered) => rendered,
             Err(rejected) => return Ok(Claim::Rejected(rejected)),
         };
+        // With unique coupons, the text keeps a slot for the code, filled just before the provider call; the
+        // text without it (`body`) goes out if no code can be made.
+        let coupon_body = self.settings.reminders.coupon_promotion_id.and_then(|_| {
+            let with_slot = ReminderContent {
+                discount_code: Some(COUPON_SLOT),
+                ..content
+            };
+            render_reminder(&self.settings.reminders.template, &with_slot)
+                .ok()
+                .map(|rendered| rendered.body)
+        });
 
         let store_hash = &self.store.store_hash;
         let recovery = RecoveryLink {
@@ -459,6 +470,13 @@ impl Send<'_> {
             clicked_at: None,
             recovered_order_id: None,
             recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            recovery_published_at: None,
+            coupon_code: None,
+            coupon_error: None,
+            coupon_body,
+            recovered_coupon: None,
         };
         Ok(match self.db.claim_send(&record).await? {
             ClaimOutcome::Claimed => Claim::Won(Box::new(record)),
@@ -467,13 +485,14 @@ impl Send<'_> {
     }
 
     /// Sends a claimed reminder inside an attempt, at the store's rate.
-    async fn send(&self, cart: &Cart, market: Market, mut record: SendRecord) -> Result<JobOutcome, SendError> {
+    async fn send(&self, cart: &Cart, market: Market, record: SendRecord) -> Result<JobOutcome, SendError> {
         let store_hash = &self.store.store_hash;
         shared::failpoint!(
             "send.after_claim",
             store_hash.as_str(),
             Err(SendError::Busy("failpoint"))
         );
+        let mut record = self.with_coupon(record).await?;
         pace::wait_for_slot(
             self.db,
             store_hash,
@@ -521,6 +540,71 @@ impl Send<'_> {
             }
             Err(error) => self.provider_failed(cart, market, &mut record, started, error).await,
         }
+    }
+
+    /// A claimed reminder meant to carry a unique coupon code, with its code: created at BigCommerce (once: the
+    /// code is derived from the reminder, so a retry finds it made, 409) and recorded with the text carrying it.
+    /// A code that cannot be made leaves the reminder without one, the reason recorded; it never stops it.
+    async fn with_coupon(&self, record: SendRecord) -> Result<SendRecord, SendError> {
+        let (Some(promotion_id), Some(coupon_body)) = (
+            self.settings.reminders.coupon_promotion_id,
+            record.coupon_body.as_deref(),
+        ) else {
+            return Ok(record);
+        };
+        if record.coupon_code.is_some() || record.coupon_error.is_some() {
+            return Ok(record);
+        }
+        let code = reminder_coupon_code(&record.store_hash, &record.cart_id, record.step);
+        let created = async {
+            self.deps
+                .bigcommerce
+                .store_client(self.store)
+                .await?
+                .create_coupon_code(promotion_id, &code)
+                .await
+        }
+        .await;
+        shared::failpoint!(
+            "send.after_coupon",
+            record.store_hash.as_str(),
+            Err(SendError::Busy("failpoint"))
+        );
+        let outcome = match created {
+            Ok(created) => Ok(created.code),
+            // Made by an earlier attempt whose answer or record was lost.
+            Err(BigCommerceError::Invalid { status: 409, .. }) => Ok(code),
+            Err(error) if error.is_not_found() => Err(format!(
+                "BigCommerce promotion {promotion_id} no longer exists (ended or deleted)"
+            )),
+            Err(error) => Err(format!("BigCommerce did not create the coupon code ({error})")),
+        };
+        let mut updated = record.clone();
+        let recorded = match outcome {
+            Ok(code) => {
+                let (body, segments) = with_coupon(coupon_body, &code);
+                let recorded = self.db.record_coupon(&record, Ok((&code, &body, segments))).await?;
+                updated.coupon_code = Some(code);
+                updated.body = body;
+                updated.segments = segments;
+                recorded
+            }
+            Err(reason) => {
+                tracing::warn!(step = record.step, reason = %reason, "the reminder goes without its coupon code");
+                let recorded = self.db.record_coupon(&record, Err(&reason)).await?;
+                updated.coupon_error = Some(reason);
+                recorded
+            }
+        };
+        if recorded {
+            return Ok(updated);
+        }
+        // An overlapping delivery recorded its outcome first: send what it recorded.
+        Ok(self
+            .db
+            .get_send(&record.store_hash, &record.cart_id, record.step)
+            .await?
+            .unwrap_or(record))
     }
 
     async fn sent(

@@ -35,6 +35,9 @@ pub enum SyncError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// Another invocation is doing this work now: try again later.
+    #[error("{0}")]
+    Busy(&'static str),
     /// Retrying cannot help (a malformed message, a store that no longer exists).
     #[error("{0}")]
     Permanent(String),
@@ -45,7 +48,7 @@ impl SyncError {
         match self {
             Self::Db(e) => e.is_retryable(),
             Self::BigCommerce(e) => e.is_retryable(),
-            Self::Queue(_) | Self::Bus(_) => true,
+            Self::Queue(_) | Self::Bus(_) | Self::Busy(_) => true,
             Self::Permanent(_) => false,
         }
     }

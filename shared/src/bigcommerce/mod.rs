@@ -672,6 +672,39 @@ impl StoreClient {
         self.v2("/v2/orders", q).await
     }
 
+    // ---- promotions and coupon codes (scope `store_v2_marketing`) ----
+
+    /// The store's enabled coupon promotions (those a shopper redeems with a code), for the merchant to choose
+    /// the one a reminder's unique code belongs to.
+    pub async fn coupon_promotions(&self) -> Result<Vec<Promotion>> {
+        self.v3_all(
+            "/v3/promotions",
+            vec![
+                ("redemption_type".into(), "coupon".into()),
+                ("status".into(), "ENABLED".into()),
+            ],
+        )
+        .await
+    }
+
+    /// Creates `code` on a coupon promotion, usable once by one shopper. 409 ([`BigCommerceError::Invalid`])
+    /// when the code exists already, [`BigCommerceError::NotFound`] when the promotion is gone.
+    pub async fn create_coupon_code(&self, promotion_id: u64, code: &str) -> Result<CouponCode> {
+        let body = serde_json::json!({ "code": code, "max_uses": 1, "max_uses_per_customer": 1 });
+        self.v3(
+            Method::POST,
+            &format!("/v3/promotions/{promotion_id}/codes"),
+            Vec::new(),
+            Some(json_body(&body)?),
+        )
+        .await
+    }
+
+    /// The coupon codes an order redeemed; empty when none.
+    pub async fn order_coupons(&self, order_id: u64) -> Result<Vec<OrderCoupon>> {
+        self.v2(&format!("/v2/orders/{order_id}/coupons"), Vec::new()).await
+    }
+
     // ---- store ----
 
     pub async fn store_information(&self) -> Result<StoreInformation> {

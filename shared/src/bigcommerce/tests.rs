@@ -567,3 +567,42 @@ fn hooks_decode_with_and_without_headers() {
     .unwrap();
     assert!(with_null.headers.is_empty());
 }
+
+#[tokio::test]
+async fn creates_single_use_coupon_codes_on_a_coupon_promotion_and_reads_the_codes_an_order_redeemed() {
+    let (sim, _client, store) = setup(SimConfig::default()).await;
+    let coupon = sim.create_promotion(HASH, "SMS 10% off", true);
+    sim.create_promotion(HASH, "Free shipping over $50", false);
+
+    let promotions = store.coupon_promotions().await.unwrap();
+    assert_eq!(
+        promotions.iter().map(|p| (p.id, p.name.as_str())).collect::<Vec<_>>(),
+        vec![(coupon, "SMS 10% off")]
+    );
+
+    let created = store.create_coupon_code(coupon, "SMS-ABC123").await.unwrap();
+    assert_eq!(created.code, "SMS-ABC123");
+    assert_eq!(sim.coupon_codes(HASH, coupon), vec!["SMS-ABC123"]);
+    let again = store.create_coupon_code(coupon, "SMS-ABC123").await.unwrap_err();
+    assert!(
+        matches!(again, BigCommerceError::Invalid { status: 409, .. }),
+        "{again:?}"
+    );
+    let bad = store.create_coupon_code(coupon, "no/slashes").await.unwrap_err();
+    assert!(matches!(bad, BigCommerceError::Invalid { status: 422, .. }), "{bad:?}");
+    let gone = store.create_coupon_code(coupon + 100, "SMS-OTHER").await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+
+    let plain = sim.create_cart(HASH, CartSeed::default()).await;
+    let plain_order = sim.place_order(HASH, &plain, 11).await;
+    assert!(store.order_coupons(plain_order).await.unwrap().is_empty());
+    let cart = sim.create_cart(HASH, CartSeed::default()).await;
+    let order = sim.place_order_with_coupon(HASH, &cart, 11, Some("SMS-ABC123")).await;
+    let coupons = store.order_coupons(order).await.unwrap();
+    assert_eq!(
+        coupons,
+        vec![OrderCoupon {
+            code: Some("SMS-ABC123".into())
+        }]
+    );
+}

@@ -837,6 +837,37 @@ impl Default for OrderQuery {
     }
 }
 
+// ---- promotions ----
+
+/// A promotion (`GET /v3/promotions`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Promotion {
+    pub id: u64,
+    /// The merchant's internal name for it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub name: String,
+    /// `COUPON` or `AUTOMATIC`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub redemption_type: String,
+    /// `ENABLED`, `DISABLED` or `INVALID`.
+    #[serde(default, deserialize_with = "nullable")]
+    pub status: String,
+}
+
+/// A coupon code of a promotion (`POST /v3/promotions/{id}/codes`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CouponCode {
+    pub id: u64,
+    pub code: String,
+}
+
+/// A coupon an order redeemed (`GET /v2/orders/{id}/coupons`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct OrderCoupon {
+    #[serde(default, deserialize_with = "non_empty")]
+    pub code: Option<String>,
+}
+
 // ---- store ----
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -9,10 +9,9 @@ use super::keys::{RECREATED_FROM_SK, SEND_RATE_SK, TTL_ATTRIBUTE, cart_pk, send_
 use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
 use crate::model::{SendRecord, SendStatus};
-use crate::recovery::RecreatedCart;
+use crate::recovery::{RecoveredOrder, RecreatedCart};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
 
 /// The attribute that marks a provider call in flight on a claimed send.
 pub(super) const ATTEMPT_ATTRIBUTE: &str = "attempt_started_at";
@@ -22,6 +21,10 @@ pub(super) const ATTEMPT_HOLDER_ATTRIBUTE: &str = "attempt_holder";
 /// Unset optional fields of a saved record are stored as NULL, not left out: a field is "not set yet" when it
 /// is missing or of this type.
 const NULL_TYPE: &str = "NULL";
+/// Who is publishing a credit's `cart.recovered` (a random id per invocation), and since when: a later
+/// delivery of the order publishes it only if that invocation died (its claim went stale).
+const RECOVERY_HOLDER_ATTRIBUTE: &str = "recovery_event_holder";
+const RECOVERY_CLAIMED_ATTRIBUTE: &str = "recovery_event_claimed_at";
 
 /// A claimed send, with the provider call in flight (or whose outcome was never recorded), if any.
 #[derive(Debug, Clone, PartialEq)]
@@ -155,28 +158,123 @@ impl Db {
         .await
     }
 
-    /// Credits an order to a reminder as recovered revenue. Idempotent: crediting the same order again changes
-    /// nothing; `Ok(false)` when the reminder is already credited with another order (or does not exist).
+    /// Credits an order to a reminder as recovered revenue, and claims the publication of its
+    /// `cart.recovered` for `holder`. `Ok(false)` when the reminder is already credited (with this order or
+    /// another) or does not exist: only the one credit publishes.
     pub async fn record_recovered_order(
         &self,
         store: &StoreHash,
         cart_id: &str,
         step: u8,
-        order_id: u64,
-        amount: Decimal,
+        credit: &RecoveredOrder,
+        holder: &str,
     ) -> Result<bool, DbError> {
         Self::conditional(
             self.update_send_item(store, cart_id, step)
-                .update_expression("SET recovered_order_id = :order, recovered_amount = :amount")
+                .update_expression(
+                    "SET recovered_order_id = :order, recovered_amount = :amount, recovered_currency = :currency, \
+                     recovered_at = :at, recovered_coupon = :coupon, #holder = :holder, #claimed = :at",
+                )
                 .condition_expression(
                     "attribute_exists(pk) AND (attribute_not_exists(recovered_order_id) \
-                     OR attribute_type(recovered_order_id, :null) OR recovered_order_id = :order)",
+                     OR attribute_type(recovered_order_id, :null))",
                 )
-                .expression_attribute_values(":order", n(order_id))
+                .expression_attribute_names("#holder", RECOVERY_HOLDER_ATTRIBUTE)
+                .expression_attribute_names("#claimed", RECOVERY_CLAIMED_ATTRIBUTE)
+                .expression_attribute_values(":order", n(credit.order_id))
                 .expression_attribute_values(":null", s(NULL_TYPE))
-                .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(amount)?),
+                .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(credit.amount)?)
+                .expression_attribute_values(":currency", s(&credit.currency))
+                .expression_attribute_values(":coupon", serde_dynamo::to_attribute_value(&credit.coupon)?)
+                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(credit.at)?)
+                .expression_attribute_values(":holder", s(holder)),
         )
         .await
+    }
+
+    /// Claims the publication of the `cart.recovered` of a credit nobody has published, when no one holds it
+    /// or its holder's claim is older than `stale_before` (that invocation died). `Ok(false)`: leave it.
+    pub async fn claim_recovery_event(
+        &self,
+        send: &SendRecord,
+        order_id: u64,
+        holder: &str,
+        now: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
+        Self::conditional(
+            self.update_send_item(&send.store_hash, &send.cart_id, send.step)
+                .update_expression("SET #holder = :holder, #claimed = :now")
+                .condition_expression(
+                    "recovered_order_id = :order \
+                     AND (attribute_not_exists(recovery_published_at) OR attribute_type(recovery_published_at, :null)) \
+                     AND (attribute_not_exists(#claimed) OR #claimed < :stale)",
+                )
+                .expression_attribute_names("#holder", RECOVERY_HOLDER_ATTRIBUTE)
+                .expression_attribute_names("#claimed", RECOVERY_CLAIMED_ATTRIBUTE)
+                .expression_attribute_values(":order", n(order_id))
+                .expression_attribute_values(":null", s(NULL_TYPE))
+                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":now", serde_dynamo::to_attribute_value(now)?)
+                .expression_attribute_values(":stale", serde_dynamo::to_attribute_value(stale_before)?),
+        )
+        .await
+    }
+
+    /// Ends `holder`'s claim on a credit's `cart.recovered`: published at `published_at`, or released (`None`:
+    /// the publish failed, so a retry may publish at once).
+    pub async fn settle_recovery_event(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        holder: &str,
+        published_at: Option<DateTime<Utc>>,
+    ) -> Result<(), DbError> {
+        let mut update = self
+            .update_send_item(store, cart_id, step)
+            .condition_expression("#holder = :holder")
+            .expression_attribute_names("#holder", RECOVERY_HOLDER_ATTRIBUTE)
+            .expression_attribute_names("#claimed", RECOVERY_CLAIMED_ATTRIBUTE)
+            .expression_attribute_values(":holder", s(holder));
+        update = match published_at {
+            Some(at) => update
+                .update_expression("REMOVE #holder, #claimed SET recovery_published_at = :at")
+                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?),
+            None => update.update_expression("REMOVE #holder, #claimed"),
+        };
+        Self::conditional(update).await.map(|_| ())
+    }
+
+    /// Records the unique coupon code of a claimed reminder and the text carrying it (`Ok(code)`), or why it
+    /// has none (`Err(reason)`), unless an earlier attempt recorded either: `Ok(false)` then (re-read it).
+    pub async fn record_coupon(
+        &self,
+        record: &SendRecord,
+        outcome: Result<(&str, &str, u32), &str>,
+    ) -> Result<bool, DbError> {
+        let update = self
+            .update_send_item(&record.store_hash, &record.cart_id, record.step)
+            .condition_expression(
+                "#status = :claimed AND (attribute_not_exists(coupon_code) OR attribute_type(coupon_code, :null)) \
+                 AND (attribute_not_exists(coupon_error) OR attribute_type(coupon_error, :null))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+            .expression_attribute_values(":null", s(NULL_TYPE));
+        let update = match outcome {
+            Ok((code, body, segments)) => update
+                .update_expression("SET coupon_code = :code, #body = :body, #segments = :segments")
+                .expression_attribute_names("#body", "body")
+                .expression_attribute_names("#segments", "segments")
+                .expression_attribute_values(":code", s(code))
+                .expression_attribute_values(":body", s(body))
+                .expression_attribute_values(":segments", n(segments)),
+            Err(reason) => update
+                .update_expression("SET coupon_error = :error")
+                .expression_attribute_values(":error", s(reason)),
+        };
+        Self::conditional(update).await
     }
 
     /// Remembers that `recreated_cart_id` was re-created from a recovery link, so its order is attributed.

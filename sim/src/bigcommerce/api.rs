@@ -436,6 +436,17 @@ fn route(store: &mut StoreState, req: &Req, events: &mut Events) -> Reply {
             .get(*token)
             .map(|cart_id| Reply::data(json!({"cart_id": cart_id})))
             .ok_or_else(|| v3_error(StatusCode::NOT_FOUND, "Abandoned cart not found")),
+        ("GET", ["v3", "promotions"]) => list_promotions(store, req),
+        ("POST", ["v3", "promotions", id, "codes"]) => create_coupon_code(store, req, id),
+        ("GET", ["v2", "orders", id, "coupons"]) => id
+            .parse::<u64>()
+            .ok()
+            .and_then(|id| store.orders.get(&id))
+            .map(|o| match o.coupons_v2() {
+                coupons if coupons.is_empty() => Reply::no_content(),
+                coupons => Reply::ok(Value::Array(coupons)),
+            })
+            .ok_or_else(|| v2_error(StatusCode::NOT_FOUND, "The requested resource was not found.")),
         ("GET", ["v2", "customer_groups"]) => list_groups(store, req),
         ("GET", ["v2", "orders"]) => list_orders(store, req),
         ("GET", ["v2", "orders", id]) => id
@@ -488,6 +499,88 @@ fn store_info(store: &StoreState) -> Value {
         "features": {"stencil_enabled": true, "checkout_type": "optimized",
                      "shopper_consent_tracking_enabled": false, "multi_storefront_enabled": false},
     })
+}
+
+// ---- promotions ----
+
+/// `GET /v3/promotions`, filtered by `redemption_type` (`coupon`/`automatic`, any case) and `status`.
+fn list_promotions(store: &mut StoreState, req: &Req) -> Answer {
+    let (page, limit) = req.paging(50)?;
+    let items = store
+        .promotions
+        .values()
+        .filter(|p| {
+            req.q("redemption_type")
+                .is_none_or(|t| p.redemption_type.eq_ignore_ascii_case(t))
+        })
+        .filter(|p| req.q("status").is_none_or(|s| p.status == s))
+        .map(model::Promotion::to_v3)
+        .collect();
+    Ok(Reply::ok(page_of(items, page, limit)))
+}
+
+/// `POST /v3/promotions/{id}/codes`: 201 with the code; 404 for an unknown promotion; 422 for a bad code, an
+/// automatic promotion, or a store out of codes; 409 for a code the store has already.
+fn create_coupon_code(store: &mut StoreState, req: &Req, id: &str) -> Answer {
+    #[derive(serde::Deserialize)]
+    struct NewCode {
+        code: Option<String>,
+        #[serde(default)]
+        max_uses: u32,
+        #[serde(default)]
+        max_uses_per_customer: u32,
+    }
+    let promotion_id = id.parse::<u64>().unwrap_or(0);
+    if !store.promotions.contains_key(&promotion_id) {
+        return Err(v3_error(StatusCode::NOT_FOUND, "The requested resource was not found."));
+    }
+    let body: NewCode = req.json()?;
+    let code = body.code.unwrap_or_default();
+    let valid = code
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-'));
+    if code.is_empty() || code.chars().count() > 50 || !valid {
+        return Err(v3_invalid(
+            "The code is invalid",
+            json!({"code": "letters, numbers, spaces, underscores and hyphens, at most 50"}),
+        ));
+    }
+    if store.promotions[&promotion_id].redemption_type != "COUPON" {
+        return Err(v3_invalid(
+            "Codes can only be added to coupon promotions",
+            json!({"redemption_type": "must be COUPON"}),
+        ));
+    }
+    if store.coupon_code_quota == Some(0) {
+        return Err(v3_invalid(
+            "The coupon code limit has been reached",
+            json!({"code": "limit reached"}),
+        ));
+    }
+    let taken = store
+        .promotions
+        .values()
+        .flat_map(|p| &p.codes)
+        .any(|c| c.code.eq_ignore_ascii_case(&code));
+    if taken {
+        return Err(v3_error(StatusCode::CONFLICT, "The coupon code already exists"));
+    }
+    if let Some(quota) = store.coupon_code_quota.as_mut() {
+        *quota -= 1;
+    }
+    let created = model::PromotionCode {
+        id: store.next_id("coupon_code"),
+        code,
+        max_uses: body.max_uses,
+        max_uses_per_customer: body.max_uses_per_customer,
+        current_uses: 0,
+        created: Utc::now(),
+    };
+    let answer = created.to_v3();
+    if let Some(promotion) = store.promotions.get_mut(&promotion_id) {
+        promotion.codes.push(created);
+    }
+    Ok(Reply::created(json!({"data": answer, "meta": {}})))
 }
 
 // ---- hooks ----

@@ -30,8 +30,9 @@ mod webhooks;
 pub use jwt::{JwtClaims, JwtUser, sign_jwt};
 pub use model::{
     AbandonedCartSettings, Attribute, AttributeValue, BillingAddress, Cart, CartItem, CartSeed, ConsentCategory,
-    Customer, CustomerAddress, CustomerGroup, CustomerSeed, Hook, ItemSeed, LoadMethod, Metafield, Order,
-    RedirectVisit, Script, ScriptKind, ScriptLocation, StoreSeed, Subscriber, SubscriberSeed, Visibility,
+    Customer, CustomerAddress, CustomerGroup, CustomerSeed, Hook, ItemSeed, LoadMethod, Metafield, Order, Promotion,
+    PromotionCode, RedirectVisit, Script, ScriptKind, ScriptLocation, StoreSeed, Subscriber, SubscriberSeed,
+    Visibility,
 };
 pub use seed::SeedSummary;
 pub use webhooks::{DeliveryRecord, WebhookEvent, webhook_signature};
@@ -207,6 +208,9 @@ pub(crate) struct StoreState {
     pub subscribers: BTreeMap<u64, Subscriber>,
     pub carts: BTreeMap<String, Cart>,
     pub orders: BTreeMap<u64, Order>,
+    pub promotions: BTreeMap<u64, Promotion>,
+    /// Coupon codes a store may still create (BigCommerce's limit); `None`: no limit.
+    pub coupon_code_quota: Option<u32>,
     pub hooks: BTreeMap<u64, Hook>,
     pub scripts: Vec<Script>,
     pub products: HashMap<u64, Product>,
@@ -243,6 +247,8 @@ impl StoreState {
             subscribers: BTreeMap::new(),
             carts: BTreeMap::new(),
             orders: BTreeMap::new(),
+            promotions: BTreeMap::new(),
+            coupon_code_quota: None,
             hooks: BTreeMap::new(),
             scripts: Vec::new(),
             products: HashMap::new(),
@@ -1101,7 +1107,31 @@ impl BigCommerceSim {
     /// its checkout are deleted, and `store/cart/converted` then `store/order/created` fire.
     /// `status_id` 11 is "Awaiting Fulfillment"; 0 "Incomplete" models a failed payment.
     pub async fn place_order(&self, hash: &str, cart_id: &str, status_id: u32) -> u64 {
+        self.place_order_with_coupon(hash, cart_id, status_id, None).await
+    }
+
+    /// [`Self::place_order`], the shopper having applied coupon `code` at checkout (it must exist and have a
+    /// use left; the use is counted).
+    pub async fn place_order_with_coupon(&self, hash: &str, cart_id: &str, status_id: u32, code: Option<&str>) -> u64 {
         let order_id = self.with_store(hash, |s| {
+            let coupons: Vec<(u64, u64, String)> = code
+                .map(|code| {
+                    let (promotion_id, found) = s
+                        .promotions
+                        .values_mut()
+                        .find_map(|p| {
+                            let id = p.id;
+                            p.codes.iter_mut().find(|c| c.code == code).map(|c| (id, c))
+                        })
+                        .unwrap_or_else(|| panic!("no coupon code {code}"));
+                    assert!(
+                        found.max_uses == 0 || found.current_uses < found.max_uses,
+                        "coupon code {code} is used up"
+                    );
+                    found.current_uses += 1;
+                    vec![(found.id, promotion_id, found.code.clone())]
+                })
+                .unwrap_or_default();
             let cart = s.carts.remove(cart_id).unwrap_or_else(|| panic!("no cart {cart_id}"));
             let id = s.next_id("order");
             let now = Utc::now();
@@ -1129,6 +1159,7 @@ impl BigCommerceSim {
                     products: cart.line_items.clone(),
                     date_created: now,
                     date_modified: now,
+                    coupons,
                 },
             );
             id
@@ -1146,6 +1177,45 @@ impl BigCommerceSim {
             )
             .await;
         order_id
+    }
+
+    /// A promotion the merchant made in the control panel: a coupon promotion (`coupon`, redeemed with codes)
+    /// or an automatic one. Returns its id.
+    pub fn create_promotion(&self, hash: &str, name: &str, coupon: bool) -> u64 {
+        self.with_store(hash, |s| {
+            let id = s.next_id("promotion");
+            s.promotions.insert(
+                id,
+                Promotion {
+                    id,
+                    name: name.to_owned(),
+                    redemption_type: if coupon { "COUPON" } else { "AUTOMATIC" },
+                    status: "ENABLED",
+                    codes: Vec::new(),
+                },
+            );
+            id
+        })
+    }
+
+    /// The merchant deletes a promotion (it ended): its endpoints answer 404 from now on.
+    pub fn delete_promotion(&self, hash: &str, id: u64) {
+        self.with_store(hash, |s| s.promotions.remove(&id));
+    }
+
+    /// The codes of a promotion, oldest first.
+    pub fn coupon_codes(&self, hash: &str, promotion_id: u64) -> Vec<String> {
+        self.with_store(hash, |s| {
+            s.promotions
+                .get(&promotion_id)
+                .map(|p| p.codes.iter().map(|c| c.code.clone()).collect())
+                .unwrap_or_default()
+        })
+    }
+
+    /// How many more coupon codes the store may create before BigCommerce refuses (422); `None`: no limit.
+    pub fn set_coupon_code_quota(&self, hash: &str, quota: Option<u32>) {
+        self.with_store(hash, |s| s.coupon_code_quota = quota);
     }
 
     /// The merchant (or payment) moves the order on: fires `store/order/updated` and

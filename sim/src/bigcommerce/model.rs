@@ -626,9 +626,29 @@ pub struct Order {
     pub products: Vec<CartItem>,
     pub date_created: DateTime<Utc>,
     pub date_modified: DateTime<Utc>,
+    /// Coupon codes redeemed at checkout (`GET /v2/orders/{id}/coupons`): `(code id, promotion id, code)`.
+    pub coupons: Vec<(u64, u64, String)>,
 }
 
 impl Order {
+    /// `GET /v2/orders/{id}/coupons`: the order's coupons (`orderCoupons_Base`).
+    pub(crate) fn coupons_v2(&self) -> Vec<Value> {
+        self.coupons
+            .iter()
+            .map(|(id, promotion_id, code)| {
+                json!({
+                    "id": id,
+                    "coupon_id": promotion_id,
+                    "order_id": self.id,
+                    "code": code,
+                    "amount": "0.0000",
+                    "type": 5,
+                    "discount": 0,
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn to_v2(&self, api_base: &str, hash: &str) -> Value {
         let total = money_v2(self.total_cents);
         let zero = money_v2(0);
@@ -680,6 +700,64 @@ impl Order {
 
 fn default_true() -> bool {
     true
+}
+
+/// A promotion (`/v3/promotions`) and its coupon codes.
+#[derive(Debug, Clone)]
+pub struct Promotion {
+    pub id: u64,
+    pub name: String,
+    /// `COUPON` (redeemed with a code) or `AUTOMATIC`.
+    pub redemption_type: &'static str,
+    pub status: &'static str,
+    pub codes: Vec<PromotionCode>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PromotionCode {
+    pub id: u64,
+    pub code: String,
+    pub max_uses: u32,
+    pub max_uses_per_customer: u32,
+    pub current_uses: u32,
+    pub created: DateTime<Utc>,
+}
+
+impl Promotion {
+    pub(crate) fn to_v3(&self) -> Value {
+        json!({
+            "id": self.id,
+            "redemption_type": self.redemption_type,
+            "name": self.name,
+            "display_name": self.name,
+            "created_from": "api",
+            "channels": [],
+            "customer": {"group_ids": [], "minimum_order_count": 0, "excluded_group_ids": []},
+            "rules": [{"action": {"cart_value": {"discount": {"percentage_amount": "10"}}}, "apply_once": true}],
+            "notifications": [],
+            "stop": false,
+            "currency_code": "*",
+            "current_uses": self.codes.iter().map(|c| c.current_uses).sum::<u32>(),
+            "start_date": "2025-01-01T00:00:00+00:00",
+            "status": self.status,
+            "can_be_used_with_other_promotions": true,
+            "coupon_overrides_automatic_when_offering_higher_discounts": false,
+            "coupon_type": "SINGLE",
+        })
+    }
+}
+
+impl PromotionCode {
+    pub(crate) fn to_v3(&self) -> Value {
+        json!({
+            "id": self.id,
+            "code": self.code,
+            "max_uses": self.max_uses,
+            "max_uses_per_customer": self.max_uses_per_customer,
+            "current_uses": self.current_uses,
+            "created": self.created.to_rfc3339_opts(SecondsFormat::Secs, false),
+        })
+    }
 }
 
 /// A webhook subscription as `/v3/hooks` shows it.

@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use shared::db::{Appended, ClaimOutcome, DbError, PageCounts};
 use shared::model::*;
+use shared::recovery::RecoveredOrder;
 use shared::{Phone, StoreHash};
 
 fn store() -> StoreHash {
@@ -92,6 +93,13 @@ fn send_record(cart_id: &str, step: u8) -> SendRecord {
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     }
 }
 
@@ -229,7 +237,19 @@ async fn a_delivery_report_from_a_stale_read_keeps_a_recovered_order_credited_me
     let amount = Decimal::new(12_950, 2);
     assert!(
         env.db()
-            .record_recovered_order(&store(), "cart-order", 1, 1001, amount)
+            .record_recovered_order(
+                &store(),
+                "cart-order",
+                1,
+                &RecoveredOrder {
+                    order_id: 1001,
+                    amount,
+                    currency: "USD".into(),
+                    coupon: None,
+                    at: chrono::Utc::now(),
+                },
+                "holder",
+            )
             .await
             .unwrap()
     );

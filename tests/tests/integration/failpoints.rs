@@ -567,3 +567,56 @@ async fn a_double_opt_in_check_dying_after_claiming_the_request_sends_it_once_on
     assert_eq!(app.texts_to(&phone).len(), 1);
     assert_eq!(requested(&app).await, 1);
 }
+
+#[tokio::test]
+async fn an_order_credited_by_an_invocation_that_died_is_published_once_when_sqs_redelivers_it() {
+    use integration_tests::recovery::{NY, cart, give_consent, phone, save, shopper_cart, sweep_and_send};
+    let app = app().await;
+    let store = app.seed_store("fprec01", |_| {}).await;
+    let hash = store.store_hash.as_str();
+    let ny = phone(NY);
+    give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
+    let (cart_id, items) = shopper_cart(&app, &store, &[("Blue Mug", 1, 12.5)], None).await;
+    save(&app, &cart(&store, &cart_id, Some(&ny), "US", at(DAYTIME), items)).await;
+    app.clock.advance(Duration::minutes(30));
+    sweep_and_send(&app).await;
+    let events = app.catch_domain_events().await;
+    let recovered = || async {
+        events
+            .take()
+            .await
+            .into_iter()
+            .filter(|e| e["detail-type"] == "cart.recovered")
+            .count()
+    };
+
+    let crash = arm("recovery.after_credit", hash, Action::Die, 1);
+    app.bigcommerce.hold_webhooks(false);
+    let order_id = app.bigcommerce.place_order(hash, &cart_id, 11).await;
+    poll_until_death(&app.sync_queue, &crash).await;
+    let record = app
+        .db()
+        .get_send(&store.store_hash, &cart_id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.recovered_order_id, Some(order_id));
+    assert_eq!(record.recovery_published_at, None);
+    assert_eq!(recovered().await, 0);
+
+    // SQS brings the order back after its visibility timeout: the dead invocation's claim is stale, so this
+    // delivery publishes; the order's later events publish nothing more.
+    app.clock.advance(SYNC_VISIBILITY);
+    let outcome = app.drain_sync().await;
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+    app.bigcommerce.set_order_status(hash, order_id, 10).await;
+    app.drain_sync().await;
+    assert_eq!(recovered().await, 1);
+    let record = app
+        .db()
+        .get_send(&store.store_hash, &cart_id, 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(record.recovery_published_at.is_some());
+}

@@ -985,6 +985,13 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent("sandbox", "msg-1", now);
@@ -1001,7 +1008,19 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     );
     assert!(
         app.db()
-            .record_recovered_order(&store, "cart-77", 1, 1001, rust_decimal::Decimal::new(12_950, 2))
+            .record_recovered_order(
+                &store,
+                "cart-77",
+                1,
+                &shared::recovery::RecoveredOrder {
+                    order_id: 1001,
+                    amount: rust_decimal::Decimal::new(12_950, 2),
+                    currency: "USD".into(),
+                    coupon: None,
+                    at: now,
+                },
+                "holder",
+            )
             .await
             .unwrap()
     );
@@ -1106,4 +1125,51 @@ impl ClockNow for TestApp {
     fn clock_now(&self) -> chrono::DateTime<chrono::Utc> {
         shared::Clock::now(self.clock.as_ref())
     }
+}
+
+#[tokio::test]
+async fn the_merchant_chooses_a_coupon_promotion_for_unique_codes_from_those_in_bigcommerce() {
+    let app = TestApp::start().await;
+    let mut merchant = app.install_app("coupon1").await;
+    let coupon = app.bigcommerce.create_promotion("coupon1", "SMS <10%> off", true);
+    app.bigcommerce
+        .create_promotion("coupon1", "Automatic free shipping", false);
+    let page = app.open_app("coupon1", None).await.page;
+    assert!(page.html.contains("No unique codes"), "{}", page.html);
+    assert!(
+        page.html
+            .contains(&format!("<option value=\"{coupon}\">SMS &lt;10%&gt; off</option>"))
+    );
+    assert!(
+        !page.html.contains("Automatic free shipping"),
+        "only coupon promotions carry codes"
+    );
+
+    let mut form = sms_form();
+    form.push(("coupon_promotion_id".into(), "not-a-number".into()));
+    let refused = app.submit(&mut merchant, "/settings", form).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.html);
+    assert!(
+        app.db()
+            .get_store(&hash("coupon1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .settings_version
+            == 0
+    );
+
+    let mut form = sms_form();
+    form.push(("coupon_promotion_id".into(), coupon.to_string()));
+    let connected = app.submit(&mut merchant, "/settings", form).await;
+    assert_eq!(connected.status, StatusCode::OK, "{}", connected.html);
+    let saved = app.db().settings_version(&hash("coupon1"), 1).await.unwrap().unwrap();
+    assert_eq!(saved.reminders.coupon_promotion_id, Some(coupon));
+    assert!(
+        connected
+            .html
+            .contains(&format!("<option value=\"{coupon}\" selected>")),
+        "{}",
+        connected.html
+    );
 }

@@ -589,6 +589,13 @@ async fn claim_like_a_crashed_sender(app: &TestApp, store: &SeededStore, cart_id
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     app.db().claim_send(&record).await.unwrap();
     let began = app
@@ -1165,5 +1172,178 @@ async fn reminders_due_while_the_provider_is_down_for_an_hour_go_out_once_afterw
         ),
         "{}",
         page.html
+    );
+}
+
+#[tokio::test]
+async fn a_credited_order_publishes_one_cart_recovered_however_often_its_events_arrive() {
+    let app = start(DAYTIME).await;
+    let store = app.seed_store("rec030", |_| {}).await;
+    let hash = store.store_hash.as_str();
+    let ny = phone(NY);
+    give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
+    let (cart_id, items) = shopper_cart(&app, &store, &[("Blue Mug", 2, 12.5)], None).await;
+    save(&app, &cart(&store, &cart_id, Some(&ny), "US", at(DAYTIME), items)).await;
+    app.clock.advance(Duration::minutes(30));
+    sweep_and_send(&app).await;
+    let events = app.catch_domain_events().await;
+
+    app.bigcommerce.hold_webhooks(false);
+    app.clock.advance(Duration::hours(2));
+    let credited_at = app.clock.now();
+    let order_id = app.bigcommerce.place_order(hash, &cart_id, 11).await;
+    app.drain_sync().await;
+    // The order's later events, and BigCommerce re-sending them, credit nothing new and publish nothing.
+    app.bigcommerce.set_order_status(hash, order_id, 10).await;
+    app.drain_sync().await;
+    app.bigcommerce.set_order_status(hash, order_id, 11).await;
+    app.drain_sync().await;
+
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    let published: Vec<_> = events
+        .take()
+        .await
+        .into_iter()
+        .filter(|e| e["detail-type"] == "cart.recovered")
+        .collect();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["source"], shared::messages::EVENT_SOURCE);
+    let detail = &published[0]["detail"];
+    assert_eq!(detail["event_id"], format!("{hash}:{cart_id}:1:{order_id}"));
+    assert_eq!(detail["store_hash"], hash);
+    assert_eq!(
+        (&detail["cart_id"], &detail["order_cart_id"]),
+        (&cart_id.clone().into(), &cart_id.into())
+    );
+    assert_eq!(detail["order_id"], order_id);
+    assert_eq!(detail["amount"], "25.0000", "as BigCommerce reports it");
+    assert_eq!(detail["currency"], "USD");
+    assert_eq!(detail["step"], 1);
+    assert_eq!(
+        detail["provider_message_id"].as_str(),
+        record.provider_message_id.as_deref()
+    );
+    assert_eq!(detail["recovered_at"], serde_json::to_value(credited_at).unwrap());
+    assert!(
+        !published[0].to_string().contains(ny.as_e164()),
+        "no phone number leaves"
+    );
+    assert_eq!(record.recovered_currency.as_deref(), Some("USD"));
+    assert_eq!(record.recovered_at, Some(credited_at));
+    assert_eq!(record.recovery_published_at, Some(credited_at));
+}
+
+/// A store whose reminders carry unique codes of its coupon promotion (the first promotion: id 1), with a
+/// consented New York number and its abandoned cart due in 30 minutes.
+async fn coupon_store(app: &TestApp, hash: &str) -> (SeededStore, String, u64) {
+    let store = app
+        .seed_store(hash, |s| {
+            s.reminders.coupon_promotion_id = Some(1);
+            s.reminders.template = "{brand}: Hi {first_name}, your {items} is waiting. {discount} {link}".into();
+        })
+        .await;
+    let promotion = app.bigcommerce.create_promotion(hash, "SMS 10% off", true);
+    assert_eq!(promotion, 1);
+    let ny = phone(NY);
+    give_consent(app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
+    let (cart_id, items) = shopper_cart(app, &store, &[("Blue Mug", 2, 12.5)], None).await;
+    save(app, &cart(&store, &cart_id, Some(&ny), "US", at(DAYTIME), items)).await;
+    app.clock.advance(Duration::minutes(30));
+    (store, cart_id, promotion)
+}
+
+#[tokio::test]
+async fn a_reminder_carries_its_own_coupon_code_and_the_order_redeeming_it_is_credited_with_the_code() {
+    let app = start(DAYTIME).await;
+    let (store, cart_id, promotion) = coupon_store(&app, "rec031").await;
+    let hash = store.store_hash.as_str();
+    sweep_and_send(&app).await;
+
+    let codes = app.bigcommerce.coupon_codes(hash, promotion);
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    let code = &codes[0];
+    let texts = app.sms.messages_to(NY);
+    assert_eq!(texts.len(), 1);
+    assert!(
+        texts[0].content.contains(&format!("Use code {code} at checkout.")),
+        "{}",
+        texts[0].content
+    );
+    assert!(!texts[0].content.contains("{coupon}"));
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    assert_eq!(record.coupon_code.as_deref(), Some(code.as_str()));
+    assert_eq!(record.body, texts[0].content);
+    assert_eq!(record.coupon_error, None);
+
+    app.bigcommerce.hold_webhooks(false);
+    app.clock.advance(Duration::hours(2));
+    app.bigcommerce
+        .place_order_with_coupon(hash, &cart_id, 11, Some(code))
+        .await;
+    app.drain_sync().await;
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    assert!(record.recovered_order_id.is_some());
+    assert_eq!(record.recovered_coupon.as_deref(), Some(code.as_str()));
+    // The merchant's recent reminders show the revenue with the code that brought it.
+    let page = app.open_app(hash, None).await.page.html;
+    assert!(page.contains(&format!("25.00 with code {code}")), "{page}");
+}
+
+#[tokio::test]
+async fn a_retried_reminder_reuses_its_coupon_code() {
+    use shared::failpoint::{Action, arm};
+    let app = start(DAYTIME).await;
+    let (store, cart_id, promotion) = coupon_store(&app, "rec032").await;
+    let hash = store.store_hash.as_str();
+    // The first delivery dies after BigCommerce created the code, before it was recorded; the second is
+    // refused by the provider after recording it; the third sends.
+    arm("send.after_coupon", hash, Action::Error, 1);
+    app.sms.fail_next(1, 500);
+    let (_, outcome) = sweep_and_send(&app).await;
+    assert_eq!((outcome.failed, outcome.succeeded), (2, 1), "retried through SQS");
+
+    let codes = app.bigcommerce.coupon_codes(hash, promotion);
+    assert_eq!(codes.len(), 1, "one code for one reminder: {codes:?}");
+    let texts = app.sms.messages_to(NY);
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].content.contains(&codes[0]), "{}", texts[0].content);
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    assert_eq!(record.coupon_code.as_ref(), Some(&codes[0]));
+}
+
+#[tokio::test]
+async fn a_reminder_whose_promotion_ended_or_is_out_of_codes_goes_without_one_and_says_why() {
+    let app = start(DAYTIME).await;
+    let (store, cart_id, promotion) = coupon_store(&app, "rec033").await;
+    let hash = store.store_hash.as_str();
+    app.bigcommerce.delete_promotion(hash, promotion);
+    sweep_and_send(&app).await;
+
+    let texts = app.sms.messages_to(NY);
+    assert_eq!(texts.len(), 1, "the reminder is sent all the same");
+    assert!(!texts[0].content.contains("Use code"), "{}", texts[0].content);
+    assert!(!texts[0].content.contains("{coupon}"));
+    let record = sent_record(&app, &store, &cart_id, 1).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert_eq!(record.coupon_code, None);
+    assert!(
+        record
+            .coupon_error
+            .as_deref()
+            .is_some_and(|e| e.contains("no longer exists")),
+        "{:?}",
+        record.coupon_error
+    );
+
+    // A store out of codes (BigCommerce answers 422): the same.
+    let (other, other_cart, _) = coupon_store(&app, "rec034").await;
+    app.bigcommerce.set_coupon_code_quota("rec034", Some(0));
+    sweep_and_send(&app).await;
+    let record = sent_record(&app, &other, &other_cart, 1).await;
+    assert_eq!(record.status, SendStatus::Sent);
+    assert!(
+        record.coupon_error.as_deref().is_some_and(|e| e.contains("422")),
+        "{:?}",
+        record.coupon_error
     );
 }

@@ -756,6 +756,13 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     record_sent(app, &mut record, &sent, now).await;
     record
@@ -881,6 +888,13 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
         clicked_at: None,
         recovered_order_id: None,
         recovered_amount: None,
+        recovered_currency: None,
+        recovered_at: None,
+        recovery_published_at: None,
+        coupon_code: None,
+        coupon_error: None,
+        coupon_body: None,
+        recovered_coupon: None,
     };
     let sent = app
         .send

@@ -54,7 +54,7 @@ pub async fn changed(deps: &Deps, ctx: &StoreContext, order_id: u64) -> Result<(
             link_contact(deps, ctx, &order, phone).await?;
         }
     }
-    crate::attribution::order_completed(deps, ctx.hash(), &order).await
+    crate::attribution::order_completed(deps, ctx.hash(), &ctx.client, &order).await
 }
 
 async fn link_contact(deps: &Deps, ctx: &StoreContext, order: &Order, phone: &Phone) -> Result<(), SyncError> {
