@@ -12,7 +12,7 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::Phone;
-use shared::consent::{ConsentEventKind, OptOutMethod};
+use shared::consent::{ConsentEventKind, OptOutMethod, SentKind};
 use shared::db::delivery_lease;
 use shared::failpoint::{Action, Armed, arm};
 use shared::model::{Cart, SendStatus, SenderSharing, SyncJobStatus};
@@ -407,7 +407,44 @@ async fn a_send_job_failing_after_its_claim_sends_on_redelivery() {
 async fn a_send_job_dying_after_the_provider_call_never_sends_again() {
     // The outcome of a call whose invocation died is unknown: the step is settled without a second SMS.
     let (app, who) = reminder_crashing_at("send.after_provider", "fpsend3", 7303, Action::Die).await;
-    assert_eq!(send_status(&app, &who).await, SendStatus::Failed);
+    assert_settled_unconfirmed(&app, &who).await;
+}
+
+#[tokio::test]
+async fn a_send_job_failing_after_the_provider_call_never_sends_again() {
+    let (app, who) = reminder_crashing_at("send.after_provider", "fpsend5", 7305, Action::Error).await;
+    assert_settled_unconfirmed(&app, &who).await;
+}
+
+/// The SMS went out but its send was never recorded: the record must not say it failed, and the message
+/// counts for the number's frequency limits.
+async fn assert_settled_unconfirmed(app: &TestApp, who: &Subscriber) {
+    let send = app
+        .db()
+        .get_send(&who.store.store_hash, &who.cart.cart_id, 1)
+        .await
+        .unwrap()
+        .expect("the step was claimed");
+    assert_ne!(send.status, SendStatus::Failed, "the SMS went out: {send:?}");
+    assert_eq!(send.status, SendStatus::Unconfirmed);
+    assert!(
+        send.error.as_deref().is_some_and(|e| e.contains("not sent again")),
+        "{send:?}"
+    );
+    let snapshot = app
+        .db()
+        .phone_snapshot(&who.store.store_hash, &who.phone)
+        .await
+        .unwrap();
+    assert!(
+        snapshot
+            .sends
+            .iter()
+            .any(|s| matches!(&s.kind, SentKind::CartReminder { cart_id, step: 1 }
+            if *cart_id == who.cart.cart_id)),
+        "counted for frequency limits: {:?}",
+        snapshot.sends
+    );
 }
 
 #[tokio::test]
