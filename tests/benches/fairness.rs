@@ -14,7 +14,8 @@
 //! Environment: `FAIRNESS_CUSTOMERS` (A's customers, default 100000), `FAIRNESS_QUOTA` (A's API requests per
 //! 30 s, default 150 as on Standard and Plus plans), `FAIRNESS_EVENTS` (updates and STOPs
 //! per store and phase, default 6), `FAIRNESS_INTERVAL_MS` (between one store's events, default 10000),
-//! `FAIRNESS_SHARED_QUEUE=1` (bulk sync on the live queue, as before it had its own: the baseline).
+//! `FAIRNESS_SHARED_QUEUE=1` (bulk sync on the live queue, as before it had its own: the baseline),
+//! `FAIRNESS_LOG=path` (every function's JSON log lines, with a timestamp each, written to `path`).
 
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::model::SenderSharing;
@@ -68,6 +69,10 @@ async fn main() {
     let interval = Duration::from_millis(env("FAIRNESS_INTERVAL_MS", 10_000));
     let shared_queue = env("FAIRNESS_SHARED_QUEUE", 0) == 1;
     let quota = env("FAIRNESS_QUOTA", 150) as u32;
+    if let Ok(path) = std::env::var("FAIRNESS_LOG") {
+        let file = std::fs::File::create(&path).expect("log file");
+        shared::logging::init_writing_to(std::sync::Mutex::new(file));
+    }
 
     let app = Arc::new(
         TestApp::start_with(TestAppOptions {
@@ -232,10 +237,20 @@ async fn phase(
                     });
                     let (customer_id, phone) = &stops[round];
                     let sent = Instant::now();
-                    if let Err(error) = app.sms.reply(phone.as_e164(), &sender, "STOP").await {
-                        // The sandbox gave up waiting for our answer; the provider would retry. Not timed.
-                        println!("  a STOP callback failed: {error}");
-                        continue;
+                    match app.sms.reply(phone.as_e164(), &sender, "STOP").await {
+                        Ok(delivery) if delivery.status >= 300 => {
+                            // Answered "not taken"; the provider would retry it later. Timed all the same.
+                            println!(
+                                "  a STOP callback was answered {}: {}",
+                                delivery.status, delivery.response_body
+                            );
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            // The sandbox gave up waiting for our answer; the provider would retry. Not timed.
+                            println!("  a STOP callback failed: {error}");
+                            continue;
+                        }
                     }
                     pending.lock().await.push(Pending::Stop {
                         store: hash.as_str().to_owned(),

@@ -175,6 +175,7 @@ async fn stop_crashing_at(point: &'static str, hash: &str, n: u32, action: Actio
             let failed = app.sms.redeliver(&delivery).await.unwrap();
             assert_eq!(failed.status, 503, "{}", failed.response_body);
         }
+        Action::Pause => unreachable!("crashes only"),
     }
     let resent = app.sms.redeliver(&delivery).await.unwrap();
     assert_eq!(resent.status, 200, "{}", resent.response_body);
@@ -215,6 +216,40 @@ async fn a_stop_dying_after_its_confirmation_went_out_is_not_confirmed_twice() {
 #[tokio::test]
 async fn a_stop_dying_after_claiming_its_confirmation_is_still_confirmed_on_the_resend() {
     stop_crashing_at("sms.answer.after_claim", "fpsms7", 7007, Action::Die).await;
+}
+
+#[tokio::test]
+async fn a_stop_the_provider_stopped_waiting_for_is_still_handled_to_its_end() {
+    // The provider gives up on a slow answer and closes the connection; as on Lambda behind API Gateway, the
+    // invocation goes on (it used to be dropped with the connection, losing the write-back: fairness bench).
+    let app = app().await;
+    let who = subscriber(&app, "fpsms8", 7008).await;
+    let delivery = stop_push(&app, &who.phone).await;
+    let slow = arm("consent.after_append", "fpsms8", Action::Pause, 1);
+    let confirmed = arm("sms.after_answer", "fpsms8", Action::Pause, 1);
+    tokio::select! {
+        answered = app.sms.redeliver(&delivery) => panic!("the push was answered: {answered:?}"),
+        () = slow.reached() => {}
+    }
+    slow.release();
+    tokio::time::timeout(std::time::Duration::from_secs(30), confirmed.reached())
+        .await
+        .expect("the invocation went on after its caller left");
+    confirmed.release();
+    app.drain_sync().await;
+    assert_eq!(
+        mirrored_status(&app, who.store.store_hash.as_str(), who.customer_id).as_deref(),
+        Some("unsubscribed"),
+        "the opt-out is written back"
+    );
+    let cart = app
+        .db()
+        .get_cart(&who.store.store_hash, &who.cart.cart_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cart.next_due_at, None, "the pending reminder is cancelled");
+    assert_eq!(app.texts_to(&who.phone).len(), 1, "exactly one confirmation");
 }
 
 /// A customer update whose delivery crashes at `point`, then is re-sent by BigCommerce: the contact is
@@ -356,6 +391,7 @@ async fn reminder_crashing_at(point: &'static str, hash: &str, n: u32, action: A
             let outcome = app.send_queue.poll_once(0).await.unwrap();
             assert_eq!(outcome.failed, 1, "{outcome:?}");
         }
+        Action::Pause => unreachable!("crashes only"),
     }
     // The job comes back after the queue's visibility timeout.
     app.clock.advance(SEND_VISIBILITY);
