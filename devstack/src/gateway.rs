@@ -161,7 +161,14 @@ async fn handle(
         return (StatusCode::NOT_FOUND, axum::Json(json!({"message": "Not Found"}))).into_response();
     };
     let event = api_gateway_event(route, &params, &method, &uri, &headers, &body, peer);
-    match route.function.invoke(event).await {
+    // As on AWS, an invocation runs to its end even when the caller stops waiting (API Gateway's timeout,
+    // a provider's): dropping it with the connection would cut a handler between two side effects.
+    let function = route.function.clone();
+    let invocation = tokio::spawn(async move { function.invoke(event).await });
+    let result = invocation
+        .await
+        .unwrap_or_else(|panicked| Err(InvokeError::Function(panicked.to_string())));
+    match result {
         Ok(response) => into_http(response),
         Err(InvokeError::Function(message))
         | Err(InvokeError::Payload(message))

@@ -44,6 +44,9 @@ mod registry {
         Error,
         /// The invocation never finishes (a Lambda timeout).
         Die,
+        /// The invocation waits there until the test calls [`Armed::release`] (a slow step: its caller may
+        /// give up meanwhile), then goes on.
+        Pause,
     }
 
     struct Entry {
@@ -52,6 +55,7 @@ mod registry {
         action: Action,
         remaining: u32,
         reached: Arc<Notify>,
+        release: Arc<Notify>,
     }
 
     static ARMED: LazyLock<Mutex<Vec<Entry>>> = LazyLock::new(Default::default);
@@ -59,6 +63,7 @@ mod registry {
     /// An armed failpoint, to wait until an invocation reached it.
     pub struct Armed {
         reached: Arc<Notify>,
+        release: Arc<Notify>,
     }
 
     impl Armed {
@@ -66,24 +71,30 @@ mod registry {
         pub async fn reached(&self) {
             self.reached.notified().await;
         }
+
+        /// Lets an invocation paused there ([`Action::Pause`]) go on (at once if it arrives later).
+        pub fn release(&self) {
+            self.release.notify_one();
+        }
     }
 
     /// Arms `name` for `scope`: the next `times` invocations that pass it there do `action`.
     pub fn arm(name: &'static str, scope: &str, action: Action, times: u32) -> Armed {
-        let reached = Arc::new(Notify::new());
+        let (reached, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         ARMED.lock().unwrap_or_else(|p| p.into_inner()).push(Entry {
             name,
             scope: scope.to_owned(),
             action,
             remaining: times,
             reached: reached.clone(),
+            release: release.clone(),
         });
-        Armed { reached }
+        Armed { reached, release }
     }
 
     /// Called by [`failpoint!`]: `true` when the caller must fail now; never returns when it must die.
     pub async fn hit(name: &'static str, scope: &str) -> bool {
-        let action = {
+        let (action, release) = {
             let mut armed = ARMED.lock().unwrap_or_else(|p| p.into_inner());
             let Some(found) = armed
                 .iter_mut()
@@ -94,12 +105,16 @@ mod registry {
             found.remaining -= 1;
             // A stored permit: a test waiting later still sees it.
             found.reached.notify_one();
-            found.action
+            (found.action, found.release.clone())
         };
         tracing::warn!(failpoint = name, ?action, "failpoint fired");
         match action {
             Action::Error => true,
             Action::Die => std::future::pending().await,
+            Action::Pause => {
+                release.notified().await;
+                false
+            }
         }
     }
 }

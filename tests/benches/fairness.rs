@@ -14,7 +14,8 @@
 //! Environment: `FAIRNESS_CUSTOMERS` (A's customers, default 100000), `FAIRNESS_QUOTA` (A's API requests per
 //! 30 s, default 150 as on Standard and Plus plans), `FAIRNESS_EVENTS` (updates and STOPs
 //! per store and phase, default 6), `FAIRNESS_INTERVAL_MS` (between one store's events, default 10000),
-//! `FAIRNESS_SHARED_QUEUE=1` (bulk sync on the live queue, as before it had its own: the baseline).
+//! `FAIRNESS_SHARED_QUEUE=1` (bulk sync on the live queue, as before it had its own: the baseline),
+//! `FAIRNESS_LOG=path` (every function's JSON log lines, with a timestamp each, written to `path`).
 
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::model::SenderSharing;
@@ -68,6 +69,10 @@ async fn main() {
     let interval = Duration::from_millis(env("FAIRNESS_INTERVAL_MS", 10_000));
     let shared_queue = env("FAIRNESS_SHARED_QUEUE", 0) == 1;
     let quota = env("FAIRNESS_QUOTA", 150) as u32;
+    if let Ok(path) = std::env::var("FAIRNESS_LOG") {
+        let file = std::fs::File::create(&path).expect("log file");
+        shared::logging::init_writing_to(std::sync::Mutex::new(file));
+    }
 
     let app = Arc::new(
         TestApp::start_with(TestAppOptions {
@@ -232,10 +237,27 @@ async fn phase(
                     });
                     let (customer_id, phone) = &stops[round];
                     let sent = Instant::now();
-                    if let Err(error) = app.sms.reply(phone.as_e164(), &sender, "STOP").await {
-                        // The sandbox gave up waiting for our answer; the provider would retry. Not timed.
-                        println!("  a STOP callback failed: {error}");
-                        continue;
+                    match app.sms.reply(phone.as_e164(), &sender, "STOP").await {
+                        Ok(delivery) if delivery.status >= 500 => {
+                            // Not taken now: the provider retries (here every 5 s, up to 5 times). Timed from
+                            // the first push.
+                            println!("  a STOP callback was answered {}; retried", delivery.status);
+                            let app = app.clone();
+                            tokio::spawn(async move {
+                                for _ in 0..5 {
+                                    tokio::time::sleep(Duration::from_secs(5)).await;
+                                    match app.sms.redeliver(&delivery).await {
+                                        Ok(answer) if answer.status < 500 => return,
+                                        _ => println!("  a STOP callback retry was not taken"),
+                                    }
+                                }
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(error) => {
+                            // The sandbox stopped waiting for our answer; the invocation goes on, as on Lambda.
+                            println!("  a STOP callback was not answered in time ({error}); still timed");
+                        }
                     }
                     pending.lock().await.push(Pending::Stop {
                         store: hash.as_str().to_owned(),

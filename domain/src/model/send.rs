@@ -13,6 +13,10 @@ pub enum SendStatus {
     Delivered,
     /// The provider or carrier could not deliver it.
     Failed,
+    /// The provider call started but its answer never came back (a timeout, or the invocation died right
+    /// after it): the message may have gone out, so it is never sent again and counts as this step's
+    /// reminder (the step moves on; frequency limits count it from its claim).
+    Unconfirmed,
 }
 
 /// One reminder for one cart step: the exactly-once claim and the evidence of what was sent and why.

@@ -808,6 +808,7 @@ fn reminders_table(html: &mut String, phone: &PhoneRecords, sends: &[&shared::mo
             SendStatus::Sent => "sent",
             SendStatus::Delivered => "delivered",
             SendStatus::Failed => "not sent",
+            SendStatus::Unconfirmed => "may have been sent (unconfirmed)",
         };
         let decision = match phone.allowing_decision(send) {
             Some(d) => format!(

@@ -293,6 +293,7 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
                 SendStatus::Sent => "sent",
                 SendStatus::Delivered => "delivered",
                 SendStatus::Failed => "failed",
+                SendStatus::Unconfirmed => "unconfirmed (not sent again)",
             };
             let _ = write!(
                 html,

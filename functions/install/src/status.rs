@@ -65,7 +65,8 @@ async fn outage_report(db: &Db, store: &StoreHash, outage: ProviderOutage) -> Re
     for send in sends {
         match send? {
             Some(send) if matches!(send.status, SendStatus::Sent | SendStatus::Delivered) => report.sent += 1,
-            Some(send) if send.status == SendStatus::Failed => {
+            // An unconfirmed send's error says its outcome is unknown and it is not sent again.
+            Some(send) if matches!(send.status, SendStatus::Failed | SendStatus::Unconfirmed) => {
                 let error = send.error.unwrap_or_default();
                 let why = error.strip_prefix("not sent: ").unwrap_or(&error).to_owned();
                 *report.not_sent.entry(why).or_default() += 1;

@@ -171,10 +171,10 @@ impl Send<'_> {
                     reason: "the step was already sent",
                 }))
             }
-            (SendStatus::Failed, _) => {
+            (SendStatus::Failed | SendStatus::Unconfirmed, _) => {
                 self.advance(cart, market).await?;
                 Ok(Some(JobOutcome::Dropped {
-                    reason: "the step already failed",
+                    reason: "the step already failed or its outcome is unknown",
                 }))
             }
             (SendStatus::Claimed, Some(started)) if self.now - started < SEND_ATTEMPT_TIMEOUT => {
@@ -182,7 +182,7 @@ impl Send<'_> {
             }
             (SendStatus::Claimed, Some(started)) => {
                 let mut record = record.clone();
-                self.fail(
+                self.unconfirmed(
                     &mut record,
                     format!(
                         "the provider call started {} never reported back; not sent again so it cannot arrive twice",
@@ -676,7 +676,7 @@ impl Send<'_> {
                 Ok(JobOutcome::Deferred { until })
             }
             SendFailure::Retryable | SendFailure::Unconfirmed => {
-                self.fail(
+                self.unconfirmed(
                     record,
                     format!("outcome unknown ({error}); not sent again so it cannot arrive twice"),
                 )
@@ -775,6 +775,24 @@ impl Send<'_> {
             tracing::warn!(step = record.step, "the send was settled meanwhile; not marked failed");
         }
         record.status = SendStatus::Failed;
+        record.error = Some(error);
+        Ok(())
+    }
+
+    /// Records a claimed reminder whose provider call never answered: it may have gone out, so it is never
+    /// sent again, and the step counts as done.
+    async fn unconfirmed(&self, record: &mut SendRecord, error: String) -> Result<(), SendError> {
+        if !self
+            .db
+            .record_send_unconfirmed(&record.store_hash, &record.cart_id, record.step, &error)
+            .await?
+        {
+            tracing::warn!(
+                step = record.step,
+                "the send was settled meanwhile; not marked unconfirmed"
+            );
+        }
+        record.status = SendStatus::Unconfirmed;
         record.error = Some(error);
         Ok(())
     }

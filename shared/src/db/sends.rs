@@ -108,8 +108,7 @@ impl Db {
         }
     }
 
-    /// Records that a claimed reminder was not sent (denied, refused, or its outcome unknown): status and
-    /// error only; ends the attempt. `Ok(false)` when the send is missing or no longer `claimed`, e.g. an
+    /// Records that a claimed reminder was not sent (denied or refused): status and error only; ends the attempt. `Ok(false)` when the send is missing or no longer `claimed`, e.g. an
     /// overlapping delivery of the job sent it: a sent reminder is never turned into a failed one.
     pub async fn record_send_failed(
         &self,
@@ -118,15 +117,39 @@ impl Db {
         step: u8,
         error: &str,
     ) -> Result<bool, DbError> {
+        self.settle_send(store, cart_id, step, SendStatus::Failed, error).await
+    }
+
+    /// Settles a claimed send whose provider call never answered as [`SendStatus::Unconfirmed`], under the
+    /// same condition as [`Self::record_send_failed`].
+    pub async fn record_send_unconfirmed(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        self.settle_send(store, cart_id, step, SendStatus::Unconfirmed, error)
+            .await
+    }
+
+    async fn settle_send(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        status: SendStatus,
+        error: &str,
+    ) -> Result<bool, DbError> {
         Self::conditional(
             self.update_send_item(store, cart_id, step)
-                .update_expression("SET #status = :failed, #error = :error REMOVE #attempt, #holder")
+                .update_expression("SET #status = :status, #error = :error REMOVE #attempt, #holder")
                 .condition_expression("attribute_exists(pk) AND #status = :claimed")
                 .expression_attribute_names("#status", "status")
                 .expression_attribute_names("#error", "error")
                 .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
                 .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
-                .expression_attribute_values(":failed", serde_dynamo::to_attribute_value(SendStatus::Failed)?)
+                .expression_attribute_values(":status", serde_dynamo::to_attribute_value(status)?)
                 .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
                 .expression_attribute_values(":error", s(error)),
         )

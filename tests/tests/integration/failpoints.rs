@@ -12,7 +12,7 @@ use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::Phone;
-use shared::consent::{ConsentEventKind, OptOutMethod};
+use shared::consent::{ConsentEventKind, OptOutMethod, SentKind};
 use shared::db::delivery_lease;
 use shared::failpoint::{Action, Armed, arm};
 use shared::model::{Cart, SendStatus, SenderSharing, SyncJobStatus};
@@ -175,6 +175,7 @@ async fn stop_crashing_at(point: &'static str, hash: &str, n: u32, action: Actio
             let failed = app.sms.redeliver(&delivery).await.unwrap();
             assert_eq!(failed.status, 503, "{}", failed.response_body);
         }
+        Action::Pause => unreachable!("crashes only"),
     }
     let resent = app.sms.redeliver(&delivery).await.unwrap();
     assert_eq!(resent.status, 200, "{}", resent.response_body);
@@ -215,6 +216,40 @@ async fn a_stop_dying_after_its_confirmation_went_out_is_not_confirmed_twice() {
 #[tokio::test]
 async fn a_stop_dying_after_claiming_its_confirmation_is_still_confirmed_on_the_resend() {
     stop_crashing_at("sms.answer.after_claim", "fpsms7", 7007, Action::Die).await;
+}
+
+#[tokio::test]
+async fn a_stop_the_provider_stopped_waiting_for_is_still_handled_to_its_end() {
+    // The provider gives up on a slow answer and closes the connection; as on Lambda behind API Gateway, the
+    // invocation goes on (it used to be dropped with the connection, losing the write-back: fairness bench).
+    let app = app().await;
+    let who = subscriber(&app, "fpsms8", 7008).await;
+    let delivery = stop_push(&app, &who.phone).await;
+    let slow = arm("consent.after_append", "fpsms8", Action::Pause, 1);
+    let confirmed = arm("sms.after_answer", "fpsms8", Action::Pause, 1);
+    tokio::select! {
+        answered = app.sms.redeliver(&delivery) => panic!("the push was answered: {answered:?}"),
+        () = slow.reached() => {}
+    }
+    slow.release();
+    tokio::time::timeout(std::time::Duration::from_secs(30), confirmed.reached())
+        .await
+        .expect("the invocation went on after its caller left");
+    confirmed.release();
+    app.drain_sync().await;
+    assert_eq!(
+        mirrored_status(&app, who.store.store_hash.as_str(), who.customer_id).as_deref(),
+        Some("unsubscribed"),
+        "the opt-out is written back"
+    );
+    let cart = app
+        .db()
+        .get_cart(&who.store.store_hash, &who.cart.cart_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cart.next_due_at, None, "the pending reminder is cancelled");
+    assert_eq!(app.texts_to(&who.phone).len(), 1, "exactly one confirmation");
 }
 
 /// A customer update whose delivery crashes at `point`, then is re-sent by BigCommerce: the contact is
@@ -356,6 +391,7 @@ async fn reminder_crashing_at(point: &'static str, hash: &str, n: u32, action: A
             let outcome = app.send_queue.poll_once(0).await.unwrap();
             assert_eq!(outcome.failed, 1, "{outcome:?}");
         }
+        Action::Pause => unreachable!("crashes only"),
     }
     // The job comes back after the queue's visibility timeout.
     app.clock.advance(SEND_VISIBILITY);
@@ -407,7 +443,44 @@ async fn a_send_job_failing_after_its_claim_sends_on_redelivery() {
 async fn a_send_job_dying_after_the_provider_call_never_sends_again() {
     // The outcome of a call whose invocation died is unknown: the step is settled without a second SMS.
     let (app, who) = reminder_crashing_at("send.after_provider", "fpsend3", 7303, Action::Die).await;
-    assert_eq!(send_status(&app, &who).await, SendStatus::Failed);
+    assert_settled_unconfirmed(&app, &who).await;
+}
+
+#[tokio::test]
+async fn a_send_job_failing_after_the_provider_call_never_sends_again() {
+    let (app, who) = reminder_crashing_at("send.after_provider", "fpsend5", 7305, Action::Error).await;
+    assert_settled_unconfirmed(&app, &who).await;
+}
+
+/// The SMS went out but its send was never recorded: the record must not say it failed, and the message
+/// counts for the number's frequency limits.
+async fn assert_settled_unconfirmed(app: &TestApp, who: &Subscriber) {
+    let send = app
+        .db()
+        .get_send(&who.store.store_hash, &who.cart.cart_id, 1)
+        .await
+        .unwrap()
+        .expect("the step was claimed");
+    assert_ne!(send.status, SendStatus::Failed, "the SMS went out: {send:?}");
+    assert_eq!(send.status, SendStatus::Unconfirmed);
+    assert!(
+        send.error.as_deref().is_some_and(|e| e.contains("not sent again")),
+        "{send:?}"
+    );
+    let snapshot = app
+        .db()
+        .phone_snapshot(&who.store.store_hash, &who.phone)
+        .await
+        .unwrap();
+    assert!(
+        snapshot
+            .sends
+            .iter()
+            .any(|s| matches!(&s.kind, SentKind::CartReminder { cart_id, step: 1 }
+            if *cart_id == who.cart.cart_id)),
+        "counted for frequency limits: {:?}",
+        snapshot.sends
+    );
 }
 
 #[tokio::test]

@@ -521,7 +521,7 @@ async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
     app.drain_send().await;
     assert_eq!(app.sms.messages_to(NY).len(), 1);
     let record = sent_record(&app, &store, "cart-1", 1).await;
-    assert_eq!(record.status, SendStatus::Failed);
+    assert_eq!(record.status, SendStatus::Unconfirmed);
     assert!(record.error.unwrap().contains("outcome unknown"));
     assert_eq!(stored_cart(&app, &store, "cart-1").await.reminders_sent, 1);
 }
@@ -558,7 +558,7 @@ async fn an_attempt_that_never_reported_back_is_not_repeated() {
     sweep_and_send(&app).await;
     assert!(app.sms.messages().is_empty());
     let record = sent_record(&app, &store, "cart-1", 1).await;
-    assert_eq!(record.status, SendStatus::Failed);
+    assert_eq!(record.status, SendStatus::Unconfirmed);
     assert!(record.error.unwrap().contains("never reported back"));
 }
 
