@@ -8,8 +8,9 @@
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
 //!   recovered revenue), told in plain sentences; the app's logs go to .local/demo/app.log
-//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop, settings_page, fairness) against moto,
-//!   the simulator and the sandbox; it prints its figures
+//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop, settings_page, fairness, coldstart)
+//!   against moto, the simulator and the sandbox; it prints its figures (`coldstart` first builds the
+//!   functions' release binaries)
 //! - `sender <approve | share | revoke | show> <sender> [store_hash]`: the operator approves (or withdraws) a
 //!   sender number or ID for a store, after checking it in the SMS provider account
 
@@ -145,6 +146,13 @@ fn demo() -> Result<()> {
 /// Runs `tests/benches/<name>.rs` (release build) against a fresh moto server.
 fn bench(args: &[String]) -> Result<()> {
     let tools = tools::bootstrap()?;
+    if args[0] == "coldstart" {
+        step("Building the functions as deployed (release profile) and the bare lambda_runtime yardstick");
+        run(cargo()
+            .args(["build", "--release"])
+            .args(FUNCTIONS.iter().flat_map(|f| ["-p", f])))?;
+        run(cargo().args(["build", "--release", "-p", "sweep", "--example", "bare_runtime"]))?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     let moto = runtime.block_on(devstack::moto::Moto::start(&tools.dir))?;
     let result = run(cargo()
@@ -154,6 +162,9 @@ fn bench(args: &[String]) -> Result<()> {
     drop(moto);
     result
 }
+
+/// Every function's crate, one Lambda each.
+const FUNCTIONS: &[&str] = &["install", "webhooks", "shopper", "sync", "sweep", "send"];
 
 fn validate_template(tools: &tools::Tools) -> Result<()> {
     let root = tools::workspace_root();
