@@ -35,7 +35,7 @@ impl Clients {
             aws: Aws::new(sdk, &AwsResources::from_env(env)?),
             bigcommerce: BigCommerce::new(&BigCommerceConfig::from_env(env)?)?
                 .with_token_key(TokenKey::from_env(sdk, env)?),
-            sms: SmsClient::new(&SmsConfig::from_env(env)?, reqwest::Client::new(), clock.clone()),
+            sms: SmsClient::new(&SmsConfig::from_env(env)?, crate::tls::client(), clock.clone()),
             sms_webhook_token: sms_webhook_token(env)?,
             app_url: AppUrl::from_env(env)?,
             clock,

@@ -48,6 +48,7 @@ pub use domain::secret;
 pub mod sms;
 pub use domain::store_events;
 pub use domain::store_hash;
+pub mod tls;
 pub mod web;
 pub mod write_back;
 

@@ -47,7 +47,7 @@ impl Deps {
             aws: Aws::new(sdk, &AwsResources::from_env(env)?),
             bigcommerce: BigCommerce::new(&bigcommerce_config)?,
             bigcommerce_config,
-            sms: SmsClient::new(&sms_config, reqwest::Client::new(), clock.clone()),
+            sms: SmsClient::new(&sms_config, shared::tls::client(), clock.clone()),
             sms_config,
             sms_webhook_token: sms_webhook_token(env)?,
             messagemedia_callbacks,

@@ -147,7 +147,7 @@ impl BigCommerce {
     }
 
     pub fn with_policy(config: &BigCommerceConfig, policy: RetryPolicy) -> Result<Self> {
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .user_agent(concat!("sms-consent-app/", env!("CARGO_PKG_VERSION")))
             .redirect(reqwest::redirect::Policy::none())
             .build()
