@@ -27,6 +27,7 @@ pub mod model;
 pub mod phone;
 pub mod queue;
 pub mod recovery;
+pub mod recovery_stats;
 pub mod replies;
 pub mod secret;
 pub mod sms;

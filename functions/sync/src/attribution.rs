@@ -40,7 +40,14 @@ pub async fn order_completed(deps: &Deps, store_hash: &StoreHash, order: &Order)
         return Ok(());
     };
     if db
-        .record_recovered_order(store_hash, &send.cart_id, send.step, order.id, order.total_inc_tax)
+        .record_recovered_order(
+            store_hash,
+            &send.cart_id,
+            send.step,
+            order.id,
+            order.total_inc_tax,
+            order_at,
+        )
         .await?
     {
         tracing::info!(

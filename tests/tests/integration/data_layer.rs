@@ -229,7 +229,7 @@ async fn a_delivery_report_from_a_stale_read_keeps_a_recovered_order_credited_me
     let amount = Decimal::new(12_950, 2);
     assert!(
         env.db()
-            .record_recovered_order(&store(), "cart-order", 1, 1001, amount)
+            .record_recovered_order(&store(), "cart-order", 1, 1001, amount, chrono::Utc::now())
             .await
             .unwrap()
     );

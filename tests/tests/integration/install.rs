@@ -1001,7 +1001,14 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
     );
     assert!(
         app.db()
-            .record_recovered_order(&store, "cart-77", 1, 1001, rust_decimal::Decimal::new(12_950, 2))
+            .record_recovered_order(
+                &store,
+                "cart-77",
+                1,
+                1001,
+                rust_decimal::Decimal::new(12_950, 2),
+                chrono::Utc::now()
+            )
             .await
             .unwrap()
     );
