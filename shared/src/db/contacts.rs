@@ -38,7 +38,15 @@ impl Db {
 
     /// Saves one contact and its group memberships.
     pub async fn put_contact(&self, contact: &Contact) -> Result<(), DbError> {
-        self.put_contacts(std::slice::from_ref(contact)).await
+        let new = self
+            .get(&phone_pk(&contact.store_hash, &contact.phone), CONTACT_SK)
+            .await?
+            .is_none();
+        self.batch_put(Self::contact_items(contact)?).await?;
+        if new {
+            self.count_new_contacts(&contact.store_hash, 1).await?;
+        }
+        Ok(())
     }
 
     /// Saves many contacts (and their group memberships) with batched writes, and adds the ones that were not

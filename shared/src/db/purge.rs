@@ -8,7 +8,7 @@
 //! marker goes last. A re-install within the grace period clears `purge_after`; its marker is then dropped.
 
 use super::keys::{
-    CONTACT_SK, PURGE_PK, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_sk, store_contacts,
+    CONTACT_SK, PURGE_PK, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_sk, stats_pk, store_contacts,
     store_decisions, store_pk, store_sends, store_subscribers,
 };
 use super::{Db, DbError, Item, n, s};
@@ -192,6 +192,11 @@ impl Db {
                     return Ok(step.outcome);
                 }
             }
+        }
+        // The settings page's counters (no personal data; day items would expire anyway).
+        for item in self.query_partition(&stats_pk(store), None).await? {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            self.delete_counted(&mut step, &stats_pk(store), &sk).await?;
         }
         // The store's own partition, the store record last; erasure records are proof (they carry their TTL).
         let items = self.query_partition(&store_pk(store), None).await?;
