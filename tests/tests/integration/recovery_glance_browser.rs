@@ -71,7 +71,7 @@ async fn the_chart_funnel_and_reasons_render_in_the_browser() {
     );
 
     // The table behind the disclosure is hidden until opened, then shows today's figures.
-    let visible = "document.querySelector('#recovery-days tbody tr').getBoundingClientRect().height > 0";
+    let visible = "document.querySelector('#recovery-days tbody tr').checkVisibility()";
     assert_eq!(browser.eval(visible).await.unwrap(), serde_json::json!(false));
     browser
         .eval("document.querySelector('#recovery-days summary').click(); true")
