@@ -9,7 +9,7 @@ use integration_tests::TestApp;
 use integration_tests::install::sms_form;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::model::{Contact, ContactSource};
-use shared::{Phone, Secret, StoreHash};
+use shared::{Clock, Phone, Secret, StoreHash};
 use std::time::{Duration, Instant};
 
 fn contact(store: &StoreHash, phone: Phone) -> Contact {
