@@ -1,13 +1,15 @@
 //! What opening the settings page costs: DynamoDB and BigCommerce requests per page, and time per page against
-//! moto and the simulator on loopback, for a connected store with many contacts; plus the CPU cost of the
-//! per-request checks (JWT, session cookie). `cargo xtask bench settings_page [contacts]`.
+//! moto and the simulator on loopback, for connected stores of 2,000 and 50,000 contacts (the cost must not
+//! grow with the store); plus the CPU cost of the per-request checks (JWT, session cookie).
+//! `cargo xtask bench settings_page [contacts]`.
 
 use chrono::Utc;
+use futures::StreamExt;
 use integration_tests::TestApp;
 use integration_tests::install::sms_form;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::model::{Contact, ContactSource};
-use shared::{Phone, Secret, StoreHash};
+use shared::{Clock, Phone, Secret, StoreHash};
 use std::time::{Duration, Instant};
 
 fn contact(store: &StoreHash, phone: Phone) -> Contact {
@@ -37,111 +39,136 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Connects a store, seeds `contacts` contacts (the first 200 with a consent event) and 30 days of recovery
+/// counters, then measures `GET /settings`.
+async fn measure(app: &TestApp, hash: &str, contacts: usize) {
+    let mut merchant = app.install_app(hash).await;
+    let page = app.submit(&mut merchant, "/settings", sms_form()).await;
+    assert_eq!(page.status, 200, "{}", page.html);
+    let store = StoreHash::parse(hash).unwrap();
+
+    // Contacts (numbers +1415555xxxx, +1628555xxxx, ... are valid mobiles), written with batched writes
+    // (`put_contacts`: BatchGetItem to count the new ones, BatchWriteItem), several chunks at once.
+    let started = Instant::now();
+    let area_codes = ["415", "628", "650", "510", "408", "925"];
+    let phones: Vec<Phone> = (0..contacts)
+        .map(|i| {
+            let e164 = format!("+1{}555{:04}", area_codes[i / 10_000], i % 10_000);
+            Phone::from_e164(&e164).expect("valid mobile")
+        })
+        .collect();
+    let all: Vec<Contact> = phones.iter().map(|p| contact(&store, p.clone())).collect();
+    futures::stream::iter(all.chunks(1_000))
+        .map(|chunk| async move { app.db().put_contacts(chunk).await.unwrap() })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+    let now = Utc::now();
+    let events: Vec<ConsentEvent> = phones
+        .iter()
+        .take(200)
+        .enumerate()
+        .map(|(i, phone)| {
+            ConsentEvent::new(
+                store.clone(),
+                phone.clone(),
+                Purpose::Marketing,
+                now,
+                now,
+                format!("bench:{i}"),
+                ConsentEventKind::KeywordOptIn {
+                    keyword: OptInKeyword::Start,
+                    raw_text: "START".into(),
+                    message_id: None,
+                },
+            )
+        })
+        .collect();
+    app.db().append_consents(&events).await.unwrap();
+    for back in 0..30 {
+        app.db()
+            .add_day_counts(
+                &store,
+                app.clock.now() - chrono::Duration::days(back),
+                &[
+                    ("abandoned", 40),
+                    ("eligible", 12),
+                    ("sent", 12),
+                    ("delivered", 11),
+                    ("clicked", 4),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    println!(
+        "{hash}: seeded {contacts} contacts ({} with a consent event) in {:.1?}",
+        events.len(),
+        started.elapsed()
+    );
+
+    // Warm up, then measure GET /settings (what every page view and refresh costs).
+    for _ in 0..3 {
+        app.get_page("/settings", Some(&merchant.cookie)).await;
+    }
+    let rounds = 20;
+    let db_before = app.aws.aws.db.counter().calls();
+    let items_before = app.aws.aws.db.counter().items_read();
+    let bc_before = app.bigcommerce.requests(hash).len();
+    let mut times = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let page = app.get_page("/settings", Some(&merchant.cookie)).await;
+        times.push(started.elapsed());
+        assert_eq!(page.status, 200);
+        assert!(page.contains(&format!("<td data-state=\"total\">{contacts}</td>")));
+        assert!(page.contains("<td data-state=\"subscribed\">200</td>"));
+        assert!(page.contains("id=\"recovery-chart\""));
+    }
+    times.sort();
+    let db_calls = (app.aws.aws.db.counter().calls() - db_before) as f64 / rounds as f64;
+    let items = (app.aws.aws.db.counter().items_read() - items_before) as f64 / rounds as f64;
+    let bc_calls = (app.bigcommerce.requests(hash).len() - bc_before) as f64 / rounds as f64;
+    println!(
+        "GET /settings, {contacts} contacts ({rounds} loads): p50 {:.1?}, p95 {:.1?}; per load: {db_calls:.1} \
+         DynamoDB requests, {items:.1} items read, {bc_calls:.0} BigCommerce requests",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95),
+    );
+
+    // Where the time goes (the emulators are far slower than DynamoDB and BigCommerce).
+    let started = Instant::now();
+    app.db()
+        .recovery_days(&store, app.clock.now().date_naive(), 30)
+        .await
+        .unwrap();
+    println!(
+        "  30 days of counters + contacts by consent state (one BatchGetItem): {:.1?}",
+        started.elapsed()
+    );
+    let record = app.db().get_store(&store).await.unwrap().unwrap();
+    let client = app.install.bigcommerce.store_client(&record).await.unwrap();
+    let started = Instant::now();
+    client.hooks().await.unwrap();
+    client.scripts().await.unwrap();
+    println!(
+        "  webhook and script check (2 BigCommerce requests): {:.1?}",
+        started.elapsed()
+    );
+}
+
 fn main() {
-    let contacts: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2_000);
+    // `cargo xtask bench settings_page [contacts]`: one size, else 2,000 and 50,000.
+    let sizes: Vec<usize> = match std::env::args().skip(1).find_map(|a| a.parse().ok()) {
+        Some(contacts) => vec![contacts],
+        None => vec![2_000, 50_000],
+    };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let app = TestApp::start().await;
-        let mut merchant = app.install_app("bench1").await;
-        let page = app.submit(&mut merchant, "/settings", sms_form()).await;
-        assert_eq!(page.status, 200, "{}", page.html);
-        let store = StoreHash::parse("bench1").unwrap();
-
-        // Contacts (numbers +1415555xxxx, +1628555xxxx, ... are valid mobiles).
-        let started = Instant::now();
-        let area_codes = ["415", "628", "650", "510", "408", "925"];
-        let phones: Vec<Phone> = (0..contacts)
-            .map(|i| {
-                let e164 = format!("+1{}555{:04}", area_codes[i / 10_000], i % 10_000);
-                Phone::from_e164(&e164).expect("valid mobile")
-            })
-            .collect();
-        let all: Vec<Contact> = phones.iter().map(|p| contact(&store, p.clone())).collect();
-        app.db().put_contacts(&all).await.unwrap();
-        // The page folds the ledgers of the first contacts only (by phone): those get a consent event each.
-        let now = Utc::now();
-        let events: Vec<ConsentEvent> = phones
-            .iter()
-            .take(2 * install::status::CONSENT_SAMPLE)
-            .enumerate()
-            .map(|(i, phone)| {
-                ConsentEvent::new(
-                    store.clone(),
-                    phone.clone(),
-                    Purpose::Marketing,
-                    now,
-                    now,
-                    format!("bench:{i}"),
-                    ConsentEventKind::KeywordOptIn {
-                        keyword: OptInKeyword::Start,
-                        raw_text: "START".into(),
-                        message_id: None,
-                    },
-                )
-            })
-            .collect();
-        app.db().append_consents(&events).await.unwrap();
-        println!(
-            "seeded {contacts} contacts ({} with a consent event) in {:.1?}",
-            events.len(),
-            started.elapsed()
-        );
-
-        // Warm up, then measure GET /settings (what every page view and refresh costs).
-        for _ in 0..3 {
-            app.get_page("/settings", Some(&merchant.cookie)).await;
+        for (i, contacts) in sizes.into_iter().enumerate() {
+            measure(&app, &format!("bench{}", i + 1), contacts).await;
         }
-        let rounds = 20;
-        let db_before = app.aws.aws.db.counter().calls();
-        let items_before = app.aws.aws.db.counter().items_read();
-        let bc_before = app.bigcommerce.requests("bench1").len();
-        let mut times = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let started = Instant::now();
-            let page = app.get_page("/settings", Some(&merchant.cookie)).await;
-            times.push(started.elapsed());
-            assert_eq!(page.status, 200);
-            assert!(page.contains(&format!("<td data-state=\"total\">{contacts}</td>")));
-        }
-        times.sort();
-        let db_calls = (app.aws.aws.db.counter().calls() - db_before) as f64 / rounds as f64;
-        let items = (app.aws.aws.db.counter().items_read() - items_before) as f64 / rounds as f64;
-        let bc_calls = (app.bigcommerce.requests("bench1").len() - bc_before) as f64 / rounds as f64;
-        println!(
-            "GET /settings, {contacts} contacts ({rounds} loads): p50 {:.1?}, p95 {:.1?}; per load: {db_calls:.0} \
-             DynamoDB requests, {items:.0} items read, {bc_calls:.0} BigCommerce requests",
-            percentile(&times, 0.5),
-            percentile(&times, 0.95),
-        );
-
-        // Where the time goes (the emulators are far slower than DynamoDB and BigCommerce).
-        let started = Instant::now();
-        app.db()
-            .store_contact_sample(&store, install::status::CONSENT_SAMPLE)
-            .await
-            .unwrap();
-        println!(
-            "  contact count + first {} contacts: {:.1?}",
-            install::status::CONSENT_SAMPLE,
-            started.elapsed()
-        );
-        let started = Instant::now();
-        for phone in phones.iter().take(install::status::CONSENT_SAMPLE) {
-            app.db().ledger(&store, phone).await.unwrap();
-        }
-        println!(
-            "  one ledger query: {:.1?}",
-            started.elapsed() / install::status::CONSENT_SAMPLE as u32
-        );
-        let record = app.db().get_store(&store).await.unwrap().unwrap();
-        let client = app.install.bigcommerce.store_client(&record).await.unwrap();
-        let started = Instant::now();
-        client.hooks().await.unwrap();
-        client.scripts().await.unwrap();
-        println!(
-            "  webhook and script check (2 BigCommerce requests): {:.1?}",
-            started.elapsed()
-        );
     });
 
     // The per-request checks, on their own.

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod callbacks;
 pub mod form;
+pub mod glance;
 pub mod hooks;
 pub mod jwt;
 pub mod page;

@@ -275,7 +275,7 @@ impl Page<'_> {
                 let db = &deps.aws.db;
                 let hash = &self.store.store_hash;
                 let (status, sender) = futures::try_join!(
-                    status::load(db, hash),
+                    status::load(db, hash, deps.clock.now()),
                     db.sender_status(hash, settings.sender_id.as_deref())
                 )?;
                 (Some(status), Some(sender))

@@ -4,7 +4,7 @@
 
 use crate::form::{Form, option_value};
 use crate::page::Notice;
-use crate::status::{CONSENT_SAMPLE, OutageReport, RECENT_REMINDERS, Status};
+use crate::status::{OutageReport, RECENT_REMINDERS, Status};
 use chrono::{DateTime, Utc};
 use shared::StoreHash;
 use shared::bigcommerce::Promotion;
@@ -252,6 +252,8 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
     }
     html.push_str("</div>");
 
+    crate::glance::section(html, status);
+
     let counts = status.consent_counts;
     let _ = write!(
         html,
@@ -270,14 +272,6 @@ fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Setting
         counts.never_subscribed,
         status.contacts_total
     );
-    if status.contacts_total > status.contacts_folded as u64 {
-        let _ = write!(
-            html,
-            "<p class=\"muted\">Consent states are counted for the first {CONSENT_SAMPLE} contacts (by phone \
-             number) of {}.</p>",
-            status.contacts_total
-        );
-    }
 
     html.push_str("<h3>Recent reminders</h3>");
     if status.recent_sends.is_empty() {

@@ -1,6 +1,8 @@
 //! What the settings page reports once the store is connected: the bulk sync's progress, contacts by consent
-//! state, recent reminders with recovered revenue, and the consent decisions behind them.
+//! state, recovery at a glance (30 days of counters), recent reminders with recovered revenue, and the consent
+//! decisions behind them.
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use shared::StoreHash;
 use shared::consent::{ConsentState, ConsentStatus, Purpose};
@@ -8,11 +10,10 @@ use shared::db::ProviderOutage;
 use shared::db::{Db, DbError};
 use shared::model::{ReminderDecision, SendRecord, SendStatus, SyncJob};
 use shared::recovery::RecoverySummary;
+use shared::recovery_stats::{CHART_DAYS, ConsentTotals, DayStats};
 use std::collections::BTreeMap;
 
-/// Contacts whose ledgers the page folds; beyond this it shows the total and says the counts are a sample.
-pub const CONSENT_SAMPLE: usize = 100;
-/// Ledgers read at once while folding the sample.
+/// Ledgers (or sends) read at once.
 const CONCURRENT_LEDGERS: usize = 16;
 /// Reminders listed, and summarised (clicks, recovered orders, revenue).
 pub const RECENT_REMINDERS: i32 = 50;
@@ -24,9 +25,10 @@ pub struct Status {
     pub sync_job: Option<SyncJob>,
     pub failed_pages: Vec<u32>,
     pub contacts_total: u64,
-    /// How many contacts' ledgers were folded into [`Status::consent_counts`].
-    pub contacts_folded: usize,
+    /// Contacts by consent state, from the store's counters (no ledger is read).
     pub consent_counts: ConsentCounts,
+    /// The counters of the last [`CHART_DAYS`] UTC days, oldest first (recovery at a glance).
+    pub days: Vec<DayStats>,
     pub recent_sends: Vec<SendRecord>,
     pub recent_decisions: Vec<ReminderDecision>,
     /// What [`Status::recent_sends`] achieved: clicks, recovered orders and their revenue.
@@ -102,10 +104,25 @@ impl ConsentCounts {
     }
 }
 
-pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
-    let (job, contacts, sends, decisions, outage) = futures::try_join!(
+impl From<ConsentTotals> for ConsentCounts {
+    fn from(totals: ConsentTotals) -> Self {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        Self {
+            subscribed: count(totals.subscribed),
+            subscribed_sms_express: count(totals.subscribed_sms_express),
+            pending_double_opt_in: count(totals.pending_double_opt_in),
+            unsubscribed: count(totals.unsubscribed),
+            never_subscribed: count(totals.never_subscribed()),
+        }
+    }
+}
+
+/// What the page shows once connected. Its cost does not grow with the store: every figure about contacts and
+/// recovery comes from counters (one `BatchGetItem`), lists are bounded.
+pub async fn load(db: &Db, store: &StoreHash, now: DateTime<Utc>) -> Result<Status, DbError> {
+    let (job, counters, sends, decisions, outage) = futures::try_join!(
         db.latest_sync_job(store),
-        db.store_contact_sample(store, CONSENT_SAMPLE),
+        db.recovery_days(store, now.date_naive(), CHART_DAYS),
         db.recent_sends(store, RECENT_REMINDERS),
         db.recent_decisions(store, RECENT_DECISIONS),
         db.provider_outage(store),
@@ -123,23 +140,22 @@ pub async fn load(db: &Db, store: &StoreHash) -> Result<Status, DbError> {
             .collect(),
         _ => Vec::new(),
     };
-    let (contacts_total, sample) = contacts;
-    let contacts_folded = sample.len();
-    let consent_counts = consent_counts(db, store, sample.into_iter().map(|c| c.phone)).await?;
+    let (days, totals) = counters;
     Ok(Status {
         recovery: RecoverySummary::of(&sends),
         sync_job: job,
         failed_pages,
-        contacts_total,
-        contacts_folded,
-        consent_counts,
+        contacts_total: u64::try_from(totals.contacts).unwrap_or(0),
+        consent_counts: totals.into(),
+        days,
         recent_sends: sends,
         recent_decisions: decisions,
         outage,
     })
 }
 
-/// Folds each phone's ledger (a few at once) and counts the contacts by marketing consent status.
+/// Folds each phone's ledger (a few at once) and counts the contacts by marketing consent status (the demo
+/// checks the counters against it).
 pub async fn consent_counts(
     db: &Db,
     store: &StoreHash,

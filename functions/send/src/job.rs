@@ -25,9 +25,13 @@ use shared::recovery::{
     SWEEP_LEASE, next_step_due, opt_out_link_path, recovery_link_path, reminder_coupon_code, render_reminder,
     sender_accepts_replies, step_timing, with_coupon,
 };
+use shared::recovery_stats::NotSent;
 use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
 use std::collections::BTreeMap;
 use std::time::Instant;
+
+/// The marker of a step's counted decision (`db::recovery_stats`).
+const COUNTED_DECISION: &str = "DECISION";
 
 /// How long a reminder waits when the SMS provider could not take it twice running.
 pub const PROVIDER_RETRY: Duration = Duration::minutes(5);
@@ -303,6 +307,18 @@ impl Send<'_> {
                     }
                 };
                 self.record_decision("allow", "allowed", &explanation, None).await?;
+                if self.step() == 1 {
+                    self.db
+                        .count_once(
+                            &self.store.store_hash,
+                            &cart.cart_id,
+                            COUNTED_DECISION,
+                            1,
+                            self.now,
+                            &[("abandoned", 1), ("eligible", 1)],
+                        )
+                        .await?;
+                }
                 self.send(&cart, recipient.market, record).await
             }
         }
@@ -686,6 +702,7 @@ impl Send<'_> {
             }
             SendFailure::InvalidNumber => {
                 self.fail(record, error.to_string()).await?;
+                self.count_refusal(cart, "invalid_number").await?;
                 self.mark_undeliverable(cart, record, &error).await?;
                 end_sequence(self.db, cart, self.now).await?;
                 Ok(JobOutcome::Refused {
@@ -694,6 +711,7 @@ impl Send<'_> {
             }
             SendFailure::OptedOut => {
                 self.fail(record, error.to_string()).await?;
+                self.count_refusal(cart, "opted_out").await?;
                 self.record_carrier_opt_out(record, &error).await?;
                 end_sequence(self.db, cart, self.now).await?;
                 Ok(JobOutcome::Refused { failure: "opted_out" })
@@ -713,6 +731,7 @@ impl Send<'_> {
             }
             SendFailure::MessageRejected => {
                 self.fail(record, error.to_string()).await?;
+                self.count_refusal(cart, "message_rejected").await?;
                 self.advance(cart, market).await?;
                 Ok(JobOutcome::Refused {
                     failure: "message_rejected",
@@ -732,6 +751,22 @@ impl Send<'_> {
         skip_step: bool,
     ) -> Result<JobOutcome, SendError> {
         self.record_decision("deny", code, explanation, None).await?;
+        // Counted before the cart moves on: a redelivery after a crash decides again, and the marker written
+        // with the count keeps it from counting twice.
+        let mut counts = vec![(NotSent::from_code(code).counter(), 1)];
+        if self.step() == 1 {
+            counts.push(("abandoned", 1));
+        }
+        self.db
+            .count_once(
+                &cart.store_hash,
+                &cart.cart_id,
+                COUNTED_DECISION,
+                self.step(),
+                self.now,
+                &counts,
+            )
+            .await?;
         if let Some(record) = claimed {
             self.fail(record, format!("not sent: {code}")).await?;
         }
@@ -741,6 +776,21 @@ impl Send<'_> {
             end_sequence(self.db, cart, self.now).await?;
         }
         Ok(JobOutcome::Denied { code: code.to_owned() })
+    }
+
+    /// The provider refused a reminder the engine allowed: counted once per step among the reasons.
+    async fn count_refusal(&self, cart: &Cart, failure: &str) -> Result<(), SendError> {
+        self.db
+            .count_once(
+                &cart.store_hash,
+                &cart.cart_id,
+                "REFUSED",
+                self.step(),
+                self.now,
+                &[(NotSent::from_code(failure).counter(), 1)],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn record_decision(

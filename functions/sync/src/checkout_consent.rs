@@ -116,6 +116,9 @@ pub async fn verify(
         .collect();
     if !verifications.is_empty() {
         db.append_consents(&verifications).await?;
+        // Once per checkout, however often the tick is verified again.
+        db.count_once(ctx.hash(), cart_id, "TICKED", 0, ctx.now, &[("consent_box_ticked", 1)])
+            .await?;
         tracing::info!(
             cart_id,
             phone = %billing_phone,

@@ -52,8 +52,16 @@ impl Db {
     /// Appends one event to the ledger unless an event with its idempotency key is already there.
     pub async fn append_consent(&self, event: &ConsentEvent) -> Result<Appended, DbError> {
         match self.transact(self.consent_actions(event)?.into()).await? {
-            Ok(()) => Ok(Appended::New),
-            Err(_) => Ok(Appended::AlreadyRecorded),
+            Ok(()) => {
+                // After the append, so the counters follow the ledger (a retry that appends nothing still
+                // recounts, which moves nothing when the state is already counted).
+                self.recount_consent_state(&event.store_hash, &event.phone).await?;
+                Ok(Appended::New)
+            }
+            Err(_) => {
+                self.recount_consent_state(&event.store_hash, &event.phone).await?;
+                Ok(Appended::AlreadyRecorded)
+            }
         }
     }
 
@@ -78,6 +86,11 @@ impl Db {
                 match self.transact(actions).await? {
                     Ok(()) => {
                         appended += pending.len();
+                        let phones: std::collections::BTreeSet<(&StoreHash, &Phone)> =
+                            pending.iter().map(|e| (&e.store_hash, &e.phone)).collect();
+                        for (store, phone) in phones {
+                            self.recount_consent_state(store, phone).await?;
+                        }
                         break;
                     }
                     Err(reasons) => {

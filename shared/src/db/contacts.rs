@@ -38,16 +38,40 @@ impl Db {
 
     /// Saves one contact and its group memberships.
     pub async fn put_contact(&self, contact: &Contact) -> Result<(), DbError> {
-        self.batch_put(Self::contact_items(contact)?).await
+        let new = self
+            .get(&phone_pk(&contact.store_hash, &contact.phone), CONTACT_SK)
+            .await?
+            .is_none();
+        self.batch_put(Self::contact_items(contact)?).await?;
+        if new {
+            self.count_new_contacts(&contact.store_hash, 1).await?;
+        }
+        Ok(())
     }
 
-    /// Saves many contacts (and their group memberships) with batched writes.
+    /// Saves many contacts (and their group memberships) with batched writes, and adds the ones that were not
+    /// saved before to the store's contact count (read before the write, so a retried write counts nothing).
     pub async fn put_contacts(&self, contacts: &[Contact]) -> Result<(), DbError> {
         let mut items = Vec::with_capacity(contacts.len() * 2);
+        let mut by_store: std::collections::BTreeMap<&StoreHash, std::collections::BTreeSet<&Phone>> =
+            Default::default();
         for contact in contacts {
             items.extend(Self::contact_items(contact)?);
+            by_store.entry(&contact.store_hash).or_default().insert(&contact.phone);
         }
-        self.batch_put(items).await
+        let mut new_by_store = Vec::new();
+        for (store, phones) in by_store {
+            let phones: Vec<Phone> = phones.into_iter().cloned().collect();
+            let existing = self.get_contacts(store, &phones).await?.len();
+            new_by_store.push((store, (phones.len() - existing.min(phones.len())) as i64));
+        }
+        self.batch_put(items).await?;
+        for (store, new) in new_by_store {
+            if new > 0 {
+                self.count_new_contacts(store, new).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the existing contacts among `phones` (batched), e.g. to merge a sync page into them.

@@ -18,6 +18,8 @@
 //! - `SWEEP`: the sweep's watermark.
 //! - `PURGE`: uninstalled stores by the time their data is purged.
 //! - `SENDER#{sender}`: the operator's approval of a sender number or ID (the stores it is proven for).
+//! - `STORE#{hash}#STATS`: the settings page's counters: one item per UTC day (`DAY#{date}`, TTL) and the
+//!   contacts by consent state (`CONSENT`).
 //!
 //! Indexes: `Lookup` (`gsi1pk`/`gsi1sk`: contact by customer id, send by provider message id, subscriber by
 //! id), `StoreLists` (`gsi2pk`/`gsi2sk`: a store's contacts, sends, reminder decisions and subscribers) and
@@ -273,6 +275,31 @@ pub fn store_subscribers(store: &StoreHash) -> String {
 pub const CART_RETENTION_DAYS: i64 = 90;
 pub const REPLY_RETENTION_DAYS: i64 = 180;
 pub const DECISION_RETENTION_DAYS: i64 = 365;
+
+/// The partition of a store's counters (recovery at a glance).
+pub fn stats_pk(store: &StoreHash) -> String {
+    format!("STORE#{store}#STATS")
+}
+
+/// In [`stats_pk`]: one UTC day's counters (`DAY#2026-11-25`).
+pub fn day_stats_sk(day: chrono::NaiveDate) -> String {
+    format!("DAY#{}", day.format("%Y-%m-%d"))
+}
+
+/// In [`stats_pk`]: the store's contacts by consent state.
+pub const CONSENT_STATS_SK: &str = "CONSENT";
+
+/// In a phone's partition: the consent state the store's counters count the phone in.
+pub const COUNTED_STATE_SK: &str = "COUNTED_STATE";
+
+/// In a cart's partition: marks that one reminder step's decision (or refusal) was counted, so a redelivered
+/// job does not count it again (`COUNTED#DECISION#01`).
+pub fn counted_sk(what: &str, step: u8) -> String {
+    format!("COUNTED#{what}#{step:02}")
+}
+
+/// Day counters outlive the chart's 30 days a little, then expire.
+pub const STATS_RETENTION_DAYS: i64 = 35;
 
 pub const SWEEP_PK: &str = "SWEEP";
 pub const WATERMARK_SK: &str = "WATERMARK";

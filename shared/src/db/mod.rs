@@ -17,6 +17,7 @@ mod person_records;
 mod purge;
 mod rate_limits;
 mod recovery;
+mod recovery_stats;
 mod replies;
 mod senders;
 mod sends;

@@ -9,8 +9,8 @@
 
 use super::keys::{
     CONSENT_KEY_PREFIX, CONSENT_PREFIX, CONTACT_SK, ERASURE_PREFIX, PHONE_CART_PREFIX, PURGE_PK, SEND_PREFIX,
-    SENT_PREFIX, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_due_range, purge_sk, store_contacts,
-    store_decisions, store_pk, store_sends, store_subscribers, time_in_sort_key,
+    SENT_PREFIX, STORE_SK, TTL_ATTRIBUTE, cart_pk, group_pk, phone_pk, purge_due_range, purge_sk, stats_pk,
+    store_contacts, store_decisions, store_pk, store_sends, store_subscribers, time_in_sort_key,
 };
 use super::{Db, DbError, Item, n, s};
 use crate::model::contact::GUEST_GROUP;
@@ -192,6 +192,11 @@ impl Db {
                     return Ok(step.outcome);
                 }
             }
+        }
+        // The settings page's counters (no personal data; day items would expire anyway).
+        for item in self.query_partition(&stats_pk(store), None).await? {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            self.delete_counted(&mut step, &stats_pk(store), &sk).await?;
         }
         // The store's own partition, the store record last; erasure records are proof (they carry their TTL).
         let items = self.query_partition(&store_pk(store), None).await?;

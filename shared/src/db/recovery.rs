@@ -10,7 +10,10 @@ use super::{Db, DbError, n, s, to_item};
 use crate::StoreHash;
 use crate::model::{SendRecord, SendStatus};
 use crate::recovery::{RecoveredOrder, RecreatedCart};
+use crate::recovery_stats::minor_units;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 /// The attribute that marks a provider call in flight on a claimed send.
@@ -41,6 +44,30 @@ impl Db {
             .table_name(&self.table)
             .key("pk", s(&cart_pk(store, cart_id)))
             .key("sk", s(&send_sk(step)))
+    }
+
+    /// A conditional update of a send record, for a transaction (see [`Db::update_send_counted`]).
+    pub(super) fn send_update(&self, store: &StoreHash, cart_id: &str, step: u8) -> UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&cart_pk(store, cart_id)))
+            .key("sk", s(&send_sk(step)))
+    }
+
+    /// Runs a conditional update of a send record and `ADD`s to the counters of the day of `at` in one
+    /// transaction: the counters move only when the update's condition held, i.e. only for the delivery of the
+    /// event that changed the record. `Ok(false)` when the condition failed (nothing written).
+    pub(super) async fn update_send_counted(
+        &self,
+        update: UpdateBuilder,
+        store: &StoreHash,
+        at: DateTime<Utc>,
+        counts: &[(&str, i64)],
+    ) -> Result<bool, DbError> {
+        let update = update.build().map_err(|e| DbError::Request(e.to_string()))?;
+        let mut actions = vec![TransactWriteItem::builder().update(update).build()];
+        actions.extend(self.add_to_day(store, at, counts));
+        Ok(self.transact(actions).await?.is_ok())
     }
 
     /// `Ok(true)` when the update ran, `Ok(false)` when its condition failed.
@@ -138,7 +165,8 @@ impl Db {
         Self::conditional(update).await
     }
 
-    /// Records the first click on a reminder's link. `Ok(false)` when it was clicked before (or never sent).
+    /// Records the first click on a reminder's link (counted on the day's `clicked` in the same transaction).
+    /// `Ok(false)` when it was clicked before (or never sent).
     pub async fn record_click(
         &self,
         store: &StoreHash,
@@ -146,21 +174,21 @@ impl Db {
         step: u8,
         at: DateTime<Utc>,
     ) -> Result<bool, DbError> {
-        Self::conditional(
-            self.update_send_item(store, cart_id, step)
-                .update_expression("SET clicked_at = :at")
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(clicked_at) OR attribute_type(clicked_at, :null))",
-                )
-                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
-                .expression_attribute_values(":null", s(NULL_TYPE)),
-        )
-        .await
+        let update = self
+            .send_update(store, cart_id, step)
+            .update_expression("SET clicked_at = :at")
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(clicked_at) OR attribute_type(clicked_at, :null))",
+            )
+            .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+            .expression_attribute_values(":null", s(NULL_TYPE));
+        self.update_send_counted(update, store, at, &[("clicked", 1)]).await
     }
 
-    /// Credits an order to a reminder as recovered revenue, and claims the publication of its
-    /// `cart.recovered` for `holder`. `Ok(false)` when the reminder is already credited (with this order or
-    /// another) or does not exist: only the one credit publishes.
+    /// Credits an order to a reminder as recovered revenue, counted on the day of the credit (`recovered`,
+    /// `revenue_minor`) in the same transaction, and claims the publication of its `cart.recovered` for
+    /// `holder`. `Ok(false)` when the reminder is already credited (with this order or another) or does not
+    /// exist: only the one credit counts and publishes.
     pub async fn record_recovered_order(
         &self,
         store: &StoreHash,
@@ -169,27 +197,27 @@ impl Db {
         credit: &RecoveredOrder,
         holder: &str,
     ) -> Result<bool, DbError> {
-        Self::conditional(
-            self.update_send_item(store, cart_id, step)
-                .update_expression(
-                    "SET recovered_order_id = :order, recovered_amount = :amount, recovered_currency = :currency, \
-                     recovered_at = :at, recovered_coupon = :coupon, #holder = :holder, #claimed = :at",
-                )
-                .condition_expression(
-                    "attribute_exists(pk) AND (attribute_not_exists(recovered_order_id) \
-                     OR attribute_type(recovered_order_id, :null))",
-                )
-                .expression_attribute_names("#holder", RECOVERY_HOLDER_ATTRIBUTE)
-                .expression_attribute_names("#claimed", RECOVERY_CLAIMED_ATTRIBUTE)
-                .expression_attribute_values(":order", n(credit.order_id))
-                .expression_attribute_values(":null", s(NULL_TYPE))
-                .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(credit.amount)?)
-                .expression_attribute_values(":currency", s(&credit.currency))
-                .expression_attribute_values(":coupon", serde_dynamo::to_attribute_value(&credit.coupon)?)
-                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(credit.at)?)
-                .expression_attribute_values(":holder", s(holder)),
-        )
-        .await
+        let update = self
+            .send_update(store, cart_id, step)
+            .update_expression(
+                "SET recovered_order_id = :order, recovered_amount = :amount, recovered_currency = :currency, \
+                 recovered_at = :at, recovered_coupon = :coupon, #holder = :holder, #claimed = :at",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(recovered_order_id) \
+                 OR attribute_type(recovered_order_id, :null))",
+            )
+            .expression_attribute_names("#holder", RECOVERY_HOLDER_ATTRIBUTE)
+            .expression_attribute_names("#claimed", RECOVERY_CLAIMED_ATTRIBUTE)
+            .expression_attribute_values(":order", n(credit.order_id))
+            .expression_attribute_values(":null", s(NULL_TYPE))
+            .expression_attribute_values(":amount", serde_dynamo::to_attribute_value(credit.amount)?)
+            .expression_attribute_values(":currency", s(&credit.currency))
+            .expression_attribute_values(":coupon", serde_dynamo::to_attribute_value(&credit.coupon)?)
+            .expression_attribute_values(":at", serde_dynamo::to_attribute_value(credit.at)?)
+            .expression_attribute_values(":holder", s(holder));
+        let counts = [("recovered", 1), ("revenue_minor", minor_units(credit.amount))];
+        self.update_send_counted(update, store, credit.at, &counts).await
     }
 
     /// Claims the publication of the `cart.recovered` of a credit nobody has published, when no one holds it

@@ -78,27 +78,32 @@ impl Db {
         message_id: &str,
         at: DateTime<Utc>,
     ) -> Result<(), DbError> {
-        let updated = Self::conditional(
-            self.update_send_item(store, cart_id, step)
-                .update_expression(
-                    "SET #status = :sent, provider = :provider, provider_message_id = :id, sent_at = :at, \
+        // The day's `sent` counter moves in the same transaction as the claimed -> sent change.
+        let updated = self
+            .update_send_counted(
+                self.send_update(store, cart_id, step)
+                    .update_expression(
+                        "SET #status = :sent, provider = :provider, provider_message_id = :id, sent_at = :at, \
                      #error = :null, gsi1pk = :lookup, gsi1sk = :lookup_sk REMOVE #attempt, #holder",
-                )
-                .condition_expression("attribute_exists(pk) AND #status = :claimed")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
-                .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
-                .expression_attribute_values(":sent", serde_dynamo::to_attribute_value(SendStatus::Sent)?)
-                .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
-                .expression_attribute_values(":provider", s(provider))
-                .expression_attribute_values(":id", s(message_id))
-                .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
-                .expression_attribute_values(":null", AttributeValue::Null(true))
-                .expression_attribute_values(":lookup", s(&provider_message_lookup(provider, message_id)))
-                .expression_attribute_values(":lookup_sk", s(SEND_LOOKUP_SK)),
-        )
-        .await?;
+                    )
+                    .condition_expression("attribute_exists(pk) AND #status = :claimed")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#error", "error")
+                    .expression_attribute_names("#attempt", ATTEMPT_ATTRIBUTE)
+                    .expression_attribute_names("#holder", ATTEMPT_HOLDER_ATTRIBUTE)
+                    .expression_attribute_values(":sent", serde_dynamo::to_attribute_value(SendStatus::Sent)?)
+                    .expression_attribute_values(":claimed", serde_dynamo::to_attribute_value(SendStatus::Claimed)?)
+                    .expression_attribute_values(":provider", s(provider))
+                    .expression_attribute_values(":id", s(message_id))
+                    .expression_attribute_values(":at", serde_dynamo::to_attribute_value(at)?)
+                    .expression_attribute_values(":null", AttributeValue::Null(true))
+                    .expression_attribute_values(":lookup", s(&provider_message_lookup(provider, message_id)))
+                    .expression_attribute_values(":lookup_sk", s(SEND_LOOKUP_SK)),
+                store,
+                at,
+                &[("sent", 1)],
+            )
+            .await?;
         if updated {
             Ok(())
         } else {
@@ -160,19 +165,23 @@ impl Db {
     /// status is still `seen`, the one the report was judged against: two reports racing cannot undo each
     /// other, and clicks and credits written meanwhile stay. `Ok(false)` when the status moved on (re-read and
     /// judge again) or the send is missing.
+    /// The report that first marks the send delivered counts on the day's `delivered` (delivery day), in the
+    /// same transaction.
     pub async fn record_delivery_report(&self, seen: SendStatus, next: &SendRecord) -> Result<bool, DbError> {
-        Self::conditional(
-            self.update_send_item(&next.store_hash, &next.cart_id, next.step)
-                .update_expression("SET #status = :status, delivered_at = :delivered, #error = :error")
-                .condition_expression("attribute_exists(pk) AND #status = :seen")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_names("#error", "error")
-                .expression_attribute_values(":status", serde_dynamo::to_attribute_value(next.status)?)
-                .expression_attribute_values(":seen", serde_dynamo::to_attribute_value(seen)?)
-                .expression_attribute_values(":delivered", serde_dynamo::to_attribute_value(next.delivered_at)?)
-                .expression_attribute_values(":error", serde_dynamo::to_attribute_value(&next.error)?),
-        )
-        .await
+        let update = self
+            .send_update(&next.store_hash, &next.cart_id, next.step)
+            .update_expression("SET #status = :status, delivered_at = :delivered, #error = :error")
+            .condition_expression("attribute_exists(pk) AND #status = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":status", serde_dynamo::to_attribute_value(next.status)?)
+            .expression_attribute_values(":seen", serde_dynamo::to_attribute_value(seen)?)
+            .expression_attribute_values(":delivered", serde_dynamo::to_attribute_value(next.delivered_at)?)
+            .expression_attribute_values(":error", serde_dynamo::to_attribute_value(&next.error)?);
+        let delivered_now = next.status == SendStatus::Delivered && seen != SendStatus::Delivered;
+        let counts: &[(&str, i64)] = if delivered_now { &[("delivered", 1)] } else { &[] };
+        let at = next.delivered_at.or(next.sent_at).unwrap_or(next.claimed_at);
+        self.update_send_counted(update, &next.store_hash, at, counts).await
     }
 
     /// Finds a send by the provider's message id (delivery reports, replies).

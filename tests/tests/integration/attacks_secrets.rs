@@ -182,11 +182,18 @@ fn only_functions_that_call_bigcommerce_may_decrypt_access_tokens() {
 fn each_function_gets_only_the_table_actions_it_uses() {
     // What each function's code paths call (shared/src/db: get → GetItem, put/put_new/put_action → PutItem,
     // updates → UpdateItem, query_partition/lookup_first/store_list_query → Query, batch_put → BatchWriteItem,
-    // batch_get → BatchGetItem, remove_user/forget_sighting → DeleteItem). Transactions need the actions inside.
+    // batch_get/recovery_days → BatchGetItem, remove_user/forget_sighting → DeleteItem). Transactions need the actions inside.
     let expected: BTreeMap<&str, &[&str]> = BTreeMap::from([
         (
             "InstallFunction",
-            &["DeleteItem", "GetItem", "PutItem", "Query", "UpdateItem"][..],
+            &[
+                "BatchGetItem",
+                "DeleteItem",
+                "GetItem",
+                "PutItem",
+                "Query",
+                "UpdateItem",
+            ][..],
         ),
         (
             "WebhooksFunction",

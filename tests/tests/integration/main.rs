@@ -19,6 +19,8 @@ mod install_browser;
 mod privacy;
 mod privacy_requests;
 mod recovery;
+mod recovery_glance;
+mod recovery_glance_browser;
 mod replies;
 mod replies_second_pass;
 mod sync;

@@ -138,7 +138,11 @@ async fn scan_table(app: &TestApp) -> Vec<(String, String, String)> {
 fn is_kept_proof(store: &SeededStore, number: &Phone, pk: &str, sk: &str) -> bool {
     let phone_pk = format!("STORE#{}#PHONE#{}", store.store_hash, number.as_e164());
     let cart_prefix = format!("STORE#{}#CART#", store.store_hash);
-    (pk == phone_pk && (sk == "CONTACT" || ["CONSENT#", "CONSENTKEY#", "SENT#"].iter().any(|p| sk.starts_with(p))))
+    // `COUNTED_STATE`: the consent state the store's counters count the number in (kept with the ledger).
+    (pk == phone_pk
+        && (sk == "CONTACT"
+            || sk == "COUNTED_STATE"
+            || ["CONSENT#", "CONSENTKEY#", "SENT#"].iter().any(|p| sk.starts_with(p))))
         || (pk.starts_with(&cart_prefix) && sk.starts_with("SEND#"))
         || (pk == format!("STORE#{}", store.store_hash) && sk.starts_with("ERASURE#"))
 }

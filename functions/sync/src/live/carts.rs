@@ -112,6 +112,15 @@ async fn refresh(
     );
     save(deps, ctx, existing.as_ref(), &cart).await?;
     if let Some(phone) = &billing_phone {
+        // The consent box sits beside the billing phone: a checkout that reached it showed the box (counted
+        // once per checkout, however often its events arrive).
+        if ctx
+            .reminders()
+            .is_some_and(|s| s.consent_option == shared::model::ConsentOption::SmsCheckbox)
+        {
+            db.count_once(ctx.hash(), cart_id, "SHOWN", 0, ctx.now, &[("consent_box_shown", 1)])
+                .await?;
+        }
         let details = checkout_details(&checkout, ctx.now);
         let attempt = consent.map_or(0, |c| c.attempt);
         checkout_consent::verify(deps, ctx, cart_id, phone, Some(&details), attempt).await?;
