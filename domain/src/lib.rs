@@ -14,6 +14,7 @@ pub mod messages;
 pub mod model;
 pub mod phone;
 pub mod recovery;
+pub mod recovery_stats;
 pub mod replies;
 pub mod secret;
 pub mod store_events;

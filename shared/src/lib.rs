@@ -43,7 +43,7 @@ pub use domain::model;
 pub use domain::phone;
 pub mod queue;
 pub use domain::recovery;
-pub mod recovery_stats;
+pub use domain::recovery_stats;
 pub use domain::replies;
 pub use domain::secret;
 pub mod sms;
