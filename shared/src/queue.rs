@@ -41,6 +41,11 @@ impl Queue {
         }
     }
 
+    /// Another queue reached through the same client (a function's own queue, e.g. the sweep's shard queue).
+    pub fn sibling(&self, url: impl Into<String>) -> Self {
+        Self::new(self.client.clone(), url)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -21,6 +21,7 @@ mod privacy_requests;
 mod recovery;
 mod replies;
 mod replies_second_pass;
+mod sweep_workers;
 mod sync;
 mod sync_queues;
 mod wiring;
