@@ -220,6 +220,15 @@ pub fn due_cart(store: &shared::StoreHash, i: usize, due: DateTime<Utc>) -> Cart
 
 /// Takes every job waiting in the send queue off it, without running them (what a sweep enqueued).
 pub async fn take_send_jobs(app: &TestApp) -> Vec<shared::messages::SendJob> {
+    take_send_jobs_with_groups(app)
+        .await
+        .into_iter()
+        .map(|(job, _)| job)
+        .collect()
+}
+
+/// [`take_send_jobs`], with each job's SQS message group.
+pub async fn take_send_jobs_with_groups(app: &TestApp) -> Vec<(shared::messages::SendJob, Option<String>)> {
     let sqs = aws_sdk_sqs::Client::new(&app.aws.sdk);
     let url = app.send_queue.queue_url();
     let mut jobs = Vec::new();
@@ -229,6 +238,7 @@ pub async fn take_send_jobs(app: &TestApp) -> Vec<shared::messages::SendJob> {
             .queue_url(url)
             .max_number_of_messages(10)
             .visibility_timeout(600)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
             .expect("send queue reads");
@@ -237,7 +247,14 @@ pub async fn take_send_jobs(app: &TestApp) -> Vec<shared::messages::SendJob> {
             return jobs;
         }
         for message in messages {
-            jobs.push(serde_json::from_str(message.body().unwrap_or_default()).expect("a send job"));
+            let group = message
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+                .cloned();
+            jobs.push((
+                serde_json::from_str(message.body().unwrap_or_default()).expect("a send job"),
+                group,
+            ));
             sqs.delete_message()
                 .queue_url(url)
                 .receipt_handle(message.receipt_handle().unwrap_or_default())

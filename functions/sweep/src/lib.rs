@@ -275,7 +275,12 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
                 }
             }
         }
-        deps.aws.send_queue.send_all(&jobs).await?;
+        // Each store's jobs in their own message group: a fair queue, so one store's burst of reminders does
+        // not hold back another store's.
+        deps.aws
+            .send_queue
+            .send_all_grouped(&jobs, |job| job.store_hash.as_str())
+            .await?;
         report.enqueued += jobs.len();
         if !page.more {
             break;

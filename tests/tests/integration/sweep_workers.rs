@@ -3,7 +3,7 @@
 //! every due cart to one send job however often a shard message is delivered.
 
 use chrono::Duration;
-use integration_tests::recovery::{due_cart, take_send_jobs};
+use integration_tests::recovery::{due_cart, take_send_jobs, take_send_jobs_with_groups};
 use integration_tests::{TestApp, TestAppOptions, at};
 use shared::db::keys::{DUE_SHARDS, due_bucket};
 use shared::messages::SweepShard;
@@ -186,4 +186,19 @@ async fn a_shard_message_no_fan_out_makes_takes_nothing_and_is_not_retried() {
     let jobs = take_send_jobs(&app).await;
     assert_eq!(jobs.len(), workers.enqueued);
     assert!(jobs.iter().all(|j| due.iter().any(|c| c.cart_id == j.cart_id)));
+}
+
+#[tokio::test]
+async fn each_stores_send_jobs_are_in_its_own_message_group() {
+    // On AWS a standard queue with message groups is a fair queue: a store bursting thousands of reminders does
+    // not raise another store's dwell time.
+    let app = app(sweep::CARTS_PER_WORKER).await;
+    let busy = seed(&app, "swp004", 30, 0).await;
+    let quiet = seed(&app, "swp005", 2, 0).await;
+    app.run_sweep().await;
+    let jobs = take_send_jobs_with_groups(&app).await;
+    assert_eq!(jobs.len(), busy.len() + quiet.len());
+    for (job, group) in &jobs {
+        assert_eq!(group.as_deref(), Some(job.store_hash.as_str()), "{job:?}");
+    }
 }
