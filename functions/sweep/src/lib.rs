@@ -8,9 +8,9 @@
 //! **Worker** (the sweep shard queue, [`sweep_shard`]): reads its shard in pages
 //! ([`shared::db::Db::due_in_shard`]), takes each due cart with a compare-and-set on its due time
 //! ([`shared::db::Db::put_cart_if_due`]) that moves the due time forward by [`SWEEP_LEASE`], and enqueues one
-//! [`SendJob`] per taken cart (deterministic job id). After [`Deps::carts_per_worker`] carts it hands the
-//! rest of its shard to a new message (a cursor), so every invocation is bounded and the shards run in
-//! parallel.
+//! [`SendJob`] per taken cart (deterministic job id), at most [`MAX_TAKES_PER_SECOND`]. After
+//! [`Deps::carts_per_worker`] carts it hands the rest of its shard to a new message (a cursor), so every
+//! invocation is bounded and the shards run in parallel.
 //!
 //! Nothing is lost and no cart is taken twice: the lease is the proof. A redelivered or duplicated shard
 //! message finds the carts it took already moved on; a worker that dies after taking a cart leaves it due
@@ -53,13 +53,17 @@ impl Deps {
     }
 }
 
-/// Carts one worker invocation reads at most: 2,000 takes (two DynamoDB calls each, 16 at a time) end in a few
-/// seconds on DynamoDB, far inside the function's timeout, and a shard of 12,500 due carts (100,000 over 8
-/// shards) is done in 7 hand-ons.
+/// Carts one worker invocation reads at most: 2,000 takes (two DynamoDB calls each, 16 at a time, at most
+/// [`MAX_TAKES_PER_SECOND`]) take 5 s, far inside the function's 60 s timeout; a shard of 12,500 due carts
+/// (100,000 in one hour bucket, over 8 shards) is done by 7 invocations in turn, in about 31 s.
 pub const CARTS_PER_WORKER: usize = 2_000;
-/// Carts taken concurrently by one worker (each is a read and a conditional write). With one worker per shard
-/// this bounds the writes to a due-index partition (see README, Performance).
+/// Carts taken concurrently by one worker (each is a read and a conditional write).
 const CONCURRENT_TAKES: usize = 16;
+/// Carts one worker takes per second at most. Each take moves the cart's entry from its due-index partition
+/// (`DUE#{bucket}#{shard}`) to the partition of its lease's bucket: with one worker per shard and bucket, and
+/// two buckets' workers of the same shard writing into the same new bucket, a partition gets at most 800
+/// index writes a second, under DynamoDB's 1,000 WCU per partition (README, Performance).
+pub const MAX_TAKES_PER_SECOND: u32 = 400;
 
 /// What a sweep did, returned as the invocation's result (visible in logs and to tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -251,11 +255,13 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
     let mut after = shard.after.clone();
     let page_size = deps.carts_per_worker.clamp(1, DUE_QUERY_PAGE);
     loop {
+        let started = std::time::Instant::now();
         let page = db
             .due_in_shard(&shard.bucket, shard.shard, after.as_deref(), until, page_size)
             .await?;
         report.queries += 1;
-        report.due_found += page.carts.len();
+        let page_len = page.carts.len();
+        report.due_found += page_len;
         after = page.cursor().or(after);
         let outcomes: Vec<Result<Take, DbError>> = futures::stream::iter(page.carts)
             .map(|due| take(deps, due, now))
@@ -284,6 +290,11 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
         report.enqueued += jobs.len();
         if !page.more {
             break;
+        }
+        // Physical throughput, so measured on the wall clock (like the send pace), not the business clock.
+        let floor = std::time::Duration::from_secs_f64(page_len as f64 / f64::from(MAX_TAKES_PER_SECOND));
+        if let Some(rest) = floor.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
         }
         if report.due_found >= deps.carts_per_worker {
             let rest = SweepShard {
