@@ -10,7 +10,8 @@
 //!    per second, workers, worker invocations, DynamoDB calls and items read per cart (the `Db` request
 //!    counter), and the hottest due-index partition (the most carts in one shard of one bucket).
 //!
-//! `cargo xtask bench sweep` (bench build, against a fresh moto server; add `-- --quick` for the small sizes).
+//! `cargo xtask bench sweep` (bench build, against a fresh moto server; add `-- --quick` for the small sizes,
+//! `-- --volume` for the second part only).
 //! Against moto the absolute times are moto's (one Python process); calls and items are what DynamoDB would see.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -173,7 +174,13 @@ async fn at_volume(due: usize) -> (Figures, usize) {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let sizes: &[usize] = if quick { &[0, 10_000] } else { &[0, 10_000, 100_000] };
+    // `--volume`: only the second table.
+    let volume_only = std::env::args().any(|a| a == "--volume");
+    let sizes: &[usize] = match (volume_only, quick) {
+        (true, _) => &[],
+        (false, true) => &[0, 10_000],
+        (false, false) => &[0, 10_000, 100_000],
+    };
     let volumes: &[usize] = if quick { &[10_000] } else { &[10_000, 100_000] };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     println!("sweep: {DUE} carts due, N carts not due (DynamoDB via moto)");
