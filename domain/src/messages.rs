@@ -94,6 +94,18 @@ impl SendJob {
     }
 }
 
+/// Work for one sweep worker (the sweep shard queue): the carts of one shard of one hour bucket of the due
+/// index that are due at `until`, after `after` (a `due_sk`, when a worker hands on the rest of its slice).
+/// Only the sweep sends these (IAM); whatever one says, a worker takes only carts due by its own clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepShard {
+    pub bucket: String,
+    pub shard: u32,
+    pub until: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
 /// Events published on the app's event bus (source [`EVENT_SOURCE`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

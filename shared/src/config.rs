@@ -47,7 +47,8 @@ impl Env {
         self.0.get(name).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
-    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+    /// A variable that must be set.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
         self.optional(name).map(str::to_owned).ok_or(ConfigError::Missing(name))
     }
 

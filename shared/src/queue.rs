@@ -1,4 +1,4 @@
-//! SQS: the sync queues (live and bulk) and the send queue.
+//! SQS: the sync queues (live and bulk), the send queue and the sweep shard queue.
 
 use crate::messages::SyncMessage;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
@@ -41,6 +41,11 @@ impl Queue {
         }
     }
 
+    /// Another queue reached through the same client (a function's own queue, e.g. the sweep's shard queue).
+    pub fn sibling(&self, url: impl Into<String>) -> Self {
+        Self::new(self.client.clone(), url)
+    }
+
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -58,6 +63,17 @@ impl Queue {
     /// Sends many messages, 10 per request; messages SQS refuses are retried once, then reported.
     pub async fn send_all<T: Serialize>(&self, messages: &[T]) -> Result<(), QueueError> {
         let grouped: Vec<(&T, Option<&str>)> = messages.iter().map(|m| (m, None)).collect();
+        self.send_all_in_groups(&grouped).await
+    }
+
+    /// Like [`Queue::send_all`], each message in the message group `group` names (its store): on a standard
+    /// queue that makes a fair queue, where one store's backlog does not raise the others' dwell time.
+    pub async fn send_all_grouped<T: Serialize>(
+        &self,
+        messages: &[T],
+        group: impl Fn(&T) -> &str,
+    ) -> Result<(), QueueError> {
+        let grouped: Vec<(&T, Option<&str>)> = messages.iter().map(|m| (m, Some(group(m)))).collect();
         self.send_all_in_groups(&grouped).await
     }
 

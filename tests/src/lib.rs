@@ -108,6 +108,25 @@ impl TestAws {
         &self.direct.db
     }
 
+    /// The sweep's dependencies as its Lambda gets them (its own `SWEEP_SHARD_QUEUE_URL`), over `aws`.
+    pub fn sweep_deps(
+        &self,
+        aws: Aws,
+        clock: std::sync::Arc<dyn shared::Clock>,
+        carts_per_worker: usize,
+    ) -> sweep::Deps {
+        let url = self
+            .resources
+            .reference("SweepShardQueue")
+            .expect("template.yaml declares the sweep shard queue");
+        sweep::Deps {
+            shards: aws.send_queue.sibling(url),
+            aws,
+            clock,
+            carts_per_worker,
+        }
+    }
+
     /// The template's access-token key, as the functions that call BigCommerce get it (`ACCESS_TOKEN_KEY_ID`).
     pub fn token_key(&self) -> shared::access_token::TokenKey {
         let env = self
@@ -185,6 +204,8 @@ mod app {
         /// Bulk sync messages go to the live sync queue too, as before bulk sync had its own queue (the
         /// `fairness` benchmark's baseline).
         pub shared_sync_queue: bool,
+        /// Carts one sweep worker invocation takes before handing the rest of its shard on.
+        pub sweep_carts_per_worker: usize,
     }
 
     impl Default for TestAppOptions {
@@ -198,6 +219,7 @@ mod app {
                 messagemedia_signed_webhooks: false,
                 deployed: false,
                 shared_sync_queue: false,
+                sweep_carts_per_worker: sweep::CARTS_PER_WORKER,
             }
         }
     }
@@ -215,6 +237,11 @@ mod app {
         /// The sync function on the bulk sync queue (bulk sync starts and customer pages).
         pub bulk_sync_queue: SqsEventSource,
         pub send_queue: SqsEventSource,
+        /// The sweep's workers on the sweep shard queue.
+        pub sweep_shard_queue: SqsEventSource,
+        /// What the sweep workers did since [`TestApp::drain_sweep_shards`] last looked.
+        sweep_workers: Arc<std::sync::Mutex<sweep::SweepReport>>,
+        pub sweep: Arc<sweep::Deps>,
         /// Every function's handler by crate name (`install`, `sweep`, ...), invocable with a JSON event.
         pub functions: BTreeMap<String, SharedFunction>,
         pub install: Arc<install::Deps>,
@@ -337,10 +364,8 @@ mod app {
                 })
             };
             let (shopper, sync, send) = (clients(), clients(), clients());
-            let sweep_deps = Arc::new(sweep::Deps {
-                aws: aws.aws.clone(),
-                clock: dyn_clock.clone(),
-            });
+            let sweep_deps =
+                Arc::new(aws.sweep_deps(aws.aws.clone(), dyn_clock.clone(), options.sweep_carts_per_worker));
 
             // Every function's real handler, keyed by crate name, behind the adapters Lambda's runtime uses.
             let mut functions: BTreeMap<String, SharedFunction> = BTreeMap::new();
@@ -376,7 +401,7 @@ mod app {
                     async move { sync::handler(&d, e).await }
                 }),
             );
-            let d = sweep_deps;
+            let d = sweep_deps.clone();
             functions.insert(
                 "sweep".into(),
                 handler_fn(move |e| {
@@ -415,6 +440,28 @@ mod app {
             let sync_queue = event_source("SyncFunction", "SyncQueue");
             let bulk_sync_queue = event_source("SyncFunction", "BulkSyncQueue");
             let send_queue = event_source("SendFunction", "SendQueue");
+            // The sweep's real worker, its figures kept for the tests.
+            let sweep_workers = Arc::new(std::sync::Mutex::new(sweep::SweepReport::default()));
+            let (d, totals) = (sweep_deps.clone(), sweep_workers.clone());
+            let mut sweep_shard_queue = SqsEventSource::for_queue(
+                &aws.sdk,
+                &aws.template,
+                &aws.resources,
+                "SweepFunction",
+                Some("SweepShardQueue"),
+                handler_fn(
+                    move |e: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>| {
+                        let (d, totals) = (d.clone(), totals.clone());
+                        async move {
+                            let (response, report) = sweep::work_shards(&d, e.payload).await;
+                            totals.lock().expect("not poisoned").add(&report);
+                            Ok::<_, lambda_runtime::Error>(response)
+                        }
+                    },
+                ),
+            )
+            .expect("event source from template");
+            sweep_shard_queue.retry_after_seconds = Some(0);
 
             Self {
                 aws,
@@ -431,6 +478,9 @@ mod app {
                 sync_queue,
                 bulk_sync_queue,
                 send_queue,
+                sweep_shard_queue,
+                sweep_workers,
+                sweep: sweep_deps,
                 functions,
                 install,
                 webhooks,
@@ -559,12 +609,24 @@ mod app {
                 .expect("sender approved");
         }
 
-        /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock).
+        /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock), then
+        /// runs its workers until the sweep shard queue is empty: the fan-out's report with the workers'
+        /// figures added.
         pub async fn run_sweep(&self) -> serde_json::Value {
-            self.functions["sweep"]
+            let fan_out = self.functions["sweep"]
                 .invoke(scheduled_event(self.clock.now()))
                 .await
-                .expect("sweep runs")
+                .expect("sweep runs");
+            let mut report: sweep::SweepReport = serde_json::from_value(fan_out).expect("a sweep report");
+            report.add(&self.drain_sweep_shards().await);
+            serde_json::to_value(report).expect("serializable")
+        }
+
+        /// Runs the sweep workers until the sweep shard queue is empty (failed messages are retried at once);
+        /// what they did since the last look.
+        pub async fn drain_sweep_shards(&self) -> sweep::SweepReport {
+            self.sweep_shard_queue.drain().await.expect("sweep shard queue drains");
+            std::mem::take(&mut *self.sweep_workers.lock().expect("not poisoned"))
         }
     }
 }

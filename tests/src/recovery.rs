@@ -193,6 +193,78 @@ pub fn cart(
     }
 }
 
+/// The `i`th cart of a store at volume (sweep tests and benchmarks): abandoned half an hour before `due`, its
+/// first reminder due then. No checkout behind it: only the sweep, which never calls BigCommerce, reads it.
+pub fn due_cart(store: &shared::StoreHash, i: usize, due: DateTime<Utc>) -> Cart {
+    Cart {
+        store_hash: store.clone(),
+        cart_id: format!("cart-{i:06}"),
+        customer_id: 0,
+        channel_id: 1,
+        email: None,
+        first_name: Some("Jane".into()),
+        phone: Some(Phone::from_e164(&format!("+4479{:08}", 11_000_000 + i % 80_000_000)).expect("valid UK mobile")),
+        country_code: Some("GB".into()),
+        state_code: None,
+        line_items: vec![item("Blue Mug", 101, 1, 1250)],
+        amount: rust_decimal::Decimal::new(1250, 2),
+        currency: "GBP".into(),
+        status: CartStatus::Active,
+        last_activity_at: due - Duration::minutes(30),
+        reminders_sent: 0,
+        next_due_at: Some(due),
+        converted_order_id: None,
+        updated_at: due - Duration::minutes(30),
+    }
+}
+
+/// Takes every job waiting in the send queue off it, without running them (what a sweep enqueued).
+pub async fn take_send_jobs(app: &TestApp) -> Vec<shared::messages::SendJob> {
+    take_send_jobs_with_groups(app)
+        .await
+        .into_iter()
+        .map(|(job, _)| job)
+        .collect()
+}
+
+/// [`take_send_jobs`], with each job's SQS message group.
+pub async fn take_send_jobs_with_groups(app: &TestApp) -> Vec<(shared::messages::SendJob, Option<String>)> {
+    let sqs = aws_sdk_sqs::Client::new(&app.aws.sdk);
+    let url = app.send_queue.queue_url();
+    let mut jobs = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .expect("send queue reads");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return jobs;
+        }
+        for message in messages {
+            let group = message
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
+                .cloned();
+            jobs.push((
+                serde_json::from_str(message.body().unwrap_or_default()).expect("a send job"),
+                group,
+            ));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("deleted");
+        }
+    }
+}
+
 /// Files the cart, with its checkout at BigCommerce proving its number (see [`checkout_proving`]).
 pub async fn save(app: &TestApp, cart: &Cart) {
     checkout_proving(app, cart).await;

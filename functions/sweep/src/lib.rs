@@ -1,48 +1,69 @@
-//! The `sweep` function: on a schedule, finds carts whose next reminder is due and enqueues send jobs.
+//! The `sweep` function: finds carts whose next reminder is due and enqueues send jobs, in two roles.
 //!
-//! 1. Reads the due index from the watermark up to now ([`shared::db::Db::due_carts`]: a query per hour bucket
-//!    and shard, never a scan), so its cost follows the carts that are due, not the table.
-//! 2. Takes each due cart with a compare-and-set on its due time ([`shared::db::Db::put_cart_if_due`]) that
-//!    moves the due time forward by [`SWEEP_LEASE`]: of overlapping sweeps only one takes a cart, and the next
-//!    sweep does not see it again while its job is pending.
-//! 3. Enqueues one [`SendJob`] per taken cart (deterministic job id), then advances the watermark.
-//! 4. Purges uninstalled stores whose grace period is over ([`shared::db::Db::purge_store`]).
+//! **Fan-out** (the 5-minute schedule, [`sweep`]): probes every shard of every hour bucket of the due index
+//! from the watermark up to now (one Query of one item each, never a scan) and sends one [`SweepShard`] to the
+//! sweep shard queue per shard that holds due carts; moves the watermark to the oldest bucket still holding
+//! any; purges uninstalled stores whose grace period is over ([`shared::db::Db::purge_store`]).
 //!
-//! A sweep that dies half-way loses nothing: a cart taken but never enqueued is due again when its lease ends,
-//! and a cart not yet taken is still due. Duplicate jobs (a re-enqueued cart whose first job was only slow)
-//! are harmless: the send claim lets one SMS out per cart step.
+//! **Worker** (the sweep shard queue, [`sweep_shard`]): reads its shard in pages
+//! ([`shared::db::Db::due_in_shard`]), takes each due cart with a compare-and-set on its due time
+//! ([`shared::db::Db::put_cart_if_due`]) that moves the due time forward by [`SWEEP_LEASE`], and enqueues one
+//! [`SendJob`] per taken cart (deterministic job id), at most [`MAX_TAKES_PER_SECOND`]. After
+//! [`Deps::carts_per_worker`] carts it hands the rest of its shard to a new message (a cursor), so every
+//! invocation is bounded and the shards run in parallel.
+//!
+//! Nothing is lost and no cart is taken twice: the lease is the proof. A redelivered or duplicated shard
+//! message finds the carts it took already moved on; a worker that dies after taking a cart leaves it due
+//! again when its lease ends (filed under a current bucket); a cart that could not be taken stays in its
+//! bucket, so the next fan-out's probe finds it and the watermark stays. Duplicate jobs (a re-enqueued cart
+//! whose first job was only slow) are harmless: the send claim lets one SMS out per cart step.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use futures::StreamExt;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::config::{AwsResources, Env};
-use shared::db::{DbError, DueCart};
-use shared::messages::SendJob;
-use shared::queue::QueueError;
+use shared::db::keys::{DUE_SHARDS, due_bucket, is_due_bucket};
+use shared::db::{DUE_QUERY_PAGE, DbError, DueCart};
+use shared::messages::{SendJob, SweepShard};
+use shared::queue::{Queue, QueueError};
 use shared::recovery::SWEEP_LEASE;
 use shared::{Clock, aws::Aws};
 use std::sync::Arc;
 
 pub struct Deps {
     pub aws: Aws,
+    /// The sweep shard queue (`SWEEP_SHARD_QUEUE_URL`): the fan-out's work for the workers.
+    pub shards: Queue,
     pub clock: Arc<dyn Clock>,
+    /// Carts one worker invocation reads at most before handing the rest of its shard on.
+    pub carts_per_worker: usize,
 }
 
 impl Deps {
     /// From the configuration `main.rs` read ([`shared::aws::startup_config`]).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
+        let aws = Aws::new(sdk, &AwsResources::from_env(env)?);
         Ok(Self {
-            aws: Aws::new(sdk, &AwsResources::from_env(env)?),
+            shards: aws.send_queue.sibling(env.required("SWEEP_SHARD_QUEUE_URL")?),
+            aws,
             clock: shared::clock::clock_from_env(env)?,
+            carts_per_worker: CARTS_PER_WORKER,
         })
     }
 }
 
-/// Due carts one sweep takes at most; the rest wait for the next sweep (every 5 minutes), which starts from the
-/// same watermark.
-pub const MAX_DUE_PER_SWEEP: usize = 2_000;
-/// Carts taken concurrently (each is a read and a conditional write).
+/// Carts one worker invocation reads at most: 2,000 takes (two DynamoDB calls each, 16 at a time, at most
+/// [`MAX_TAKES_PER_SECOND`]) take 5 s, far inside the function's 60 s timeout; a shard of 12,500 due carts
+/// (100,000 in one hour bucket, over 8 shards) is done by 7 invocations in turn, in about 31 s.
+pub const CARTS_PER_WORKER: usize = 2_000;
+/// Carts taken concurrently by one worker (each is a read and a conditional write).
 const CONCURRENT_TAKES: usize = 16;
+/// Carts one worker takes per second at most. Each take moves the cart's entry from its due-index partition
+/// (`DUE#{bucket}#{shard}`) to the partition of its lease's bucket: with one worker per shard and bucket, and
+/// two buckets' workers of the same shard writing into the same new bucket, a partition gets at most 800
+/// index writes a second, under DynamoDB's 1,000 WCU per partition (README, Performance).
+pub const MAX_TAKES_PER_SECOND: u32 = 400;
 
 /// What a sweep did, returned as the invocation's result (visible in logs and to tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,8 +80,9 @@ pub struct SweepReport {
     pub failed: usize,
     /// Index queries made.
     pub queries: u32,
-    /// More carts were due than one sweep takes.
-    pub truncated: bool,
+    /// Shard messages sent: by the fan-out, one per shard holding due carts; by a worker, its hand-on.
+    #[serde(default)]
+    pub shards_enqueued: usize,
     /// Uninstalled stores whose purge finished in this sweep.
     #[serde(default)]
     pub stores_purged: usize,
@@ -76,11 +98,91 @@ pub enum SweepError {
     /// The taken carts were not enqueued; they are due again when their lease ends.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A shard message no fan-out makes; retrying cannot help.
+    #[error("invalid sweep shard message: {0}")]
+    Invalid(String),
 }
 
-pub async fn handler(deps: &Deps, event: LambdaEvent<EventBridgeEvent>) -> Result<SweepReport, Error> {
-    tracing::info!(detail_type = %event.payload.detail_type, "sweep started");
-    let report = sweep(deps).await?;
+impl SweepError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            Self::Db(error) => error.is_retryable(),
+            Self::Queue(_) => true,
+            Self::Invalid(_) => false,
+        }
+    }
+}
+
+impl SweepReport {
+    /// Adds a worker's figures to these (what tests and the bench total over all workers).
+    pub fn add(&mut self, other: &SweepReport) {
+        self.due_found += other.due_found;
+        self.enqueued += other.enqueued;
+        self.taken_by_others += other.taken_by_others;
+        self.ended += other.ended;
+        self.failed += other.failed;
+        self.queries += other.queries;
+        self.shards_enqueued += other.shards_enqueued;
+        self.stores_purged += other.stores_purged;
+        self.purge_items_deleted += other.purge_items_deleted;
+    }
+}
+
+/// What the function is invoked with: the schedule (fan-out) or a batch from the sweep shard queue (workers).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum SweepEvent {
+    /// Told apart by its `Records`, which an EventBridge event never has.
+    Shards(SqsEvent),
+    Schedule(EventBridgeEvent),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum SweepResponse {
+    Swept(SweepReport),
+    Shards(SqsBatchResponse),
+}
+
+pub async fn handler(deps: &Deps, event: LambdaEvent<SweepEvent>) -> Result<SweepResponse, Error> {
+    match event.payload {
+        SweepEvent::Schedule(schedule) => {
+            tracing::info!(detail_type = %schedule.detail_type, "sweep started");
+            let report = sweep(deps).await?;
+            log_report("sweep fan-out finished", &report);
+            Ok(SweepResponse::Swept(report))
+        }
+        SweepEvent::Shards(batch) => Ok(SweepResponse::Shards(work_shards(deps, batch).await.0)),
+    }
+}
+
+/// Runs every shard message of a batch; the ones that failed retryably are given back to the queue. Also
+/// returns the workers' figures, totalled.
+pub async fn work_shards(deps: &Deps, batch: SqsEvent) -> (SqsBatchResponse, SweepReport) {
+    let mut response = SqsBatchResponse::default();
+    let mut total = SweepReport::default();
+    for record in batch.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let outcome = match serde_json::from_str::<SweepShard>(record.body.as_deref().unwrap_or_default()) {
+            Ok(shard) => sweep_shard(deps, &shard).await,
+            Err(error) => Err(SweepError::Invalid(error.to_string())),
+        };
+        match outcome {
+            Ok(report) => {
+                log_report("sweep worker finished", &report);
+                total.add(&report);
+            }
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(message_id = %id, %error, "sweep shard failed; it will be retried");
+                response.add_failure(id);
+            }
+            Err(error) => tracing::error!(message_id = %id, %error, "sweep shard dropped: retrying cannot help"),
+        }
+    }
+    (response, total)
+}
+
+fn log_report(what: &'static str, report: &SweepReport) {
     tracing::info!(
         due_found = report.due_found,
         enqueued = report.enqueued,
@@ -88,10 +190,9 @@ pub async fn handler(deps: &Deps, event: LambdaEvent<EventBridgeEvent>) -> Resul
         ended = report.ended,
         failed = report.failed,
         queries = report.queries,
-        truncated = report.truncated,
-        "sweep finished"
+        shards_enqueued = report.shards_enqueued,
+        "{what}"
     );
-    Ok(report)
 }
 
 enum Take {
@@ -100,42 +201,111 @@ enum Take {
     Ended,
 }
 
-/// One sweep, as the scheduled invocation runs it.
+/// The scheduled fan-out: one shard message per shard of the due index holding carts due now, the watermark
+/// moved to the oldest bucket that still holds any, then the purge duty.
 pub async fn sweep(deps: &Deps) -> Result<SweepReport, SweepError> {
     let db = &deps.aws.db;
     let now = deps.clock.now();
     let from = db.sweep_watermark().await?.unwrap_or(now - chrono::Duration::hours(1));
-    let page = db.due_carts(from, now, MAX_DUE_PER_SWEEP).await?;
-    let mut report = SweepReport {
-        due_found: page.carts.len(),
-        queries: page.queries,
-        truncated: page.carts.len() >= MAX_DUE_PER_SWEEP,
-        ..Default::default()
-    };
-    let outcomes: Vec<Result<Take, DbError>> = futures::stream::iter(page.carts)
-        .map(|due| take(deps, due, now))
-        .buffer_unordered(CONCURRENT_TAKES)
-        .collect()
-        .await;
-    let mut jobs = Vec::new();
-    for outcome in outcomes {
-        match outcome {
-            Ok(Take::Enqueue(job)) => jobs.push(job),
-            Ok(Take::TakenByOther) => report.taken_by_others += 1,
-            Ok(Take::Ended) => report.ended += 1,
-            Err(error) => {
-                tracing::warn!(%error, "a due cart could not be taken; the next sweep tries again");
-                report.failed += 1;
+    let mut report = SweepReport::default();
+    let mut shards = Vec::new();
+    let mut oldest_due = None;
+    let mut hour = from.min(now);
+    loop {
+        let bucket = due_bucket(hour);
+        for shard in 0..DUE_SHARDS {
+            let probe = db.due_in_shard(&bucket, shard, None, now, 1).await?;
+            report.queries += 1;
+            if !probe.carts.is_empty() {
+                oldest_due.get_or_insert(hour);
+                shards.push(SweepShard {
+                    bucket: bucket.clone(),
+                    shard,
+                    until: now,
+                    after: None,
+                });
             }
         }
+        if bucket == due_bucket(now) {
+            break;
+        }
+        hour += chrono::Duration::hours(1);
     }
-    deps.aws.send_queue.send_all(&jobs).await?;
-    report.enqueued = jobs.len();
-    // Carts left behind (failed, or beyond this sweep's share) may sit in any bucket read: start there again.
-    if report.failed == 0 && !report.truncated {
-        db.advance_sweep_watermark(now, now).await?;
-    }
+    deps.shards.send_all(&shards).await?;
+    report.shards_enqueued = shards.len();
+    // A bucket with due carts left (not yet worked, or a cart that could not be taken) is read again.
+    db.advance_sweep_watermark(oldest_due.unwrap_or(now), now).await?;
     purge(deps, now, &mut report).await;
+    Ok(report)
+}
+
+/// One worker: takes the carts of `shard` due by `until` (and by this worker's clock), page by page, and
+/// hands the rest on after [`Deps::carts_per_worker`].
+pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport, SweepError> {
+    if !is_due_bucket(&shard.bucket) || shard.shard >= DUE_SHARDS {
+        return Err(SweepError::Invalid(format!(
+            "bucket {:?} shard {}",
+            shard.bucket, shard.shard
+        )));
+    }
+    let db = &deps.aws.db;
+    let now = deps.clock.now();
+    let until = shard.until.min(now);
+    let mut report = SweepReport::default();
+    let mut after = shard.after.clone();
+    let page_size = deps.carts_per_worker.clamp(1, DUE_QUERY_PAGE);
+    loop {
+        let started = std::time::Instant::now();
+        let page = db
+            .due_in_shard(&shard.bucket, shard.shard, after.as_deref(), until, page_size)
+            .await?;
+        report.queries += 1;
+        let page_len = page.carts.len();
+        report.due_found += page_len;
+        after = page.cursor().or(after);
+        let outcomes: Vec<Result<Take, DbError>> = futures::stream::iter(page.carts)
+            .map(|due| take(deps, due, now))
+            .buffer_unordered(CONCURRENT_TAKES)
+            .collect()
+            .await;
+        let mut jobs = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(Take::Enqueue(job)) => jobs.push(job),
+                Ok(Take::TakenByOther) => report.taken_by_others += 1,
+                Ok(Take::Ended) => report.ended += 1,
+                Err(error) => {
+                    // Left in its bucket: the next fan-out finds it there.
+                    tracing::warn!(%error, "a due cart could not be taken; the next sweep tries again");
+                    report.failed += 1;
+                }
+            }
+        }
+        // Each store's jobs in their own message group: a fair queue, so one store's burst of reminders does
+        // not hold back another store's.
+        deps.aws
+            .send_queue
+            .send_all_grouped(&jobs, |job| job.store_hash.as_str())
+            .await?;
+        report.enqueued += jobs.len();
+        if !page.more {
+            break;
+        }
+        // Physical throughput, so measured on the wall clock (like the send pace), not the business clock.
+        let floor = std::time::Duration::from_secs_f64(page_len as f64 / f64::from(MAX_TAKES_PER_SECOND));
+        if let Some(rest) = floor.checked_sub(started.elapsed()) {
+            tokio::time::sleep(rest).await;
+        }
+        if report.due_found >= deps.carts_per_worker {
+            let rest = SweepShard {
+                after: after.clone(),
+                ..shard.clone()
+            };
+            deps.shards.send(&rest).await?;
+            report.shards_enqueued += 1;
+            break;
+        }
+    }
     Ok(report)
 }
 

@@ -23,6 +23,32 @@ pub struct DueCart {
     pub due_at: DateTime<Utc>,
 }
 
+impl DueCart {
+    /// The cart's sort key in the due index: the cursor a sweep worker continues after.
+    pub fn due_sk(&self) -> String {
+        due_sk(self.due_at, &self.store_hash, &self.cart_id)
+    }
+}
+
+/// Items one due-index query asks for (DynamoDB stops at 1 MB anyway; an entry is under 100 bytes).
+pub const DUE_QUERY_PAGE: usize = 500;
+
+/// One query's worth of one due-index shard ([`Db::due_in_shard`]).
+#[derive(Debug, Clone, Default)]
+pub struct DueSlice {
+    /// Due carts in index order (due time, then store and cart).
+    pub carts: Vec<DueCart>,
+    /// The shard holds more carts in the range than this query returned.
+    pub more: bool,
+}
+
+impl DueSlice {
+    /// Where the next query of the shard starts (after the last cart returned).
+    pub fn cursor(&self) -> Option<String> {
+        self.carts.last().map(DueCart::due_sk)
+    }
+}
+
 /// What one sweep read from the due index.
 #[derive(Debug, Clone, Default)]
 pub struct DueIndexPage {
@@ -145,46 +171,20 @@ impl Db {
             from_bucket: due_bucket(from),
             ..Default::default()
         };
-        let upper = due_sk_before(now);
         let mut hour = from.min(now);
         loop {
             let bucket = due_bucket(hour);
             for shard in 0..DUE_SHARDS {
-                let mut start = None;
+                let mut after = None;
                 loop {
-                    page.queries += 1;
-                    self.counter.call();
-                    let output = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(DUE_CARTS_INDEX)
-                        .key_condition_expression("due_pk = :pk AND due_sk < :upper")
-                        .expression_attribute_values(":pk", s(&due_pk(&bucket, shard)))
-                        .expression_attribute_values(":upper", s(&upper))
-                        .projection_expression("store_hash, cart_id, next_due_at")
-                        .set_exclusive_start_key(start.take())
-                        .send()
+                    let slice = self
+                        .due_in_shard(&bucket, shard, after.as_deref(), now, DUE_QUERY_PAGE)
                         .await?;
-                    let items = output.items.unwrap_or_default();
-                    self.counter.read(items.len());
-                    for item in items {
-                        #[derive(serde::Deserialize)]
-                        struct Row {
-                            store_hash: StoreHash,
-                            cart_id: String,
-                            next_due_at: DateTime<Utc>,
-                        }
-                        let row: Row = serde_dynamo::from_item(item)?;
-                        page.carts.push(DueCart {
-                            store_hash: row.store_hash,
-                            cart_id: row.cart_id,
-                            due_at: row.next_due_at,
-                        });
-                    }
-                    match output.last_evaluated_key {
-                        Some(key) if page.carts.len() < limit => start = Some(key),
-                        _ => break,
+                    page.queries += 1;
+                    after = slice.cursor().or(after);
+                    page.carts.extend(slice.carts);
+                    if !slice.more || page.carts.len() >= limit {
+                        break;
                     }
                 }
             }
@@ -197,6 +197,63 @@ impl Db {
             .sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.cart_id.cmp(&b.cart_id)));
         page.carts.truncate(limit);
         Ok(page)
+    }
+
+    /// One query of one shard of one hour bucket of the due index: at most `limit` carts due at or before
+    /// `until`, in index order, after the cursor `after` (a `due_sk` this shard returned before). One Query
+    /// call; `more` says whether the shard holds further carts in the range.
+    pub async fn due_in_shard(
+        &self,
+        bucket: &str,
+        shard: u32,
+        after: Option<&str>,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<DueSlice, DbError> {
+        let upper = due_sk_before(until);
+        self.counter.call();
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(DUE_CARTS_INDEX)
+            .expression_attribute_values(":pk", s(&due_pk(bucket, shard)))
+            .expression_attribute_values(":upper", s(&upper))
+            .projection_expression("store_hash, cart_id, next_due_at")
+            // The cursor's own entry comes back too (BETWEEN is inclusive): one more, skipped below.
+            .limit(i32::try_from(limit + usize::from(after.is_some())).unwrap_or(i32::MAX));
+        let query = match after {
+            Some(after) => query
+                .key_condition_expression("due_pk = :pk AND due_sk BETWEEN :after AND :upper")
+                .expression_attribute_values(":after", s(after)),
+            None => query.key_condition_expression("due_pk = :pk AND due_sk < :upper"),
+        };
+        let output = query.send().await?;
+        let items = output.items.unwrap_or_default();
+        self.counter.read(items.len());
+        let mut slice = DueSlice {
+            carts: Vec::with_capacity(items.len()),
+            more: output.last_evaluated_key.is_some(),
+        };
+        for item in items {
+            #[derive(serde::Deserialize)]
+            struct Row {
+                store_hash: StoreHash,
+                cart_id: String,
+                next_due_at: DateTime<Utc>,
+            }
+            let row: Row = serde_dynamo::from_item(item)?;
+            let cart = DueCart {
+                store_hash: row.store_hash,
+                cart_id: row.cart_id,
+                due_at: row.next_due_at,
+            };
+            if after.is_some_and(|after| cart.due_sk() == after) {
+                continue;
+            }
+            slice.carts.push(cart);
+        }
+        Ok(slice)
     }
 
     /// The oldest hour the sweep still needs to read (`None` before the first sweep).

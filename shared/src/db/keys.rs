@@ -314,6 +314,11 @@ pub fn due_bucket(at: DateTime<Utc>) -> String {
     at.format("%Y%m%d%H").to_string()
 }
 
+/// Whether `bucket` is one [`due_bucket`] makes (what a sweep worker checks of a message it is given).
+pub fn is_due_bucket(bucket: &str) -> bool {
+    bucket.len() == 10 && chrono::NaiveDateTime::parse_from_str(&format!("{bucket}00"), "%Y%m%d%H%M").is_ok()
+}
+
 /// The shard of a cart in every bucket: stable, spread by a hash of the cart's key.
 pub fn due_shard(store: &StoreHash, cart_id: &str) -> u32 {
     // FNV-1a: stable across processes and releases (std's hasher is not).
@@ -380,6 +385,10 @@ mod tests {
     #[test]
     fn due_buckets_are_hours_and_shards_are_stable() {
         assert_eq!(due_bucket(at("2026-11-25T14:59:00Z")), "2026112514");
+        assert!(is_due_bucket("2026112514"));
+        for bad in ["2026112524", "202611251", "20261125145", "2026-11-25", "DUE#x"] {
+            assert!(!is_due_bucket(bad), "{bad}");
+        }
         let store = StoreHash::parse("abc123").unwrap();
         let shard = due_shard(&store, "cart-1");
         assert!(shard < DUE_SHARDS);

@@ -26,7 +26,7 @@ mod stores;
 mod sync_jobs;
 mod tokens;
 
-pub use carts::{DueCart, DueIndexPage};
+pub use carts::{DUE_QUERY_PAGE, DueCart, DueIndexPage, DueSlice};
 pub use consent::{Appended, PhoneSnapshot};
 pub use dedupe::{DeliveryClaim, DeliveryLease, delivery_lease};
 pub use erasure::{ErasureCause, ErasureRecord, ErasureReport, Person, TOMBSTONE_DAYS, erased_body};

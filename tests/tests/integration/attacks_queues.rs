@@ -248,8 +248,9 @@ async fn a_sweep_invoked_with_a_forged_payload_still_takes_only_due_carts() {
         "account": "000000000000", "time": "2026-11-04T14:00:00Z", "region": "us-east-1", "resources": [],
         "detail": {"now": "2026-11-04T14:00:00Z", "store_hash": "aq0007", "cart_id": "not-due", "all": true}
     });
-    let report: sweep::SweepReport =
-        serde_json::from_value(app.functions["sweep"].invoke(forged).await.unwrap()).unwrap();
+    let fan_out = app.functions["sweep"].invoke(forged).await.unwrap();
+    assert_eq!(fan_out["shards_enqueued"], 1, "{fan_out}");
+    let report = app.drain_sweep_shards().await;
     assert_eq!((report.due_found, report.enqueued), (1, 1), "{report:?}");
     // Something that is not an EventBridge event at all is refused before any work.
     assert!(

@@ -282,7 +282,7 @@ fn each_function_sends_and_publishes_only_where_its_code_does() {
 }
 
 /// Only the functions that send bulk sync work (install starts a sync and re-queues failed pages, sync fans out
-/// pages) may send to the bulk sync queue; every function that records consent changes sends write-backs to
+/// pages) may send to the bulk sync queue, and only the sweep to the sweep shard queue; every function that records consent changes sends write-backs to
 /// the live one.
 #[test]
 fn only_install_and_sync_may_send_to_the_bulk_sync_queue() {
@@ -301,6 +301,9 @@ fn only_install_and_sync_may_send_to_the_bulk_sync_queue() {
         let may_send_bulk = queues.iter().any(|q| q.ends_with(" BulkSyncQueue.QueueName"));
         let sends_bulk = matches!(id.as_str(), "InstallFunction" | "SyncFunction");
         assert_eq!(may_send_bulk, sends_bulk, "{id}: {queues:?}");
+        // The sweep's own work: only its fan-out and its workers' hand-ons.
+        let may_send_shards = queues.iter().any(|q| q.ends_with(" SweepShardQueue.QueueName"));
+        assert_eq!(may_send_shards, id == "SweepFunction", "{id}: {queues:?}");
     }
 }
 

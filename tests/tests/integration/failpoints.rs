@@ -509,6 +509,61 @@ async fn a_sweep_dying_after_taking_a_cart_enqueues_it_after_the_lease() {
 }
 
 #[tokio::test]
+async fn a_sweep_worker_dying_mid_shard_loses_no_cart() {
+    use integration_tests::recovery::{due_cart, take_send_jobs};
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(DAYTIME),
+        sweep_carts_per_worker: 5,
+        ..TestAppOptions::default()
+    })
+    .await;
+    let store = shared::StoreHash::parse("fpsweep2").unwrap();
+    let now = at(DAYTIME);
+    let due: Vec<Cart> = (0..40)
+        .map(|i| due_cart(&store, i, now - Duration::minutes(1) - Duration::seconds(i as i64)))
+        .collect();
+    app.db().put_carts(&due, now - Duration::minutes(30)).await.unwrap();
+    let fan_out = app.functions["sweep"]
+        .invoke(devstack::invoke::scheduled_event(now))
+        .await
+        .unwrap();
+    assert!(fan_out["shards_enqueued"].as_u64().unwrap() > 1, "{fan_out}");
+    // A worker dies after taking a cart: its page's carts are leased, none enqueued, its message not done.
+    let crash = arm("sweep.after_lease", "fpsweep2", Action::Die, 1);
+    poll_until_death(&app.sweep_shard_queue, &crash).await;
+    // The message comes back; the other shards and the hand-ons finish.
+    let workers = app.drain_sweep_shards().await;
+    assert_eq!(workers.failed, 0, "{workers:?}");
+    assert!(
+        workers.enqueued < due.len(),
+        "the dead worker's carts wait for their lease: {workers:?}"
+    );
+    let once_each = |jobs: Vec<shared::messages::SendJob>| {
+        let mut per_cart = std::collections::BTreeMap::<String, usize>::new();
+        for job in jobs {
+            *per_cart.entry(job.cart_id).or_default() += 1;
+        }
+        assert!(per_cart.values().all(|&n| n == 1), "no cart twice: {per_cart:?}");
+        per_cart.into_keys().collect::<std::collections::BTreeSet<String>>()
+    };
+    let enqueued = once_each(take_send_jobs(&app).await);
+    assert_eq!(enqueued.len(), workers.enqueued);
+    // Every cart without a job is leased, so due again when the lease ends: none is lost.
+    let waiting: Vec<&Cart> = due.iter().filter(|c| !enqueued.contains(&c.cart_id)).collect();
+    for cart in &waiting {
+        let stored = app.db().get_cart(&store, &cart.cart_id).await.unwrap().unwrap();
+        assert_eq!(stored.next_due_at, Some(now + SWEEP_LEASE), "{}", cart.cart_id);
+    }
+    // Once the lease ends the next sweep finds them in a current bucket (the others too: their jobs were not
+    // run here, and the send claim keeps a cart step to one SMS).
+    app.clock.advance(SWEEP_LEASE + Duration::seconds(1));
+    let sweep = app.run_sweep().await;
+    assert_eq!(sweep["failed"], 0, "{sweep}");
+    let again = once_each(take_send_jobs(&app).await);
+    assert!(waiting.iter().all(|c| again.contains(&c.cart_id)), "{sweep}");
+}
+
+#[tokio::test]
 async fn a_send_job_out_of_time_before_the_provider_call_sends_nothing_and_is_sent_on_redelivery() {
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use std::time::{SystemTime, UNIX_EPOCH};
