@@ -32,6 +32,7 @@ pub mod secret;
 pub mod sms;
 pub mod store_events;
 pub mod store_hash;
+pub mod test_text;
 pub mod web;
 pub mod write_back;
 

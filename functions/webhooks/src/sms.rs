@@ -20,6 +20,7 @@
 
 mod delivery;
 mod replies;
+mod test_text;
 
 use crate::Deps;
 use chrono::Duration;

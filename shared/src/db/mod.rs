@@ -23,6 +23,7 @@ mod sends;
 mod store_directory;
 mod stores;
 mod sync_jobs;
+mod test_numbers;
 mod tokens;
 
 pub use carts::{DueCart, DueIndexPage};

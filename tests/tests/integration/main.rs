@@ -23,4 +23,5 @@ mod replies;
 mod replies_second_pass;
 mod sync;
 mod sync_queues;
+mod test_text;
 mod wiring;
