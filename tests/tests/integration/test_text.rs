@@ -225,3 +225,29 @@ async fn an_invalid_number_gets_a_clear_error_and_nothing_is_sent() {
         assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     }
 }
+
+#[tokio::test]
+async fn a_test_reminder_the_provider_could_not_take_is_sent_on_the_retry_of_the_yes() {
+    let app = app(false).await;
+    app.messagemedia_callback();
+    let (store, mut merchant) = store(&app, "tt0007").await;
+    let phone = us_phone(7);
+    ask(&app, &mut merchant, phone.as_e164()).await;
+
+    app.sms.fail_next(1, 503);
+    let delivery = app.sms.reply(phone.as_e164(), SENDER, "YES").await.unwrap();
+    assert_eq!(
+        delivery.status, 503,
+        "the provider is asked to retry: {}",
+        delivery.response_body
+    );
+    assert_eq!(texts_to(&app, &phone).len(), 1, "nothing went out");
+    let number = app.db().test_number(&store.store_hash, &phone).await.unwrap().unwrap();
+    assert_eq!(number.confirmed_at, None, "not confirmed until the reminder goes out");
+
+    let retry = app.sms.redeliver(&delivery).await.unwrap();
+    assert!(retry.is_success(), "{}", retry.response_body);
+    let texts = texts_to(&app, &phone);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[1].starts_with(TEST_MARK), "{}", texts[1]);
+}
