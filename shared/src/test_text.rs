@@ -129,3 +129,26 @@ pub fn callback_url(app_url: &AppUrl, sms: &SmsClient, token: &crate::Secret) ->
     };
     app_url.join(&format!("/webhooks/{provider}/{}", token.expose()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MerchantUser;
+
+    #[test]
+    fn the_test_reminder_is_the_stores_template_for_a_sample_cart_marked_as_a_test() {
+        let user = MerchantUser {
+            id: 1,
+            email: "o@example.com".into(),
+        };
+        let settings = Settings::defaults(user, "Acme", Utc::now());
+        let phone = Phone::parse("+12122010001", None).unwrap();
+        let app_url = AppUrl::new("https://app.example.com");
+        let body = test_reminder(&settings, &phone, &app_url).unwrap();
+        assert!(body.starts_with("[Test] "), "{body}");
+        assert!(body.contains("Acme"), "{body}");
+        assert!(body.contains("https://app.example.com/r/test"), "{body}");
+        assert!(confirmation_request("Acme").contains("reply YES"));
+        assert!(confirmation_request("Acme").contains("Reply STOP"));
+    }
+}
