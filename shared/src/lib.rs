@@ -49,6 +49,7 @@ pub use domain::secret;
 pub mod sms;
 pub use domain::store_events;
 pub use domain::store_hash;
+pub mod test_text;
 pub mod tls;
 pub mod web;
 pub mod write_back;

@@ -339,6 +339,8 @@ mod app {
                 bigcommerce: store_caller(),
                 bigcommerce_config: bigcommerce_config.clone(),
                 app_url: app_url.clone(),
+                sms: sms_client(),
+                sms_webhook_token: sms_webhook_token.clone(),
                 clock: dyn_clock.clone(),
             });
             let webhooks = Arc::new(webhooks::Deps {

@@ -20,16 +20,18 @@ pub mod session;
 pub mod settings;
 pub mod settings_page;
 pub mod status;
+pub mod test_text;
 
 use http::StatusCode;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use shared::access_token::TokenKey;
 use shared::bigcommerce::{BigCommerce, BigCommerceError};
-use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env};
+use shared::config::{AppUrl, AwsResources, BigCommerceConfig, Env, SmsConfig, sms_webhook_token};
 use shared::db::DbError;
 use shared::queue::QueueError;
+use shared::sms::SmsClient;
 use shared::web::WebResponse;
-use shared::{Clock, SystemClock, aws::Aws};
+use shared::{Clock, Secret, SystemClock, aws::Aws};
 use std::sync::Arc;
 
 /// Everything the handler needs, built once per cold start.
@@ -38,6 +40,10 @@ pub struct Deps {
     pub bigcommerce: BigCommerce,
     pub bigcommerce_config: BigCommerceConfig,
     pub app_url: AppUrl,
+    /// Sends the settings page's test texts ([`test_text`]).
+    pub sms: SmsClient,
+    /// The secret path token of the SMS callback URLs, so replies to a test text come back.
+    pub sms_webhook_token: Secret,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -45,14 +51,17 @@ impl Deps {
     /// From the configuration `main.rs` read ([`shared::aws::startup_config`]).
     pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, Error> {
         let bigcommerce_config = BigCommerceConfig::from_env(env)?.require_client_secret()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         Ok(Self {
             aws: Aws::new(sdk, &AwsResources::from_env(env)?),
             bigcommerce: BigCommerce::new(&bigcommerce_config)?.with_token_key(TokenKey::from_env(sdk, env)?),
             bigcommerce_config,
             app_url: AppUrl::from_env(env)?,
+            sms: SmsClient::new(&SmsConfig::from_env(env)?, reqwest::Client::new(), clock.clone()),
+            sms_webhook_token: sms_webhook_token(env)?,
             // The real clock even under `cargo xtask dev --speed`: JWTs and session cookies are checked against
             // BigCommerce's and the browser's time, which a virtual clock would put hours apart.
-            clock: Arc::new(SystemClock),
+            clock,
         })
     }
 }

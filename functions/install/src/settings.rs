@@ -488,7 +488,8 @@ async fn start_sync(deps: &Deps, store: &Store, settings_version: u32) -> Result
     Ok(job)
 }
 
-/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`, `refresh`, and the requests from people
+/// `POST /settings/{action}`: `preview`, `sync`, `retry-failed-pages`, `refresh`, `test-text`
+/// ([`crate::test_text`]), and the requests from people
 /// ([`crate::privacy`]).
 pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebResponse, InstallError> {
     let (session, store, form) = authenticate_post(deps, request).await?;
@@ -512,6 +513,7 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
     async {
         let keys = keys(deps);
         let settings = in_force(deps, &store).await?;
+        let mut code = StatusCode::OK;
         let (notices, values, problems) = match action {
             "preview" => {
                 // Shows what the form would produce, checkbox text included; saves nothing.
@@ -550,6 +552,14 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
                 let notice = retry_failed_pages(deps, &store).await?;
                 (vec![notice], Form::from_settings(current), Vec::new())
             }
+            crate::test_text::ACTION => {
+                let Some(current) = settings.as_ref() else {
+                    return Err(InstallError::BadRequest("Connect before sending a test.".into()));
+                };
+                let (notice, status) = crate::test_text::request(deps, &store, current, &session, &form).await?;
+                code = status;
+                (vec![notice], Form::from_settings(current), Vec::new())
+            }
             _ => return Err(InstallError::BadRequest("There is no such action.".into())),
         };
         let page = Page {
@@ -562,7 +572,7 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
             notices: &notices,
             script_line: None,
         };
-        page.respond(deps, StatusCode::OK).await
+        page.respond(deps, code).await
     }
     .instrument(span)
     .await

@@ -129,6 +129,9 @@ pub fn render(view: &SettingsView<'_>) -> String {
         status_section(&mut html, view, settings);
     }
     form_section(&mut html, view);
+    if view.in_force.is_some() {
+        html.push_str(&crate::test_text::section(&view.hidden_auth()));
+    }
     html.push_str(&crate::privacy::section(&view.hidden_auth()));
     html
 }

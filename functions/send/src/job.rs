@@ -538,11 +538,11 @@ impl Send<'_> {
                 ("step".to_owned(), self.step().to_string()),
             ]),
             expires_at: step_timing(self.settings, market, cart.last_activity_at, self.step()).map(|t| t.expires),
-            callback_url: Some(self.deps.app_url.join(&format!(
-                "/webhooks/{}/{}",
-                self.deps.sms.provider(),
-                self.deps.sms_webhook_token.expose()
-            ))),
+            callback_url: Some(
+                self.deps
+                    .sms
+                    .callback_url(&self.deps.app_url, &self.deps.sms_webhook_token),
+            ),
             idempotency_key: format!("{store_hash}:{}:{}", cart.cart_id, self.step()),
         };
         match self.deps.sms.send(&message).await {

@@ -260,11 +260,7 @@ async fn request_double_opt_in(
         ]
         .into(),
         expires_at: Some(ctx.now + Duration::minutes(DOUBLE_OPT_IN_VALIDITY_MINUTES)),
-        callback_url: Some(deps.app_url.join(&format!(
-            "/webhooks/{}/{}",
-            deps.sms.provider(),
-            deps.sms_webhook_token.expose()
-        ))),
+        callback_url: Some(deps.sms.callback_url(&deps.app_url, &deps.sms_webhook_token)),
         idempotency_key: claim.clone(),
     };
     let sent = match deps.sms.send(&message).await {

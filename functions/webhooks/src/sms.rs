@@ -20,6 +20,7 @@
 
 mod delivery;
 mod replies;
+mod test_text;
 
 use crate::Deps;
 use chrono::Duration;
@@ -264,12 +265,7 @@ fn public_url(deps: &Deps, request: &Request) -> String {
 
 /// Where providers report on the answers this function sends (the same routes).
 pub(crate) fn callback_url(deps: &Deps) -> String {
-    let provider = match deps.sms.provider() {
-        "twilio" => "twilio",
-        _ => "messagemedia",
-    };
-    deps.app_url
-        .join(&format!("/webhooks/{provider}/{}", deps.sms_webhook_token.expose()))
+    deps.sms.callback_url(&deps.app_url, &deps.sms_webhook_token)
 }
 
 enum Work {

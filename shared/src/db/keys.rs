@@ -101,6 +101,9 @@ pub fn phone_pk(store: &StoreHash, phone: &Phone) -> String {
 
 pub const CONTACT_SK: &str = "CONTACT";
 
+/// The merchant's own number for test texts (in the phone's partition, so erasing the number removes it).
+pub const TEST_NUMBER_SK: &str = "TEST_NUMBER";
+
 pub fn consent_sk(occurred_at: DateTime<Utc>, event_id: &str) -> String {
     format!("{CONSENT_PREFIX}{}#{event_id}", timestamp(occurred_at))
 }

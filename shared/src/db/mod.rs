@@ -24,6 +24,7 @@ mod sends;
 mod store_directory;
 mod stores;
 mod sync_jobs;
+mod test_numbers;
 mod tokens;
 
 pub use carts::{DUE_QUERY_PAGE, DueCart, DueIndexPage, DueSlice};

@@ -276,6 +276,11 @@ impl SmsClient {
         }
     }
 
+    /// Where the provider reports replies and delivery to us: the webhooks function's route for this provider.
+    pub fn callback_url(&self, app_url: &crate::config::AppUrl, token: &Secret) -> String {
+        app_url.join(&format!("/webhooks/{}/{}", self.provider(), token.expose()))
+    }
+
     pub async fn send(&self, message: &OutboundSms) -> Result<SentSms, SmsError> {
         let result = match self {
             Self::MessageMedia(client) => client.send(message).await,

@@ -26,4 +26,5 @@ mod replies_second_pass;
 mod sweep_workers;
 mod sync;
 mod sync_queues;
+mod test_text;
 mod wiring;

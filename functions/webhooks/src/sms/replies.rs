@@ -17,7 +17,9 @@ use crate::Deps;
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use serde::Serialize;
-use shared::consent::{Classification, ConsentEvent, ConsentEventKind, PastSend, Purpose, ReplyIntent, classify};
+use shared::consent::{
+    Classification, ConsentEvent, ConsentEventKind, OptInKeyword, PastSend, Purpose, ReplyIntent, classify,
+};
 use shared::consent_changes;
 use shared::db::{DbError, DeliveryClaim, PhoneSnapshot};
 use shared::model::{Settings, Store};
@@ -56,6 +58,10 @@ pub async fn handle(deps: &Deps, reply: InboundReply) -> Result<Vec<StoreOutcome
     let now = deps.clock.now();
     let classification = classify(&reply.text);
     let intent = classification.intent;
+    // A YES that confirms a test number is not a consent: it only starts the merchant's test reminder.
+    if intent == ReplyIntent::OptIn(OptInKeyword::Yes) && super::test_text::confirm(deps, &reply, now).await? {
+        return Ok(Vec::new());
+    }
     let named = named_target(deps, &reply).await?;
     let named_hash = named.as_ref().map(|t| t.store.store_hash.clone());
     // The named store's opt-out is recorded while the stores sharing the sender are looked up.
@@ -141,7 +147,11 @@ async fn sender_targets(
         let Some(((store, settings), snapshot)) = candidate? else {
             continue;
         };
-        let has_history = snapshot.contact.is_some() || !snapshot.sends.is_empty() || !snapshot.ledger.is_empty();
+        let mut has_history = snapshot.contact.is_some() || !snapshot.sends.is_empty() || !snapshot.ledger.is_empty();
+        // A merchant's test number has no other history, and its STOP must still be recorded.
+        if !has_history && intent == ReplyIntent::OptOut {
+            has_history = db.test_number(&store.store_hash, &reply.from).await?.is_some();
+        }
         if has_history {
             targets.push(Target {
                 store,
