@@ -299,7 +299,7 @@ async fn main() {
                 if let Some(cart_id) = message.metadata.get("cart_id").map(String::as_str) {
                     reminded.push((message.to.clone(), cart_id.to_owned()));
                     let token = integration_tests::recovery::link_token(&message.content);
-                    if day_recovered < RECOVERED_PER_DAY && reminded.len() % 3 == 0 {
+                    if day_recovered < RECOVERED_PER_DAY && reminded.len().is_multiple_of(3) {
                         app.http
                             .get(app.url(&format!("/r/{token}")))
                             .send()
