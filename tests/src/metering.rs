@@ -90,9 +90,10 @@ impl Intercept for AwsRequests {
         "AwsRequests"
     }
 
-    fn read_before_execution(
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
