@@ -76,6 +76,8 @@ pub struct TestAws {
     pub aws: Aws,
     /// The same adapters straight to the emulator (what [`TestAws::db`] uses).
     pub direct: Aws,
+    /// Every request the app's adapters ([`TestAws::aws`]) made.
+    pub requests: metering::AwsRequests,
 }
 
 impl TestAws {
@@ -92,7 +94,8 @@ impl TestAws {
             Some(proxy) => proxy.url().to_owned(),
             None => moto_url().await,
         };
-        let aws = Aws::new(&app_sdk_config_for(&app_endpoint).await, &aws_resources);
+        let requests = metering::AwsRequests::default();
+        let aws = requests.instrumented(&app_sdk_config_for(&app_endpoint).await, &aws_resources);
         let direct = Aws::new(&sdk, &aws_resources);
         Self {
             sdk,
@@ -101,6 +104,7 @@ impl TestAws {
             aws_resources,
             aws,
             direct,
+            requests,
         }
     }
 
@@ -149,6 +153,7 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 pub mod install;
+pub mod metering;
 pub mod recovery;
 pub mod replies;
 
@@ -244,6 +249,8 @@ mod app {
         pub sweep: Arc<sweep::Deps>,
         /// Every function's handler by crate name (`install`, `sweep`, ...), invocable with a JSON event.
         pub functions: BTreeMap<String, SharedFunction>,
+        /// Every invocation of those handlers, timed.
+        pub invocations: crate::metering::Invocations,
         pub install: Arc<install::Deps>,
         pub webhooks: Arc<webhooks::Deps>,
         pub shopper: Arc<shopper::Deps>,
@@ -420,6 +427,15 @@ mod app {
                 }),
             );
 
+            // Each invocation timed, as Lambda bills it.
+            let invocations = crate::metering::Invocations::default();
+            let functions: BTreeMap<String, SharedFunction> = functions
+                .into_iter()
+                .map(|(name, function)| {
+                    let timed = invocations.timed(&name, function);
+                    (name, timed)
+                })
+                .collect();
             let definitions = aws.template.functions().expect("template functions");
             let by_logical_id: BTreeMap<String, SharedFunction> = definitions
                 .iter()
@@ -484,6 +500,7 @@ mod app {
                 sweep_workers,
                 sweep: sweep_deps,
                 functions,
+                invocations,
                 install,
                 webhooks,
                 shopper,

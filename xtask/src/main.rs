@@ -8,7 +8,7 @@
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
 //! - `demo`: the main job end to end in about a minute (install, sync, checkout consent, reminders, STOP,
 //!   recovered revenue), told in plain sentences; the app's logs go to .local/demo/app.log
-//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop, settings_page, fairness, coldstart)
+//! - `bench <name>`: a benchmark from tests/benches (sync, sweep, stop, settings_page, fairness, coldstart, cost)
 //!   against moto, the simulator and the sandbox; it prints its figures (`coldstart` first builds the
 //!   functions' release binaries)
 //! - `sender <approve | share | revoke | show> <sender> [store_hash]`: the operator approves (or withdraws) a
