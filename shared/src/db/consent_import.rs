@@ -9,11 +9,7 @@
 use super::keys::{consent_key_sk, consent_sk, phone_pk};
 use super::{Db, DbError, to_item};
 use crate::consent::ConsentEvent;
-use futures::{StreamExt, TryStreamExt};
 use std::collections::HashSet;
-
-/// Phones whose consent counters are brought up to date at once after an import.
-const RECOUNTS_AT_ONCE: usize = 8;
 
 impl Db {
     /// Writes the events not yet in their ledgers (by idempotency key); returns how many were new.
@@ -48,15 +44,6 @@ impl Db {
             new += 1;
         }
         self.batch_put(items).await?;
-        // Every phone of the page, not only those with new events: a redelivery after a crash that wrote the
-        // events but not the counts still counts them (a state already counted moves nothing).
-        let phones: std::collections::BTreeSet<(crate::StoreHash, crate::Phone)> =
-            events.iter().map(|e| (e.store_hash.clone(), e.phone.clone())).collect();
-        futures::stream::iter(phones)
-            .map(|(store, phone)| async move { self.recount_consent_state(&store, &phone).await })
-            .buffer_unordered(RECOUNTS_AT_ONCE)
-            .try_collect::<Vec<()>>()
-            .await?;
         Ok(new)
     }
 }
