@@ -174,8 +174,10 @@ pub struct SmsSandbox {
 impl SmsSandbox {
     /// Binds `127.0.0.1` on a free port and serves until dropped. Must be called inside a Tokio runtime.
     pub async fn start(config: SandboxConfig) -> std::io::Result<Self> {
+        // How long the provider waits for the app to answer a push. MessageMedia lets an account set up to 60 s;
+        // 30 s leaves room for the app's AWS retries under the fault re-run (each timed-out attempt costs 2 s).
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
             .build()
             .map_err(std::io::Error::other)?;
         let inner = Arc::new(Inner {
