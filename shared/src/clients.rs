@@ -7,6 +7,7 @@ use crate::bigcommerce::{BigCommerce, BigCommerceError};
 use crate::config::{AppUrl, AwsResources, BigCommerceConfig, ConfigError, Env, SmsConfig, sms_webhook_token};
 use crate::sms::SmsClient;
 use crate::{Clock, Secret};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 pub struct Clients {
@@ -17,6 +18,8 @@ pub struct Clients {
     pub sms_webhook_token: Secret,
     pub app_url: AppUrl,
     pub clock: Arc<dyn Clock>,
+    /// `sync` only: the deployment's bulk-import budget in contacts per second (`None`: unpaced).
+    pub bulk_import_contacts_per_second: Option<NonZeroU32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,7 @@ impl Clients {
             sms_webhook_token: sms_webhook_token(env)?,
             app_url: AppUrl::from_env(env)?,
             clock,
+            bulk_import_contacts_per_second: crate::config::bulk_import_contacts_per_second(env)?,
         })
     }
 }

@@ -209,6 +209,29 @@ pub fn sms_webhook_token(env: &Env) -> Result<Secret, ConfigError> {
     Ok(Secret::new(token))
 }
 
+/// The lowest `BULK_IMPORT_CONTACTS_PER_SECOND`: a page of 250 customers then spans at most 12.5 s of the
+/// budget, so with the bulk queue's two pollers no page waits longer than a sync invocation can.
+pub const MIN_BULK_IMPORT_CONTACTS_PER_SECOND: u32 = 20;
+
+/// `BULK_IMPORT_CONTACTS_PER_SECOND`: the deployment's budget for bulk-imported contacts, shared by every
+/// store's bulk sync, so one store's import leaves the table's throughput to the other stores' live work.
+/// Unset: no pacing (the local tooling and the tests).
+pub fn bulk_import_contacts_per_second(env: &Env) -> Result<Option<std::num::NonZeroU32>, ConfigError> {
+    const NAME: &str = "BULK_IMPORT_CONTACTS_PER_SECOND";
+    let Some(value) = env.optional(NAME) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(budget) if budget >= MIN_BULK_IMPORT_CONTACTS_PER_SECOND => Ok(std::num::NonZeroU32::new(budget)),
+        _ => Err(ConfigError::Invalid {
+            name: NAME,
+            reason: format!(
+                "must be a whole number of contacts per second, at least {MIN_BULK_IMPORT_CONTACTS_PER_SECOND}"
+            ),
+        }),
+    }
+}
+
 /// `APP_ENVIRONMENT=local`: set only by the local tooling (`cargo xtask dev`, the test harness), never by
 /// `template.yaml`. Anything else is a deployment.
 pub fn is_local_tooling(env: &Env) -> bool {
@@ -406,5 +429,28 @@ mod tests {
             AppUrl::from_env(&env).unwrap().join("/auth"),
             "https://app.example.com/auth"
         );
+    }
+
+    #[test]
+    fn the_bulk_import_budget_is_unpaced_unless_set_and_refuses_nonsense() {
+        assert_eq!(bulk_import_contacts_per_second(&Env::default()).unwrap(), None);
+        let env = Env::from_pairs([("BULK_IMPORT_CONTACTS_PER_SECOND", "500")]);
+        assert_eq!(
+            bulk_import_contacts_per_second(&env).unwrap().map(|b| b.get()),
+            Some(500)
+        );
+        for bad in ["0", "19", "fast", "-5", "2.5"] {
+            let env = Env::from_pairs([("BULK_IMPORT_CONTACTS_PER_SECOND", bad)]);
+            assert!(
+                matches!(
+                    bulk_import_contacts_per_second(&env),
+                    Err(ConfigError::Invalid {
+                        name: "BULK_IMPORT_CONTACTS_PER_SECOND",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 }

@@ -15,7 +15,8 @@
 //! 30 s, default 150 as on Standard and Plus plans), `FAIRNESS_EVENTS` (updates and STOPs
 //! per store and phase, default 6), `FAIRNESS_INTERVAL_MS` (between one store's events, default 10000),
 //! `FAIRNESS_SHARED_QUEUE=1` (bulk sync on the live queue, as before it had its own: the baseline),
-//! `FAIRNESS_LOG=path` (every function's JSON log lines, with a timestamp each, written to `path`).
+//! `FAIRNESS_LOG=path` (every function's JSON log lines, with a timestamp each, written to `path`),
+//! `BULK_IMPORT_CONTACTS_PER_SECOND` (the deployment's bulk-import budget, as in template.yaml; unset: unpaced).
 
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::model::SenderSharing;
@@ -69,6 +70,9 @@ async fn main() {
     let interval = Duration::from_millis(env("FAIRNESS_INTERVAL_MS", 10_000));
     let shared_queue = env("FAIRNESS_SHARED_QUEUE", 0) == 1;
     let quota = env("FAIRNESS_QUOTA", 150) as u32;
+    // The deployment's variable, read as the sync function reads it.
+    let budget = shared::config::bulk_import_contacts_per_second(&shared::config::Env::from_process())
+        .expect("a valid BULK_IMPORT_CONTACTS_PER_SECOND");
     if let Ok(path) = std::env::var("FAIRNESS_LOG") {
         let file = std::fs::File::create(&path).expect("log file");
         shared::logging::init_writing_to(std::sync::Mutex::new(file));
@@ -78,6 +82,7 @@ async fn main() {
         TestApp::start_with(TestAppOptions {
             start: at("2026-11-25T15:00:00Z"),
             shared_sync_queue: shared_queue,
+            bulk_import_contacts_per_second: budget,
             ..TestAppOptions::default()
         })
         .await,
@@ -120,6 +125,10 @@ async fn main() {
         },
         app.sync_queue.max_concurrency(),
         app.bulk_sync_queue.max_concurrency()
+    );
+    println!(
+        "bulk-import budget: {}",
+        budget.map_or("none (unpaced)".to_owned(), |b| format!("{b} contacts per second"))
     );
     println!("machine: {}; moto at {}", machine(), moto());
 

@@ -47,6 +47,7 @@ pub fn impatient_sync_source(app: &TestApp) -> SqsEventSource {
         sms_webhook_token: app.sync.sms_webhook_token.clone(),
         app_url: app.sync.app_url.clone(),
         clock: app.sync.clock.clone(),
+        bulk_import_contacts_per_second: app.sync.bulk_import_contacts_per_second,
     });
     let function: SharedFunction = handler_fn(move |event| {
         let deps = deps.clone();

@@ -211,6 +211,9 @@ mod app {
         pub shared_sync_queue: bool,
         /// Carts one sweep worker invocation takes before handing the rest of its shard on.
         pub sweep_carts_per_worker: usize,
+        /// The deployment's bulk-import budget (`BULK_IMPORT_CONTACTS_PER_SECOND`); none, so suites run
+        /// unpaced.
+        pub bulk_import_contacts_per_second: Option<std::num::NonZeroU32>,
     }
 
     impl Default for TestAppOptions {
@@ -225,6 +228,7 @@ mod app {
                 deployed: false,
                 shared_sync_queue: false,
                 sweep_carts_per_worker: sweep::CARTS_PER_WORKER,
+                bulk_import_contacts_per_second: None,
             }
         }
     }
@@ -370,6 +374,7 @@ mod app {
                     sms_webhook_token: sms_webhook_token.clone(),
                     app_url: app_url.clone(),
                     clock: dyn_clock.clone(),
+                    bulk_import_contacts_per_second: options.bulk_import_contacts_per_second,
                 })
             };
             let (shopper, sync, send) = (clients(), clients(), clients());

@@ -19,7 +19,9 @@
 //! it from the settings page continues the chain.
 //!
 //! The store's API quota is shared with every other app: the client paces itself from the rate-limit
-//! headers, and the sync queue's event source caps concurrency (template.yaml).
+//! headers, and the sync queue's event source caps concurrency (template.yaml). The table's throughput is
+//! shared with every other store: each page waits for its share of the deployment's bulk-import budget
+//! ([`crate::pace`]) before its writes.
 
 use crate::store_context::StoreContext;
 use crate::{Deps, SyncError};
@@ -245,6 +247,8 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
     }
     let malformed = listing.malformed;
     let customers = listing.page.items;
+    // Every read and write of the page's contacts comes after its share of the bulk-import budget.
+    let held = crate::pace::hold_page(db, customers.len(), deps.bulk_import_contacts_per_second).await?;
     let emails: Vec<String> = customers.iter().filter_map(|c| normalize_email(&c.email)).collect();
     let subscribers = db.subscribers_by_email(store_hash, &emails).await?;
 
@@ -322,6 +326,7 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
         last = next.is_none(),
         consent_events = appended,
         redelivery = !counted,
+        held_ms = held.as_millis() as u64,
         job_status = ?job.map(|j| j.status),
         "customer page imported"
     );

@@ -9,6 +9,7 @@ pub mod checkout_consent;
 pub mod dead_letters;
 pub mod erasures;
 pub mod live;
+pub mod pace;
 pub mod store_context;
 pub mod write_back;
 

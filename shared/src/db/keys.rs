@@ -17,6 +17,7 @@
 //! - `TOKEN#{token}`: recovery-link and opt-out tokens (sort key: the link's kind).
 //! - `SWEEP`: the sweep's watermark.
 //! - `PURGE`: uninstalled stores by the time their data is purged.
+//! - `PACE#bulk-import`: the deployment's bulk-import budget (when it is next free).
 //! - `SENDER#{sender}`: the operator's approval of a sender number or ID (the stores it is proven for).
 //! - `STORE#{hash}#STATS`: the settings page's counters: one item per UTC day (`DAY#{date}`, TTL) and the
 //!   contacts by consent state (`CONSENT`).
@@ -197,6 +198,12 @@ pub fn send_rate_pk(store: &StoreHash, epoch_second: i64) -> String {
 }
 
 pub const SEND_RATE_SK: &str = "RATE";
+
+/// The deployment's bulk-import budget: the wall-clock instant from which it is free (one item for every
+/// store, so one store's import cannot crowd out another's live writes, see `sync::pace`).
+pub const BULK_IMPORT_PACE_PK: &str = "PACE#bulk-import";
+
+pub const PACE_SK: &str = "PACE";
 
 /// `Lookup` key of a sent reminder by the provider's message id (with [`SEND_LOOKUP_SK`]).
 pub fn provider_message_lookup(provider: &str, message_id: &str) -> String {

@@ -13,6 +13,7 @@ mod dedupe;
 mod erasure;
 pub mod keys;
 mod outages;
+mod pace;
 mod person_records;
 mod purge;
 mod rate_limits;

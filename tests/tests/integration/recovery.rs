@@ -507,6 +507,7 @@ async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
         sms_webhook_token: app.sms_webhook_token.clone(),
         app_url: app.send.app_url.clone(),
         clock: app.clock.clone(),
+        bulk_import_contacts_per_second: None,
     };
     let job = SendJob::new(
         store.store_hash.clone(),

@@ -197,3 +197,53 @@ async fn a_bulk_sync_in_progress_does_not_delay_another_stores_live_event_or_opt
         .unwrap();
     assert_eq!(job.status, SyncJobStatus::Completed);
 }
+
+/// Wall-clock milliseconds since the epoch: the bulk-import budget is physical throughput, measured on the
+/// wall clock (`sync::pace`).
+fn wall_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap()
+}
+
+#[tokio::test]
+async fn a_bulk_page_waits_for_its_share_of_the_deployments_import_budget() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at("2026-11-25T15:00:00Z"),
+        bulk_import_contacts_per_second: std::num::NonZeroU32::new(20),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let store = app.seed_store("pace01", |_| {}).await;
+    app.bigcommerce.seed_customers("pace01", 40);
+    // Another store's import holds the deployment's budget for the next 3 s.
+    let busy_until = wall_ms() + 3_000;
+    assert!(app.db().move_bulk_import_free_at(None, busy_until).await.unwrap());
+
+    start_bulk_sync(&app, &store.store_hash, "job-1").await;
+    app.drain_sync().await;
+
+    let job = app
+        .db()
+        .get_sync_job(&store.store_hash, "job-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(job.status, SyncJobStatus::Completed);
+    assert!(
+        wall_ms() >= busy_until,
+        "the page's writes waited until the other import's share of the budget was used"
+    );
+    // The page's 40 contacts take 2 s of a budget of 20 a second, after the other store's share.
+    let free_at = app
+        .db()
+        .bulk_import_free_at()
+        .await
+        .unwrap()
+        .expect("the page reserved");
+    assert!(
+        free_at >= busy_until + 2_000,
+        "free at {free_at}, busy until {busy_until}"
+    );
+}
