@@ -1,4 +1,5 @@
-//! Escaping for the HTML the domain writes (checkout disclosures) and the pages render.
+//! Escaping for the HTML the domain writes (the checkout disclosure). The app's pages are templates that
+//! escape by themselves (`shared::pages`).
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape_html(value: &str) -> String {

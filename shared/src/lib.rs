@@ -41,6 +41,7 @@ pub mod logging;
 pub use domain::messages;
 pub use domain::model;
 pub use domain::phone;
+pub mod pages;
 pub mod queue;
 pub use domain::recovery;
 pub use domain::recovery_stats;

@@ -1,7 +1,5 @@
-//! Small helpers for the HTTP functions' responses. Every HTML value from outside goes through
-//! [`escape_html`].
+//! Small helpers for the HTTP functions' responses. HTML pages are built with [`crate::pages`].
 
-pub use domain::html::escape_html;
 use http::{Response, StatusCode, header};
 
 pub type WebResponse = Response<String>;

@@ -8,7 +8,8 @@ use http::StatusCode;
 use lambda_http::{Request, RequestExt};
 use shared::bigcommerce::{BigCommerceError, TokenGrant};
 use shared::model::{MerchantUser, Store, StoreStatus};
-use shared::web::{WebResponse, escape_html};
+use shared::pages::html;
+use shared::web::WebResponse;
 use shared::{Secret, StoreHash};
 use tracing::Instrument;
 
@@ -172,25 +173,23 @@ async fn save_store(deps: &Deps, grant: TokenGrant) -> Result<Store, InstallErro
 }
 
 fn missing_scopes_page(store_hash: &StoreHash, missing: &[&RequiredScope]) -> WebResponse {
-    let items: String = missing
-        .iter()
-        .map(|scope| {
-            format!(
-                "<li><code>{}</code>: {}</li>",
-                escape_html(scope.name),
-                escape_html(scope.purpose)
-            )
-        })
-        .collect();
     page::respond_for_store(
         store_hash,
         StatusCode::FORBIDDEN,
         "Permissions missing",
-        &format!(
-            "<h1>Permissions missing</h1><p>The app was not installed: it needs these permissions, which were not \
-             granted:</p><ul id=\"missing-scopes\">{items}</ul><p>Nothing was saved. Install the app again from \
-             the BigCommerce control panel and accept every permission it asks for.</p>"
-        ),
+        html! {
+            h1 { "Permissions missing" }
+            p { "The app was not installed: it needs these permissions, which were not granted:" }
+            ul id="missing-scopes" {
+                @for scope in missing {
+                    li { code { (scope.name) } ": " (scope.purpose) }
+                }
+            }
+            p {
+                "Nothing was saved. Install the app again from the BigCommerce control panel and accept every \
+                 permission it asks for."
+            }
+        },
     )
 }
 

@@ -1,10 +1,11 @@
 //! The HTML frame every page of the app shares, and the headers that let it live inside BigCommerce's
-//! control-panel iframe and nowhere else. Pages are server-rendered with no script: every value from outside
-//! goes through [`escape_html`].
+//! control-panel iframe and nowhere else. Pages are server-rendered with no script, as templates framed by
+//! [`shared::pages`].
 
 use http::{HeaderValue, StatusCode, header};
 use shared::StoreHash;
-use shared::web::{self, WebResponse, escape_html};
+use shared::pages::{self, Markup, Reader, Render, html};
+use shared::web::{self, WebResponse};
 
 /// No script runs; forms post back to us only. `frame-ancestors` follows, per page.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
@@ -38,7 +39,7 @@ mod tests {
     #[test]
     fn a_stores_pages_may_be_framed_by_its_control_panel_only() {
         let store = StoreHash::parse("abc123").unwrap();
-        let page = respond_for_store(&store, StatusCode::OK, "Settings", "<p>x</p>");
+        let page = respond_for_store(&store, StatusCode::OK, "Settings", html! { p { "x" } });
         assert_eq!(
             frame_ancestors(&page),
             "frame-ancestors https://store-abc123.mybigcommerce.com https://login.bigcommerce.com"
@@ -90,40 +91,33 @@ impl Notice {
             text: text.into(),
         }
     }
+}
 
-    pub fn html(&self) -> String {
+impl Render for Notice {
+    fn render(&self) -> Markup {
         let (class, role) = match self.tone {
             Tone::Success => ("notice success", "status"),
             Tone::Warning => ("notice warning", "alert"),
             Tone::Error => ("notice error", "alert"),
         };
-        format!(
-            "<div class=\"{class}\" role=\"{role}\">{}</div>",
-            escape_html(&self.text)
-        )
+        html! { div class=(class) role=(role) { (self.text) } }
     }
 }
 
 /// A page of one store (the settings page, the install's answers), which only that store's control panel may
-/// frame. `body` must already be safe HTML.
-pub fn respond_for_store(store: &StoreHash, status: StatusCode, title: &str, body: &str) -> WebResponse {
+/// frame.
+pub fn respond_for_store(store: &StoreHash, status: StatusCode, title: &str, body: Markup) -> WebResponse {
     framed(status, title, body, &store_frame_ancestors(store))
 }
 
 /// A complete HTML page with the app's headers that names no store: it must not carry forms or merchant data
-/// (see [`ANY_STORE_FRAME_ANCESTORS`]). `body` must already be safe HTML.
-pub fn respond(status: StatusCode, title: &str, body: &str) -> WebResponse {
+/// (see [`ANY_STORE_FRAME_ANCESTORS`]).
+pub fn respond(status: StatusCode, title: &str, body: Markup) -> WebResponse {
     framed(status, title, body, ANY_STORE_FRAME_ANCESTORS)
 }
 
-fn framed(status: StatusCode, title: &str, body: &str, frame_ancestors: &str) -> WebResponse {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
-        title = escape_html(title),
-    );
-    let mut response = web::html(status, html);
+fn framed(status: StatusCode, title: &str, body: Markup, frame_ancestors: &str) -> WebResponse {
+    let mut response = web::html(status, pages::document(Reader::Merchant, title, body));
     let headers = response.headers_mut();
     let policy = format!("{CONTENT_SECURITY_POLICY}; {frame_ancestors}");
     headers.insert(
@@ -141,12 +135,20 @@ pub fn message(status: StatusCode, heading: &str, text: &str) -> WebResponse {
     respond(
         status,
         heading,
-        &format!(
-            "<h1>{}</h1><p class=\"message\">{}</p>",
-            escape_html(heading),
-            escape_html(text)
-        ),
+        html! {
+            h1 { (heading) }
+            p class="message" { (text) }
+        },
     )
+}
+
+/// The hidden fields that authenticate a form post: the session's CSRF token and the sealed session itself
+/// (browsers that block third-party cookies drop the cookie inside the control panel's iframe).
+pub fn hidden_auth(csrf: &str, session_token: &str) -> Markup {
+    html! {
+        input type="hidden" name="csrf" value=(csrf);
+        input type="hidden" name="session" value=(session_token);
+    }
 }
 
 /// Adds a `Set-Cookie` header.
@@ -156,36 +158,3 @@ pub fn with_cookie(mut response: WebResponse, cookie: &str) -> WebResponse {
     }
     response
 }
-
-const STYLE: &str = "
-:root{--ink:#313440;--muted:#5e637a;--line:#d9dce9;--blue:#3c64f4;--bg:#f6f7fc;--ok:#1d7a46;--warn:#8a5a00;--bad:#b42318}
-*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-main{max-width:880px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:18px;margin:0 0 12px}h3{font-size:15px;margin:20px 0 8px}
-.who,.muted{color:var(--muted);font-size:13px}
-section,.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:20px;margin:16px 0}
-.notice{border-radius:6px;padding:12px 16px;margin:12px 0;border:1px solid}
-.success{background:#edf8f1;border-color:#b7e1c6;color:var(--ok)}.warning{background:#fff7e6;border-color:#f3d28a;color:var(--warn)}
-.error{background:#fdf0ef;border-color:#f2b8b3;color:var(--bad)}
-.problems ul{margin:6px 0 0 18px;padding:0}.problems a{color:var(--bad)}
-label{display:block;font-weight:600;margin:12px 0 4px}label.inline{display:flex;gap:8px;align-items:flex-start;font-weight:400}
-input[type=text],input[type=url],input[type=number]{width:100%;max-width:520px;padding:8px 10px;border:1px solid var(--line);border-radius:6px;font:inherit}
-input[type=number]{max-width:120px}input[aria-invalid=true]{border-color:var(--bad)}
-.field-error{color:var(--bad);margin:4px 0 0;font-size:13px}.hint{color:var(--muted);font-size:13px;margin:2px 0 0}
-.option{border:1px solid var(--line);border-radius:8px;padding:12px 16px;margin:10px 0}
-.option>label{margin:0}.details{margin:8px 0 0 26px}
-.only-sms,.only-general,.only-inferred{display:none}
-form:has(#option-sms_checkbox:checked) .only-sms,form:has(#option-general_marketing:checked) .only-general,
-form:has(#option-inferred:checked) .only-inferred{display:block}
-.preview{border:1px dashed var(--line);border-radius:6px;padding:12px;background:#fafbff;margin-top:12px}
-.preview label{font-weight:400;display:flex;gap:8px;margin:0}
-.row{display:flex;gap:24px;flex-wrap:wrap}
-.actions{display:flex;gap:12px;margin-top:16px}
-button{font:inherit;font-weight:600;border-radius:6px;padding:9px 18px;border:1px solid var(--blue);background:var(--blue);color:#fff;cursor:pointer}
-button.secondary{background:#fff;color:var(--blue)}
-button.danger{background:var(--bad);border-color:var(--bad)}
-progress{width:100%;max-width:520px;height:14px}
-table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-.counts td:last-child,.counts th:last-child{text-align:right}
-ol.steps{margin:6px 0 0 18px;padding:0}
-";

@@ -17,8 +17,8 @@ use shared::consent::{ConsentEvent, ConsentEventKind, ConsentState, ConsentStatu
 use shared::contacts::{normalize_email, parse_phone};
 use shared::db::{ErasureCause, Person, PersonKey, PersonRecords, PhoneRecords};
 use shared::model::{SendStatus, Store};
-use shared::web::{WebResponse, escape_html};
-use std::fmt::Write;
+use shared::pages::{Markup, PreEscaped, html};
+use shared::web::WebResponse;
 
 pub const LOOKUP: &str = "privacy-lookup";
 pub const EXPORT: &str = "privacy-export";
@@ -65,23 +65,30 @@ fn key_text(key: &PersonKey) -> &str {
 }
 
 /// The settings page's section: the lookup form.
-pub fn section(hidden_auth: &str) -> String {
-    format!(
-        "<section id=\"requests\"><h2>{TITLE}</h2><p>Look a person up by phone number or email to see their \
-         consent and everything held about them, export it, print their consent evidence, or erase them.</p>{}\
-         </section>",
-        lookup_form(hidden_auth, "")
-    )
+pub fn section(hidden_auth: Markup) -> Markup {
+    html! {
+        section id="requests" {
+            h2 { (TITLE) }
+            p {
+                "Look a person up by phone number or email to see their consent and everything held about them, \
+                 export it, print their consent evidence, or erase them."
+            }
+            (lookup_form(hidden_auth, ""))
+        }
+    }
 }
 
-fn lookup_form(hidden_auth: &str, value: &str) -> String {
-    format!(
-        "<form method=\"post\" action=\"/settings/{LOOKUP}\">{hidden_auth}<label for=\"person\">Phone number or \
-         email</label><input type=\"text\" id=\"person\" name=\"{PERSON_FIELD}\" value=\"{}\" \
-         autocomplete=\"off\"><div class=\"actions\"><button type=\"submit\" id=\"lookup\">Look up</button></div>\
-         </form>",
-        escape_html(value)
-    )
+fn lookup_form(hidden_auth: Markup, value: &str) -> Markup {
+    html! {
+        form method="post" action={ "/settings/" (LOOKUP) } {
+            (hidden_auth)
+            label for="person" { "Phone number or email" }
+            input type="text" id="person" name=(PERSON_FIELD) value=(value) autocomplete="off";
+            div class="actions" {
+                button type="submit" id="lookup" { "Look up" }
+            }
+        }
+    }
 }
 
 /// What every page here needs to render its forms.
@@ -91,30 +98,28 @@ pub struct Auth<'a> {
 }
 
 impl Auth<'_> {
-    fn hidden(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"session\" value=\"{}\">",
-            escape_html(&self.keys.csrf_token(self.session)),
-            escape_html(&self.keys.seal(self.session))
-        )
+    fn hidden(&self) -> Markup {
+        page::hidden_auth(&self.keys.csrf_token(self.session), &self.keys.seal(self.session))
     }
 
     /// A one-button form that posts the person to `action`.
-    fn button(&self, action: &str, key: &PersonKey, id: &str, label: &str, class: &str) -> String {
-        format!(
-            "<form method=\"post\" action=\"/settings/{action}\">{}<input type=\"hidden\" name=\"{PERSON_FIELD}\" \
-             value=\"{}\"><button type=\"submit\" id=\"{id}\" class=\"{class}\">{label}</button></form>",
-            self.hidden(),
-            escape_html(key_text(key))
-        )
+    fn button(&self, action: &str, key: &PersonKey, id: &str, label: &str, class: &str) -> Markup {
+        html! {
+            form method="post" action={ "/settings/" (action) } {
+                (self.hidden())
+                input type="hidden" name=(PERSON_FIELD) value=(key_text(key));
+                button type="submit" id=(id) class=(class) { (label) }
+            }
+        }
     }
 
-    fn back_to_settings(&self) -> String {
-        format!(
-            "<form method=\"post\" action=\"/settings/refresh\" class=\"no-print\">{}<button type=\"submit\" \
-             class=\"secondary\" id=\"back-to-settings\">Back to settings</button></form>",
-            self.hidden()
-        )
+    fn back_to_settings(&self) -> Markup {
+        html! {
+            form method="post" action="/settings/refresh" class="no-print" {
+                (self.hidden())
+                button type="submit" class="secondary" id="back-to-settings" { "Back to settings" }
+            }
+        }
     }
 }
 
@@ -195,21 +200,18 @@ fn status_sentence(state: &ConsentState<'_>) -> String {
     }
 }
 
-fn ledger_list(html: &mut String, ledger: &[ConsentEvent]) {
-    if ledger.is_empty() {
-        html.push_str("<p class=\"muted\">No consent events.</p>");
-        return;
+fn ledger_list(ledger: &[ConsentEvent]) -> Markup {
+    html! {
+        @if ledger.is_empty() {
+            p class="muted" { "No consent events." }
+        } @else {
+            ol class="ledger" {
+                @for event in ledger {
+                    li { time { (when(event.occurred_at)) } " " (event.sentence()) }
+                }
+            }
+        }
     }
-    html.push_str("<ol class=\"ledger\">");
-    for event in ledger {
-        let _ = write!(
-            html,
-            "<li><time>{}</time> {}</li>",
-            when(event.occurred_at),
-            escape_html(&event.sentence())
-        );
-    }
-    html.push_str("</ol>");
 }
 
 fn lookup_page(
@@ -220,79 +222,74 @@ fn lookup_page(
     notices: &[Notice],
     found: Option<(&PersonKey, &PersonRecords)>,
 ) -> WebResponse {
-    let mut html = String::with_capacity(8 * 1024);
-    let _ = write!(
-        html,
-        "<header><h1>{TITLE}</h1><p class=\"who\">Store {} · signed in as {}</p></header>",
-        escape_html(store.store_hash.as_str()),
-        escape_html(&auth.session.email)
-    );
-    for notice in notices {
-        html.push_str(&notice.html());
-    }
-    html.push_str("<section id=\"lookup-form\">");
-    html.push_str(&lookup_form(&auth.hidden(), typed));
-    html.push_str("</section>");
-    if let Some((key, records)) = found {
-        person_section(&mut html, auth, key, records);
-    }
-    html.push_str(&auth.back_to_settings());
-    page::respond_for_store(&store.store_hash, code, TITLE, &html)
+    let body = html! {
+        header {
+            h1 { (TITLE) }
+            p class="who" { "Store " (store.store_hash.as_str()) " · signed in as " (auth.session.email) }
+        }
+        @for notice in notices {
+            (notice)
+        }
+        section id="lookup-form" { (lookup_form(auth.hidden(), typed)) }
+        @if let Some((key, records)) = found {
+            (person_section(auth, key, records))
+        }
+        (auth.back_to_settings())
+    };
+    page::respond_for_store(&store.store_hash, code, TITLE, body)
 }
 
-fn person_section(html: &mut String, auth: &Auth<'_>, key: &PersonKey, records: &PersonRecords) {
-    html.push_str("<section id=\"person-records\">");
-    if records.is_empty() {
-        let _ = write!(
-            html,
-            "<p id=\"nothing-held\">Nothing is held about <strong>{}</strong> at this store: no contact, consent, \
-             message, cart, reply or newsletter record.</p></section>",
-            escape_html(key_text(key))
-        );
-        return;
-    }
-    let _ = write!(html, "<h2>{}</h2>", escape_html(key_text(key)));
-    for phone in &records.phones {
-        phone_summary(html, phone);
-    }
-    if !records.subscribers.is_empty() {
-        html.push_str("<h3>Newsletter</h3><ul id=\"subscribers\">");
-        for subscriber in &records.subscribers {
-            let _ = write!(
-                html,
-                "<li>{} is a newsletter subscriber (BigCommerce id {}), {} as of {}.</li>",
-                escape_html(&subscriber.email),
-                subscriber.subscriber_id,
-                if subscriber.opted_in() {
-                    "subscribed"
-                } else {
-                    "unsubscribed"
-                },
-                when(subscriber.modified_at)
-            );
+fn person_section(auth: &Auth<'_>, key: &PersonKey, records: &PersonRecords) -> Markup {
+    let value = key_text(key);
+    html! {
+        section id="person-records" {
+            @if records.is_empty() {
+                p id="nothing-held" {
+                    "Nothing is held about " strong { (value) } " at this store: no contact, consent, message, \
+                     cart, reply or newsletter record."
+                }
+            } @else {
+                h2 { (value) }
+                @for phone in &records.phones {
+                    (phone_summary(phone))
+                }
+                @if !records.subscribers.is_empty() {
+                    h3 { "Newsletter" }
+                    ul id="subscribers" {
+                        @for subscriber in &records.subscribers {
+                            li {
+                                (subscriber.email) " is a newsletter subscriber (BigCommerce id "
+                                (subscriber.subscriber_id) "), "
+                                @if subscriber.opted_in() { "subscribed" } @else { "unsubscribed" }
+                                " as of " (when(subscriber.modified_at)) "."
+                            }
+                        }
+                    }
+                }
+                h3 { "Answer the request" }
+                div class="actions" {
+                    (auth.button(EXPORT, key, "export", "Export data (JSON)", "secondary"))
+                    (auth.button(EVIDENCE, key, "evidence", "Consent evidence (printable)", "secondary"))
+                }
+                form method="post" action={ "/settings/" (ERASE) } id="erase-form" {
+                    (auth.hidden())
+                    input type="hidden" name=(PERSON_FIELD) value=(value);
+                    h3 { "Erase" }
+                    p {
+                        "Removes their name, email, address, cart contents, the text of the messages sent to them \
+                         and their replies. The consent record and each message's record stay as proof, and the \
+                         number stays suppressed: it is never texted again unless the person opts in again \
+                         themselves. This cannot be undone."
+                    }
+                    label for="erase-confirm" { "To confirm, type " strong { (value) } }
+                    input type="text" id="erase-confirm" name="confirm" autocomplete="off";
+                    div class="actions" {
+                        button type="submit" id="erase" class="danger" { "Erase this person" }
+                    }
+                }
+            }
         }
-        html.push_str("</ul>");
     }
-    html.push_str("<h3>Answer the request</h3><div class=\"actions\">");
-    html.push_str(&auth.button(EXPORT, key, "export", "Export data (JSON)", "secondary"));
-    html.push_str(&auth.button(EVIDENCE, key, "evidence", "Consent evidence (printable)", "secondary"));
-    html.push_str("</div>");
-    if !records.is_empty() {
-        let _ = write!(
-            html,
-            "<form method=\"post\" action=\"/settings/{ERASE}\" id=\"erase-form\">{}<input type=\"hidden\" \
-             name=\"{PERSON_FIELD}\" value=\"{value}\"><h3>Erase</h3><p>Removes their name, email, address, cart \
-             contents, the text of the messages sent to them and their replies. The consent record and each \
-             message's record stay as proof, and the number stays suppressed: it is never texted again unless the \
-             person opts in again themselves. This cannot be undone.</p><label for=\"erase-confirm\">To confirm, \
-             type <strong>{value}</strong></label><input type=\"text\" id=\"erase-confirm\" name=\"confirm\" \
-             autocomplete=\"off\"><div class=\"actions\"><button type=\"submit\" id=\"erase\" class=\"danger\">Erase \
-             this person</button></div></form>",
-            auth.hidden(),
-            value = escape_html(key_text(key))
-        );
-    }
-    html.push_str("</section>");
 }
 
 /// `privacy-erase`: after the merchant typed the number or email again, erases the person (recorded with the
@@ -388,15 +385,10 @@ async fn erase(
     ))
 }
 
-fn phone_summary(html: &mut String, phone: &PhoneRecords) {
+fn phone_summary(phone: &PhoneRecords) -> Markup {
     let state = ConsentState::fold(&phone.ledger, Purpose::Marketing);
-    let _ = write!(
-        html,
-        "<div class=\"phone\" data-phone=\"{e164}\"><h3>{e164}</h3><p class=\"state\">{}</p>",
-        escape_html(&status_sentence(&state)),
-        e164 = escape_html(phone.phone.as_e164()),
-    );
-    if let Some(contact) = &phone.contact {
+    let e164 = phone.phone.as_e164();
+    let contact = phone.contact.as_ref().map(|contact| {
         let name = [contact.first_name.as_deref(), contact.last_name.as_deref()]
             .into_iter()
             .flatten()
@@ -415,32 +407,30 @@ fn phone_summary(html: &mut String, phone: &PhoneRecords) {
         if let Some(at) = contact.erased_at {
             parts.push(format!("erased {}", when(at)));
         }
-        let _ = write!(
-            html,
-            "<p class=\"contact\">Contact: {}.</p>",
-            escape_html(&if parts.is_empty() {
-                "no personal details".to_owned()
-            } else {
-                parts.join(", ")
-            })
-        );
+        if parts.is_empty() {
+            "no personal details".to_owned()
+        } else {
+            parts.join(", ")
+        }
+    });
+    let reminders = phone.reminders().len();
+    html! {
+        div class="phone" data-phone=(e164) {
+            h3 { (e164) }
+            p class="state" { (status_sentence(&state)) }
+            @if let Some(contact) = contact {
+                p class="contact" { "Contact: " (contact) "." }
+            }
+            p class="held" {
+                (phone.messages.len()) " message" (plural(phone.messages.len(), "", "s")) " sent ("
+                (reminders) " cart reminder" (plural(reminders, "", "s")) "), " (phone.carts.len()) " cart"
+                (plural(phone.carts.len(), "", "s")) ", " (phone.replies.len()) " repl"
+                (plural(phone.replies.len(), "y", "ies")) " received."
+            }
+            h4 { "Consent ledger" }
+            (ledger_list(&phone.ledger))
+        }
     }
-    let reminders = phone.reminders();
-    let _ = write!(
-        html,
-        "<p class=\"held\">{} message{} sent ({} cart reminder{}), {} cart{}, {} repl{} received.</p>",
-        phone.messages.len(),
-        plural(phone.messages.len(), "", "s"),
-        reminders.len(),
-        plural(reminders.len(), "", "s"),
-        phone.carts.len(),
-        plural(phone.carts.len(), "", "s"),
-        phone.replies.len(),
-        plural(phone.replies.len(), "y", "ies"),
-    );
-    html.push_str("<h4>Consent ledger</h4>");
-    ledger_list(html, &phone.ledger);
-    html.push_str("</div>");
 }
 
 fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
@@ -492,11 +482,11 @@ fn export(records: &PersonRecords, key: &PersonKey, by: &str, now: DateTime<Utc>
     response
 }
 
-const PRINT_STYLE: &str = "<style>\
+const PRINT_STYLE: &str = "\
 .evidence table th{width:28%}.evidence blockquote{margin:4px 0;padding:8px 12px;border-left:3px solid var(--line);\
 background:#fafbff;white-space:pre-wrap}.evidence article{border-top:1px solid var(--line);padding-top:8px;margin-top:12px}\
 @media print{body{background:#fff}main{max-width:none;padding:0}.no-print{display:none}\
-section,.card{border:none;padding:0}article{break-inside:avoid}}</style>";
+section,.card{border:none;padding:0}article{break-inside:avoid}}";
 
 /// The printable consent evidence: for each consent, the exact wording and version shown, where and when,
 /// from which IP and browser, the checkout it was verified against, the double opt-in exchange, and every
@@ -508,41 +498,31 @@ fn evidence_page(
     key: &PersonKey,
     now: DateTime<Utc>,
 ) -> WebResponse {
-    let mut html = String::with_capacity(16 * 1024);
-    html.push_str(PRINT_STYLE);
-    let _ = write!(
-        html,
-        "<header><h1>Consent evidence</h1><p class=\"who\">Store {} · {} · prepared by {} on {}</p></header>",
-        escape_html(store.store_hash.as_str()),
-        escape_html(key_text(key)),
-        escape_html(&auth.session.email),
-        when(now)
-    );
-    if records
-        .phones
-        .iter()
-        .all(|p| p.ledger.is_empty() && p.messages.is_empty())
-    {
-        html.push_str(
-            "<section class=\"evidence\"><p id=\"no-evidence\">No consent or message is on record.</p></section>",
-        );
-    }
-    for phone in &records.phones {
-        if phone.ledger.is_empty() && phone.messages.is_empty() {
-            continue;
+    let on_record = |p: &&PhoneRecords| !p.ledger.is_empty() || !p.messages.is_empty();
+    let body = html! {
+        style { (PreEscaped(PRINT_STYLE)) }
+        header {
+            h1 { "Consent evidence" }
+            p class="who" {
+                "Store " (store.store_hash.as_str()) " · " (key_text(key)) " · prepared by " (auth.session.email)
+                " on " (when(now))
+            }
         }
-        phone_evidence(&mut html, phone);
-    }
-    let _ = write!(
-        html,
-        "<div class=\"actions no-print\">{}</div>",
-        auth.button(LOOKUP, key, "back-to-lookup", "Back to the lookup", "secondary")
-    );
-    page::respond_for_store(&store.store_hash, StatusCode::OK, "Consent evidence", &html)
+        @if !records.phones.iter().any(|p| on_record(&p)) {
+            section class="evidence" { p id="no-evidence" { "No consent or message is on record." } }
+        }
+        @for phone in records.phones.iter().filter(on_record) {
+            (phone_evidence(phone))
+        }
+        div class="actions no-print" {
+            (auth.button(LOOKUP, key, "back-to-lookup", "Back to the lookup", "secondary"))
+        }
+    };
+    page::respond_for_store(&store.store_hash, StatusCode::OK, "Consent evidence", body)
 }
 
-fn row(html: &mut String, label: &str, value: &str) {
-    let _ = write!(html, "<tr><th>{label}</th><td>{}</td></tr>", escape_html(value));
+fn row(label: &str, value: &str) -> Markup {
+    html! { tr { th { (label) } td { (value) } } }
 }
 
 fn gives_consent(kind: &ConsentEventKind) -> bool {
@@ -558,22 +538,10 @@ fn gives_consent(kind: &ConsentEventKind) -> bool {
     )
 }
 
-fn phone_evidence(html: &mut String, phone: &PhoneRecords) {
+fn phone_evidence(phone: &PhoneRecords) -> Markup {
     let state = ConsentState::fold(&phone.ledger, Purpose::Marketing);
-    let _ = write!(
-        html,
-        "<section class=\"evidence\" data-phone=\"{e164}\"><h2>{e164}</h2><p class=\"state\">{}</p><h3>Consents</h3>",
-        escape_html(&status_sentence(&state)),
-        e164 = escape_html(phone.phone.as_e164())
-    );
+    let e164 = phone.phone.as_e164();
     let consents: Vec<&ConsentEvent> = phone.ledger.iter().filter(|e| gives_consent(&e.kind)).collect();
-    if consents.is_empty() {
-        html.push_str("<p class=\"muted\">No consent was given.</p>");
-    }
-    for event in &consents {
-        consent_article(html, phone, event);
-    }
-
     // Reminders not sent under any consent listed above (none should exist).
     let listed: Vec<&str> = consents.iter().map(|e| e.event_id.as_str()).collect();
     let others: Vec<_> = phone
@@ -581,80 +549,120 @@ fn phone_evidence(html: &mut String, phone: &PhoneRecords) {
         .into_iter()
         .filter(|s| !listed.contains(&s.ledger_event_id.as_str()))
         .collect();
-    if !others.is_empty() {
-        html.push_str("<h3>Other reminders</h3>");
-        reminders_table(html, phone, &others);
-    }
-
     let transactional: Vec<_> = phone
         .messages
         .iter()
         .filter(|m| !matches!(m.kind, SentKind::CartReminder { .. }))
         .collect();
-    if !transactional.is_empty() {
-        html.push_str("<h3>Service messages</h3><table class=\"service\"><tbody>");
-        for message in transactional {
-            let what = match message.kind {
-                SentKind::OptOutConfirmation => "Opt-out confirmation",
-                SentKind::HelpReply => "Answer to HELP",
-                SentKind::DoubleOptInRequest => "Double opt-in request",
-                SentKind::CartReminder { .. } => "Cart reminder",
-            };
-            row(html, &when(message.sent_at), what);
-        }
-        html.push_str("</tbody></table>");
-    }
-
-    html.push_str("<h3>Opt-outs</h3>");
     let withdrawals: Vec<&ConsentEvent> = phone
         .ledger
         .iter()
         .filter(|e| matches!(e.kind, ConsentEventKind::OptOut(_) | ConsentEventKind::Erasure { .. }))
         .collect();
-    if withdrawals.is_empty() {
-        html.push_str("<p class=\"muted\" id=\"no-opt-outs\">No opt-out is on record.</p>");
-    } else {
-        html.push_str("<table class=\"opt-outs\"><tbody>");
-        for event in withdrawals {
-            let detail = match &event.kind {
-                ConsentEventKind::OptOut(OptOutMethod::Keyword { raw_text, message_id }) => format!(
-                    "{} Text: \"{raw_text}\"{}.",
-                    event.sentence(),
-                    message_id
-                        .as_deref()
-                        .map(|id| format!(", message {id}"))
-                        .unwrap_or_default()
-                ),
-                ConsentEventKind::OptOut(OptOutMethod::WebPage { ip, user_agent }) => format!(
-                    "{} IP address {}, browser {}.",
-                    event.sentence(),
-                    ip.as_deref().unwrap_or("unknown"),
-                    user_agent.as_deref().unwrap_or("unknown")
-                ),
-                ConsentEventKind::OptOut(OptOutMethod::Merchant { user_email }) => {
-                    format!("{} By {user_email}.", event.sentence())
+    html! {
+        section class="evidence" data-phone=(e164) {
+            h2 { (e164) }
+            p class="state" { (status_sentence(&state)) }
+            h3 { "Consents" }
+            @if consents.is_empty() {
+                p class="muted" { "No consent was given." }
+            }
+            @for event in &consents {
+                (consent_article(phone, event))
+            }
+            @if !others.is_empty() {
+                h3 { "Other reminders" }
+                (reminders_table(phone, &others))
+            }
+            @if !transactional.is_empty() {
+                h3 { "Service messages" }
+                table class="service" {
+                    tbody {
+                        @for message in transactional {
+                            (row(&when(message.sent_at), service_message(&message.kind)))
+                        }
+                    }
                 }
-                _ => event.sentence(),
-            };
-            row(html, &when(event.occurred_at), &detail);
+            }
+            h3 { "Opt-outs" }
+            @if withdrawals.is_empty() {
+                p class="muted" id="no-opt-outs" { "No opt-out is on record." }
+            } @else {
+                table class="opt-outs" {
+                    tbody {
+                        @for event in withdrawals {
+                            (row(&when(event.occurred_at), &withdrawal_detail(event)))
+                        }
+                    }
+                }
+            }
+            h3 { "Full ledger" }
+            (ledger_list(&phone.ledger))
         }
-        html.push_str("</tbody></table>");
     }
-    html.push_str("<h3>Full ledger</h3>");
-    ledger_list(html, &phone.ledger);
-    html.push_str("</section>");
 }
 
-fn consent_article(html: &mut String, phone: &PhoneRecords, event: &ConsentEvent) {
-    let _ = write!(
-        html,
-        "<article class=\"consent\" data-event=\"{}\"><h4>{} · {}</h4><table><tbody>",
-        escape_html(&event.event_id),
-        when(event.occurred_at),
-        escape_html(&event.sentence())
-    );
-    row(html, "Ledger entry", &event.event_id);
-    row(html, "Recorded", &when(event.recorded_at));
+fn service_message(kind: &SentKind) -> &'static str {
+    match kind {
+        SentKind::OptOutConfirmation => "Opt-out confirmation",
+        SentKind::HelpReply => "Answer to HELP",
+        SentKind::DoubleOptInRequest => "Double opt-in request",
+        SentKind::CartReminder { .. } => "Cart reminder",
+    }
+}
+
+/// An opt-out with its evidence: the text, the web page's IP and browser, or the merchant who recorded it.
+fn withdrawal_detail(event: &ConsentEvent) -> String {
+    match &event.kind {
+        ConsentEventKind::OptOut(OptOutMethod::Keyword { raw_text, message_id }) => format!(
+            "{} Text: \"{raw_text}\"{}.",
+            event.sentence(),
+            message_id
+                .as_deref()
+                .map(|id| format!(", message {id}"))
+                .unwrap_or_default()
+        ),
+        ConsentEventKind::OptOut(OptOutMethod::WebPage { ip, user_agent }) => format!(
+            "{} IP address {}, browser {}.",
+            event.sentence(),
+            ip.as_deref().unwrap_or("unknown"),
+            user_agent.as_deref().unwrap_or("unknown")
+        ),
+        ConsentEventKind::OptOut(OptOutMethod::Merchant { user_email }) => {
+            format!("{} By {user_email}.", event.sentence())
+        }
+        _ => event.sentence(),
+    }
+}
+
+fn consent_article(phone: &PhoneRecords, event: &ConsentEvent) -> Markup {
+    let sent: Vec<_> = phone
+        .reminders()
+        .into_iter()
+        .filter(|s| s.ledger_event_id == event.event_id)
+        .collect();
+    html! {
+        article class="consent" data-event=(event.event_id) {
+            h4 { (when(event.occurred_at)) " · " (event.sentence()) }
+            table {
+                tbody {
+                    (row("Ledger entry", &event.event_id))
+                    (row("Recorded", &when(event.recorded_at)))
+                    (consent_rows(phone, event))
+                }
+            }
+            @if sent.is_empty() {
+                p class="muted" { "No reminder was sent under this consent." }
+            } @else {
+                h5 { "Messages sent under this consent (" (sent.len()) ")" }
+                (reminders_table(phone, &sent))
+            }
+        }
+    }
+}
+
+/// The evidence particular to how the consent was given.
+fn consent_rows(phone: &PhoneRecords, event: &ConsentEvent) -> Markup {
     match &event.kind {
         ConsentEventKind::CheckoutCheckbox {
             disclosure_version,
@@ -665,84 +673,64 @@ fn consent_article(html: &mut String, phone: &PhoneRecords, event: &ConsentEvent
             page_url,
             cart_id,
         } => {
-            let _ = write!(
-                html,
-                "<tr><th>Disclosure text shown</th><td><blockquote class=\"disclosure\">{}</blockquote></td></tr>",
-                escape_html(disclosure_text)
-            );
-            row(html, "Disclosure version", disclosure_version);
-            row(
-                html,
-                "Checkbox",
-                if *checkbox_default_checked {
-                    "served pre-ticked (not consent)"
-                } else {
-                    "served unticked; ticked by the shopper"
-                },
-            );
-            row(html, "Page", page_url.as_deref().unwrap_or("not recorded"));
-            row(html, "IP address", ip);
-            row(html, "Browser (user agent)", user_agent);
-            row(html, "Checkout", cart_id.as_deref().unwrap_or("not recorded"));
             let verification = phone.ledger.iter().find(|e| {
                 matches!(&e.kind, ConsentEventKind::CheckoutPhoneVerified { checkbox_event_id, .. }
                     if *checkbox_event_id == event.event_id)
             });
-            match verification {
-                Some(verified) => {
-                    if let ConsentEventKind::CheckoutPhoneVerified { cart_id, .. } = &verified.kind {
-                        row(
-                            html,
-                            "Verified against checkout",
-                            &format!(
-                                "{cart_id}: the number is that checkout's billing phone (checked {}).",
-                                when(verified.occurred_at)
-                            ),
-                        );
-                    }
+            let verified = match verification {
+                Some(ConsentEvent {
+                    kind: ConsentEventKind::CheckoutPhoneVerified { cart_id, .. },
+                    occurred_at,
+                    ..
+                }) => Some(format!(
+                    "{cart_id}: the number is that checkout's billing phone (checked {}).",
+                    when(*occurred_at)
+                )),
+                Some(_) => None,
+                None => Some("not verified".to_owned()),
+            };
+            html! {
+                tr {
+                    th { "Disclosure text shown" }
+                    td { blockquote class="disclosure" { (disclosure_text) } }
                 }
-                None => row(html, "Verified against checkout", "not verified"),
+                (row("Disclosure version", disclosure_version))
+                (row(
+                    "Checkbox",
+                    if *checkbox_default_checked {
+                        "served pre-ticked (not consent)"
+                    } else {
+                        "served unticked; ticked by the shopper"
+                    },
+                ))
+                (row("Page", page_url.as_deref().unwrap_or("not recorded")))
+                (row("IP address", ip))
+                (row("Browser (user agent)", user_agent))
+                (row("Checkout", cart_id.as_deref().unwrap_or("not recorded")))
+                @if let Some(verified) = verified {
+                    (row("Verified against checkout", &verified))
+                }
+                (double_opt_in_rows(phone, event.occurred_at, None))
             }
-            double_opt_in_rows(html, phone, event.occurred_at, None);
         }
         ConsentEventKind::KeywordOptIn {
             raw_text, message_id, ..
-        } => {
-            row(html, "Text received", raw_text);
-            row(html, "Message id", message_id.as_deref().unwrap_or("not recorded"));
-        }
-        ConsentEventKind::DoubleOptInConfirmed { .. } => {
-            double_opt_in_rows(html, phone, event.occurred_at, Some(event));
-        }
-        ConsentEventKind::GeneralMarketing { evidence, .. } => row(html, "Evidence", evidence),
-        ConsentEventKind::Inferred { source } => row(html, "Source", source),
-        ConsentEventKind::ImportDefault { sync_job_id } => row(html, "Contact sync", sync_job_id),
-        ConsentEventKind::Purchase { order_id, .. } => row(html, "Order", &order_id.to_string()),
-        _ => {}
+        } => html! {
+            (row("Text received", raw_text))
+            (row("Message id", message_id.as_deref().unwrap_or("not recorded")))
+        },
+        ConsentEventKind::DoubleOptInConfirmed { .. } => double_opt_in_rows(phone, event.occurred_at, Some(event)),
+        ConsentEventKind::GeneralMarketing { evidence, .. } => row("Evidence", evidence),
+        ConsentEventKind::Inferred { source } => row("Source", source),
+        ConsentEventKind::ImportDefault { sync_job_id } => row("Contact sync", sync_job_id),
+        ConsentEventKind::Purchase { order_id, .. } => row("Order", &order_id.to_string()),
+        _ => html! {},
     }
-    html.push_str("</tbody></table>");
-    let sent: Vec<_> = phone
-        .reminders()
-        .into_iter()
-        .filter(|s| s.ledger_event_id == event.event_id)
-        .collect();
-    if sent.is_empty() {
-        html.push_str("<p class=\"muted\">No reminder was sent under this consent.</p>");
-    } else {
-        let _ = write!(html, "<h5>Messages sent under this consent ({})</h5>", sent.len());
-        reminders_table(html, phone, &sent);
-    }
-    html.push_str("</article>");
 }
 
 /// The double opt-in exchange: the request texted (its exact words) and the reply that confirmed it. For a
 /// checkbox, the first exchange after it; for a confirmation, the request it answered.
-fn double_opt_in_rows(
-    html: &mut String,
-    phone: &PhoneRecords,
-    after: DateTime<Utc>,
-    confirmation: Option<&ConsentEvent>,
-) {
+fn double_opt_in_rows(phone: &PhoneRecords, after: DateTime<Utc>, confirmation: Option<&ConsentEvent>) -> Markup {
     let confirmed = confirmation.or_else(|| {
         phone
             .ledger
@@ -755,92 +743,88 @@ fn double_opt_in_rows(
             && before.is_none_or(|b| e.occurred_at <= b)
             && (confirmation.is_some() || e.occurred_at >= after)
     });
-    match request {
-        Some(request) => {
-            if let ConsentEventKind::DoubleOptInRequested { text, message_id } = &request.kind {
-                let _ = write!(
-                    html,
-                    "<tr><th>Double opt-in request</th><td>Texted {}{}:<blockquote class=\"doi-request\">{}\
-                     </blockquote></td></tr>",
-                    when(request.occurred_at),
-                    escape_html(
-                        &message_id
-                            .as_deref()
-                            .map(|id| format!(" (message {id})"))
-                            .unwrap_or_default()
-                    ),
-                    escape_html(text)
-                );
+    let message = |id: &Option<String>| id.as_deref().map(|id| format!(" (message {id})")).unwrap_or_default();
+    html! {
+        @match request {
+            Some(ConsentEvent {
+                kind: ConsentEventKind::DoubleOptInRequested { text, message_id },
+                occurred_at,
+                ..
+            }) => {
+                tr {
+                    th { "Double opt-in request" }
+                    td {
+                        "Texted " (when(*occurred_at)) (message(message_id)) ":"
+                        blockquote class="doi-request" { (text) }
+                    }
+                }
             }
+            Some(_) => {}
+            None if confirmation.is_none() => (row("Double opt-in", "none")),
+            None => {}
         }
-        None if confirmation.is_none() => row(html, "Double opt-in", "none"),
-        None => {}
-    }
-    if let Some(ConsentEvent {
-        kind: ConsentEventKind::DoubleOptInConfirmed { raw_text, message_id },
-        occurred_at,
-        ..
-    }) = confirmed
-    {
-        row(
-            html,
-            "Double opt-in reply",
-            &format!(
-                "\"{raw_text}\" received {}{}",
-                when(*occurred_at),
-                message_id
-                    .as_deref()
-                    .map(|id| format!(" (message {id})"))
-                    .unwrap_or_default()
-            ),
-        );
+        @if let Some(ConsentEvent {
+            kind: ConsentEventKind::DoubleOptInConfirmed { raw_text, message_id },
+            occurred_at,
+            ..
+        }) = confirmed
+        {
+            (row(
+                "Double opt-in reply",
+                &format!("\"{raw_text}\" received {}{}", when(*occurred_at), message(message_id)),
+            ))
+        }
     }
 }
 
-fn reminders_table(html: &mut String, phone: &PhoneRecords, sends: &[&shared::model::SendRecord]) {
-    html.push_str(
-        "<table class=\"reminders\"><thead><tr><th>Sent</th><th>Message</th><th>Decision that allowed it</th></tr>\
-         </thead><tbody>",
-    );
-    for send in sends {
-        let status = match send.status {
-            SendStatus::Claimed => "sending",
-            SendStatus::Sent => "sent",
-            SendStatus::Delivered => "delivered",
-            SendStatus::Failed => "not sent",
-            SendStatus::Unconfirmed => "may have been sent (unconfirmed)",
-        };
-        let decision = match phone.allowing_decision(send) {
-            Some(d) => format!(
-                "{} · {} Settings version {}, ledger entry {}.",
-                when(d.decided_at),
-                d.explanation,
-                send.settings_version,
-                send.ledger_event_id
-            ),
-            None => format!(
-                "Settings version {}, ledger entry {}.",
-                send.settings_version, send.ledger_event_id
-            ),
-        };
-        let _ = write!(
-            html,
-            "<tr class=\"reminder\"><td>{}<br>cart {} · step {} · {status}{}</td><td>{}</td><td>{}</td></tr>",
-            when(send.sent_at.unwrap_or(send.claimed_at)),
-            escape_html(&send.cart_id),
-            send.step,
-            escape_html(
-                &send
-                    .provider_message_id
-                    .as_deref()
-                    .map(|id| format!(" · {} id {id}", send.provider.as_deref().unwrap_or("provider")))
-                    .unwrap_or_default()
-            ),
-            escape_html(&send.body),
-            escape_html(&decision),
-        );
+fn reminders_table(phone: &PhoneRecords, sends: &[&shared::model::SendRecord]) -> Markup {
+    html! {
+        table class="reminders" {
+            thead { tr { th { "Sent" } th { "Message" } th { "Decision that allowed it" } } }
+            tbody {
+                @for send in sends {
+                    tr class="reminder" {
+                        td {
+                            (when(send.sent_at.unwrap_or(send.claimed_at))) br;
+                            "cart " (send.cart_id) " · step " (send.step) " · " (reminder_status(send.status))
+                            @if let Some(id) = &send.provider_message_id {
+                                " · " (send.provider.as_deref().unwrap_or("provider")) " id " (id)
+                            }
+                        }
+                        td { (send.body) }
+                        td { (allowing_decision(phone, send)) }
+                    }
+                }
+            }
+        }
     }
-    html.push_str("</tbody></table>");
+}
+
+fn reminder_status(status: SendStatus) -> &'static str {
+    match status {
+        SendStatus::Claimed => "sending",
+        SendStatus::Sent => "sent",
+        SendStatus::Delivered => "delivered",
+        SendStatus::Failed => "not sent",
+        SendStatus::Unconfirmed => "may have been sent (unconfirmed)",
+    }
+}
+
+/// The consent decision that allowed a reminder, with the settings and ledger entry it was made on.
+fn allowing_decision(phone: &PhoneRecords, send: &shared::model::SendRecord) -> String {
+    match phone.allowing_decision(send) {
+        Some(d) => format!(
+            "{} · {} Settings version {}, ledger entry {}.",
+            when(d.decided_at),
+            d.explanation,
+            send.settings_version,
+            send.ledger_event_id
+        ),
+        None => format!(
+            "Settings version {}, ledger entry {}.",
+            send.settings_version, send.ledger_event_id
+        ),
+    }
 }
 
 #[cfg(test)]

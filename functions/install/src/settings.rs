@@ -305,7 +305,7 @@ impl Page<'_> {
             sender: sender.as_ref(),
             promotions: promotions.as_deref(),
         });
-        Ok(page::respond_for_store(&self.store.store_hash, code, TITLE, &body))
+        Ok(page::respond_for_store(&self.store.store_hash, code, TITLE, body))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The settings page's HTML: the three consent options as the MessageMedia opt-in seed describes them, the
 //! contact, message and reminder settings, the checkout checkbox preview, and (once connected) the status.
-//! Pure: data in, escaped HTML out.
+//! Pure: data in, markup out; each section is a function named after it.
 
 use crate::form::{Form, option_value};
 use crate::page::Notice;
@@ -11,8 +11,8 @@ use shared::bigcommerce::Promotion;
 use shared::model::settings::{
     FIRST_DELAY_MINUTES, LATER_STEP_DELAY_HOURS, NARROWING_HOURS, REMINDER_STEPS, SMART_SENDING_HOURS, SettingsProblem,
 };
-use shared::model::{ConsentOption, SendStatus, SenderStatus, Settings, SyncJobStatus};
-use shared::web::escape_html;
+use shared::model::{ConsentOption, SendStatus, SenderStatus, Settings, SyncJob, SyncJobStatus};
+use shared::pages::{Markup, PreEscaped, html};
 use std::fmt::Write;
 
 /// Everything the page shows.
@@ -44,12 +44,8 @@ pub const TITLE: &str = "SMS consent & cart recovery";
 
 impl SettingsView<'_> {
     /// The hidden fields that authenticate a form post: the session and its CSRF token.
-    fn hidden_auth(&self) -> String {
-        format!(
-            "<input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"session\" value=\"{}\">",
-            escape_html(self.csrf),
-            escape_html(self.session_token)
-        )
+    fn hidden_auth(&self) -> Markup {
+        crate::page::hidden_auth(self.csrf, self.session_token)
     }
 }
 
@@ -99,41 +95,41 @@ pub fn outage_notice(report: &OutageReport) -> String {
     text
 }
 
-pub fn render(view: &SettingsView<'_>) -> String {
-    let mut html = String::with_capacity(24 * 1024);
-    let _ = write!(
-        html,
-        "<header><h1>{TITLE}</h1><p class=\"who\">Store {} · signed in as {}</p></header>",
-        escape_html(view.store_hash.as_str()),
-        escape_html(view.user_email)
-    );
-    for notice in view.notices {
-        html.push_str(&notice.html());
-    }
-    if !view.problems.is_empty() {
-        html.push_str(
-            "<div class=\"notice error problems\" role=\"alert\" id=\"problems\"><strong>Nothing was saved. Please \
-             fix:</strong><ul>",
-        );
-        for problem in view.problems {
-            let _ = write!(
-                html,
-                "<li><a href=\"#{}\">{}</a></li>",
-                field_anchor(problem.field),
-                escape_html(&problem.message)
-            );
+pub fn render(view: &SettingsView<'_>) -> Markup {
+    html! {
+        header {
+            h1 { (TITLE) }
+            p class="who" { "Store " (view.store_hash.as_str()) " · signed in as " (view.user_email) }
         }
-        html.push_str("</ul></div>");
+        @for notice in view.notices {
+            (notice)
+        }
+        (problems(view.problems))
+        @if let Some(settings) = view.in_force {
+            (status_section(view, settings))
+        }
+        (settings_form(view))
+        @if view.in_force.is_some() {
+            (crate::test_text::section(view.hidden_auth()))
+        }
+        (crate::privacy::section(view.hidden_auth()))
     }
-    if let Some(settings) = view.in_force {
-        status_section(&mut html, view, settings);
+}
+
+/// Why nothing was saved, each problem linking to its field.
+fn problems(problems: &[SettingsProblem]) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            div class="notice error problems" role="alert" id="problems" {
+                strong { "Nothing was saved. Please fix:" }
+                ul {
+                    @for problem in problems {
+                        li { a href={ "#" (field_anchor(problem.field)) } { (problem.message) } }
+                    }
+                }
+            }
+        }
     }
-    form_section(&mut html, view);
-    if view.in_force.is_some() {
-        html.push_str(&crate::test_text::section(&view.hidden_auth()));
-    }
-    html.push_str(&crate::privacy::section(&view.hidden_auth()));
-    html
 }
 
 /// The input a problem points at (quiet hours span two inputs).
@@ -144,601 +140,585 @@ fn field_anchor(field: &str) -> &str {
     }
 }
 
-fn status_section(html: &mut String, view: &SettingsView<'_>, settings: &Settings) {
-    html.push_str("<section id=\"status\"><h2>Status</h2>");
-    let _ = write!(
-        html,
-        "<p id=\"connected\">Connected with <strong>{}</strong>: settings version {}, saved by {} on {}.</p>",
-        option_title(settings.consent_option),
-        settings.version,
-        escape_html(&settings.saved_by.email),
-        when(settings.saved_at)
-    );
-    if let Some(line) = &view.script_line {
-        let _ = write!(html, "<p id=\"script-status\">{}</p>", escape_html(line));
-    }
-    let Some(status) = view.status else {
-        html.push_str("</section>");
-        return;
-    };
-    if let Some(report) = &status.outage {
-        let _ = write!(
-            html,
-            "<div class=\"notice warning\" role=\"status\" id=\"sms-outage\">{}</div>",
-            escape_html(&outage_notice(report))
-        );
-    }
-
-    html.push_str("<h3>Contact sync</h3><div id=\"sync\">");
-    match &status.sync_job {
-        None if settings.sync_contacts => html.push_str("<p>No sync has run yet.</p>"),
-        None => html.push_str("<p>Contact sync is off.</p>"),
-        Some(job) => {
-            let state = match job.status {
-                SyncJobStatus::Running => "Running",
-                SyncJobStatus::Completed => "Completed",
-                SyncJobStatus::CompletedWithFailures => "Completed with failed pages",
-            };
-            let _ = write!(
-                html,
-                "<p><strong>{state}</strong> · started {}</p>\
-                 <progress id=\"sync-progress\" max=\"100\" value=\"{percent}\">{percent}%</progress>\
-                 <p>{percent}% · {} of {} pages done{} · {} contacts imported · {} skipped without a phone · {} \
-                 skipped with an invalid phone</p>",
-                when(job.started_at),
-                job.pages_done,
-                if job.total_pages == 0 {
-                    "?".to_owned()
-                } else {
-                    job.total_pages.to_string()
-                },
-                if job.pages_failed > 0 {
-                    format!(", {} failed", job.pages_failed)
-                } else {
-                    String::new()
-                },
-                job.contacts_imported,
-                job.skipped_no_phone,
-                job.skipped_invalid_phone,
-                percent = job.percent_done(),
-            );
-            if job.skipped_malformed > 0 {
-                let ids: Vec<String> = job.skipped_customers.iter().map(u64::to_string).collect();
-                let more = job.skipped_malformed.saturating_sub(ids.len() as u64);
-                let _ = write!(
-                    html,
-                    "<p id=\"skipped-customers\">{} customer record{} could not be read and {} skipped \
-                     (customer ID{}: {}{}).</p>",
-                    job.skipped_malformed,
-                    if job.skipped_malformed == 1 { "" } else { "s" },
-                    if job.skipped_malformed == 1 { "was" } else { "were" },
-                    if ids.len() == 1 { "" } else { "s" },
-                    ids.join(", "),
-                    if more > 0 {
-                        format!(" and {more} more")
-                    } else {
-                        String::new()
-                    },
-                );
+/// Once connected: what is in force, then how contacts, reminders and consent are doing.
+fn status_section(view: &SettingsView<'_>, settings: &Settings) -> Markup {
+    html! {
+        section id="status" {
+            h2 { "Status" }
+            p id="connected" {
+                "Connected with " strong { (option_title(settings.consent_option)) } ": settings version "
+                (settings.version) ", saved by " (settings.saved_by.email) " on " (when(settings.saved_at)) "."
+            }
+            @if let Some(line) = &view.script_line {
+                p id="script-status" { (line) }
+            }
+            @if let Some(status) = view.status {
+                @if let Some(report) = &status.outage {
+                    div class="notice warning" role="status" id="sms-outage" { (outage_notice(report)) }
+                }
+                (sync_status(view, settings, status))
+                (crate::glance::section(status))
+                (consent_counts(status))
+                (recent_reminders(status))
+                (recent_decisions(status))
             }
         }
     }
-    if !status.failed_pages.is_empty() {
-        let _ = write!(
-            html,
-            "<form method=\"post\" action=\"/settings/retry-failed-pages\">{}<button type=\"submit\" \
-             class=\"secondary\" id=\"retry-failed-pages\">Retry {} failed page{}</button></form>",
-            view.hidden_auth(),
-            status.failed_pages.len(),
-            if status.failed_pages.len() == 1 { "" } else { "s" }
-        );
-    }
+}
+
+/// Contact sync: the last job's progress and the buttons that act on it.
+fn sync_status(view: &SettingsView<'_>, settings: &Settings, status: &Status) -> Markup {
+    let failed_pages = status.failed_pages.len();
     let running = status
         .sync_job
         .as_ref()
         .is_some_and(|j| j.status == SyncJobStatus::Running);
-    if running {
-        let _ = write!(
-            html,
-            "<form method=\"post\" action=\"/settings/refresh\">{}<button type=\"submit\" class=\"secondary\" \
-             id=\"refresh\">Refresh progress</button></form>",
-            view.hidden_auth()
-        );
-    }
-    if settings.sync_contacts && !running {
-        let _ = write!(
-            html,
-            "<form method=\"post\" action=\"/settings/sync\">{}<button type=\"submit\" class=\"secondary\" \
-             id=\"sync-now\">Sync contacts now</button></form>",
-            view.hidden_auth()
-        );
-    }
-    html.push_str("</div>");
-
-    crate::glance::section(html, status);
-
-    let counts = status.consent_counts;
-    let _ = write!(
-        html,
-        "<h3>Contacts by consent</h3><table class=\"counts\" id=\"consent-counts\"><tbody>\
-         <tr><th>Subscribed</th><td data-state=\"subscribed\">{}</td></tr>\
-         <tr><th>&hellip; of whom gave express consent for texts (checkbox, keyword or double opt-in)</th>\
-         <td data-state=\"subscribed_sms_express\">{}</td></tr>\
-         <tr><th>Waiting for a double opt-in reply</th><td data-state=\"pending_double_opt_in\">{}</td></tr>\
-         <tr><th>Unsubscribed</th><td data-state=\"unsubscribed\">{}</td></tr>\
-         <tr><th>Never subscribed</th><td data-state=\"never_subscribed\">{}</td></tr>\
-         <tr><th>All contacts</th><td data-state=\"total\">{}</td></tr></tbody></table>",
-        counts.subscribed,
-        counts.subscribed_sms_express,
-        counts.pending_double_opt_in,
-        counts.unsubscribed,
-        counts.never_subscribed,
-        status.contacts_total
-    );
-
-    html.push_str("<h3>Recent reminders</h3>");
-    if status.recent_sends.is_empty() {
-        html.push_str("<p id=\"recent-reminders\">No reminders sent yet.</p>");
-    } else {
-        html.push_str(
-            "<table id=\"recent-reminders\"><thead><tr><th>When</th><th>To</th><th>Cart</th><th>Step</th>\
-             <th>Status</th><th>Clicked</th><th>Recovered</th></tr></thead><tbody>",
-        );
-        for send in &status.recent_sends {
-            let state = match send.status {
-                SendStatus::Claimed => "sending",
-                SendStatus::Sent => "sent",
-                SendStatus::Delivered => "delivered",
-                SendStatus::Failed => "failed",
-                SendStatus::Unconfirmed => "unconfirmed (not sent again)",
-            };
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{state}</td><td>{}</td><td>{}</td></tr>",
-                when(send.sent_at.unwrap_or(send.claimed_at)),
-                escape_html(&send.phone.masked()),
-                escape_html(&send.cart_id),
-                send.step,
-                send.clicked_at.map(when).unwrap_or_default(),
-                send.recovered_amount
-                    .map(|amount| {
-                        let coupon = send
-                            .recovered_coupon
-                            .as_deref()
-                            .map(|code| format!(" with code {}", escape_html(code)))
-                            .unwrap_or_default();
-                        format!("{:.2}{coupon}", amount.round_dp(2))
-                    })
-                    .unwrap_or_default(),
-            );
+    html! {
+        h3 { "Contact sync" }
+        div id="sync" {
+            @match &status.sync_job {
+                None if settings.sync_contacts => p { "No sync has run yet." },
+                None => p { "Contact sync is off." },
+                Some(job) => (sync_job(job)),
+            }
+            @if failed_pages > 0 {
+                form method="post" action="/settings/retry-failed-pages" {
+                    (view.hidden_auth())
+                    button type="submit" class="secondary" id="retry-failed-pages" {
+                        "Retry " (failed_pages) " failed page" (plural(failed_pages as u64))
+                    }
+                }
+            }
+            @if running {
+                form method="post" action="/settings/refresh" {
+                    (view.hidden_auth())
+                    button type="submit" class="secondary" id="refresh" { "Refresh progress" }
+                }
+            }
+            @if settings.sync_contacts && !running {
+                form method="post" action="/settings/sync" {
+                    (view.hidden_auth())
+                    button type="submit" class="secondary" id="sync-now" { "Sync contacts now" }
+                }
+            }
         }
-        html.push_str("</tbody></table>");
     }
-    let recovery = &status.recovery;
-    let _ = write!(
-        html,
-        "<p id=\"recovered\">From the last {RECENT_REMINDERS} reminders: {} sent, {} clicked, {} order{} recovered, \
-         recovered revenue <strong>{:.2}</strong>.</p>",
-        recovery.sent,
-        recovery.clicked,
-        recovery.orders_recovered,
-        if recovery.orders_recovered == 1 { "" } else { "s" },
-        recovery.revenue.round_dp(2),
-    );
-    if !status.recent_decisions.is_empty() {
-        html.push_str(
-            "<h3>Recent consent decisions</h3><table id=\"recent-decisions\"><thead><tr><th>When</th><th>Cart</th>\
-             <th>Step</th><th>Outcome</th><th>Why</th></tr></thead><tbody>",
-        );
-        for decision in &status.recent_decisions {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(decision.decided_at),
-                escape_html(&decision.cart_id),
-                decision.step,
-                escape_html(&decision.outcome),
-                escape_html(&decision.explanation)
-            );
-        }
-        html.push_str("</tbody></table>");
-    }
-    html.push_str("</section>");
 }
 
+fn sync_job(job: &SyncJob) -> Markup {
+    let state = match job.status {
+        SyncJobStatus::Running => "Running",
+        SyncJobStatus::Completed => "Completed",
+        SyncJobStatus::CompletedWithFailures => "Completed with failed pages",
+    };
+    let percent = job.percent_done();
+    let ids: Vec<String> = job.skipped_customers.iter().map(u64::to_string).collect();
+    let more = job.skipped_malformed.saturating_sub(ids.len() as u64);
+    html! {
+        p { strong { (state) } " · started " (when(job.started_at)) }
+        progress id="sync-progress" max="100" value=(percent) { (percent) "%" }
+        p {
+            (percent) "% · " (job.pages_done) " of "
+            @if job.total_pages == 0 { "?" } @else { (job.total_pages) }
+            " pages done"
+            @if job.pages_failed > 0 { ", " (job.pages_failed) " failed" }
+            " · " (job.contacts_imported) " contacts imported · " (job.skipped_no_phone)
+            " skipped without a phone · " (job.skipped_invalid_phone) " skipped with an invalid phone"
+        }
+        @if job.skipped_malformed > 0 {
+            p id="skipped-customers" {
+                (job.skipped_malformed) " customer record" (plural(job.skipped_malformed)) " could not be read and "
+                @if job.skipped_malformed == 1 { "was" } @else { "were" }
+                " skipped (customer ID" (plural(ids.len() as u64)) ": " (ids.join(", "))
+                @if more > 0 { " and " (more) " more" }
+                ")."
+            }
+        }
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn consent_counts(status: &Status) -> Markup {
+    let counts = status.consent_counts;
+    html! {
+        h3 { "Contacts by consent" }
+        table class="counts" id="consent-counts" {
+            tbody {
+                tr { th { "Subscribed" } td data-state="subscribed" { (counts.subscribed) } }
+                tr {
+                    th { (PreEscaped("&hellip;")) " of whom gave express consent for texts (checkbox, keyword or double opt-in)" }
+                    td data-state="subscribed_sms_express" { (counts.subscribed_sms_express) }
+                }
+                tr {
+                    th { "Waiting for a double opt-in reply" }
+                    td data-state="pending_double_opt_in" { (counts.pending_double_opt_in) }
+                }
+                tr { th { "Unsubscribed" } td data-state="unsubscribed" { (counts.unsubscribed) } }
+                tr { th { "Never subscribed" } td data-state="never_subscribed" { (counts.never_subscribed) } }
+                tr { th { "All contacts" } td data-state="total" { (status.contacts_total) } }
+            }
+        }
+    }
+}
+
+fn recent_reminders(status: &Status) -> Markup {
+    let recovery = &status.recovery;
+    html! {
+        h3 { "Recent reminders" }
+        @if status.recent_sends.is_empty() {
+            p id="recent-reminders" { "No reminders sent yet." }
+        } @else {
+            table id="recent-reminders" {
+                thead {
+                    tr {
+                        th { "When" } th { "To" } th { "Cart" } th { "Step" } th { "Status" } th { "Clicked" }
+                        th { "Recovered" }
+                    }
+                }
+                tbody {
+                    @for send in &status.recent_sends {
+                        tr {
+                            td { (when(send.sent_at.unwrap_or(send.claimed_at))) }
+                            td { (send.phone.masked()) }
+                            td { (send.cart_id) }
+                            td { (send.step) }
+                            td { (send_state(send.status)) }
+                            td { (send.clicked_at.map(when).unwrap_or_default()) }
+                            td {
+                                @if let Some(amount) = send.recovered_amount {
+                                    (format!("{:.2}", amount.round_dp(2)))
+                                    @if let Some(code) = &send.recovered_coupon { " with code " (code) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        p id="recovered" {
+            "From the last " (RECENT_REMINDERS) " reminders: " (recovery.sent) " sent, " (recovery.clicked)
+            " clicked, " (recovery.orders_recovered) " order" (plural(recovery.orders_recovered as u64))
+            " recovered, recovered revenue " strong { (format!("{:.2}", recovery.revenue.round_dp(2))) } "."
+        }
+    }
+}
+
+fn send_state(status: SendStatus) -> &'static str {
+    match status {
+        SendStatus::Claimed => "sending",
+        SendStatus::Sent => "sent",
+        SendStatus::Delivered => "delivered",
+        SendStatus::Failed => "failed",
+        SendStatus::Unconfirmed => "unconfirmed (not sent again)",
+    }
+}
+
+fn recent_decisions(status: &Status) -> Markup {
+    html! {
+        @if !status.recent_decisions.is_empty() {
+            h3 { "Recent consent decisions" }
+            table id="recent-decisions" {
+                thead { tr { th { "When" } th { "Cart" } th { "Step" } th { "Outcome" } th { "Why" } } }
+                tbody {
+                    @for decision in &status.recent_decisions {
+                        tr {
+                            td { (when(decision.decided_at)) }
+                            td { (decision.cart_id) }
+                            td { (decision.step) }
+                            td { (decision.outcome) }
+                            td { (decision.explanation) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The form's fields with what they show and the problems found in them.
 struct Fields<'a> {
     values: &'a Form,
     problems: &'a [SettingsProblem],
 }
 
 impl Fields<'_> {
-    fn value(&self, name: &str) -> String {
-        escape_html(self.values.get(name).unwrap_or_default())
-    }
-
-    fn checked(&self, name: &str) -> &'static str {
-        if self.values.checked(name) { " checked" } else { "" }
+    fn value(&self, name: &str) -> &str {
+        self.values.get(name).unwrap_or_default()
     }
 
     fn problem(&self, name: &str) -> Option<&SettingsProblem> {
         self.problems.iter().find(|p| p.field == name)
     }
 
-    /// `aria-invalid` and the error line under a field.
-    fn error(&self, name: &str) -> (String, String) {
-        match self.problem(name) {
-            Some(problem) => (
-                format!(" aria-invalid=\"true\" aria-describedby=\"{}-error\"", problem.field),
-                format!(
-                    "<p class=\"field-error\" id=\"{}-error\">{}</p>",
-                    problem.field,
-                    escape_html(&problem.message)
-                ),
-            ),
-            None => (String::new(), String::new()),
+    fn text_input(&self, name: &str, label: &str, kind: &str, hint: &str) -> Markup {
+        let problem = self.problem(name);
+        html! {
+            label for=(name) { (label) }
+            input type=(kind) id=(name) name=(name) value=(self.value(name))
+                aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
+            @if !hint.is_empty() {
+                p class="hint" { (hint) }
+            }
+            (field_error(problem))
         }
     }
 
-    fn text_input(&self, html: &mut String, name: &str, label: &str, kind: &str, hint: &str) {
-        let (invalid, error) = self.error(name);
-        let _ = write!(
-            html,
-            "<label for=\"{name}\">{label}</label><input type=\"{kind}\" id=\"{name}\" name=\"{name}\" value=\"{}\"{invalid}>{}{error}",
-            self.value(name),
-            if hint.is_empty() {
-                String::new()
-            } else {
-                format!("<p class=\"hint\">{hint}</p>")
+    fn number_input(&self, name: &str, label: &str, range: (u32, u32), problem_field: &str) -> Markup {
+        let problem = self.problem(problem_field);
+        html! {
+            div {
+                label for=(name) { (label) }
+                input type="number" id=(name) name=(name) min=(range.0) max=(range.1) value=(self.value(name))
+                    aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
+                (field_error(problem))
             }
-        );
+        }
     }
 
-    fn number_input(&self, html: &mut String, name: &str, label: &str, range: (u32, u32), problem_field: &str) {
-        let (invalid, error) = self.error(problem_field);
-        let _ = write!(
-            html,
-            "<div><label for=\"{name}\">{label}</label><input type=\"number\" id=\"{name}\" name=\"{name}\" \
-             min=\"{}\" max=\"{}\" value=\"{}\"{invalid}>{error}</div>",
-            range.0,
-            range.1,
-            self.value(name)
-        );
-    }
-
-    fn checkbox(&self, html: &mut String, name: &str, label: &str) {
-        let (invalid, error) = self.error(name);
-        let _ = write!(
-            html,
-            "<label class=\"inline\" for=\"{name}\"><input type=\"checkbox\" id=\"{name}\" name=\"{name}\"{}{invalid}> \
-             <span>{label}</span></label>{error}",
-            self.checked(name)
-        );
+    fn checkbox(&self, name: &str, label: &str) -> Markup {
+        let problem = self.problem(name);
+        html! {
+            label class="inline" for=(name) {
+                input type="checkbox" id=(name) name=(name) checked[self.values.checked(name)]
+                    aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
+                " "
+                span { (label) }
+            }
+            (field_error(problem))
+        }
     }
 }
 
-fn form_section(html: &mut String, view: &SettingsView<'_>) {
+/// `aria-invalid` of a field with a problem.
+fn invalid(problem: Option<&SettingsProblem>) -> Option<&'static str> {
+    problem.map(|_| "true")
+}
+
+/// `aria-describedby` of a field with a problem: its error line.
+fn described_by(problem: Option<&SettingsProblem>) -> Option<String> {
+    problem.map(|p| format!("{}-error", p.field))
+}
+
+/// The error line under a field.
+fn field_error(problem: Option<&SettingsProblem>) -> Markup {
+    html! {
+        @if let Some(problem) = problem {
+            p class="field-error" id={ (problem.field) "-error" } { (problem.message) }
+        }
+    }
+}
+
+/// The settings form: its sections, then Connect and Preview.
+fn settings_form(view: &SettingsView<'_>) -> Markup {
     let f = Fields {
         values: view.values,
         problems: view.problems,
     };
-    let chosen = view.values.consent_option();
-    let _ = write!(
-        html,
-        "<form method=\"post\" action=\"/settings\" id=\"settings-form\">{}<input type=\"hidden\" \
-         name=\"based_on_version\" value=\"{}\">",
-        view.hidden_auth(),
-        view.based_on_version
-    );
-
-    html.push_str(
-        "<section id=\"consent\"><h2>How customers consent to SMS marketing</h2><p>Only customers and guests who \
-         have opted in receive abandoned-cart reminders. Choose how that consent is obtained. <strong>The correct \
-         option depends on your region's regulations, and it is your responsibility to understand the opt-in \
-         requirements for your region.</strong></p>",
-    );
-    let (_, option_error) = f.error("consent_option");
-    html.push_str(&option_error);
-    for option in [
-        ConsentOption::SmsCheckbox,
-        ConsentOption::GeneralMarketing,
-        ConsentOption::Inferred,
-    ] {
-        let value = option_value(option);
-        let _ = write!(
-            html,
-            "<div class=\"option\"><label class=\"inline\" for=\"option-{value}\"><input type=\"radio\" \
-             name=\"consent_option\" id=\"option-{value}\" value=\"{value}\"{}> <span><strong>{}</strong><br>",
-            if chosen == Some(option) { " checked" } else { "" },
-            option_title(option)
-        );
-        match option {
-            ConsentOption::SmsCheckbox => {
-                html.push_str(
-                    "Send SMS to customers that have explicitly opted in to SMS marketing. An unchecked checkbox \
-                     with the SMS marketing consent terms is added to your checkout.</span></label>\
-                     <div class=\"details only-sms\"><p class=\"hint\">Your Terms of Service and Privacy Policy are \
-                     mandatory: the consent terms at checkout link to both.</p>",
-                );
-                f.text_input(html, "terms_url", "Terms of Service URL", "url", "");
-                f.text_input(html, "privacy_url", "Privacy Policy URL", "url", "");
-                preview(html, view.values);
-                html.push_str("</div>");
-            }
-            ConsentOption::GeneralMarketing => {
-                html.push_str(
-                    "Send SMS to customers that have opted in to marketing in general.</span></label>\
-                     <div class=\"details only-general\"><p>First switch on the opt-in in your BigCommerce store:</p>\
-                     <ol class=\"steps\"><li>In your BigCommerce control panel, go to <strong>Settings › General › \
-                     Miscellaneous</strong>.</li><li>Under <strong>Email Settings</strong>, tick <strong>Require \
-                     Consent</strong> and save.</li></ol><p class=\"hint\">When you connect, we also check the setting \
-                     with BigCommerce and refuse to connect while it is off.</p>",
-                );
-                f.checkbox(
-                    html,
-                    "require_consent_confirmed",
-                    "I have switched on Require Consent, so checkout offers customers a marketing opt-in.",
-                );
-                html.push_str("</div>");
-            }
-            ConsentOption::Inferred => {
-                html.push_str(
-                    "Send SMS to customers who gave you their phone number, without asking them to opt in to SMS \
-                     or general marketing.</span></label><div class=\"details only-inferred\"><div class=\"notice \
-                     warning\" role=\"note\"><strong>Important:</strong> before choosing inferred consent, confirm \
-                     that it is compliant with your region's legislation. Every message carries an opt-out (\"Reply \
-                     STOP to opt out\"). Inferred consent never authorises marketing texts to US numbers: they \
-                     still need express written consent.</div>",
-                );
-                f.checkbox(
-                    html,
-                    "inferred_acknowledged",
-                    "I confirm that inferred consent is lawful for SMS marketing in my region.",
-                );
-                html.push_str("</div>");
+    html! {
+        form method="post" action="/settings" id="settings-form" {
+            (view.hidden_auth())
+            input type="hidden" name="based_on_version" value=(view.based_on_version);
+            (consent_section(view, &f))
+            (messages_section(view, &f))
+            (contacts_section(&f))
+            (reminders_section(view, &f))
+            div class="actions" {
+                button type="submit" id="connect" { "Connect" }
+                button type="submit" class="secondary" id="preview-button" formaction="/settings/preview" {
+                    "Preview checkbox text"
+                }
             }
         }
-        html.push_str("</div>");
     }
-    html.push_str("</section>");
+}
 
-    html.push_str("<section id=\"messages\"><h2>Your messages</h2>");
-    f.text_input(
-        html,
-        "brand_name",
-        "Brand name",
-        "text",
-        "Every message starts with it, and the checkout consent terms name it.",
-    );
-    f.text_input(
-        html,
-        "help_contact",
-        "Help contact",
-        "text",
-        "An email address, phone number or https link that people who reply HELP are sent to.",
-    );
-    f.text_input(
-        html,
-        "mailing_address",
-        "Business mailing address (needed to text Canadian numbers)",
-        "text",
-        "Every marketing text to Canada must carry your mailing address and a phone, email or web contact \
-         (CASL), and to Australia your contact details (Spam Act): reminders there end with your brand, this \
-         address and the help contact.",
-    );
-    message_preview(html, view);
-    f.text_input(
-        html,
-        "sender_id",
-        "Sender number or ID (optional)",
-        "text",
-        "The number (e.g. +12125550100) or alphanumeric ID (up to 11 characters; not allowed for US numbers) your \
-         messages come from. Replies to it reach this store. To get one, ask the app's support: they register it \
-         for your store in the SMS account and approve it here. Until it is approved, no reminder is sent from it. \
-         Leave it empty to send from the SMS account's shared numbers.",
-    );
-    if let (Some(sender), Some(settings)) = (view.sender, view.in_force) {
-        let (class, sender_id) = match sender {
-            SenderStatus::NotApproved => ("notice error", settings.sender_id.as_deref().unwrap_or_default()),
-            _ => ("hint", settings.sender_id.as_deref().unwrap_or_default()),
-        };
-        let label = if sender_id.is_empty() {
-            String::new()
-        } else {
-            format!("Sender {}: ", escape_html(sender_id))
-        };
-        let _ = write!(
-            html,
-            "<p class=\"{class}\" id=\"sender-status\">{label}{}</p>",
-            sender.explanation()
-        );
+/// The three consent options, each with what it needs from the merchant.
+fn consent_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let chosen = view.values.consent_option();
+    html! {
+        section id="consent" {
+            h2 { "How customers consent to SMS marketing" }
+            p {
+                "Only customers and guests who have opted in receive abandoned-cart reminders. Choose how that \
+                 consent is obtained. "
+                strong {
+                    "The correct option depends on your region's regulations, and it is your responsibility to \
+                     understand the opt-in requirements for your region."
+                }
+            }
+            (field_error(f.problem("consent_option")))
+            @for option in [ConsentOption::SmsCheckbox, ConsentOption::GeneralMarketing, ConsentOption::Inferred] {
+                @let value = option_value(option);
+                div class="option" {
+                    label class="inline" for={ "option-" (value) } {
+                        input type="radio" name="consent_option" id={ "option-" (value) } value=(value)
+                            checked[chosen == Some(option)];
+                        " "
+                        span { strong { (option_title(option)) } br; (option_summary(option)) }
+                    }
+                    (option_details(view, f, option))
+                }
+            }
+        }
     }
-    html.push_str("</section>");
+}
 
-    html.push_str("<section id=\"contacts\"><h2>Contacts</h2>");
-    f.checkbox(
-        html,
-        "sync_contacts",
-        "Sync customers, guests and customer groups from BigCommerce into contacts (now, and as they change).",
-    );
-    f.text_input(
-        html,
-        "subscriber_group",
-        "Group for subscribers",
-        "text",
-        "Customers who subscribed to your marketing.",
-    );
-    f.text_input(
-        html,
-        "customer_group",
-        "Group for customers who have not subscribed",
-        "text",
-        "Kept apart from subscribers: do not use this group for marketing.",
-    );
-    html.push_str("</section>");
+fn option_summary(option: ConsentOption) -> &'static str {
+    match option {
+        ConsentOption::SmsCheckbox => {
+            "Send SMS to customers that have explicitly opted in to SMS marketing. An unchecked checkbox with the \
+             SMS marketing consent terms is added to your checkout."
+        }
+        ConsentOption::GeneralMarketing => "Send SMS to customers that have opted in to marketing in general.",
+        ConsentOption::Inferred => {
+            "Send SMS to customers who gave you their phone number, without asking them to opt in to SMS or \
+             general marketing."
+        }
+    }
+}
 
-    html.push_str("<section id=\"reminders\"><h2>Cart reminders</h2><div class=\"row\">");
-    f.number_input(
-        html,
-        "first_delay_minutes",
-        "First reminder after (minutes)",
-        (*FIRST_DELAY_MINUTES.start(), *FIRST_DELAY_MINUTES.end()),
-        "first_delay_minutes",
-    );
-    f.number_input(
-        html,
-        "max_steps",
-        "Reminders per cart",
-        (u32::from(*REMINDER_STEPS.start()), u32::from(*REMINDER_STEPS.end())),
-        "max_steps",
-    );
-    f.number_input(
-        html,
-        "step2_delay_hours",
-        "Second reminder after the first (hours)",
-        (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end()),
-        "step2_delay_hours",
-    );
-    f.number_input(
-        html,
-        "step3_delay_hours",
-        "Third reminder after the first (hours)",
-        (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end()),
-        "step3_delay_hours",
-    );
-    html.push_str(
-        "</div><p class=\"hint\">US and Canadian numbers always get at most one reminder per cart, within 48 hours \
-         (carrier rules).</p><div class=\"row\">",
-    );
-    f.number_input(
-        html,
-        "smart_sending_hours",
-        "Smart sending: at most one marketing text per number every (hours)",
-        (*SMART_SENDING_HOURS.start(), *SMART_SENDING_HOURS.end()),
-        "smart_sending_hours",
-    );
-    html.push_str("</div><div class=\"row\">");
+/// What an option needs, shown while it is chosen.
+fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption) -> Markup {
+    match option {
+        ConsentOption::SmsCheckbox => html! {
+            div class="details only-sms" {
+                p class="hint" {
+                    "Your Terms of Service and Privacy Policy are mandatory: the consent terms at checkout link to \
+                     both."
+                }
+                (f.text_input("terms_url", "Terms of Service URL", "url", ""))
+                (f.text_input("privacy_url", "Privacy Policy URL", "url", ""))
+                (disclosure_preview(view.values))
+            }
+        },
+        ConsentOption::GeneralMarketing => html! {
+            div class="details only-general" {
+                p { "First switch on the opt-in in your BigCommerce store:" }
+                ol class="steps" {
+                    li {
+                        "In your BigCommerce control panel, go to "
+                        strong { "Settings › General › Miscellaneous" } "."
+                    }
+                    li { "Under " strong { "Email Settings" } ", tick " strong { "Require Consent" } " and save." }
+                }
+                p class="hint" {
+                    "When you connect, we also check the setting with BigCommerce and refuse to connect while it is \
+                     off."
+                }
+                (f.checkbox(
+                    "require_consent_confirmed",
+                    "I have switched on Require Consent, so checkout offers customers a marketing opt-in.",
+                ))
+            }
+        },
+        ConsentOption::Inferred => html! {
+            div class="details only-inferred" {
+                div class="notice warning" role="note" {
+                    strong { "Important:" }
+                    " before choosing inferred consent, confirm that it is compliant with your region's \
+                     legislation. Every message carries an opt-out (\"Reply STOP to opt out\"). Inferred consent \
+                     never authorises marketing texts to US numbers: they still need express written consent."
+                }
+                (f.checkbox(
+                    "inferred_acknowledged",
+                    "I confirm that inferred consent is lawful for SMS marketing in my region.",
+                ))
+            }
+        },
+    }
+}
+
+/// What every text says: brand, contacts, the texts as they render, and the sender.
+fn messages_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    html! {
+        section id="messages" {
+            h2 { "Your messages" }
+            (f.text_input(
+                "brand_name",
+                "Brand name",
+                "text",
+                "Every message starts with it, and the checkout consent terms name it.",
+            ))
+            (f.text_input(
+                "help_contact",
+                "Help contact",
+                "text",
+                "An email address, phone number or https link that people who reply HELP are sent to.",
+            ))
+            (f.text_input(
+                "mailing_address",
+                "Business mailing address (needed to text Canadian numbers)",
+                "text",
+                "Every marketing text to Canada must carry your mailing address and a phone, email or web contact \
+                 (CASL), and to Australia your contact details (Spam Act): reminders there end with your brand, \
+                 this address and the help contact.",
+            ))
+            (message_preview(view))
+            (sender_section(view, f))
+        }
+    }
+}
+
+/// The number or ID texts come from, and whether it is approved for this store.
+fn sender_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    html! {
+        (f.text_input(
+            "sender_id",
+            "Sender number or ID (optional)",
+            "text",
+            "The number (e.g. +12125550100) or alphanumeric ID (up to 11 characters; not allowed for US numbers) \
+             your messages come from. Replies to it reach this store. To get one, ask the app's support: they \
+             register it for your store in the SMS account and approve it here. Until it is approved, no reminder \
+             is sent from it. Leave it empty to send from the SMS account's shared numbers.",
+        ))
+        @if let (Some(sender), Some(settings)) = (view.sender, view.in_force) {
+            @let sender_id = settings.sender_id.as_deref().unwrap_or_default();
+            @let class = if *sender == SenderStatus::NotApproved { "notice error" } else { "hint" };
+            p class=(class) id="sender-status" {
+                @if !sender_id.is_empty() { "Sender " (sender_id) ": " }
+                (sender.explanation())
+            }
+        }
+    }
+}
+
+fn contacts_section(f: &Fields<'_>) -> Markup {
+    html! {
+        section id="contacts" {
+            h2 { "Contacts" }
+            (f.checkbox(
+                "sync_contacts",
+                "Sync customers, guests and customer groups from BigCommerce into contacts (now, and as they \
+                 change).",
+            ))
+            (f.text_input(
+                "subscriber_group",
+                "Group for subscribers",
+                "text",
+                "Customers who subscribed to your marketing.",
+            ))
+            (f.text_input(
+                "customer_group",
+                "Group for customers who have not subscribed",
+                "text",
+                "Kept apart from subscribers: do not use this group for marketing.",
+            ))
+        }
+    }
+}
+
+/// When reminders go out, how many, and the coupon they carry.
+fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let later_step = (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end());
     let narrowing = (u32::from(*NARROWING_HOURS.start()), u32::from(*NARROWING_HOURS.end()));
-    f.number_input(
-        html,
-        "quiet_start",
-        "Send no earlier than (hour, optional)",
-        narrowing,
-        "quiet_hours",
-    );
-    f.number_input(
-        html,
-        "quiet_end",
-        "Stop sending at (hour, optional)",
-        narrowing,
-        "quiet_hours",
-    );
-    html.push_str(
-        "</div><p class=\"hint\">In the recipient's local time. This can only narrow the hours the law allows (e.g. \
-         08:00–21:00 federally in the US, shorter in some states), never widen them.</p>",
-    );
-    f.checkbox(
-        html,
-        "us_double_opt_in",
-        "Before the first cart reminder to a US number, text a double opt-in request and wait for YES (carrier \
-         cart-reminder policy).",
-    );
-    coupon_field(html, view);
-    html.push_str("</section>");
-
-    html.push_str(
-        "<div class=\"actions\"><button type=\"submit\" id=\"connect\">Connect</button>\
-         <button type=\"submit\" class=\"secondary\" id=\"preview-button\" formaction=\"/settings/preview\">Preview \
-         checkbox text</button></div></form>",
-    );
+    html! {
+        section id="reminders" {
+            h2 { "Cart reminders" }
+            div class="row" {
+                (f.number_input(
+                    "first_delay_minutes",
+                    "First reminder after (minutes)",
+                    (*FIRST_DELAY_MINUTES.start(), *FIRST_DELAY_MINUTES.end()),
+                    "first_delay_minutes",
+                ))
+                (f.number_input(
+                    "max_steps",
+                    "Reminders per cart",
+                    (u32::from(*REMINDER_STEPS.start()), u32::from(*REMINDER_STEPS.end())),
+                    "max_steps",
+                ))
+                (f.number_input(
+                    "step2_delay_hours",
+                    "Second reminder after the first (hours)",
+                    later_step,
+                    "step2_delay_hours",
+                ))
+                (f.number_input(
+                    "step3_delay_hours",
+                    "Third reminder after the first (hours)",
+                    later_step,
+                    "step3_delay_hours",
+                ))
+            }
+            p class="hint" {
+                "US and Canadian numbers always get at most one reminder per cart, within 48 hours (carrier rules)."
+            }
+            div class="row" {
+                (f.number_input(
+                    "smart_sending_hours",
+                    "Smart sending: at most one marketing text per number every (hours)",
+                    (*SMART_SENDING_HOURS.start(), *SMART_SENDING_HOURS.end()),
+                    "smart_sending_hours",
+                ))
+            }
+            div class="row" {
+                (f.number_input("quiet_start", "Send no earlier than (hour, optional)", narrowing, "quiet_hours"))
+                (f.number_input("quiet_end", "Stop sending at (hour, optional)", narrowing, "quiet_hours"))
+            }
+            p class="hint" {
+                "In the recipient's local time. This can only narrow the hours the law allows (e.g. 08:00–21:00 \
+                 federally in the US, shorter in some states), never widen them."
+            }
+            (f.checkbox(
+                "us_double_opt_in",
+                "Before the first cart reminder to a US number, text a double opt-in request and wait for YES \
+                 (carrier cart-reminder policy).",
+            ))
+            (coupon_field(view, f))
+        }
+    }
 }
 
 /// The coupon promotion each reminder gets its own single-use code from (or none).
-fn coupon_field(html: &mut String, view: &SettingsView<'_>) {
-    let selected = view.values.get("coupon_promotion_id").unwrap_or_default();
-    let problem = view.problems.iter().find(|p| p.field == "coupon_promotion_id");
-    let invalid = if problem.is_some() {
-        " aria-invalid=\"true\" aria-describedby=\"coupon_promotion_id-error\""
-    } else {
-        ""
-    };
-    let _ = write!(
-        html,
-        "<label for=\"coupon_promotion_id\">Unique coupon code in each reminder</label>\
-         <select id=\"coupon_promotion_id\" name=\"coupon_promotion_id\"{invalid}>\
-         <option value=\"\"{}>No unique codes</option>",
-        if selected.is_empty() { " selected" } else { "" }
-    );
+fn coupon_field(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let selected = f.value("coupon_promotion_id");
+    let problem = f.problem("coupon_promotion_id");
     let promotions = view.promotions.unwrap_or_default();
-    let mut listed = false;
-    for promotion in promotions {
-        let id = promotion.id.to_string();
-        listed |= id == selected;
-        let _ = write!(
-            html,
-            "<option value=\"{id}\"{}>{}</option>",
-            if id == selected { " selected" } else { "" },
-            escape_html(&promotion.name)
-        );
+    let listed = promotions.iter().any(|p| p.id.to_string() == selected);
+    html! {
+        label for="coupon_promotion_id" { "Unique coupon code in each reminder" }
+        select id="coupon_promotion_id" name="coupon_promotion_id"
+            aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)] {
+            option value="" selected[selected.is_empty()] { "No unique codes" }
+            @for promotion in promotions {
+                @let id = promotion.id.to_string();
+                option value=(id) selected[id == selected] { (promotion.name) }
+            }
+            @if !selected.is_empty() && !listed {
+                // Chosen before, and no longer among the enabled coupon promotions (or the list could not be read).
+                option value=(selected) selected { "Promotion " (selected) " (not currently enabled)" }
+            }
+        }
+        (field_error(problem))
+        @if view.promotions.is_some() {
+            p class="hint" {
+                "Choose one of your BigCommerce coupon promotions: each reminder then carries its own single-use \
+                 code of it (\"Use code … at checkout.\", at " code { "{discount}" } " in the template, else at \
+                 the end), created just before it is sent. If a code cannot be created, the reminder goes without \
+                 one."
+            }
+        } @else {
+            p class="hint" {
+                "Your coupon promotions could not be listed from BigCommerce just now (the app needs the Marketing \
+                 scope); reload to try again."
+            }
+        }
     }
-    if !selected.is_empty() && !listed {
-        // Chosen before, and no longer among the enabled coupon promotions (or the list could not be read).
-        let _ = write!(
-            html,
-            "<option value=\"{0}\" selected>Promotion {0} (not currently enabled)</option>",
-            escape_html(selected)
-        );
-    }
-    html.push_str("</select>");
-    if let Some(problem) = problem {
-        let _ = write!(
-            html,
-            "<p class=\"field-error\" id=\"coupon_promotion_id-error\">{}</p>",
-            escape_html(&problem.message)
-        );
-    }
-    html.push_str(if view.promotions.is_some() {
-        "<p class=\"hint\">Choose one of your BigCommerce coupon promotions: each reminder then carries its own \
-         single-use code of it (\"Use code … at checkout.\", at <code>{discount}</code> in the template, else at the \
-         end), created just before it is sent. If a code cannot be created, the reminder goes without one.</p>"
-    } else {
-        "<p class=\"hint\">Your coupon promotions could not be listed from BigCommerce just now (the app needs the \
-         Marketing scope); reload to try again.</p>"
-    });
 }
 
 /// The texts these settings send, as a typical cart renders them, with their SMS segments and encoding.
-fn message_preview(html: &mut String, view: &SettingsView<'_>) {
-    use shared::consent::{Market, content::double_opt_in_request, count_segments};
+fn message_preview(view: &SettingsView<'_>) -> Markup {
+    use shared::consent::{Market, content::double_opt_in_request};
     let settings = preview_settings(view);
-    html.push_str(
-        "<div class=\"preview\" id=\"message-preview\"><p class=\"hint\">What your texts look like (a typical \
-         cart; Preview to update):</p>",
-    );
-    let mut row = |id: &str, title: &str, text: Result<String, String>| {
-        let _ = write!(html, "<div id=\"{id}\"><p><strong>{title}</strong></p>");
-        match text {
-            Ok(text) => {
-                let count = count_segments(&text);
-                let _ = write!(
-                    html,
-                    "<pre class=\"sms\">{}</pre><p class=\"hint segments\">{} SMS segment{} · {}</p>",
-                    escape_html(&text),
-                    count.segments,
-                    if count.segments == 1 { "" } else { "s" },
-                    count.encoding.describe()
-                );
-            }
-            Err(why) => {
-                let _ = write!(html, "<p class=\"muted\">{}</p>", escape_html(&why));
-            }
-        }
-        html.push_str("</div>");
-    };
-    for (id, title, market) in [
+    let reminders = [
         ("preview-us", "Cart reminder to a US number", Market::Us),
         ("preview-ca", "Cart reminder to a Canadian number", Market::Canada),
         ("preview-au", "Cart reminder to an Australian number", Market::Australia),
-    ] {
+    ]
+    .map(|(id, title, market)| {
         let text = if market != Market::Us && settings.sender_contact(market).is_none() {
             Err("Not sent until the brand, help contact and (for Canada) the mailing address are given.".to_owned())
         } else {
@@ -746,14 +726,37 @@ fn message_preview(html: &mut String, view: &SettingsView<'_>) {
                 .map(|r| r.body)
                 .map_err(|e| format!("Not sent: {e}."))
         };
-        row(id, title, text);
+        (id, title, text)
+    });
+    html! {
+        div class="preview" id="message-preview" {
+            p class="hint" { "What your texts look like (a typical cart; Preview to update):" }
+            @for (id, title, text) in &reminders {
+                (sample_text(id, title, text.as_deref().map_err(String::as_str)))
+            }
+            (sample_text("preview-doi", "Double opt-in request (US)", Ok(&double_opt_in_request(&settings))))
+        }
     }
-    row(
-        "preview-doi",
-        "Double opt-in request (US)",
-        Ok(double_opt_in_request(&settings)),
-    );
-    html.push_str("</div>");
+}
+
+/// One text of the message preview, or why it is not sent.
+fn sample_text(id: &str, title: &str, text: Result<&str, &str>) -> Markup {
+    html! {
+        div id=(id) {
+            p { strong { (title) } }
+            @match text {
+                Ok(text) => {
+                    @let count = shared::consent::count_segments(text);
+                    pre class="sms" { (text) }
+                    p class="hint segments" {
+                        (count.segments) " SMS segment" (plural(count.segments as u64)) " · "
+                        (count.encoding.describe())
+                    }
+                }
+                Err(why) => p class="muted" { (why) },
+            }
+        }
+    }
 }
 
 /// The settings in force (or the defaults) with the fields the form shows for the texts.
@@ -779,38 +782,32 @@ fn preview_settings(view: &SettingsView<'_>) -> Settings {
 }
 
 /// The exact checkbox text shoppers will see, from the consent engine's disclosure builder.
-fn preview(html: &mut String, values: &Form) {
+fn disclosure_preview(values: &Form) -> Markup {
     let built = shared::consent::build_disclosure(
         values.get("brand_name").unwrap_or_default(),
         values.get("terms_url").unwrap_or_default(),
         values.get("privacy_url").unwrap_or_default(),
     );
-    html.push_str(
-        "<div class=\"preview\" id=\"disclosure-preview\"><p class=\"hint\">What shoppers see at checkout:</p>",
-    );
-    match built {
-        Ok(disclosure)
-            if values
-                .get("terms_url")
-                .is_some_and(shared::model::settings::is_https_url)
-                && values
-                    .get("privacy_url")
-                    .is_some_and(shared::model::settings::is_https_url) =>
-        {
-            let _ = write!(
-                html,
-                "<label><input type=\"checkbox\" disabled> <span id=\"disclosure-text\">{}</span></label>\
-                 <p class=\"hint\">The box starts unchecked. Text version {}.</p>",
-                disclosure.html,
-                escape_html(&disclosure.version)
-            );
+    let https = |name: &str| values.get(name).is_some_and(shared::model::settings::is_https_url);
+    html! {
+        div class="preview" id="disclosure-preview" {
+            p class="hint" { "What shoppers see at checkout:" }
+            @match built {
+                Ok(disclosure) if https("terms_url") && https("privacy_url") => {
+                    label {
+                        input type="checkbox" disabled;
+                        " "
+                        // The disclosure's HTML is built and escaped by the consent engine.
+                        span id="disclosure-text" { (PreEscaped(&disclosure.html)) }
+                    }
+                    p class="hint" { "The box starts unchecked. Text version " (disclosure.version) "." }
+                }
+                _ => p class="muted" id="disclosure-missing" {
+                    "Enter your brand name and both https URLs to preview the checkbox text."
+                },
+            }
         }
-        _ => html.push_str(
-            "<p class=\"muted\" id=\"disclosure-missing\">Enter your brand name and both https URLs to preview the \
-             checkbox text.</p>",
-        ),
     }
-    html.push_str("</div>");
 }
 
 #[cfg(test)]
@@ -846,6 +843,7 @@ mod tests {
             sender: None,
             promotions: Some(&[]),
         })
+        .into_string()
     }
 
     #[test]
@@ -856,6 +854,56 @@ mod tests {
         assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"));
         assert!(!html.contains("<Outfitters>"));
         assert!(!html.contains("<b>bad"));
+    }
+
+    #[test]
+    fn hostile_text_comes_out_escaped_in_the_sections() {
+        let hostile = r#"<script>alert(1)</script> & "quoted" 'single'"#;
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;quoted&quot; 'single'";
+        let mut s = settings();
+        s.brand_name = hostile.into();
+        s.sender_id = Some(hostile.into());
+        let store = StoreHash::parse("abc123").unwrap();
+        let values = Form::from_settings(&s);
+        let view = SettingsView {
+            store_hash: &store,
+            user_email: hostile,
+            csrf: hostile,
+            session_token: "sealed",
+            based_on_version: 0,
+            in_force: Some(&s),
+            values: &values,
+            problems: &[],
+            notices: &[],
+            script_line: Some(hostile.into()),
+            status: None,
+            sender: Some(&SenderStatus::NotApproved),
+            promotions: Some(&[]),
+        };
+        let messages = messages_section(
+            &view,
+            &Fields {
+                values: &values,
+                problems: &[],
+            },
+        )
+        .into_string();
+        assert!(
+            messages.contains(&format!("id=\"brand_name\" name=\"brand_name\" value=\"{escaped}\"")),
+            "{messages}"
+        );
+        assert!(
+            messages.contains(&format!("Sender {escaped}: Not approved")),
+            "{messages}"
+        );
+        let page = render(&view).into_string();
+        assert!(page.contains(&format!("signed in as {escaped}</p>")), "{page}");
+        assert!(
+            page.contains(&format!("<p id=\"script-status\">{escaped}</p>")),
+            "{page}"
+        );
+        assert!(page.contains(&format!("name=\"csrf\" value=\"{escaped}\"")), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
     }
 
     #[test]

@@ -12,11 +12,11 @@ use shared::Phone;
 use shared::consent::{ConsentState, ConsentStatus, Purpose};
 use shared::db::new_token;
 use shared::model::{Settings, Store};
+use shared::pages::{Markup, html};
 use shared::test_text::{
     CONFIRMATION_KIND, REMINDER_KIND, TEST_TEXTS_PER_HOUR, TestNumber, TestTextError, confirmation_request, send,
     test_reminder, within_limit,
 };
-use shared::web::escape_html;
 
 pub const ACTION: &str = "test-text";
 
@@ -24,18 +24,27 @@ pub const ACTION: &str = "test-text";
 const PHONE_FIELD: &str = "test_phone";
 
 /// The form, shown once settings are in force (the reminder comes from them).
-pub fn section(hidden_auth: &str) -> String {
-    format!(
-        "<section id=\"test-text\"><h2>Send me a test</h2><p>Enter your own mobile number to receive the first \
-         reminder as a shopper would, for a sample cart, marked {mark}. The first time, the number gets a text \
-         asking you to reply YES; the reminder follows your YES. Test texts are counted nowhere (not in reports, \
-         sends or recent reminders). At most {TEST_TEXTS_PER_HOUR} test texts (confirmation requests included) \
-         per hour.</p><form method=\"post\" action=\"/settings/{ACTION}\">{hidden_auth}<label \
-         for=\"{PHONE_FIELD}\">Your mobile number</label><input type=\"tel\" id=\"{PHONE_FIELD}\" \
-         name=\"{PHONE_FIELD}\" autocomplete=\"tel\"><div class=\"actions\"><button type=\"submit\" \
-         id=\"send-test\">Send me a test</button></div></form></section>",
-        mark = escape_html(shared::test_text::TEST_MARK),
-    )
+pub fn section(hidden_auth: Markup) -> Markup {
+    html! {
+        section id="test-text" {
+            h2 { "Send me a test" }
+            p {
+                "Enter your own mobile number to receive the first reminder as a shopper would, for a sample cart, \
+                 marked " (shared::test_text::TEST_MARK) ". The first time, the number gets a text asking you to \
+                 reply YES; the reminder follows your YES. Test texts are counted nowhere (not in reports, sends \
+                 or recent reminders). At most " (TEST_TEXTS_PER_HOUR) " test texts (confirmation requests \
+                 included) per hour."
+            }
+            form method="post" action={ "/settings/" (ACTION) } {
+                (hidden_auth)
+                label for=(PHONE_FIELD) { "Your mobile number" }
+                input type="tel" id=(PHONE_FIELD) name=(PHONE_FIELD) autocomplete="tel";
+                div class="actions" {
+                    button type="submit" id="send-test" { "Send me a test" }
+                }
+            }
+        }
+    }
 }
 
 /// Sends the confirmation request or, to a confirmed number, the test reminder. Returns what to tell the

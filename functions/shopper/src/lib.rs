@@ -6,7 +6,7 @@ pub mod opt_out;
 pub mod recovery;
 
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use shared::web;
+use shared::{pages, web};
 
 /// The clients this function uses, built once in `main.rs`.
 pub type Deps = shared::clients::Clients;
@@ -24,7 +24,10 @@ pub async fn handler(deps: &Deps, request: Request) -> Result<Response<Body>, Er
         ("GET", path, Some(token)) if path.starts_with("/r/") => recovery::click(deps, &request, &token).await?,
         ("GET", path, Some(token)) if path.starts_with("/stop/") => opt_out::page(deps, &request, &token).await?,
         ("POST", path, Some(token)) if path.starts_with("/stop/") => opt_out::submit(deps, &request, &token).await?,
-        _ => web::html(http::StatusCode::NOT_FOUND, "<p>Not found.</p>"),
+        _ => web::html(
+            http::StatusCode::NOT_FOUND,
+            pages::document(pages::Reader::Shopper, "Not found", pages::html! { p { "Not found." } }),
+        ),
     };
     Ok(response.map(Body::from))
 }

@@ -14,8 +14,9 @@ use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use shared::consent_changes;
 use shared::db::DbError;
 use shared::model::OptOutLink;
+use shared::pages::{self, Reader, html};
 use shared::replies::{consent_anchor, opted_out};
-use shared::web::{self, WebResponse, escape_html};
+use shared::web::{self, WebResponse};
 use tracing::Instrument;
 
 /// Longest user agent kept as evidence.
@@ -148,55 +149,54 @@ fn respond<E: std::fmt::Display>(outcome: Result<Outcome, E>) -> WebResponse {
         Ok(Outcome::Confirm { brand, masked, action }) => (
             http::StatusCode::OK,
             "Stop texts",
-            format!(
-                "<h1>Stop texts from {brand}?</h1>\
-                 <p>Texts from {brand} go to <strong>{masked}</strong>. One click and no more marketing texts go to \
-                 this number.</p>\
-                 <form method=\"post\" action=\"{action}\"><button type=\"submit\" id=\"stop\">Stop texts</button></form>\
-                 <p class=\"small\">No account or login is needed. You can also reply STOP to any text.</p>",
-                brand = escape_html(&brand),
-                masked = escape_html(&masked),
-                action = escape_html(&action),
-            ),
+            html! {
+                h1 { "Stop texts from " (brand) "?" }
+                p {
+                    "Texts from " (brand) " go to " strong { (masked) } ". One click and no more marketing texts \
+                     go to this number."
+                }
+                form method="post" action=(action) {
+                    button type="submit" id="stop" { "Stop texts" }
+                }
+                p class="small" { "No account or login is needed. You can also reply STOP to any text." }
+            },
         ),
         Ok(Outcome::Done { brand, masked }) => (
             http::StatusCode::OK,
             "You are unsubscribed",
-            format!(
-                "<h1 id=\"done\">You are unsubscribed</h1>\
-                 <p>{brand} will not send marketing texts to <strong>{masked}</strong> any more.</p>\
-                 <p class=\"small\">Changed your mind? Text START to the store's number.</p>",
-                brand = escape_html(&brand),
-                masked = escape_html(&masked),
-            ),
+            html! {
+                h1 id="done" { "You are unsubscribed" }
+                p { (brand) " will not send marketing texts to " strong { (masked) } " any more." }
+                p class="small" { "Changed your mind? Text START to the store's number." }
+            },
         ),
         Ok(Outcome::UnknownLink) => (
             http::StatusCode::NOT_FOUND,
             "Link not valid",
-            "<h1>This link is not valid any more</h1>\
-             <p>It may have expired. To stop texts, reply STOP to any text from the store, or contact the store.</p>"
-                .to_owned(),
+            html! {
+                h1 { "This link is not valid any more" }
+                p {
+                    "It may have expired. To stop texts, reply STOP to any text from the store, or contact the \
+                     store."
+                }
+            },
         ),
         Err(error) => {
             tracing::error!(%error, "web opt-out failed");
             (
                 http::StatusCode::SERVICE_UNAVAILABLE,
                 "Please try again",
-                "<h1>Something went wrong</h1><p>Nothing was changed. Please try again in a moment, or reply STOP to \
-                 any text from the store.</p>"
-                    .to_owned(),
+                html! {
+                    h1 { "Something went wrong" }
+                    p {
+                        "Nothing was changed. Please try again in a moment, or reply STOP to any text from the \
+                         store."
+                    }
+                },
             )
         }
     };
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         button{{font-size:1.1rem;padding:.7rem 1.6rem;border:0;border-radius:.4rem;background:#1a1a1a;color:#fff;cursor:pointer}}\
-         .small{{color:#555;font-size:.9rem}}</style></head><body>{body}</body></html>"
-    );
-    let mut response = web::html(status, html);
+    let mut response = web::html(status, pages::document(Reader::Shopper, title, body));
     let headers = response.headers_mut();
     // The token is a capability: keep it out of caches and referrers; the one-click form must not be framed.
     for (name, value) in [

@@ -15,6 +15,7 @@ use lambda_http::{Error, Request};
 use shared::bigcommerce::{NewCart, NewLineItem, StoreClient};
 use shared::db::DbError;
 use shared::model::{Cart, CartStatus, RecoveryLink};
+use shared::pages::{self, Reader, html};
 use shared::recovery::{LinkToken, RecreatedCart, is_link_preview};
 use shared::web::{self, WebResponse};
 use tracing::Instrument;
@@ -174,19 +175,11 @@ async fn recreate(client: &StoreClient, cart: &Cart) -> Option<CheckoutUrl> {
 }
 
 fn page(status: http::StatusCode, title: &str, message: &str) -> WebResponse {
-    web::html(
-        status,
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <meta name=\"robots\" content=\"noindex\"><title>{title}</title>\
-             <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;\
-             line-height:1.5;color:#222}}</style></head>\
-             <body><h1>{title}</h1><p>{message}</p></body></html>",
-            title = web::escape_html(title),
-            message = web::escape_html(message),
-        ),
-    )
+    let body = html! {
+        h1 { (title) }
+        p { (message) }
+    };
+    web::html(status, pages::document(Reader::Shopper, title, body))
 }
 
 fn link_unavailable() -> WebResponse {

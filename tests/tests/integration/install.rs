@@ -365,7 +365,7 @@ async fn general_marketing_needs_the_tick_and_require_consent_really_on() {
     let page = app.submit(&mut merchant, "/settings", form.clone()).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        page.contains("Confirm that BigCommerce&#39;s Require Consent setting is on"),
+        page.contains("Confirm that BigCommerce's Require Consent setting is on"),
         "{}",
         page.html
     );

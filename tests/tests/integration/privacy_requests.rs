@@ -17,10 +17,15 @@ use shared::Clock;
 use shared::consent::ConsentEventKind;
 use shared::contacts::SubscriberRecord;
 use shared::db::ErasureCause;
-use shared::web::escape_html;
+use shared::pages::Render;
 
 /// Tuesday 4 November 2025, 14:00 UTC: 09:00 in New York.
 const DAYTIME: &str = "2025-11-04T14:00:00Z";
+
+/// Text as the pages' templates write it.
+fn escape_html(text: &str) -> String {
+    text.render().into_string()
+}
 
 async fn start() -> TestApp {
     TestApp::start_with(TestAppOptions {
@@ -229,7 +234,7 @@ async fn a_merchant_looks_a_person_up_exports_their_data_and_prints_their_consen
         "<th>IP address</th><td>203.0.113.7</td>".to_owned(),
         "<th>Browser (user agent)</th><td>Mozilla/5.0</td>".to_owned(),
         "<th>Page</th><td>https://acme.example.com/checkout</td>".to_owned(),
-        "<th>Verified against checkout</th><td>checkout: the number is that checkout&#39;s billing phone".to_owned(),
+        "<th>Verified against checkout</th><td>checkout: the number is that checkout's billing phone".to_owned(),
         escape_html(&shared::consent::content::double_opt_in_request(&store.settings)),
         "&quot;YES&quot; received 2025-11-03 14:00:03 UTC".to_owned(),
         escape_html(&sms.content),
