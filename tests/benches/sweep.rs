@@ -182,6 +182,8 @@ async fn at_volume(due: usize) -> (Figures, usize) {
 
 /// Store B's reminders in the send rows.
 const QUIET_JOBS: usize = 20;
+/// The send queue's `maxReceiveCount` in the template.
+const MAX_RECEIVES: u64 = 5;
 /// The template's send event source: `BatchSize`.
 const SEND_BATCH: usize = 10;
 /// Carts seeded at once: the consent appends are transactions, and moto answers 500 to several at once.
@@ -221,6 +223,8 @@ struct SendFigures {
     invocations: usize,
     /// Jobs the handler gave back to the queue (retried here at once; after the visibility timeout on AWS).
     requeued: usize,
+    /// Jobs given back `MAX_RECEIVES` times.
+    dead_letters: usize,
 }
 
 /// Store A's `burst` reminders and store B's 20, due at once and sent through the real send handler.
@@ -294,7 +298,7 @@ async fn send_burst(burst: usize, pace: u32, delivery: Delivery) -> SendFigures 
             .collect(),
         0,
     ));
-    let (invocations, requeued) = (Mutex::new(0usize), Mutex::new(0usize));
+    let (invocations, requeued, dead_letters) = (Mutex::new(0usize), Mutex::new(0usize), Mutex::new(0usize));
     let send = &app.functions["send"];
     let enqueued = Utc::now();
     let poller = || async {
@@ -333,11 +337,23 @@ async fn send_burst(burst: usize, pace: u32, delivery: Delivery) -> SendFigures 
             *requeued.lock().expect("not poisoned") += failed.len();
             let mut guard = queue.lock().expect("not poisoned");
             let (waiting, in_flight) = &mut *guard;
-            waiting.extend(
-                batch
-                    .into_iter()
-                    .filter(|r| failed.iter().any(|id| r["messageId"].as_str() == Some(id.as_str()))),
-            );
+            // The queue's `maxReceiveCount` (5): then the dead-letter queue. The business clock stands still
+            // here, so a job whose attempt is in flight (a failure after `begin_send_attempt`) would come back
+            // for ever otherwise.
+            let mut dead = dead_letters.lock().expect("not poisoned");
+            for mut record in batch {
+                let id = record["messageId"].as_str().unwrap_or_default().to_owned();
+                if !failed.contains(&id) {
+                    continue;
+                }
+                let receives = record["receives"].as_u64().unwrap_or(0) + 1;
+                record["receives"] = receives.into();
+                if receives >= MAX_RECEIVES {
+                    *dead += 1;
+                } else {
+                    waiting.push_back(record);
+                }
+            }
             *in_flight -= 1;
         }
     };
@@ -373,6 +389,7 @@ async fn send_burst(burst: usize, pace: u32, delivery: Delivery) -> SendFigures 
         burst_peak: per_second.values().copied().max().unwrap_or_default(),
         invocations: invocations.into_inner().expect("not poisoned"),
         requeued: requeued.into_inner().expect("not poisoned"),
+        dead_letters: dead_letters.into_inner().expect("not poisoned"),
     }
 }
 
@@ -391,13 +408,23 @@ fn send_rows(runtime: &tokio::runtime::Runtime, burst: usize, pace: u32) {
          the same time at 10; batches of {SEND_BATCH}, 5 in flight"
     );
     println!(
-        "{:<44} | {:>6} {:>8} {:>8} | {:>6} {:>7} {:>8} {:>8} | {:>11} {:>9}",
-        "delivery", "B sent", "B p50 ms", "B p99 ms", "A sent", "A s", "A per s", "A max/s", "invocations", "requeued"
+        "{:<44} | {:>6} {:>8} {:>8} | {:>6} {:>7} {:>8} {:>8} | {:>11} {:>9} {:>5}",
+        "delivery",
+        "B sent",
+        "B p50 ms",
+        "B p99 ms",
+        "A sent",
+        "A s",
+        "A per s",
+        "A max/s",
+        "invocations",
+        "requeued",
+        "dead"
     );
     for delivery in [Delivery::Alone, Delivery::Interleaved, Delivery::BurstFirst] {
         let f = runtime.block_on(send_burst(burst, pace, delivery));
         println!(
-            "{:<44} | {:>6} {:>8.0} {:>8.0} | {:>6} {:>7.1} {:>8.1} {:>8} | {:>11} {:>9}",
+            "{:<44} | {:>6} {:>8.0} {:>8.0} | {:>6} {:>7.1} {:>8.1} {:>8} | {:>11} {:>9} {:>5}",
             delivery.label(),
             f.quiet_ms.len(),
             percentile(&f.quiet_ms, 50.0),
@@ -407,7 +434,8 @@ fn send_rows(runtime: &tokio::runtime::Runtime, burst: usize, pace: u32) {
             f.burst_sent as f64 / f.burst_seconds.max(f64::MIN_POSITIVE),
             f.burst_peak,
             f.invocations,
-            f.requeued
+            f.requeued,
+            f.dead_letters
         );
     }
 }
