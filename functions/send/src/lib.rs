@@ -15,6 +15,7 @@ pub mod pace;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
+use shared::StoreHash;
 use shared::bigcommerce::BigCommerceError;
 use shared::bus::BusError;
 use shared::db::DbError;
@@ -72,36 +73,69 @@ const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);
 pub const TIME_TO_FINISH_A_JOB: Duration = Duration::from_secs(15);
 
 /// Processes each job on its own; only retryable failures go back to the queue (partial batch response), and
-/// so do the jobs there is no time left for.
+/// so do the jobs there is no time left for. A batch mixes stores (SQS fills it from several message groups):
+/// each store's jobs run in order, the stores side by side, so a store waiting for its send rate
+/// (`pace::wait_for_slot`) never holds another store's reminders.
 pub async fn handler(deps: &Deps, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let remaining = Some(event.context.deadline())
         .filter(|_| event.context.deadline > 0)
         .and_then(|deadline| deadline.duration_since(SystemTime::now()).ok())
         .unwrap_or(FUNCTION_TIMEOUT);
     let latest_start = Instant::now() + remaining.saturating_sub(TIME_TO_FINISH_A_JOB);
-    let mut response = SqsBatchResponse::default();
+    let mut stores: Vec<(Option<StoreHash>, StoreJobs)> = Vec::new();
     for record in event.payload.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        if Instant::now() >= latest_start {
-            tracing::info!(message_id = %id, "no time left in this invocation; the job goes back to the queue");
-            response.add_failure(id);
-            continue;
+        let job = read_job(&record);
+        let store = job.as_ref().ok().map(|job| job.store_hash.clone());
+        match stores.iter_mut().find(|(s, _)| store.is_some() && *s == store) {
+            Some((_, jobs)) => jobs.push((record, job)),
+            None => stores.push((store, vec![(record, job)])),
         }
-        match process(deps, &record, latest_start).await {
-            Ok(outcome) => tracing::info!(message_id = %id, outcome = ?outcome, "send job done"),
-            Err(error) if error.is_retryable() => {
-                tracing::warn!(message_id = %id, %error, "send job failed; it will be retried");
-                response.add_failure(id);
-            }
-            Err(error) => tracing::error!(message_id = %id, %error, "send job dropped: retrying cannot help"),
-        }
+    }
+    let failed = futures::future::join_all(
+        stores
+            .into_iter()
+            .map(|(_, jobs)| process_in_order(deps, jobs, latest_start)),
+    )
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for id in failed.into_iter().flatten() {
+        response.add_failure(id);
     }
     Ok(response)
 }
 
-async fn process(deps: &Deps, record: &SqsMessage, latest_start: Instant) -> Result<JobOutcome, SendError> {
-    let job: SendJob = serde_json::from_str(record.body.as_deref().unwrap_or_default())
-        .map_err(|e| SendError::Permanent(format!("unreadable send job: {e}")))?;
+/// One store's records of a batch, in their order, each with its job (or why it cannot be read).
+type StoreJobs = Vec<(SqsMessage, Result<SendJob, SendError>)>;
+
+/// One store's jobs of a batch, one after the other: the ids of those that go back to the queue.
+async fn process_in_order(deps: &Deps, jobs: StoreJobs, latest_start: Instant) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (record, job) in jobs {
+        let id = record.message_id.clone().unwrap_or_default();
+        if Instant::now() >= latest_start {
+            tracing::info!(message_id = %id, "no time left in this invocation; the job goes back to the queue");
+            failed.push(id);
+            continue;
+        }
+        match process(deps, job, latest_start).await {
+            Ok(outcome) => tracing::info!(message_id = %id, outcome = ?outcome, "send job done"),
+            Err(error) if error.is_retryable() => {
+                tracing::warn!(message_id = %id, %error, "send job failed; it will be retried");
+                failed.push(id);
+            }
+            Err(error) => tracing::error!(message_id = %id, %error, "send job dropped: retrying cannot help"),
+        }
+    }
+    failed
+}
+
+fn read_job(record: &SqsMessage) -> Result<SendJob, SendError> {
+    serde_json::from_str(record.body.as_deref().unwrap_or_default())
+        .map_err(|e| SendError::Permanent(format!("unreadable send job: {e}")))
+}
+
+async fn process(deps: &Deps, job: Result<SendJob, SendError>, latest_start: Instant) -> Result<JobOutcome, SendError> {
+    let job = job?;
     let span = shared::logging::store_span(&job.store_hash);
     async {
         tracing::info!(job_id = %job.job_id, step = job.step, "send job received");

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 use integration_tests::recovery::{
     LONDON, NY, SYDNEY, cart, give_consent, item, link_token, opt_out, phone, save, shopper_cart, sweep_and_send,
+    take_send_jobs,
 };
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use shared::consent::{ConsentEventKind, OptOutMethod};
@@ -968,6 +969,63 @@ async fn a_burst_is_sent_at_the_stores_registered_rate() {
         "a third in the same second waits"
     );
     assert!(db.take_send_slot(&other, 43, 2).await.unwrap());
+}
+
+/// SQS fills a batch from several message groups (stores): a store waiting for its send rate must not hold
+/// another store's reminder in the same batch behind that wait.
+#[tokio::test]
+async fn a_store_at_its_send_rate_does_not_hold_another_stores_reminder_in_the_same_batch() {
+    let app = start(DAYTIME).await;
+    let busy = app.seed_store("rec031", |s| s.messages_per_second = 1).await;
+    let quiet = app.seed_store("rec032", |_| {}).await;
+    let quiet_number = phone("+447911123470");
+    let numbers = ["+447911123460", "+447911123461", "+447911123462", "+447911123463"];
+    let carts = numbers
+        .iter()
+        .map(|number| (&busy, phone(number)))
+        .chain([(&quiet, quiet_number.clone())]);
+    for (i, (store, number)) in carts.enumerate() {
+        give_consent(&app, store, &number, at(DAYTIME) - Duration::days(1)).await;
+        let items = vec![item("Blue Mug", 101, 1, 1250)];
+        save(
+            &app,
+            &cart(store, &format!("cart-{i}"), Some(&number), "GB", at(DAYTIME), items),
+        )
+        .await;
+    }
+    app.clock.advance(Duration::minutes(30));
+    app.run_sweep().await;
+    let mut jobs = take_send_jobs(&app).await;
+    // One batch, the busy store's four jobs first.
+    jobs.sort_by_key(|job| job.store_hash == quiet.store_hash);
+    let records: Vec<serde_json::Value> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, job)| {
+            serde_json::json!({
+                "messageId": format!("m{i}"), "receiptHandle": format!("r{i}"),
+                "body": serde_json::to_string(job).unwrap(), "attributes": {}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:send",
+                "awsRegion": "us-east-1" })
+        })
+        .collect();
+    assert_eq!(records.len(), 5);
+    let response = app.functions["send"]
+        .invoke(serde_json::json!({ "Records": records }))
+        .await
+        .unwrap();
+    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
+    let order: Vec<String> = app.sms.messages().into_iter().map(|m| m.to).collect();
+    assert_eq!(order.len(), 5, "{order:?}");
+    // At one a second the busy store's third reminder goes out a second after the batch started at the
+    // earliest (its last, two); the quiet store's waits for nothing (before the busy store's jobs were handled
+    // side by side with it, it came last).
+    let quiet_at = order.iter().position(|to| to == quiet_number.as_e164()).unwrap();
+    assert!(
+        quiet_at < 3,
+        "the quiet store's reminder came out {}th: {order:?}",
+        quiet_at + 1
+    );
 }
 
 #[tokio::test]
