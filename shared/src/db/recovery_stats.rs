@@ -284,12 +284,16 @@ impl Db {
                 Err(reasons) => reasons,
             };
             // The puts come first, one per phone: re-read the phones whose put was named.
-            let (named, kept): (Vec<(usize, PhoneCount)>, Vec<(usize, PhoneCount)>) = moves
-                .into_iter()
-                .enumerate()
-                .partition(|(i, _)| reasons.get(*i).is_some_and(Option::is_some));
-            let named: Vec<Phone> = named.into_iter().map(|(_, c)| c.phone).collect();
-            moves = kept.into_iter().map(|(_, c)| c).collect();
+            let mut named: Vec<Phone> = Vec::new();
+            let mut kept: Vec<PhoneCount> = Vec::new();
+            for (i, count) in moves.into_iter().enumerate() {
+                if reasons.get(i).is_some_and(Option::is_some) {
+                    named.push(count.phone);
+                } else {
+                    kept.push(count);
+                }
+            }
+            moves = kept;
             moves.extend(
                 self.read_phone_counts(store, &named)
                     .await?

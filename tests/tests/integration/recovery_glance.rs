@@ -254,7 +254,7 @@ async fn totals_from_ledgers(app: &TestApp, store: &StoreHash) -> ConsentTotals 
     let states: Vec<&'static str> = futures::stream::iter(contacts.keys())
         .map(|phone| async move {
             let mut ledger = app.db().ledger(store, phone).await.unwrap();
-            ledger.sort_by(|a, b| (a.occurred_at, a.recorded_at).cmp(&(b.occurred_at, b.recorded_at)));
+            ledger.sort_by_key(|e| (e.occurred_at, e.recorded_at));
             counted_state(&ConsentState::fold(&ledger, Purpose::Marketing))
         })
         .buffer_unordered(16)
