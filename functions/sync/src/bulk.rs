@@ -310,6 +310,11 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
     let erased = crate::erasures::erase_deleted(deps, store_hash, &contacts, deps.clock.now()).await?;
     events.retain(|e| !erased.contains(&e.phone));
     let appended = db.import_consents(&events).await?;
+    shared::failpoint!(
+        "sync.page.after_consents",
+        store_hash.as_str(),
+        Err(shared::db::DbError::Request("failpoint".into()).into())
+    );
     counts.imported = (contacts.len() - erased.len()) as u64;
     db.record_skipped_customers(store_hash, job_id, &malformed).await?;
     let counted = db

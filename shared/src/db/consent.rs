@@ -86,11 +86,7 @@ impl Db {
                 match self.transact(actions).await? {
                     Ok(()) => {
                         appended += pending.len();
-                        let phones: std::collections::BTreeSet<(&StoreHash, &Phone)> =
-                            pending.iter().map(|e| (&e.store_hash, &e.phone)).collect();
-                        for (store, phone) in phones {
-                            self.recount_consent_state(store, phone).await?;
-                        }
+                        self.recount_consent_states_of(pending.iter().copied()).await?;
                         break;
                     }
                     Err(reasons) => {

@@ -5,6 +5,9 @@
 //! skipped, as [`Db::append_consent`] would. And the events carry an id and a time derived from their
 //! idempotency key ([`crate::contacts::stable_event`]), so two deliveries of one page racing each other write
 //! the same items twice instead of two events.
+//!
+//! The page's phones are then moved between the store's consent counters in batches
+//! ([`Db::recount_consent_states`]): a few transactions per page, not one per phone.
 
 use super::keys::{consent_key_sk, consent_sk, phone_pk};
 use super::{Db, DbError, to_item};
@@ -44,6 +47,9 @@ impl Db {
             new += 1;
         }
         self.batch_put(items).await?;
+        // Every phone of the page, not only those with new events: a redelivery after a crash that wrote the
+        // events but not the counts still counts them (a phone already counted in its state moves nothing).
+        self.recount_consent_states_of(events).await?;
         Ok(new)
     }
 }

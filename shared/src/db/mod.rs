@@ -358,6 +358,25 @@ impl Db {
     /// commits a retried transaction once.) `Ok(Err(reasons))` when a condition failed: one entry per action, `Some(code)`
     /// for the actions that caused the cancellation (e.g. `ConditionalCheckFailed`).
     async fn transact(&self, actions: Vec<TransactWriteItem>) -> Result<Result<(), Vec<Option<String>>>, DbError> {
+        self.transact_cancellable(actions, &["ConditionalCheckFailed"]).await
+    }
+
+    /// [`Db::transact`], where a cancellation for a concurrent transaction on one of the items
+    /// (`TransactionConflict`) is `Ok(Err(reasons))` too, for callers that re-read and retry.
+    async fn transact_or_conflict(
+        &self,
+        actions: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), Vec<Option<String>>>, DbError> {
+        self.transact_cancellable(actions, &["ConditionalCheckFailed", "TransactionConflict"])
+            .await
+    }
+
+    /// Runs a transaction; a cancellation with one of `codes` among its reasons is `Ok(Err(reasons))`.
+    async fn transact_cancellable(
+        &self,
+        actions: Vec<TransactWriteItem>,
+        codes: &[&str],
+    ) -> Result<Result<(), Vec<Option<String>>>, DbError> {
         debug_assert!(actions.len() <= TRANSACTION_LIMIT);
         self.counter.call();
         let result = self
@@ -379,7 +398,7 @@ impl Db {
                     _ => None,
                 });
                 match cancelled {
-                    Some(reasons) if reasons.iter().flatten().any(|code| code == "ConditionalCheckFailed") => {
+                    Some(reasons) if reasons.iter().flatten().any(|code| codes.contains(&code.as_str())) => {
                         Ok(Err(reasons))
                     }
                     _ => Err(error.into()),

@@ -17,9 +17,15 @@ use crate::recovery_stats::{ConsentTotals, DayStats, counted_state, state_change
 use crate::{Phone, StoreHash};
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Attempts at moving a phone between consent counters when concurrent changes keep winning.
+/// Attempts at moving phones between consent counters when concurrent changes keep winning.
 const RECOUNT_ATTEMPTS: usize = 5;
+/// Phones moved per transaction: with the counter item's `ADD`, DynamoDB's 100 actions.
+const PHONES_PER_RECOUNT: usize = super::TRANSACTION_LIMIT - 1;
+/// Phones whose ledgers are read at once when many are recounted.
+const RECOUNT_READS_AT_ONCE: usize = 8;
 
 impl Db {
     /// `ADD` of `counts` to one item of the store's counters, as a transaction action (`None` if nothing to add).
@@ -167,72 +173,189 @@ impl Db {
     }
 
     /// Moves the phone between the store's consent counters to the state its ledger folds to now. Called after
-    /// every new ledger event. The phone's counted state is an item of its own, written in the same transaction
-    /// as the counters and conditional on the state it was read in: a redelivery that appends nothing finds
-    /// the state already counted and changes nothing, and two concurrent changes cannot both move it.
+    /// every new ledger event; [`Db::recount_consent_states`] for one phone.
     pub async fn recount_consent_state(&self, store: &StoreHash, phone: &Phone) -> Result<(), DbError> {
-        let pk = phone_pk(store, phone);
-        for _ in 0..RECOUNT_ATTEMPTS {
-            let items = self.query_partition(&pk, Some(("CONSENT#", COUNTED_STATE_SK))).await?;
-            let mut ledger: Vec<ConsentEvent> = Vec::new();
-            let mut counted: Option<(String, u64)> = None;
-            for item in items {
-                let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                if sk == COUNTED_STATE_SK {
-                    let state = item
-                        .get("state")
-                        .and_then(|v| v.as_s().ok())
-                        .cloned()
-                        .unwrap_or_default();
-                    let version = item
-                        .get("version")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(0);
-                    counted = Some((state, version));
-                } else if sk.starts_with("CONSENT#") {
-                    ledger.push(serde_dynamo::from_item(item)?);
+        self.recount_consent_states(store, std::slice::from_ref(phone)).await
+    }
+
+    /// Moves each phone between the store's consent counters to the state its ledger folds to now. A phone's
+    /// counted state is an item of its own, put in the same transaction as the counters and conditional on
+    /// the version read: a redelivery that appends nothing finds the state already counted and changes
+    /// nothing, and two concurrent changes cannot both move it. The phones are read a few at a time, then
+    /// written up to 99 per transaction with ONE `ADD` of their summed change, so a bulk page is a few
+    /// transactions on the store's counter item rather than one per phone (which conflicted with each
+    /// other). A cancelled transaction (a phone moved meanwhile, or a concurrent transaction on one of its
+    /// items) re-reads the phones it names and is retried without those already counted.
+    pub async fn recount_consent_states(&self, store: &StoreHash, phones: &[Phone]) -> Result<(), DbError> {
+        let counts = self.read_phone_counts(store, phones).await?;
+        let mut moves: Vec<PhoneCount> = counts.into_iter().filter(|c| !c.is_counted()).collect();
+        while !moves.is_empty() {
+            let rest = moves.split_off(moves.len().min(PHONES_PER_RECOUNT));
+            self.commit_phone_counts(store, moves).await?;
+            moves = rest;
+        }
+        Ok(())
+    }
+
+    /// [`Db::recount_consent_states`] for the phones of `events`, store by store.
+    pub(super) async fn recount_consent_states_of<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a ConsentEvent>,
+    ) -> Result<(), DbError> {
+        let mut phones: BTreeMap<&StoreHash, BTreeSet<&Phone>> = BTreeMap::new();
+        for event in events {
+            phones.entry(&event.store_hash).or_default().insert(&event.phone);
+        }
+        for (store, phones) in phones {
+            let phones: Vec<Phone> = phones.into_iter().cloned().collect();
+            self.recount_consent_states(store, &phones).await?;
+        }
+        Ok(())
+    }
+
+    /// Each phone's ledger folded and its counted state, at most [`RECOUNT_READS_AT_ONCE`] Queries at a time.
+    async fn read_phone_counts(&self, store: &StoreHash, phones: &[Phone]) -> Result<Vec<PhoneCount>, DbError> {
+        // Owned phones: futures borrowing the stream's items are not `Send` for every lifetime (rustc#102211).
+        futures::stream::iter(phones.iter().cloned())
+            .map(|phone| async move { self.read_phone_count(store, &phone).await })
+            .buffered(RECOUNT_READS_AT_ONCE)
+            .try_collect()
+            .await
+    }
+
+    /// One Query of the phone's partition from its ledger (`CONSENT#…`) to its `COUNTED_STATE`.
+    async fn read_phone_count(&self, store: &StoreHash, phone: &Phone) -> Result<PhoneCount, DbError> {
+        let items = self
+            .query_partition(&phone_pk(store, phone), Some(("CONSENT#", COUNTED_STATE_SK)))
+            .await?;
+        let mut ledger: Vec<ConsentEvent> = Vec::new();
+        let mut counted: Option<(String, u64)> = None;
+        for item in items {
+            let sk = item.get("sk").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if sk == COUNTED_STATE_SK {
+                let state = item
+                    .get("state")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let version = item
+                    .get("version")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                counted = Some((state, version));
+            } else if sk.starts_with("CONSENT#") {
+                ledger.push(serde_dynamo::from_item(item)?);
+            }
+        }
+        ledger.sort_by(|a, b| {
+            a.occurred_at
+                .cmp(&b.occurred_at)
+                .then(a.recorded_at.cmp(&b.recorded_at))
+        });
+        Ok(PhoneCount {
+            phone: phone.clone(),
+            now: counted_state(&ConsentState::fold(&ledger, Purpose::Marketing)),
+            counted,
+        })
+    }
+
+    /// Writes `moves` (at most [`PHONES_PER_RECOUNT`], none already counted) in one transaction, retried
+    /// after re-reading the phones a cancellation names.
+    async fn commit_phone_counts(&self, store: &StoreHash, mut moves: Vec<PhoneCount>) -> Result<(), DbError> {
+        for attempt in 0..RECOUNT_ATTEMPTS as u32 {
+            if attempt > 0 {
+                tokio::time::sleep(super::backoff(attempt)).await;
+            }
+            crate::failpoint!(
+                "consent.counts.before_write",
+                store.as_str(),
+                Err(DbError::Request("failpoint".into()))
+            );
+            let mut change: BTreeMap<&str, i64> = BTreeMap::new();
+            for (name, by) in moves.iter().flat_map(PhoneCount::change) {
+                *change.entry(name).or_default() += by;
+            }
+            let change: Vec<(&str, i64)> = change.into_iter().filter(|(_, by)| *by != 0).collect();
+            let mut actions: Vec<TransactWriteItem> = moves.iter().map(|c| self.counted_state_put(store, c)).collect();
+            actions.extend(self.add_action(store, CONSENT_STATS_SK.to_owned(), &change, None));
+            let reasons = match self.transact_or_conflict(actions).await? {
+                Ok(()) => return Ok(()),
+                Err(reasons) => reasons,
+            };
+            // The puts come first, one per phone: re-read the phones whose put was named.
+            let mut named: Vec<Phone> = Vec::new();
+            let mut kept: Vec<PhoneCount> = Vec::new();
+            for (i, count) in moves.into_iter().enumerate() {
+                if reasons.get(i).is_some_and(Option::is_some) {
+                    named.push(count.phone);
+                } else {
+                    kept.push(count);
                 }
             }
-            ledger.sort_by(|a, b| {
-                a.occurred_at
-                    .cmp(&b.occurred_at)
-                    .then(a.recorded_at.cmp(&b.recorded_at))
-            });
-            let now = counted_state(&ConsentState::fold(&ledger, Purpose::Marketing));
-            let (before, version) = counted.clone().unwrap_or_else(|| ("never_subscribed".to_owned(), 0));
-            if before == now {
-                return Ok(());
-            }
-            let mut state_item = Item::new();
-            state_item.insert("pk".into(), s(&pk));
-            state_item.insert("sk".into(), s(COUNTED_STATE_SK));
-            state_item.insert("state".into(), s(now));
-            state_item.insert("version".into(), n(version + 1));
-            let condition = if counted.is_some() {
-                "version = :version"
-            } else {
-                "attribute_not_exists(pk)"
-            };
-            let put = aws_sdk_dynamodb::types::Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(state_item))
-                .condition_expression(condition)
-                .set_expression_attribute_values(
-                    counted
-                        .is_some()
-                        .then(|| std::collections::HashMap::from([(":version".to_owned(), n(version))])),
-                )
-                .build()
-                .expect("table and item set");
-            let mut actions = vec![TransactWriteItem::builder().put(put).build()];
-            actions.extend(self.add_action(store, CONSENT_STATS_SK.to_owned(), &state_change(&before, now), None));
-            if self.transact(actions).await?.is_ok() {
+            moves = kept;
+            moves.extend(
+                self.read_phone_counts(store, &named)
+                    .await?
+                    .into_iter()
+                    .filter(|c| !c.is_counted()),
+            );
+            if moves.is_empty() {
                 return Ok(());
             }
         }
         Err(DbError::Conflict(format!(
-            "the consent state of {phone} kept changing while it was counted"
+            "the consent state of {} phones kept changing while it was counted",
+            moves.len()
         )))
+    }
+
+    /// The conditional put of the phone's new counted state: on the version read (or on there being none).
+    fn counted_state_put(&self, store: &StoreHash, count: &PhoneCount) -> TransactWriteItem {
+        let pk = phone_pk(store, &count.phone);
+        let version = count.counted.as_ref().map(|(_, version)| *version);
+        let mut state_item = Item::new();
+        state_item.insert("pk".into(), s(&pk));
+        state_item.insert("sk".into(), s(COUNTED_STATE_SK));
+        state_item.insert("state".into(), s(count.now));
+        state_item.insert("version".into(), n(version.unwrap_or(0) + 1));
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(state_item))
+            .condition_expression(match version {
+                Some(_) => "version = :version",
+                None => "attribute_not_exists(pk)",
+            })
+            .set_expression_attribute_values(
+                version.map(|version| std::collections::HashMap::from([(":version".to_owned(), n(version))])),
+            )
+            .build()
+            .expect("table and item set");
+        TransactWriteItem::builder().put(put).build()
+    }
+}
+
+/// A phone's consent state as its ledger folds to now, and as the store's counters count it.
+struct PhoneCount {
+    phone: Phone,
+    now: &'static str,
+    /// The counted state and its version; `None` before the phone was first counted.
+    counted: Option<(String, u64)>,
+}
+
+impl PhoneCount {
+    fn before(&self) -> &str {
+        self.counted
+            .as_ref()
+            .map_or("never_subscribed", |(state, _)| state.as_str())
+    }
+
+    fn is_counted(&self) -> bool {
+        self.before() == self.now
+    }
+
+    /// The counters the phone's move changes.
+    fn change(&self) -> Vec<(&'static str, i64)> {
+        state_change(self.before(), self.now)
     }
 }

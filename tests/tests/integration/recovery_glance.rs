@@ -1,17 +1,24 @@
 //! Recovery at a glance: a scripted day of carts, reminders (sent and held back for several reasons),
 //! delivery reports, a click, an order and checkout ticks, all through the real handlers; then the day's
-//! counters, what the settings page renders from them, and what a page load costs.
+//! counters, what the settings page renders from them, and what a page load costs. Then the contacts by
+//! consent state after a bulk sync (with a crash, a redelivered page and STOPs), against every ledger.
 
 use super::capture::{SHOP, capture, disclosure_version, guest_cart, post_capture};
 use chrono::Duration;
+use futures::StreamExt;
+use integration_tests::contact_sync::{contacts_by_phone, start_bulk_sync};
 use integration_tests::recovery::{
     LONDON, NY, cart, give_consent, item, link_token, opt_out, phone, save, shopper_cart, sweep_and_send,
 };
+use integration_tests::replies::SENDER;
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use shared::consent::{ConsentState, Purpose};
+use shared::failpoint::{Action, arm};
 use shared::messages::SendJob;
-use shared::recovery_stats::{CHART_DAYS, DayStats};
-use shared::{Clock, StoreHash};
-use sim::bigcommerce::BillingAddress;
+use shared::model::{ConsentOption, SenderSharing};
+use shared::recovery_stats::{CHART_DAYS, ConsentTotals, DayStats, counted_state};
+use shared::{Clock, Phone, StoreHash};
+use sim::bigcommerce::{BillingAddress, SubscriberSeed};
 use sim::sms::DeliveryStatus;
 
 /// Tuesday 4 November 2025, 14:00 UTC: 09:00 in New York, 14:00 in London.
@@ -239,4 +246,164 @@ async fn checkouts_that_show_the_box_and_ticks_verified_give_the_capture_rate() 
         "{}",
         page.html
     );
+}
+
+/// The contacts by consent state as folding every contact's ledger gives them: what the counters must say.
+async fn totals_from_ledgers(app: &TestApp, store: &StoreHash) -> ConsentTotals {
+    let contacts = contacts_by_phone(app, store).await;
+    let states: Vec<&'static str> = futures::stream::iter(contacts.keys())
+        .map(|phone| async move {
+            let mut ledger = app.db().ledger(store, phone).await.unwrap();
+            ledger.sort_by_key(|e| (e.occurred_at, e.recorded_at));
+            counted_state(&ConsentState::fold(&ledger, Purpose::Marketing))
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut totals = ConsentTotals {
+        contacts: contacts.len() as i64,
+        ..ConsentTotals::default()
+    };
+    for state in states {
+        match state {
+            "subscribed_sms_express" => {
+                totals.subscribed += 1;
+                totals.subscribed_sms_express += 1;
+            }
+            "subscribed" => totals.subscribed += 1,
+            "pending_double_opt_in" => totals.pending_double_opt_in += 1,
+            "unsubscribed" => totals.unsubscribed += 1,
+            _ => {}
+        }
+    }
+    totals
+}
+
+async fn counted_totals(app: &TestApp, store: &StoreHash) -> ConsentTotals {
+    let (_, totals) = app
+        .db()
+        .recovery_days(store, app.clock.now().date_naive(), 1)
+        .await
+        .unwrap();
+    totals
+}
+
+/// A store texting from [`SENDER`] (so its shoppers can reply STOP) with `n` customers importing their
+/// general marketing consent: a newsletter subscription for every third, an unsubscribed sign-up for the
+/// next. Returns the phones of the newsletter subscribers.
+async fn store_with_customers(app: &TestApp, hash: &str, n: usize) -> (SeededStore, Vec<Phone>) {
+    app.messagemedia_callback();
+    let store = app
+        .seed_store(hash, |s| {
+            s.sender_id = Some(SENDER.into());
+            s.consent_option = ConsentOption::GeneralMarketing;
+        })
+        .await;
+    app.approve_sender(&store, SenderSharing::Exclusive).await;
+    app.bigcommerce.hold_webhooks(true);
+    app.bigcommerce.seed_customers(hash, n);
+    let mut subscribers = Vec::new();
+    for (i, customer) in app.bigcommerce.customers(hash).into_iter().enumerate() {
+        let consents = match i % 3 {
+            0 => vec!["marketing_newsletter".to_owned()],
+            1 => vec![],
+            _ => continue,
+        };
+        let country = customer.addresses.first().map(|a| a.country_code.as_str());
+        if let (0, Ok(phone)) = (i % 3, Phone::parse(&customer.phone, country)) {
+            subscribers.push(phone);
+        }
+        app.bigcommerce
+            .create_subscriber(
+                hash,
+                SubscriberSeed {
+                    email: customer.email.clone(),
+                    consents,
+                    ..SubscriberSeed::default()
+                },
+            )
+            .await;
+    }
+    (store, subscribers)
+}
+
+/// A whole bulk sync of the store (the clock moved on, so a rerun is a new job); every page goes through.
+async fn bulk_sync(app: &TestApp, store: &StoreHash, job_id: &str) {
+    app.clock.advance(Duration::minutes(10));
+    start_bulk_sync(app, store, job_id).await;
+    let outcome = app.drain_sync().await;
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn bulk_imported_consents_are_counted_by_state_once_through_a_crash_a_redelivery_and_a_stop() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(DAYTIME),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (store, subscribers) = store_with_customers(&app, "glance3", 300).await;
+    let hash = store.store_hash.clone();
+
+    // A page crashes after writing its consent events, before counting them: its redelivery counts them. A
+    // page crashes after counting, before it is marked imported: its redelivery counts nothing twice.
+    arm("consent.counts.before_write", hash.as_str(), Action::Error, 1);
+    arm("sync.page.after_consents", hash.as_str(), Action::Error, 1);
+    start_bulk_sync(&app, &hash, "job-1").await;
+    let outcome = app.drain_sync().await;
+    assert_eq!(outcome.failed, 2, "both crashes happened: {outcome:?}");
+    let expected = totals_from_ledgers(&app, &hash).await;
+    assert!(expected.contacts > 200, "{expected:?}");
+    assert!(
+        expected.subscribed > 0 && expected.subscribed < expected.contacts,
+        "mixed consent: {expected:?}"
+    );
+    assert_eq!(counted_totals(&app, &hash).await, expected);
+
+    // A second run imports every page again and counts nothing twice.
+    bulk_sync(&app, &hash, "job-2").await;
+    assert_eq!(counted_totals(&app, &hash).await, expected);
+
+    // A STOP afterwards moves its phone once, and a later run does not move it back.
+    let stop = app.sms.reply(subscribers[0].as_e164(), SENDER, "STOP").await.unwrap();
+    assert_eq!(stop.status, 200, "{}", stop.response_body);
+    app.drain_sync().await;
+    let after_stop = counted_totals(&app, &hash).await;
+    assert_eq!(
+        (after_stop.subscribed, after_stop.unsubscribed),
+        (expected.subscribed - 1, expected.unsubscribed + 1)
+    );
+    assert_eq!(after_stop, totals_from_ledgers(&app, &hash).await);
+    bulk_sync(&app, &hash, "job-3").await;
+    assert_eq!(counted_totals(&app, &hash).await, after_stop);
+    assert_eq!(after_stop, totals_from_ledgers(&app, &hash).await);
+}
+
+#[tokio::test]
+async fn a_stop_while_its_page_is_being_counted_moves_the_phone_once() {
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(DAYTIME),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let (store, subscribers) = store_with_customers(&app, "glance4", 60).await;
+    let hash = store.store_hash.clone();
+
+    // The page has read its phones' ledgers and counted states when the STOP comes in: its transaction
+    // finds that phone moved, re-reads it and counts the rest.
+    let paused = arm("consent.counts.before_write", hash.as_str(), Action::Pause, 1);
+    start_bulk_sync(&app, &hash, "job-1").await;
+    let (outcome, ()) = tokio::join!(app.drain_sync(), async {
+        tokio::time::timeout(std::time::Duration::from_secs(60), paused.reached())
+            .await
+            .expect("the page reached its counts");
+        let stop = app.sms.reply(subscribers[0].as_e164(), SENDER, "STOP").await.unwrap();
+        assert_eq!(stop.status, 200, "{}", stop.response_body);
+        paused.release();
+    });
+    assert_eq!(outcome.failed, 0, "{outcome:?}");
+    app.drain_sync().await;
+    let expected = totals_from_ledgers(&app, &hash).await;
+    assert!(expected.unsubscribed > 0 && expected.subscribed > 0, "{expected:?}");
+    assert_eq!(counted_totals(&app, &hash).await, expected);
 }
