@@ -63,6 +63,8 @@ fn memory_mb() -> f64 {
 #[derive(Debug, Clone, Default)]
 struct Usage {
     requests: BTreeMap<(String, String), OperationCount>,
+    /// DynamoDB reads by the kind of item read (see `AwsRequests::reads`).
+    reads: BTreeMap<String, u64>,
     /// Invocations and billed milliseconds (each rounded up), by function.
     invocations: BTreeMap<String, (u64, u64)>,
 }
@@ -80,6 +82,7 @@ impl Usage {
             .collect();
         Self {
             requests: app.aws.requests.snapshot(),
+            reads: app.aws.requests.reads(),
             invocations,
         }
     }
@@ -92,13 +95,21 @@ impl Usage {
             count.read_units -= before.read_units;
             count.write_units -= before.write_units;
         }
+        let mut reads = self.reads.clone();
+        for (kind, before) in &earlier.reads {
+            *reads.entry(kind.clone()).or_default() -= before;
+        }
         let mut invocations = self.invocations.clone();
         for (name, (n, ms)) in &earlier.invocations {
             let entry = invocations.entry(name.clone()).or_default();
             entry.0 -= n;
             entry.1 -= ms;
         }
-        Usage { requests, invocations }
+        Usage {
+            requests,
+            reads,
+            invocations,
+        }
     }
 
     fn plus_scaled(&self, other: &Usage, factor: f64) -> Usage {
@@ -108,6 +119,9 @@ impl Usage {
             entry.requests += (count.requests as f64 * factor).round() as u64;
             entry.read_units += count.read_units * factor;
             entry.write_units += count.write_units * factor;
+        }
+        for (kind, n) in &other.reads {
+            *sum.reads.entry(kind.clone()).or_default() += (*n as f64 * factor).round() as u64;
         }
         for (name, (n, ms)) in &other.invocations {
             let entry = sum.invocations.entry(name.clone()).or_default();
@@ -373,6 +387,12 @@ async fn main() {
             "    {service:<12} {operation:<22} {:>10}   RRU {:>10.0}  WRU {:>10.0}",
             count.requests, count.read_units, count.write_units
         );
+    }
+    println!("  DynamoDB reads per month by item kind (most first):");
+    let mut reads: Vec<_> = month.reads.iter().filter(|(_, n)| **n > 0).collect();
+    reads.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    for (kind, n) in reads {
+        println!("    {kind:<44} {n:>10}");
     }
     println!("  invocations per month (billed ms, rounded up per invocation):");
     for (name, (n, ms)) in &month.invocations {
