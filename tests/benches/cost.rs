@@ -3,7 +3,8 @@
 //! bulk sync, then each day 200 abandoned carts (40 percent ticking the consent box at checkout), 20 of
 //! them recovered through the reminder's link, 30 replies and 50 live customer updates, with the sweep every
 //! 5 minutes and the send function on what it enqueues. A month is the bulk sync once plus 30 of the days
-//! measured: `-- --days N` (default 3) simulated days scaled to 30, `--customers N` (default 10000).
+//! measured: `-- --days N` (default 3) simulated days scaled to 30, `--customers N` (default 10000);
+//! `--no-settings-cache` for the baseline without the warm-Lambda cache of settings versions.
 //!
 //! Counted: every request of the app's DynamoDB (with request units), SQS and EventBridge clients (an SDK
 //! interceptor), and every handler invocation with its duration, billed rounded up to the millisecond at the
@@ -198,12 +199,18 @@ async fn main() {
     let days = option(&args, "--days", 3);
     let customers = option(&args, "--customers", 10_000);
     let memory = memory_mb();
+    let settings_cache = !args.iter().any(|a| a == "--no-settings-cache");
 
     let app = TestApp::start_with(TestAppOptions {
         // A Monday, midnight in London (the shoppers' time zone).
         start: integration_tests::at("2026-11-02T00:00:00Z"),
         // A Plus plan's quota: the bulk sync is not what is measured here, its requests are.
         requests_per_window: 10_000,
+        settings_versions_kept: if settings_cache {
+            shared::db::SETTINGS_CACHE_CAP
+        } else {
+            0
+        },
         ..TestAppOptions::default()
     })
     .await;
@@ -367,7 +374,9 @@ async fn main() {
 
     println!(
         "cost per store: a month = bulk sync of {customers} customers + {days} simulated days x {scale:.1} \
-         (2-core VM, moto; durations as measured here, at MemorySize {memory} MB, arm64, us-east-1)"
+         (2-core VM, moto; durations as measured here, at MemorySize {memory} MB, arm64, us-east-1); \
+         settings cache {}",
+        if settings_cache { "on" } else { "off" }
     );
     println!(
         "  per day measured: {} carts, {} reminders sent, {} recovered, {} replies, {} customer updates, {} texts in all",

@@ -211,6 +211,9 @@ mod app {
         pub shared_sync_queue: bool,
         /// Carts one sweep worker invocation takes before handing the rest of its shard on.
         pub sweep_carts_per_worker: usize,
+        /// Settings versions the app's `Db` keeps in memory (0: none, every message reads its version; the
+        /// `cost` benchmark's baseline).
+        pub settings_versions_kept: usize,
     }
 
     impl Default for TestAppOptions {
@@ -225,6 +228,7 @@ mod app {
                 deployed: false,
                 shared_sync_queue: false,
                 sweep_carts_per_worker: sweep::CARTS_PER_WORKER,
+                settings_versions_kept: shared::db::SETTINGS_CACHE_CAP,
             }
         }
     }
@@ -272,6 +276,11 @@ mod app {
                 aws.aws_resources.bulk_sync_queue_url = aws.aws_resources.sync_queue_url.clone();
                 aws.aws = shared::aws::Aws::new(&aws.sdk, &aws.aws_resources);
             }
+            aws.aws.db = aws
+                .aws
+                .db
+                .clone()
+                .with_settings_cache_capacity(options.settings_versions_kept);
             let clock = Arc::new(ManualClock::new(options.start));
             let dyn_clock: Arc<dyn Clock> = clock.clone();
             let listener = GatewayListener::bind("127.0.0.1:0").await.expect("loopback port");
