@@ -3,7 +3,8 @@
 //! bulk sync, then each day 200 abandoned carts (40 percent ticking the consent box at checkout), 20 of
 //! them recovered through the reminder's link, 30 replies and 50 live customer updates, with the sweep every
 //! 5 minutes and the send function on what it enqueues. A month is the bulk sync once plus 30 of the days
-//! measured: `-- --days N` (default 3) simulated days scaled to 30, `--customers N` (default 10000).
+//! measured: `-- --days N` (default 3) simulated days scaled to 30, `--customers N` (default 10000);
+//! `--no-settings-cache` for the baseline without the warm-Lambda cache of settings versions.
 //!
 //! Counted: every request of the app's DynamoDB (with request units), SQS and EventBridge clients (an SDK
 //! interceptor), and every handler invocation with its duration, billed rounded up to the millisecond at the
@@ -63,6 +64,8 @@ fn memory_mb() -> f64 {
 #[derive(Debug, Clone, Default)]
 struct Usage {
     requests: BTreeMap<(String, String), OperationCount>,
+    /// DynamoDB reads by the kind of item read (see `AwsRequests::reads`).
+    reads: BTreeMap<String, u64>,
     /// Invocations and billed milliseconds (each rounded up), by function.
     invocations: BTreeMap<String, (u64, u64)>,
 }
@@ -80,6 +83,7 @@ impl Usage {
             .collect();
         Self {
             requests: app.aws.requests.snapshot(),
+            reads: app.aws.requests.reads(),
             invocations,
         }
     }
@@ -92,13 +96,21 @@ impl Usage {
             count.read_units -= before.read_units;
             count.write_units -= before.write_units;
         }
+        let mut reads = self.reads.clone();
+        for (kind, before) in &earlier.reads {
+            *reads.entry(kind.clone()).or_default() -= before;
+        }
         let mut invocations = self.invocations.clone();
         for (name, (n, ms)) in &earlier.invocations {
             let entry = invocations.entry(name.clone()).or_default();
             entry.0 -= n;
             entry.1 -= ms;
         }
-        Usage { requests, invocations }
+        Usage {
+            requests,
+            reads,
+            invocations,
+        }
     }
 
     fn plus_scaled(&self, other: &Usage, factor: f64) -> Usage {
@@ -108,6 +120,9 @@ impl Usage {
             entry.requests += (count.requests as f64 * factor).round() as u64;
             entry.read_units += count.read_units * factor;
             entry.write_units += count.write_units * factor;
+        }
+        for (kind, n) in &other.reads {
+            *sum.reads.entry(kind.clone()).or_default() += (*n as f64 * factor).round() as u64;
         }
         for (name, (n, ms)) in &other.invocations {
             let entry = sum.invocations.entry(name.clone()).or_default();
@@ -184,12 +199,18 @@ async fn main() {
     let days = option(&args, "--days", 3);
     let customers = option(&args, "--customers", 10_000);
     let memory = memory_mb();
+    let settings_cache = !args.iter().any(|a| a == "--no-settings-cache");
 
     let app = TestApp::start_with(TestAppOptions {
         // A Monday, midnight in London (the shoppers' time zone).
         start: integration_tests::at("2026-11-02T00:00:00Z"),
         // A Plus plan's quota: the bulk sync is not what is measured here, its requests are.
         requests_per_window: 10_000,
+        settings_versions_kept: if settings_cache {
+            shared::db::SETTINGS_CACHE_CAP
+        } else {
+            0
+        },
         ..TestAppOptions::default()
     })
     .await;
@@ -353,7 +374,9 @@ async fn main() {
 
     println!(
         "cost per store: a month = bulk sync of {customers} customers + {days} simulated days x {scale:.1} \
-         (2-core VM, moto; durations as measured here, at MemorySize {memory} MB, arm64, us-east-1)"
+         (2-core VM, moto; durations as measured here, at MemorySize {memory} MB, arm64, us-east-1); \
+         settings cache {}",
+        if settings_cache { "on" } else { "off" }
     );
     println!(
         "  per day measured: {} carts, {} reminders sent, {} recovered, {} replies, {} customer updates, {} texts in all",
@@ -373,6 +396,12 @@ async fn main() {
             "    {service:<12} {operation:<22} {:>10}   RRU {:>10.0}  WRU {:>10.0}",
             count.requests, count.read_units, count.write_units
         );
+    }
+    println!("  DynamoDB reads per month by item kind (most first):");
+    let mut reads: Vec<_> = month.reads.iter().filter(|(_, n)| **n > 0).collect();
+    reads.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    for (kind, n) in reads {
+        println!("    {kind:<44} {n:>10}");
     }
     println!("  invocations per month (billed ms, rounded up per invocation):");
     for (name, (n, ms)) in &month.invocations {

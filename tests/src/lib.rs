@@ -214,6 +214,9 @@ mod app {
         /// The deployment's bulk-import budget (`BULK_IMPORT_CONTACTS_PER_SECOND`); none, so suites run
         /// unpaced.
         pub bulk_import_contacts_per_second: Option<std::num::NonZeroU32>,
+        /// Settings versions the app's `Db` keeps in memory (0: none, every message reads its version; the
+        /// `cost` benchmark's baseline).
+        pub settings_versions_kept: usize,
     }
 
     impl Default for TestAppOptions {
@@ -229,6 +232,7 @@ mod app {
                 shared_sync_queue: false,
                 sweep_carts_per_worker: sweep::CARTS_PER_WORKER,
                 bulk_import_contacts_per_second: None,
+                settings_versions_kept: shared::db::SETTINGS_CACHE_CAP,
             }
         }
     }
@@ -276,6 +280,11 @@ mod app {
                 aws.aws_resources.bulk_sync_queue_url = aws.aws_resources.sync_queue_url.clone();
                 aws.aws = shared::aws::Aws::new(&aws.sdk, &aws.aws_resources);
             }
+            aws.aws.db = aws
+                .aws
+                .db
+                .clone()
+                .with_settings_cache_capacity(options.settings_versions_kept);
             let clock = Arc::new(ManualClock::new(options.start));
             let dyn_clock: Arc<dyn Clock> = clock.clone();
             let listener = GatewayListener::bind("127.0.0.1:0").await.expect("loopback port");

@@ -30,13 +30,31 @@ pub struct OperationCount {
 /// items are), so a read is one unit (half eventually consistent) per item up to 4 per unit for queries.
 const ITEMS_PER_READ_UNIT: f64 = 4.0;
 
-/// Counts requests by (service, operation), shared by every client it is attached to.
+/// Counts requests by (service, operation), shared by every client it is attached to; and DynamoDB's reads
+/// by the kind of item they read, to see which reads repeat.
 #[derive(Debug, Clone, Default)]
-pub struct AwsRequests(Arc<Mutex<BTreeMap<(String, String), OperationCount>>>);
+pub struct AwsRequests {
+    operations: Arc<Mutex<BTreeMap<(String, String), OperationCount>>>,
+    reads: Arc<Mutex<BTreeMap<String, u64>>>,
+}
 
 impl AwsRequests {
     pub fn snapshot(&self) -> BTreeMap<(String, String), OperationCount> {
-        self.0.lock().unwrap().clone()
+        self.operations.lock().unwrap().clone()
+    }
+
+    /// DynamoDB `GetItem` and `Query` requests by what they read: `GetItem STORE/SETTINGS` (the key's constant
+    /// segments: a settings version), `Query Lookup:PROVIDERMSG` (the index, or `table`, and the partition's).
+    pub fn reads(&self) -> BTreeMap<String, u64> {
+        self.reads.lock().unwrap().clone()
+    }
+
+    /// `GetItem` requests so far for keys of `kind` (as in [`Self::reads`], e.g. `STORE/SETTINGS`).
+    pub fn gets_of(&self, kind: &str) -> u64 {
+        self.reads()
+            .get(&format!("GetItem {kind}"))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn add(&self, cfg: &ConfigBag, f: impl FnOnce(&mut OperationCount)) {
@@ -44,7 +62,11 @@ impl AwsRequests {
             return;
         };
         let key = (metadata.service().to_owned(), metadata.name().to_owned());
-        f(self.0.lock().unwrap().entry(key).or_default());
+        f(self.operations.lock().unwrap().entry(key).or_default());
+    }
+
+    fn read(&self, what: String) {
+        *self.reads.lock().unwrap().entry(what).or_default() += 1;
     }
 
     /// The app's adapters with every request counted here.
@@ -81,6 +103,23 @@ impl AwsRequests {
     }
 }
 
+/// A key's constant segments (`STORE#abc#PHONE#+44...` is `STORE#PHONE`, `SETTINGS#0000000002` is
+/// `SETTINGS`): the kind of item, without the store, phone or id.
+fn key_kind(key: Option<&aws_sdk_dynamodb::types::AttributeValue>) -> String {
+    let Some(Ok(key)) = key.map(|v| v.as_s()) else {
+        return "?".to_owned();
+    };
+    let kind: Vec<&str> = key
+        .split('#')
+        .filter(|segment| !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'))
+        .collect();
+    if kind.is_empty() {
+        "?".to_owned()
+    } else {
+        kind.join("#")
+    }
+}
+
 fn read_unit(consistent: Option<bool>) -> f64 {
     if consistent == Some(true) { 1.0 } else { 0.5 }
 }
@@ -98,10 +137,25 @@ impl Intercept for AwsRequests {
     ) -> Result<(), BoxError> {
         use aws_sdk_dynamodb::operation::{
             batch_write_item::BatchWriteItemInput, delete_item::DeleteItemInput, get_item::GetItemInput,
-            put_item::PutItemInput, transact_get_items::TransactGetItemsInput,
+            put_item::PutItemInput, query::QueryInput, transact_get_items::TransactGetItemsInput,
             transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
         };
         let input = context.input();
+        if let Some(get) = input.downcast_ref::<GetItemInput>() {
+            let key = get.key();
+            self.read(format!(
+                "GetItem {}/{}",
+                key_kind(key.and_then(|k| k.get("pk"))),
+                key_kind(key.and_then(|k| k.get("sk")))
+            ));
+        } else if let Some(query) = input.downcast_ref::<QueryInput>() {
+            let values = query.expression_attribute_values();
+            self.read(format!(
+                "Query {}:{}",
+                query.index_name().unwrap_or("table"),
+                key_kind(values.and_then(|v| v.get(":pk")))
+            ));
+        }
         let (read, write) = if let Some(batch) = input.downcast_ref::<BatchWriteItemInput>() {
             let items = batch
                 .request_items()

@@ -22,6 +22,7 @@ mod recovery_stats;
 mod replies;
 mod senders;
 mod sends;
+mod settings_cache;
 mod store_directory;
 mod stores;
 mod sync_jobs;
@@ -37,6 +38,7 @@ pub use person_records::{CartRecords, PersonKey, PersonRecords, PhoneRecords};
 pub use purge::{PROOF_RETENTION_DAYS, PURGE_GRACE_DAYS, PurgeDue, PurgeOutcome};
 pub use recovery::SendClaim;
 pub use sends::ClaimOutcome;
+pub use settings_cache::SETTINGS_CACHE_CAP;
 pub use sync_jobs::{FailedPage, PageCounts, PageState};
 pub use tokens::new_token;
 
@@ -118,12 +120,14 @@ impl RequestCounter {
     }
 }
 
-/// The app's table. Cheap to clone (the SDK client is reference counted).
+/// The app's table. Cheap to clone (the SDK client is reference counted); clones share the request counter
+/// and the settings cache.
 #[derive(Debug, Clone)]
 pub struct Db {
     client: aws_sdk_dynamodb::Client,
     table: String,
     counter: std::sync::Arc<RequestCounter>,
+    settings_cache: std::sync::Arc<settings_cache::SettingsCache>,
 }
 
 impl Db {
@@ -132,7 +136,15 @@ impl Db {
             client,
             table: table.into(),
             counter: Default::default(),
+            settings_cache: std::sync::Arc::new(settings_cache::SettingsCache::new(SETTINGS_CACHE_CAP)),
         }
+    }
+
+    /// This handle (and its later clones) with its own settings cache of `capacity` versions (0: none, as for
+    /// the cost bench's baseline).
+    pub fn with_settings_cache_capacity(mut self, capacity: usize) -> Self {
+        self.settings_cache = std::sync::Arc::new(settings_cache::SettingsCache::new(capacity));
+        self
     }
 
     pub fn table_name(&self) -> &str {

@@ -184,14 +184,25 @@ impl Db {
         self.get_as(&store_pk(store), &settings_sk(version)).await
     }
 
-    /// The store and the settings in force (`None` until the merchant has connected).
+    /// The store and the settings in force (`None` until the merchant has connected). The store record is
+    /// read every time; the settings version it names once per warm Lambda (see `db/settings_cache.rs`).
     pub async fn store_with_settings(&self, store: &StoreHash) -> Result<Option<(Store, Option<Settings>)>, DbError> {
         let Some(record) = self.get_store(store).await? else {
             return Ok(None);
         };
         let settings = match record.settings_version {
             0 => None,
-            version => self.settings_version(store, version).await?,
+            version => match self.settings_cache.get(store, record.installed_at, version) {
+                Some(settings) => Some(settings),
+                None => {
+                    let settings = self.settings_version(store, version).await?;
+                    if let Some(settings) = &settings {
+                        self.settings_cache
+                            .insert(store, record.installed_at, version, settings);
+                    }
+                    settings
+                }
+            },
         };
         Ok(Some((record, settings)))
     }

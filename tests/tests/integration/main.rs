@@ -23,6 +23,7 @@ mod recovery_glance;
 mod recovery_glance_browser;
 mod replies;
 mod replies_second_pass;
+mod settings_cache;
 mod sweep_workers;
 mod sync;
 mod sync_queues;
