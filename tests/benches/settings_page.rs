@@ -122,7 +122,7 @@ async fn measure(app: &TestApp, hash: &str, contacts: usize) {
         let started = Instant::now();
         let page = app.get_page("/settings", Some(&merchant.cookie)).await;
         times.push(started.elapsed());
-        assert_eq!(page.status, 200);
+        assert_eq!(page.status, 200, "{}", page.html);
         assert!(page.contains(&format!("<td data-state=\"total\">{contacts}</td>")));
         assert!(page.contains("<td data-state=\"subscribed\">200</td>"));
         assert!(page.contains("id=\"recovery-chart\""));
@@ -165,6 +165,11 @@ fn main() {
         Some(contacts) => vec![contacts],
         None => vec![2_000, 50_000],
     };
+    // `SETTINGS_PAGE_LOG=path`: every function's JSON log lines, written to `path`.
+    if let Ok(path) = std::env::var("SETTINGS_PAGE_LOG") {
+        let file = std::fs::File::create(&path).expect("log file");
+        shared::logging::init_writing_to(std::sync::Mutex::new(file));
+    }
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let app = TestApp::start().await;
