@@ -82,6 +82,19 @@ pub struct TestAws {
 
 impl TestAws {
     pub async fn new() -> Self {
+        let app_endpoint = match fault_proxy().await {
+            Some(proxy) => proxy.url().to_owned(),
+            None => moto_url().await,
+        };
+        Self::with_app_endpoint(&app_endpoint).await
+    }
+
+    /// Like [`TestAws::new`], but the app's calls go straight to the emulator even in a fault run.
+    pub async fn without_faults() -> Self {
+        Self::with_app_endpoint(&moto_url().await).await
+    }
+
+    async fn with_app_endpoint(app_endpoint: &str) -> Self {
         let sdk = sdk_config_for(&moto_url().await).await;
         let template = Template::load_default().expect("template.yaml loads");
         let resources = provision(&sdk, &template, &unique_prefix())
@@ -90,12 +103,8 @@ impl TestAws {
         let aws_resources = resources
             .aws_resources(&template)
             .expect("template sets every AWS resource variable");
-        let app_endpoint = match fault_proxy().await {
-            Some(proxy) => proxy.url().to_owned(),
-            None => moto_url().await,
-        };
         let requests = metering::AwsRequests::default();
-        let aws = requests.instrumented(&app_sdk_config_for(&app_endpoint).await, &aws_resources);
+        let aws = requests.instrumented(&app_sdk_config_for(app_endpoint).await, &aws_resources);
         let direct = Aws::new(&sdk, &aws_resources);
         Self {
             sdk,
@@ -217,6 +226,9 @@ mod app {
         /// Settings versions the app's `Db` keeps in memory (0: none, every message reads its version; the
         /// `cost` benchmark's baseline).
         pub settings_versions_kept: usize,
+        /// The app's AWS calls go through the fault proxy in a fault run (`FAULT_RATE`). Off only for a test
+        /// of wall-clock latency, which the proxy's timed-out calls would perturb by chance.
+        pub aws_faults: bool,
     }
 
     impl Default for TestAppOptions {
@@ -233,6 +245,7 @@ mod app {
                 sweep_carts_per_worker: sweep::CARTS_PER_WORKER,
                 bulk_import_contacts_per_second: None,
                 settings_versions_kept: shared::db::SETTINGS_CACHE_CAP,
+                aws_faults: true,
             }
         }
     }
@@ -275,7 +288,11 @@ mod app {
         }
 
         pub async fn start_with(options: TestAppOptions) -> Self {
-            let mut aws = TestAws::new().await;
+            let mut aws = if options.aws_faults {
+                TestAws::new().await
+            } else {
+                TestAws::without_faults().await
+            };
             if options.shared_sync_queue {
                 aws.aws_resources.bulk_sync_queue_url = aws.aws_resources.sync_queue_url.clone();
                 aws.aws = shared::aws::Aws::new(&aws.sdk, &aws.aws_resources);

@@ -45,9 +45,13 @@ pub enum SendError {
     /// The provider answered with a temporary error: nothing went out; the job is retried.
     #[error("the SMS provider is unavailable: {0}")]
     ProviderUnavailable(String),
-    /// Another delivery of the job is sending, or the store's send rate is used up: try again shortly.
+    /// Another delivery of the job is sending, or there is no time left in this invocation: try again shortly.
     #[error("{0}")]
     Busy(&'static str),
+    /// The store's send rate stayed used up for as long as a job waits for it: the store's later jobs in
+    /// the same batch would wait in vain too, so they go back to the queue at once.
+    #[error("the store's send rate is used up")]
+    RateUsedUp,
     /// Retrying cannot help (a malformed job).
     #[error("{0}")]
     Permanent(String),
@@ -59,7 +63,7 @@ impl SendError {
             Self::Db(e) => e.is_retryable(),
             Self::BigCommerce(e) => e.is_retryable(),
             Self::ConsentChange(e) => e.is_retryable(),
-            Self::Bus(_) | Self::Queue(_) | Self::ProviderUnavailable(_) | Self::Busy(_) => true,
+            Self::Bus(_) | Self::Queue(_) | Self::ProviderUnavailable(_) | Self::Busy(_) | Self::RateUsedUp => true,
             Self::Permanent(_) => false,
         }
     }
@@ -110,15 +114,21 @@ type StoreJobs = Vec<(SqsMessage, Result<SendJob, SendError>)>;
 /// One store's jobs of a batch, one after the other: the ids of those that go back to the queue.
 async fn process_in_order(deps: &Deps, jobs: StoreJobs, latest_start: Instant) -> Vec<String> {
     let mut failed = Vec::new();
+    let mut rate_used_up = false;
     for (record, job) in jobs {
         let id = record.message_id.clone().unwrap_or_default();
-        if Instant::now() >= latest_start {
-            tracing::info!(message_id = %id, "no time left in this invocation; the job goes back to the queue");
+        if Instant::now() >= latest_start || rate_used_up {
+            tracing::info!(message_id = %id, "no time or send rate left in this invocation; the job goes back to the queue");
             failed.push(id);
             continue;
         }
         match process(deps, job, latest_start).await {
             Ok(outcome) => tracing::info!(message_id = %id, outcome = ?outcome, "send job done"),
+            Err(SendError::RateUsedUp) => {
+                tracing::info!(message_id = %id, "the store's send rate is used up; its jobs go back to the queue");
+                rate_used_up = true;
+                failed.push(id);
+            }
             Err(error) if error.is_retryable() => {
                 tracing::warn!(message_id = %id, %error, "send job failed; it will be retried");
                 failed.push(id);

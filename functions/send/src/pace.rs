@@ -15,7 +15,7 @@ pub const NO_TIME_LEFT: SendError = SendError::Busy("no time left in this invoca
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
 /// Waits until the store may send one more message, and takes that slot; gives up (the job is retried later)
-/// after `MAX_WAIT`, and takes no slot at or after `latest_start`. Throughput is physical: it is measured on
+/// after `MAX_WAIT` ([`SendError::RateUsedUp`]), and takes no slot at or after `latest_start`. Throughput is physical: it is measured on
 /// the wall clock, not the business clock the rest of the sender uses.
 pub async fn wait_for_slot(
     db: &Db,
@@ -34,7 +34,7 @@ pub async fn wait_for_slot(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(SendError::Busy("the store's send rate is used up"));
+            return Err(SendError::RateUsedUp);
         }
         let to_next_second = Duration::from_millis(1_000 - u64::from(since_epoch.subsec_millis()));
         tokio::time::sleep(to_next_second).await;

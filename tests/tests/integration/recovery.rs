@@ -973,9 +973,20 @@ async fn a_burst_is_sent_at_the_stores_registered_rate() {
 
 /// SQS fills a batch from several message groups (stores): a store waiting for its send rate must not hold
 /// another store's reminder in the same batch behind that wait.
+///
+/// The busy store's next seconds are used up before the batch arrives, so its first job waits the longest a
+/// job waits for a slot (10 s) and goes back to the queue with the store's other jobs. Handled one store after
+/// the other, the quiet store's reminder (last in the batch) would go out after that wait; side by side, at
+/// once. A test of wall-clock latency, so its AWS calls skip the fault run's proxy (whose 2 s timeouts would
+/// delay the quiet job by chance).
 #[tokio::test]
 async fn a_store_at_its_send_rate_does_not_hold_another_stores_reminder_in_the_same_batch() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_with(TestAppOptions {
+        start: at(DAYTIME),
+        aws_faults: false,
+        ..TestAppOptions::default()
+    })
+    .await;
     let busy = app.seed_store("rec031", |s| s.messages_per_second = 1).await;
     let quiet = app.seed_store("rec032", |_| {}).await;
     let quiet_number = phone("+447911123470");
@@ -1010,21 +1021,52 @@ async fn a_store_at_its_send_rate_does_not_hold_another_stores_reminder_in_the_s
         })
         .collect();
     assert_eq!(records.len(), 5);
-    let response = app.functions["send"]
-        .invoke(serde_json::json!({ "Records": records }))
-        .await
-        .unwrap();
-    assert_eq!(response["batchItemFailures"], serde_json::json!([]), "{response}");
-    let order: Vec<String> = app.sms.messages().into_iter().map(|m| m.to).collect();
-    assert_eq!(order.len(), 5, "{order:?}");
-    // At one a second the busy store's third reminder goes out a second after the batch started at the
-    // earliest (its last, two); the quiet store's waits for nothing (before the busy store's jobs were handled
-    // side by side with it, it came last).
-    let quiet_at = order.iter().position(|to| to == quiet_number.as_e164()).unwrap();
+    // Every slot of the busy store's next 20 seconds (its rate is one a second) is taken.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for second in now..now + 20 {
+        assert!(app.db().take_send_slot(&busy.store_hash, second, 1).await.unwrap());
+    }
+
+    let started = std::time::Instant::now();
+    let send = app.functions["send"].clone();
+    let batch = tokio::spawn(async move { send.invoke(serde_json::json!({ "Records": records })).await });
+    let quiet_after = loop {
+        if app.sms.messages().iter().any(|m| m.to == quiet_number.as_e164()) {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the quiet store's reminder never went out"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
     assert!(
-        quiet_at < 3,
-        "the quiet store's reminder came out {}th: {order:?}",
-        quiet_at + 1
+        quiet_after < std::time::Duration::from_secs(5),
+        "the quiet store's reminder waited {quiet_after:?} behind the busy store's send rate"
+    );
+    let response = batch.await.unwrap().unwrap();
+    // One wait for the busy store, not one per job (four would be 40 s).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "{:?}",
+        started.elapsed()
+    );
+    // The busy store's four jobs go back to the queue for a later second; the quiet store's is done, once.
+    let failed: Vec<&str> = response["batchItemFailures"]
+        .as_array()
+        .expect("a batch response")
+        .iter()
+        .map(|failure| failure["itemIdentifier"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["m0", "m1", "m2", "m3"], "{response}");
+    let sent: Vec<String> = app.sms.messages().into_iter().map(|m| m.to).collect();
+    assert_eq!(
+        sent,
+        [quiet_number.as_e164()],
+        "only the quiet store's reminder went out"
     );
 }
 
