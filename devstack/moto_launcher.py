@@ -53,6 +53,8 @@ def _restore(touched):
             table.items[hash_value][range_value] = item
         else:
             table.items[hash_value] = item
+        if item is not None:
+            _index_item(table, item)
 
 
 _transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
@@ -75,6 +77,135 @@ def _transact_write_items_rolling_back_items(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_rolling_back_items
 dynamodb_models.copy = _NoTableCopy
+
+# moto answers a Query on a global secondary index by reading every item of the table, so each such query
+# costs time in proportion to the table (a bulk import of 100,000 contacts makes every index lookup of every
+# other store slow), where DynamoDB reads only the index partition. The launcher keeps, per table and index,
+# the keys of the items filed under each index partition key, and hands moto's query only those items.
+# Entries are added when an item is written (put, update, a restored transaction) and checked when read: an
+# item since deleted, or whose index key changed, is dropped then, so deletes need no hook.
+_index_lock = threading.Lock()
+_query_scope = threading.local()
+
+
+def _index_hash_attrs(index):
+    return [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"]
+
+
+def _index_item(table, item):
+    if not table.global_indexes:
+        return
+    with _index_lock:
+        indexes = table.__dict__.setdefault("_launcher_gsi", {})
+        for index in table.global_indexes:
+            value = tuple(item.attrs.get(attr) for attr in _index_hash_attrs(index))
+            if any(v is None for v in value):
+                continue
+            indexes.setdefault(index.name, {}).setdefault(value, set()).add((item.hash_key, item.range_key))
+
+
+def _indexed_items(table, index, value):
+    with _index_lock:
+        keys = list(table.__dict__.get("_launcher_gsi", {}).get(index.name, {}).get(value, ()))
+    attrs = _index_hash_attrs(index)
+    items, stale = [], []
+    for hash_value, range_value in keys:
+        partition = table.items.get(hash_value)
+        item = partition.get(range_value) if table.range_key_attr and partition is not None else partition
+        current = tuple(item.attrs.get(attr) for attr in attrs) if item is not None else None
+        if current is not None and all(v is not None for v in current) and current == value:
+            items.append(item)
+        else:
+            stale.append((hash_value, range_value))
+    if stale:
+        with _index_lock:
+            entries = table._launcher_gsi[index.name].get(value, set())
+            entries.difference_update(stale)
+    return items
+
+
+_put_item = Table.put_item
+
+
+def _put_item_indexed(self, *args, **kwargs):
+    item = _put_item(self, *args, **kwargs)
+    _index_item(self, item)
+    return item
+
+
+_update_item = dynamodb_models.DynamoDBBackend.update_item
+
+
+def _update_item_indexed(self, table_name, key, *args, **kwargs):
+    item = _update_item(self, table_name, key, *args, **kwargs)
+    if item is not None:
+        _index_item(self.get_table(table_name), item)
+    return item
+
+
+_all_items = Table.all_items
+
+
+def _all_items_in_scope(self):
+    scope = getattr(_query_scope, "items", None)
+    if scope is not None and scope[0] is self:
+        return list(scope[1])
+    return _all_items(self)
+
+
+_query = Table.query
+
+
+def _query_indexed(
+    self,
+    hash_key,
+    range_comparison,
+    range_objs,
+    limit,
+    exclusive_start_key,
+    scan_index_forward,
+    projection_expressions,
+    index_name=None,
+    consistent_read=False,
+    filter_expression=None,
+    hash_key_conditions=None,
+    range_key_conditions=None,
+    **filter_kwargs,
+):
+    def query():
+        return _query(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name,
+            consistent_read,
+            filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
+
+    index = next((i for i in self.global_indexes if i.name == index_name), None) if index_name else None
+    conditions = dict(hash_key_conditions or [])
+    if index is None or not conditions or set(conditions) != set(_index_hash_attrs(index)):
+        return query()
+    value = tuple(conditions[attr] for attr in _index_hash_attrs(index))
+    _query_scope.items = (self, _indexed_items(self, index, value))
+    try:
+        return query()
+    finally:
+        _query_scope.items = None
+
+
+Table.put_item = _put_item_indexed
+dynamodb_models.DynamoDBBackend.update_item = _update_item_indexed
+Table.all_items = _all_items_in_scope
+Table.query = _query_indexed
 
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
