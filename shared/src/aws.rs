@@ -52,12 +52,14 @@ pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// Lambda or SQS retries as a whole.
 pub const MAX_ATTEMPTS: u32 = 5;
 
-/// The SDK's retry and timeout policy every function uses (and the local tooling, for the app's clients).
+/// The SDK's retry and timeout policy every function uses (and the local tooling, for the app's clients), and
+/// its HTTPS client ([`https_client`]).
 pub fn with_retries_and_timeouts(loader: aws_config::ConfigLoader) -> aws_config::ConfigLoader {
     use aws_config::retry::RetryConfig;
     use aws_config::timeout::TimeoutConfig;
     use std::time::Duration;
     loader
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
         .timeout_config(
             TimeoutConfig::builder()
@@ -67,4 +69,29 @@ pub fn with_retries_and_timeouts(loader: aws_config::ConfigLoader) -> aws_config
                 .operation_timeout(ATTEMPT_TIMEOUT * MAX_ATTEMPTS + Duration::from_secs(10))
                 .build(),
         )
+}
+
+/// The SDK's default HTTPS client, trusting Mozilla's roots compiled into the binary (as the app's own HTTP
+/// clients do, see [`crate::tls`]) instead of the system's CA files: the default reads and parses the
+/// system's bundle and every file of `/etc/ssl/certs` at start-up, the largest part of a function's init
+/// beyond the runtime itself (`cargo xtask bench coldstart`). AWS endpoints present Amazon Trust Services
+/// certificates, which Mozilla's roots include.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use base64::Engine;
+    // The trust store takes PEM; one blob of every root.
+    let mut pem = String::new();
+    for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        pem.push_str(&base64::engine::general_purpose::STANDARD.encode(der.as_ref()));
+        pem.push_str("\n-----END CERTIFICATE-----\n");
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
+        .build()
+        .expect("the compiled-in roots make a TLS context");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https()
 }
