@@ -11,7 +11,11 @@
 //!   as if it had been sent. A lost reminder is a smaller harm than a duplicate.
 
 pub mod job;
+#[cfg(test)]
+mod memory;
 pub mod pace;
+#[cfg(test)]
+mod tests;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
