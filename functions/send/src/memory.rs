@@ -98,7 +98,12 @@ impl ReminderStore for MemoryStore {
         Ok(self.tables().carts.get(&(store.clone(), cart_id.to_owned())).cloned())
     }
 
-    async fn put_cart_if_due(&self, cart: &Cart, expected_due: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, DbError> {
+    async fn put_cart_if_due(
+        &self,
+        cart: &Cart,
+        expected_due: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, DbError> {
         let mut tables = self.tables();
         let key = (cart.store_hash.clone(), cart.cart_id.clone());
         if tables.carts.get(&key).and_then(|stored| stored.next_due_at) != Some(expected_due) {
@@ -129,9 +134,11 @@ impl ReminderStore for MemoryStore {
             ledger: tables.ledger.get(&key).cloned().unwrap_or_default(),
             sends: tables.past_sends.get(&key).cloned().unwrap_or_default(),
         };
-        snapshot
-            .ledger
-            .sort_by(|a, b| a.occurred_at.cmp(&b.occurred_at).then(a.recorded_at.cmp(&b.recorded_at)));
+        snapshot.ledger.sort_by(|a, b| {
+            a.occurred_at
+                .cmp(&b.occurred_at)
+                .then(a.recorded_at.cmp(&b.recorded_at))
+        });
         snapshot.sends.sort_by_key(|s| s.sent_at);
         Ok(snapshot)
     }
@@ -175,9 +182,7 @@ impl ReminderStore for MemoryStore {
         _expires_at: DateTime<Utc>,
     ) -> Result<(), DbError> {
         let value = serde_json::to_value(value).map_err(|e| DbError::Request(e.to_string()))?;
-        self.tables()
-            .tokens
-            .insert((kind.to_owned(), token.to_owned()), value);
+        self.tables().tokens.insert((kind.to_owned(), token.to_owned()), value);
         Ok(())
     }
 
@@ -245,7 +250,11 @@ impl ReminderStore for MemoryStore {
             .map(|claim| claim.record.clone()))
     }
 
-    async fn record_coupon(&self, record: &SendRecord, outcome: Result<(&str, &str, u32), &str>) -> Result<bool, DbError> {
+    async fn record_coupon(
+        &self,
+        record: &SendRecord,
+        outcome: Result<(&str, &str, u32), &str>,
+    ) -> Result<bool, DbError> {
         let mut tables = self.tables();
         let Some(claim) = tables
             .claimed_send(&record.store_hash, &record.cart_id, record.step)
@@ -343,10 +352,14 @@ impl ReminderStore for MemoryStore {
         Ok(())
     }
 
-    async fn record_send_failed(&self, store: &StoreHash, cart_id: &str, step: u8, error: &str) -> Result<bool, DbError> {
-        Ok(self
-            .tables()
-            .settle(store, cart_id, step, SendStatus::Failed, error))
+    async fn record_send_failed(
+        &self,
+        store: &StoreHash,
+        cart_id: &str,
+        step: u8,
+        error: &str,
+    ) -> Result<bool, DbError> {
+        Ok(self.tables().settle(store, cart_id, step, SendStatus::Failed, error))
     }
 
     async fn record_send_unconfirmed(
@@ -373,7 +386,12 @@ impl Shop for MemoryStore {
             })
     }
 
-    async fn create_coupon_code(&self, _store: &Store, promotion_id: u64, code: &str) -> Result<CouponCode, BigCommerceError> {
+    async fn create_coupon_code(
+        &self,
+        _store: &Store,
+        promotion_id: u64,
+        code: &str,
+    ) -> Result<CouponCode, BigCommerceError> {
         let mut tables = self.tables();
         if !tables.coupons.insert((promotion_id, code.to_owned())) {
             return Err(BigCommerceError::Invalid {

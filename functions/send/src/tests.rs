@@ -8,9 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::db::SendClaim;
 use shared::messages::{DomainEvent, SendJob};
-use shared::model::{
-    Cart, CartStatus, LineItem, MerchantUser, SendRecord, SendStatus, Settings, Store, StoreStatus,
-};
+use shared::model::{Cart, CartStatus, LineItem, MerchantUser, SendRecord, SendStatus, Settings, Store, StoreStatus};
 use shared::recovery::SEND_ATTEMPT_TIMEOUT;
 use shared::sms::SendFailure;
 use shared::{Phone, Secret, StoreHash};
@@ -118,7 +116,12 @@ fn arranged(now: DateTime<Utc>) -> MemoryPorts {
 }
 
 fn send_job(step: u8, ports: &MemoryPorts) -> SendJob {
-    SendJob::new(store_hash(), CART.to_owned(), step, ports.store.tables().carts[&cart_key()].next_due_at.unwrap())
+    SendJob::new(
+        store_hash(),
+        CART.to_owned(),
+        step,
+        ports.store.tables().carts[&cart_key()].next_due_at.unwrap(),
+    )
 }
 
 fn cart_key() -> (StoreHash, String) {
@@ -250,7 +253,10 @@ async fn an_earlier_claim_with_its_provider_call_in_flight_sends_nothing() {
     let error = deliver(&ports, &job).await.unwrap_err();
 
     assert!(matches!(error, SendError::Busy(_)), "{error:?}");
-    assert!(error.is_retryable(), "the job comes back once the other delivery is done");
+    assert!(
+        error.is_retryable(),
+        "the job comes back once the other delivery is done"
+    );
     assert!(ports.texter.calls().is_empty());
     assert_eq!(
         send_record(&ports, 1),
@@ -478,7 +484,11 @@ async fn a_carrier_opt_out_is_recorded_in_the_ledger() {
     let tables = ports.store.tables();
     let ledger = &tables.ledger[&(store_hash(), phone())];
     assert_eq!(ledger.len(), 2);
-    assert!(matches!(ledger[1].kind, ConsentEventKind::OptOut(_)), "{:?}", ledger[1].kind);
+    assert!(
+        matches!(ledger[1].kind, ConsentEventKind::OptOut(_)),
+        "{:?}",
+        ledger[1].kind
+    );
     assert_eq!(tables.carts[&cart_key()].next_due_at, None);
 }
 
@@ -493,8 +503,15 @@ async fn an_unavailable_provider_is_retried_and_the_retry_sends_once() {
     assert!(matches!(error, SendError::ProviderUnavailable(_)), "{error:?}");
     assert!(error.is_retryable());
     let claim = send_record(&ports, 1).unwrap();
-    assert_eq!(claim.record.status, SendStatus::Claimed, "the claim is kept for the retry");
-    assert_eq!(claim.attempt_started_at, None, "the attempt is released: nothing went out");
+    assert_eq!(
+        claim.record.status,
+        SendStatus::Claimed,
+        "the claim is kept for the retry"
+    );
+    assert_eq!(
+        claim.attempt_started_at, None,
+        "the attempt is released: nothing went out"
+    );
     assert!(claim.record.error.is_some());
     assert_eq!(counter(&ports, "sent"), 0);
     assert_eq!(cart(&ports).reminders_sent, 0);
