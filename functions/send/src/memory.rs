@@ -84,12 +84,24 @@ impl Tables {
     }
 }
 
+/// A write made by someone else (an overlapping delivery, a sweep) at a chosen moment.
+type Interleaved = Box<dyn FnOnce(&mut Tables) + Send>;
+
 #[derive(Default)]
-pub struct MemoryStore(Mutex<Tables>);
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+    before_claim: Mutex<Option<Interleaved>>,
+}
 
 impl MemoryStore {
     pub fn tables(&self) -> MutexGuard<'_, Tables> {
-        self.0.lock().expect("memory store lock")
+        self.tables.lock().expect("memory store lock")
+    }
+
+    /// Runs `write` in the next [`ReminderStore::claim_send`], just before its condition is checked: what an
+    /// overlapping delivery writes between this job's read of the claim and its own claim.
+    pub fn before_next_claim(&self, write: impl FnOnce(&mut Tables) + Send + 'static) {
+        *self.before_claim.lock().expect("hook lock") = Some(Box::new(write));
     }
 }
 
@@ -218,6 +230,9 @@ impl ReminderStore for MemoryStore {
 
     async fn claim_send(&self, record: &SendRecord) -> Result<ClaimOutcome, DbError> {
         let mut tables = self.tables();
+        if let Some(write) = self.before_claim.lock().expect("hook lock").take() {
+            write(&mut tables);
+        }
         let key = (record.store_hash.clone(), record.cart_id.clone(), record.step);
         if tables.sends.contains_key(&key) {
             return Ok(ClaimOutcome::AlreadyClaimed);

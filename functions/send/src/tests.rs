@@ -269,6 +269,55 @@ async fn an_earlier_claim_with_its_provider_call_in_flight_sends_nothing() {
 }
 
 #[tokio::test]
+async fn a_claim_lost_to_an_overlapping_delivery_sends_nothing() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    let theirs = {
+        let other = arranged(noon());
+        earlier_claim(&other, SendStatus::Claimed, None)
+    };
+    let claimed = theirs.clone();
+    ports.store.before_next_claim(move |tables| {
+        let claim = SendClaim {
+            record: claimed,
+            attempt_started_at: None,
+        };
+        tables.sends.insert((store_hash(), CART.to_owned(), 1), claim);
+    });
+
+    let outcome = deliver(&ports, &job).await.unwrap();
+
+    assert_eq!(
+        outcome,
+        JobOutcome::Dropped {
+            reason: "another delivery of this job claimed the step"
+        }
+    );
+    assert!(ports.texter.calls().is_empty());
+    assert_eq!(send_record(&ports, 1).unwrap().record, theirs, "their claim stands");
+    assert_eq!(
+        cart(&ports).reminders_sent,
+        0,
+        "the delivery that claimed it moves the cart on"
+    );
+}
+
+#[tokio::test]
+async fn a_number_without_consent_is_denied_and_nothing_is_claimed() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    ports.store.tables().ledger.clear();
+
+    let outcome = deliver(&ports, &job).await.unwrap();
+
+    assert!(matches!(outcome, JobOutcome::Denied { .. }), "{outcome:?}");
+    assert!(ports.texter.calls().is_empty());
+    assert!(ports.store.tables().sends.is_empty());
+    assert_eq!(cart(&ports).next_due_at, None, "the sequence ends");
+    assert_eq!(ports.store.tables().decisions[0].outcome, "deny");
+}
+
+#[tokio::test]
 async fn an_earlier_claim_that_sent_is_finished_without_sending_again() {
     let ports = arranged(noon());
     let job = send_job(1, &ports);
