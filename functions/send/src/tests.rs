@@ -8,8 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::db::SendClaim;
 use shared::messages::{DomainEvent, SendJob};
+use shared::model::sender::SENDER_NOT_APPROVED;
 use shared::model::{Cart, CartStatus, LineItem, MerchantUser, SendRecord, SendStatus, Settings, Store, StoreStatus};
-use shared::recovery::SEND_ATTEMPT_TIMEOUT;
+use shared::recovery::{SEND_ATTEMPT_TIMEOUT, SWEEP_LEASE, reminder_coupon_code};
 use shared::sms::SendFailure;
 use shared::{Phone, Secret, StoreHash};
 use std::time::{Duration as StdDuration, Instant};
@@ -597,4 +598,90 @@ async fn a_provider_unavailable_twice_running_defers_the_reminder() {
     assert_eq!(cart(&ports).next_due_at, Some(noon() + job::PROVIDER_RETRY));
     assert_eq!(send_record(&ports, 1).unwrap().record.status, SendStatus::Claimed);
     assert_eq!(counter(&ports, "sent"), 0);
+}
+
+fn change_settings(ports: &MemoryPorts, change: impl FnOnce(&mut Settings)) {
+    let mut tables = ports.store.tables();
+    let (_, settings) = tables.stores.get_mut(&store_hash()).unwrap();
+    change(settings.as_mut().unwrap());
+}
+
+#[tokio::test]
+async fn a_misconfigured_provider_keeps_the_claim_and_defers_by_a_lease() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    ports.texter.answer([Answer::Refuse(SendFailure::Configuration)]);
+
+    let outcome = deliver(&ports, &job).await.unwrap();
+
+    let until = noon() + SWEEP_LEASE;
+    assert_eq!(outcome, JobOutcome::Deferred { until });
+    let claim = send_record(&ports, 1).unwrap();
+    assert_eq!(claim.record.status, SendStatus::Claimed);
+    assert_eq!(
+        claim.attempt_started_at, None,
+        "nothing went out: the attempt is released"
+    );
+    assert_eq!(cart(&ports).next_due_at, Some(until));
+    assert_eq!(counter(&ports, "sent"), 0);
+}
+
+#[tokio::test]
+async fn a_sender_the_operator_has_not_approved_sends_nothing() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    change_settings(&ports, |settings| settings.sender_id = Some("ACME".to_owned()));
+
+    let outcome = deliver(&ports, &job).await.unwrap();
+
+    assert_eq!(
+        outcome,
+        JobOutcome::Denied {
+            code: SENDER_NOT_APPROVED.to_owned()
+        }
+    );
+    assert!(ports.texter.calls().is_empty());
+    assert!(ports.store.tables().sends.is_empty());
+    assert_eq!(cart(&ports).next_due_at, None);
+}
+
+#[tokio::test]
+async fn a_cart_gone_at_bigcommerce_ends_its_sequence_without_sending() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    ports.store.tables().checkouts.clear();
+
+    let outcome = deliver(&ports, &job).await.unwrap();
+
+    assert_eq!(
+        outcome,
+        JobOutcome::Dropped {
+            reason: "the cart no longer exists at BigCommerce"
+        }
+    );
+    assert!(ports.texter.calls().is_empty());
+    assert_eq!(cart(&ports).next_due_at, None);
+}
+
+#[tokio::test]
+async fn a_unique_coupon_code_is_made_once_and_goes_out_in_the_text() {
+    let ports = arranged(noon());
+    let job = send_job(1, &ports);
+    change_settings(&ports, |settings| {
+        settings.reminders.coupon_promotion_id = Some(42);
+        settings.reminders.template = "{brand}: you left {items}. Code {discount}: {link}".to_owned();
+    });
+    let code = reminder_coupon_code(&store_hash(), CART, 1);
+    // An earlier attempt made the code but its answer was lost: BigCommerce answers 409 now.
+    ports.store.tables().coupons.insert((42, code.clone()));
+
+    deliver(&ports, &job).await.unwrap();
+
+    let calls = ports.texter.calls();
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].body.contains(&code), "{}", calls[0].body);
+    let record = send_record(&ports, 1).unwrap().record;
+    assert_eq!(record.coupon_code, Some(code));
+    assert_eq!(record.coupon_error, None);
+    assert_eq!(ports.store.tables().coupons.len(), 1, "no second code");
 }
