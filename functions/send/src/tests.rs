@@ -161,9 +161,8 @@ fn messages_sent(ports: &MemoryPorts) -> usize {
         .count()
 }
 
-/// A claim an earlier delivery of step 1 made, with `status` and the attempt it left.
-fn earlier_claim(ports: &MemoryPorts, status: SendStatus, attempt_started_at: Option<DateTime<Utc>>) -> SendRecord {
-    let now = ports.now();
+/// The send record of step 1 as another delivery claimed it a minute before `now`, with `status`.
+fn claimed_record(now: DateTime<Utc>, status: SendStatus) -> SendRecord {
     let mut record = SendRecord {
         store_hash: store_hash(),
         cart_id: CART.to_owned(),
@@ -195,6 +194,12 @@ fn earlier_claim(ports: &MemoryPorts, status: SendStatus, attempt_started_at: Op
     if status == SendStatus::Sent {
         record.mark_sent(PROVIDER, "msg-earlier", now - Duration::minutes(1));
     }
+    record
+}
+
+/// A claim an earlier delivery of step 1 made, with `status` and the attempt it left.
+fn earlier_claim(ports: &MemoryPorts, status: SendStatus, attempt_started_at: Option<DateTime<Utc>>) -> SendRecord {
+    let record = claimed_record(ports.now(), status);
     ports.store.tables().sends.insert(
         (store_hash(), CART.to_owned(), 1),
         SendClaim {
@@ -273,10 +278,7 @@ async fn an_earlier_claim_with_its_provider_call_in_flight_sends_nothing() {
 async fn a_claim_lost_to_an_overlapping_delivery_sends_nothing() {
     let ports = arranged(noon());
     let job = send_job(1, &ports);
-    let theirs = {
-        let other = arranged(noon());
-        earlier_claim(&other, SendStatus::Claimed, None)
-    };
+    let theirs = claimed_record(noon(), SendStatus::Claimed);
     let claimed = theirs.clone();
     ports.store.before_next_claim(move |tables| {
         let claim = SendClaim {
