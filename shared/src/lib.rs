@@ -42,6 +42,7 @@ pub use domain::messages;
 pub use domain::model;
 pub use domain::phone;
 pub mod pages;
+pub mod ports;
 pub mod queue;
 pub use domain::recovery;
 pub use domain::recovery_stats;

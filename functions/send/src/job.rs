@@ -4,7 +4,7 @@
 //! Every write to the cart is a compare-and-set on its due time (the version the job read), so a conversion or
 //! an update the sync function writes meanwhile is never overwritten.
 
-use crate::{Deps, SendError, pace};
+use crate::{SendError, SendPorts, pace};
 use chrono::{DateTime, Duration, Utc};
 use shared::Phone;
 use shared::bigcommerce::BigCommerceError;
@@ -13,13 +13,14 @@ use shared::consent::{
     AddressHint, ConsentEvent, ConsentEventKind, Decision, DecisionInput, Market, MessageKind, OptOutMethod, PastSend,
     Purpose, Reason, Recipient, SentKind, decide,
 };
-use shared::db::{ClaimOutcome, Db, PhoneSnapshot, SendClaim, new_token};
+use shared::db::{ClaimOutcome, PhoneSnapshot, SendClaim, new_token};
 use shared::messages::{DomainEvent, MessageSent, SendJob};
 use shared::model::contact::{BIGCOMMERCE_LABEL, GUEST_GROUP};
 use shared::model::sender::SENDER_NOT_APPROVED;
 use shared::model::{
     Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderDecision, SendRecord, SendStatus, Settings, Store,
 };
+use shared::ports::{ConsentRecorder, EventPublisher, ReminderStore, Shop, Texter};
 use shared::recovery::{
     COUPON_SLOT, ContentRejected, OPT_OUT_LINK_DAYS, RECOVERY_LINK_DAYS, ReminderContent, SEND_ATTEMPT_TIMEOUT,
     SWEEP_LEASE, next_step_due, opt_out_link_path, recovery_link_path, reminder_coupon_code, render_reminder,
@@ -80,9 +81,9 @@ fn ends_only_this_step(reason: Reason) -> bool {
 }
 
 /// Processes one job. The provider is called only if the send slot comes before `latest_start`.
-pub async fn process(deps: &Deps, job: &SendJob, latest_start: Instant) -> Result<JobOutcome, SendError> {
-    let db = &deps.aws.db;
-    let now = deps.clock.now();
+pub async fn process<P: SendPorts>(deps: &P, job: &SendJob, latest_start: Instant) -> Result<JobOutcome, SendError> {
+    let db = deps.store();
+    let now = deps.now();
     let Some(cart) = db.get_cart(&job.store_hash, &job.cart_id).await? else {
         return dropped("the cart is not tracked");
     };
@@ -129,9 +130,9 @@ pub async fn process(deps: &Deps, job: &SendJob, latest_start: Instant) -> Resul
 }
 
 /// One job's context.
-struct Send<'a> {
-    deps: &'a Deps,
-    db: &'a Db,
+struct Send<'a, P: SendPorts> {
+    deps: &'a P,
+    db: &'a P::Store,
     job: &'a SendJob,
     store: &'a Store,
     settings: &'a Settings,
@@ -151,7 +152,7 @@ enum Claim {
     Lost,
 }
 
-impl Send<'_> {
+impl<P: SendPorts> Send<'_, P> {
     fn step(&self) -> u8 {
         self.job.step
     }
@@ -328,16 +329,7 @@ impl Send<'_> {
     /// signed-in customer's own number ([`shared::carts::proven_phone`]). The number on the cart record is not
     /// trusted on its own: one that only a tick in the consent box put there is never texted.
     async fn proven_phone(&self, cart: &mut Cart) -> Result<PhoneLookup, SendError> {
-        let bigcommerce = &self.deps.bigcommerce;
-        let checkout = match async {
-            bigcommerce
-                .store_client(self.store)
-                .await?
-                .checkout(&cart.cart_id)
-                .await
-        }
-        .await
-        {
+        let checkout = match self.deps.shop().checkout(self.store, &cart.cart_id).await {
             Ok(checkout) => checkout,
             Err(error) if error.is_not_found() => return Ok(PhoneLookup::CartGone),
             Err(error) if error.is_retryable() => return Err(error.into()),
@@ -403,11 +395,11 @@ impl Send<'_> {
         settings_version: u32,
     ) -> Result<Claim, SendError> {
         let link_token = new_token();
-        let link = self.deps.app_url.join(&recovery_link_path(&link_token));
+        let link = self.deps.app_url().join(&recovery_link_path(&link_token));
         let opt_out_token = (!sender_accepts_replies(self.settings.sender_id.as_deref())).then(new_token);
         let opt_out_link = opt_out_token
             .as_deref()
-            .map(|token| self.deps.app_url.join(&opt_out_link_path(token)));
+            .map(|token| self.deps.app_url().join(&opt_out_link_path(token)));
         let first_name = cart
             .first_name
             .as_deref()
@@ -540,12 +532,12 @@ impl Send<'_> {
             expires_at: step_timing(self.settings, market, cart.last_activity_at, self.step()).map(|t| t.expires),
             callback_url: Some(
                 self.deps
-                    .sms
-                    .callback_url(&self.deps.app_url, &self.deps.sms_webhook_token),
+                    .texter()
+                    .callback_url(self.deps.app_url(), self.deps.sms_webhook_token()),
             ),
             idempotency_key: format!("{store_hash}:{}:{}", cart.cart_id, self.step()),
         };
-        match self.deps.sms.send(&message).await {
+        match self.deps.texter().send(&message).await {
             Ok(sent) => {
                 shared::failpoint!(
                     "send.after_provider",
@@ -572,15 +564,11 @@ impl Send<'_> {
             return Ok(record);
         }
         let code = reminder_coupon_code(&record.store_hash, &record.cart_id, record.step);
-        let created = async {
-            self.deps
-                .bigcommerce
-                .store_client(self.store)
-                .await?
-                .create_coupon_code(promotion_id, &code)
-                .await
-        }
-        .await;
+        let created = self
+            .deps
+            .shop()
+            .create_coupon_code(self.store, promotion_id, &code)
+            .await;
         shared::failpoint!(
             "send.after_coupon",
             record.store_hash.as_str(),
@@ -880,8 +868,7 @@ impl Send<'_> {
             return Ok(());
         };
         self.deps
-            .aws
-            .bus
+            .events()
             .publish(&DomainEvent::MessageSent(MessageSent {
                 store_hash: record.store_hash.clone(),
                 cart_id: record.cart_id.clone(),
@@ -899,7 +886,7 @@ impl Send<'_> {
     /// The provider says the number can never receive texts: flag the contact (created if the number was only
     /// known from the cart) so nothing is tried again.
     async fn mark_undeliverable(&self, cart: &Cart, record: &SendRecord, error: &SmsError) -> Result<(), SendError> {
-        let reason = format!("{}: {error}", self.deps.sms.provider());
+        let reason = format!("{}: {error}", self.deps.texter().provider());
         let store_hash = &self.store.store_hash;
         if !self
             .db
@@ -916,7 +903,7 @@ impl Send<'_> {
     /// The number opted out at the carrier (Twilio 21610): an opt-out like any other, recorded the one way
     /// consent changes are recorded (ledger, reminders ended, write-back, `consent.changed`).
     async fn record_carrier_opt_out(&self, record: &SendRecord, error: &SmsError) -> Result<(), SendError> {
-        let provider = self.deps.sms.provider();
+        let provider = self.deps.texter().provider();
         let code = match error {
             SmsError::Refused { code: Some(code), .. } => code.to_string(),
             _ => "opted_out".to_owned(),
@@ -933,7 +920,7 @@ impl Send<'_> {
                 code,
             }),
         );
-        shared::consent_changes::record(&self.deps.aws, &event, self.now).await?;
+        self.deps.consent().record_consent_change(&event, self.now).await?;
         Ok(())
     }
 }
@@ -978,7 +965,12 @@ fn new_contact(cart: &Cart, phone: &Phone, now: DateTime<Utc>) -> Contact {
 
 /// Saves `updated` if the stored cart still has `read`'s due time (nobody changed it since). `Ok(false)` if
 /// someone did: their version stands.
-async fn save_cart(db: &Db, read: &Cart, updated: &Cart, now: DateTime<Utc>) -> Result<bool, SendError> {
+async fn save_cart(
+    db: &impl ReminderStore,
+    read: &Cart,
+    updated: &Cart,
+    now: DateTime<Utc>,
+) -> Result<bool, SendError> {
     let Some(expected) = read.next_due_at else {
         return Ok(false);
     };
@@ -986,7 +978,7 @@ async fn save_cart(db: &Db, read: &Cart, updated: &Cart, now: DateTime<Utc>) -> 
 }
 
 /// Ends the cart's reminders (takes it out of the due index), unless it changed meanwhile.
-async fn end_sequence(db: &Db, cart: &Cart, now: DateTime<Utc>) -> Result<(), SendError> {
+async fn end_sequence(db: &impl ReminderStore, cart: &Cart, now: DateTime<Utc>) -> Result<(), SendError> {
     let mut ended = cart.clone();
     ended.next_due_at = None;
     save_cart(db, cart, &ended, now).await?;

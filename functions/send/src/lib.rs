@@ -11,16 +11,25 @@
 //!   as if it had been sent. A lost reminder is a smaller harm than a duplicate.
 
 pub mod job;
+#[cfg(test)]
+mod memory;
 pub mod pace;
+#[cfg(test)]
+mod tests;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::StoreHash;
-use shared::bigcommerce::BigCommerceError;
-use shared::bus::BusError;
-use shared::db::DbError;
+use shared::aws::Aws;
+use shared::bigcommerce::{BigCommerce, BigCommerceError};
+use shared::bus::{Bus, BusError};
+use shared::config::AppUrl;
+use shared::db::{Db, DbError};
 use shared::messages::SendJob;
+use shared::ports::{ConsentRecorder, EventPublisher, ReminderStore, Shop, Texter};
 use shared::queue::QueueError;
+use shared::sms::SmsClient;
+use shared::{Secret, StoreHash};
 use std::time::{Duration, Instant, SystemTime};
 use tracing::Instrument;
 
@@ -28,6 +37,58 @@ pub use job::JobOutcome;
 
 /// The clients this function uses, built once in `main.rs`.
 pub type Deps = shared::clients::Clients;
+
+/// What a send job uses ([`shared::ports`]): the deployment's clients ([`Deps`]), or the in-memory adapters of
+/// the unit tests (`memory.rs`).
+pub trait SendPorts: Sync {
+    type Store: ReminderStore;
+    type Texter: Texter;
+    type Shop: Shop;
+    type Events: EventPublisher;
+    type Consent: ConsentRecorder;
+    fn store(&self) -> &Self::Store;
+    fn texter(&self) -> &Self::Texter;
+    fn shop(&self) -> &Self::Shop;
+    fn events(&self) -> &Self::Events;
+    fn consent(&self) -> &Self::Consent;
+    /// The business clock (consent rules, records); throughput is paced on the wall clock ([`pace`]).
+    fn now(&self) -> DateTime<Utc>;
+    fn app_url(&self) -> &AppUrl;
+    /// The secret path token of the SMS callback URLs.
+    fn sms_webhook_token(&self) -> &Secret;
+}
+
+impl SendPorts for Deps {
+    type Store = Db;
+    type Texter = SmsClient;
+    type Shop = BigCommerce;
+    type Events = Bus;
+    type Consent = Aws;
+    fn store(&self) -> &Db {
+        &self.aws.db
+    }
+    fn texter(&self) -> &SmsClient {
+        &self.sms
+    }
+    fn shop(&self) -> &BigCommerce {
+        &self.bigcommerce
+    }
+    fn events(&self) -> &Bus {
+        &self.aws.bus
+    }
+    fn consent(&self) -> &Aws {
+        &self.aws
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    fn app_url(&self) -> &AppUrl {
+        &self.app_url
+    }
+    fn sms_webhook_token(&self) -> &Secret {
+        &self.sms_webhook_token
+    }
+}
 
 /// Why a send job could not be finished now.
 #[derive(Debug, thiserror::Error)]

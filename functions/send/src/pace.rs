@@ -4,7 +4,7 @@
 
 use crate::SendError;
 use shared::StoreHash;
-use shared::db::Db;
+use shared::ports::ReminderStore;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What a job that reached its latest start (see [`crate::TIME_TO_FINISH_A_JOB`]) before the provider call
@@ -18,7 +18,7 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 /// after `MAX_WAIT` ([`SendError::RateUsedUp`]), and takes no slot at or after `latest_start`. Throughput is physical: it is measured on
 /// the wall clock, not the business clock the rest of the sender uses.
 pub async fn wait_for_slot(
-    db: &Db,
+    db: &impl ReminderStore,
     store: &StoreHash,
     messages_per_second: u32,
     latest_start: Instant,
