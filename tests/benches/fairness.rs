@@ -88,6 +88,19 @@ async fn main() {
         .await,
     );
     app.messagemedia_callback();
+    // The app's clock follows the wall clock, as on AWS, so leases lapse: a STOP callback whose lease a
+    // failed release left held is done by the provider's next retry after the minute, not never.
+    tokio::spawn({
+        let clock = app.clock.clone();
+        async move {
+            let mut second = tokio::time::interval(Duration::from_secs(1));
+            second.tick().await;
+            loop {
+                second.tick().await;
+                clock.advance(chrono::Duration::seconds(1));
+            }
+        }
+    });
     let bulk = app.seed_store("fairaa", |_| {}).await;
     app.bigcommerce.hold_webhooks(true);
     app.bigcommerce.seed_customers("fairaa", customers);
@@ -248,13 +261,14 @@ async fn phase(
                     let sent = Instant::now();
                     match app.sms.reply(phone.as_e164(), &sender, "STOP").await {
                         Ok(delivery) if delivery.status >= 500 => {
-                            // Not taken now: the provider retries (here every 5 s, up to 5 times). Timed from
+                            // Not taken now: the provider retries (MessageMedia: up to 5 times, 5 to 60 s
+                            // apart as the account sets it; here 60 s, past a held 1-minute lease). Timed from
                             // the first push.
                             println!("  a STOP callback was answered {}; retried", delivery.status);
                             let app = app.clone();
                             tokio::spawn(async move {
                                 for _ in 0..5 {
-                                    tokio::time::sleep(Duration::from_secs(5)).await;
+                                    tokio::time::sleep(Duration::from_secs(60)).await;
                                     match app.sms.redeliver(&delivery).await {
                                         Ok(answer) if answer.status < 500 => return,
                                         _ => println!("  a STOP callback retry was not taken"),

@@ -117,9 +117,10 @@ fn fault_run(moto_url: &str) -> Result<()> {
     step(&format!(
         "Recovery, replies and sync with {FAULT_RATE} of AWS calls failing (FAULT_SEED={seed} repeats the draw)"
     ));
-    // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff).
+    // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff). `--workspace`
+    // as above, so that cargo resolves the same features and reuses the build instead of compiling again.
     run(cargo()
-        .args(["test", "--package", "integration-tests", "--test", "integration", "--"])
+        .args(["test", "--workspace", "--test", "integration", "--"])
         .args([
             "recovery::",
             "replies::",
