@@ -78,10 +78,11 @@ def _transact_write_items_rolling_back_items(self, transact_items):
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_rolling_back_items
 dynamodb_models.copy = _NoTableCopy
 
-# moto answers a Query on a global secondary index by reading every item of the table, so each such query
-# costs time in proportion to the table (a bulk import of 100,000 contacts makes every index lookup of every
-# other store slow), where DynamoDB reads only the index partition. The launcher keeps, per table and index,
-# the keys of the items filed under each index partition key, and hands moto's query only those items.
+# moto answers every Query by reading (and sorting) every item of the table, so each query costs time in
+# proportion to the table (a bulk import of 100,000 contacts makes every other store's queries slow), where
+# DynamoDB reads only the partition. The launcher hands moto's query only the partition's items: for the
+# table, its own partition; for a global secondary index, it keeps, per table and index, the keys of the items
+# filed under each index partition key.
 # Entries are added when an item is written (put, update, a restored transaction) and checked when read: an
 # item since deleted, or whose index key changed, is dropped then, so deletes need no hook.
 _index_lock = threading.Lock()
@@ -190,12 +191,22 @@ def _query_indexed(
             **filter_kwargs,
         )
 
-    index = next((i for i in self.global_indexes if i.name == index_name), None) if index_name else None
-    conditions = dict(hash_key_conditions or [])
-    if index is None or not conditions or set(conditions) != set(_index_hash_attrs(index)):
-        return query()
-    value = tuple(conditions[attr] for attr in _index_hash_attrs(index))
-    _query_scope.items = (self, _indexed_items(self, index, value))
+    if index_name is None and hash_key is not None:
+        # The table's own partition (moto reads and sorts every item of the table for it, too).
+        partition = self.items.get(hash_key)
+        if partition is None:
+            items = []
+        elif self.range_key_attr:
+            items = list(partition.values())
+        else:
+            items = [partition]
+    else:
+        index = next((i for i in self.global_indexes if i.name == index_name), None) if index_name else None
+        conditions = dict(hash_key_conditions or [])
+        if index is None or not conditions or set(conditions) != set(_index_hash_attrs(index)):
+            return query()
+        items = _indexed_items(self, index, tuple(conditions[attr] for attr in _index_hash_attrs(index)))
+    _query_scope.items = (self, items)
     try:
         return query()
     finally:
