@@ -9,6 +9,7 @@ import sys
 import threading
 
 import moto.dynamodb.models as dynamodb_models
+import moto.sqs.models as sqs_models
 from moto.dynamodb.models.table import Table
 from moto.server import ThreadedMotoServer
 
@@ -218,6 +219,39 @@ Table.put_item = _put_item_indexed
 dynamodb_models.DynamoDBBackend.update_item = _update_item_indexed
 Table.all_items = _all_items_in_scope
 Table.query = _query_indexed
+
+# moto's SendMessage reads the queue's attributes to learn whether it deduplicates by content, and computing
+# them counts every message of the queue (three approximate counts): each send costs time in proportion to the
+# queue, so enqueueing the sweep's 100,000 jobs took hours. While a message is sent, the queue's attributes
+# are only that one (the only one SendMessage reads; FIFO queues only, as in SQS).
+_sending = threading.local()
+_queue_attributes = sqs_models.Queue.attributes
+
+
+def _attributes_while_sending(self):
+    if not getattr(_sending, "active", False):
+        return _queue_attributes.fget(self)
+    if not self.fifo_queue:
+        return {}
+    deduplication = self.content_based_deduplication
+    if isinstance(deduplication, bool):
+        deduplication = str(deduplication).lower()
+    return {"ContentBasedDeduplication": deduplication}
+
+
+_send_message = sqs_models.SQSBackend.send_message
+
+
+def _send_message_counting_nothing(self, *args, **kwargs):
+    _sending.active = True
+    try:
+        return _send_message(self, *args, **kwargs)
+    finally:
+        _sending.active = False
+
+
+sqs_models.Queue.attributes = property(_attributes_while_sending)
+sqs_models.SQSBackend.send_message = _send_message_counting_nothing
 
 # One log line per request, to a stderr nobody reads, costs moto a tenth of its time under load.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
