@@ -737,7 +737,7 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         settings_version: store.settings.version,
         body: "Acme Outfitters: ...".into(),
         link_token: "token".into(),
-        ..builders::claimed_send(&store.store_hash, cart_id, &phone, now)
+        ..builders::claimed_send(&store.store_hash, cart_id, phone, now)
     };
     record_sent(app, &mut record, &sent, now).await;
     record
