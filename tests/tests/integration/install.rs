@@ -684,6 +684,12 @@ async fn forms_without_the_sessions_csrf_token_are_refused_and_change_nothing() 
     set(&mut huge, "brand_name", Some(&"x".repeat(40 * 1024)));
     let page = app.post_form("/settings", Some(&merchant.cookie), &huge).await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A field posted twice is ambiguous: refused unread, whichever of the two a reader would take.
+    let mut twice = form.clone();
+    set(&mut twice, "csrf", Some(&merchant.page.csrf()));
+    twice.push(("consent_option".into(), "inferred".into()));
+    let page = app.post_form("/settings", Some(&merchant.cookie), &twice).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
 
     let store = app.db().get_store(&hash("csrf01")).await.unwrap().unwrap();
     assert_eq!(store.settings_version, 0);
