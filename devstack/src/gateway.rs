@@ -8,8 +8,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -183,6 +184,7 @@ async fn handle(
     }
 }
 
+/// The event API Gateway sends the function: its own type, serialised as the function receives it.
 fn api_gateway_event(
     route: &Route,
     params: &BTreeMap<String, String>,
@@ -192,74 +194,60 @@ fn api_gateway_event(
     body: &Bytes,
     peer: SocketAddr,
 ) -> Value {
-    let mut header_map: Map<String, Value> = Map::new();
+    let header = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let mut event = ApiGatewayV2httpRequest::default();
     let mut cookies = Vec::new();
     for name in headers.keys() {
         let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
         if name == "cookie" {
-            cookies.extend(
-                values
-                    .iter()
-                    .flat_map(|v| v.split("; "))
-                    .map(|c| Value::String(c.to_owned())),
-            );
-        } else {
-            header_map.insert(name.as_str().to_owned(), Value::String(values.join(",")));
+            cookies.extend(values.iter().flat_map(|v| v.split("; ")).map(str::to_owned));
+        } else if let Ok(joined) = HeaderValue::from_str(&values.join(",")) {
+            // One value per name, repeated headers joined, as API Gateway sends them.
+            event.headers.insert(name, joined);
         }
     }
-    let raw_query = uri.query().unwrap_or_default().to_owned();
-    let mut query: Map<String, Value> = Map::new();
-    for (key, value) in form_urlencoded_pairs(&raw_query) {
-        match query.get_mut(&key) {
-            Some(Value::String(existing)) => *existing = format!("{existing},{value}"),
-            _ => {
-                query.insert(key, Value::String(value));
-            }
-        }
+    let raw_query = uri.query().unwrap_or_default();
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query).unwrap_or_default() {
+        query.entry(key).or_default().push(value);
     }
-    let (body_value, is_base64) = match std::str::from_utf8(body) {
-        _ if body.is_empty() => (Value::Null, false),
-        Ok(text) => (Value::String(text.to_owned()), false),
-        Err(_) => (
-            Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
-            true,
-        ),
+    let (body, is_base64) = match std::str::from_utf8(body) {
+        _ if body.is_empty() => (None, false),
+        Ok(text) => (Some(text.to_owned()), false),
+        Err(_) => (Some(base64::engine::general_purpose::STANDARD.encode(body)), true),
     };
     let now = chrono::Utc::now();
-    json!({
-        "version": "2.0",
-        "routeKey": route.route_key,
-        "rawPath": uri.path(),
-        "rawQueryString": raw_query,
-        "cookies": if cookies.is_empty() { Value::Null } else { Value::Array(cookies) },
-        "headers": header_map,
-        "queryStringParameters": if query.is_empty() { Value::Null } else { Value::Object(query) },
-        "pathParameters": if params.is_empty() { Value::Null } else { json!(params) },
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost"),
-            "domainPrefix": "local",
-            "http": {
-                "method": method.as_str(),
-                "path": uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": peer.ip().to_string(),
-                "userAgent": headers.get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or_default(),
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route.route_key,
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S +0000").to_string(),
-            "timeEpoch": now.timestamp_millis(),
-        },
-        "body": body_value,
-        "isBase64Encoded": is_base64,
-    })
-}
-
-fn form_urlencoded_pairs(query: &str) -> Vec<(String, String)> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
+    event.version = Some("2.0".into());
+    event.route_key = Some(route.route_key.clone());
+    event.raw_path = Some(uri.path().to_owned());
+    event.raw_query_string = Some(raw_query.to_owned());
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.query_string_parameters = query.into();
+    event.path_parameters = params.clone().into_iter().collect();
+    event.body = body;
+    event.is_base64_encoded = is_base64;
+    // The type's top-level method is a v1 authorizer field; it would otherwise say GET for every request.
+    #[allow(deprecated)]
+    {
+        event.http_method = method.clone();
+    }
+    let context = &mut event.request_context;
+    context.account_id = Some("123456789012".into());
+    context.apiid = Some("local".into());
+    context.domain_name = Some(header("host").unwrap_or("localhost").to_owned());
+    context.domain_prefix = Some("local".into());
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.route_key = Some(route.route_key.clone());
+    context.stage = Some("$default".into());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S +0000").to_string());
+    context.time_epoch = now.timestamp_millis();
+    let http = &mut context.http;
+    http.method = method.clone();
+    http.path = Some(uri.path().to_owned());
+    http.protocol = Some("HTTP/1.1".into());
+    http.source_ip = Some(peer.ip().to_string());
+    http.user_agent = Some(header("user-agent").unwrap_or_default().to_owned());
+    serde_json::to_value(&event).expect("an API Gateway event always serialises")
 }
 
 /// API Gateway HTTP API response (payload 2.0) → HTTP.
@@ -341,5 +329,33 @@ mod tests {
             route("ANY", "/files/{proxy+}").matches("PUT", "/files/a/b").unwrap()["proxy"],
             "a/b"
         );
+    }
+
+    #[test]
+    fn the_function_reads_the_request_from_the_event() {
+        use lambda_http::RequestExt;
+        let r = route("POST", "/hooks/{kind}");
+        let params = r.matches("POST", "/hooks/sms").unwrap();
+        let uri: Uri = "/hooks/sms?a=1&b=x%20y&a=2".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.append("x-seen", HeaderValue::from_static("one"));
+        headers.append("x-seen", HeaderValue::from_static("two"));
+        headers.append("cookie", HeaderValue::from_static("s=1; t=2"));
+        headers.append("host", HeaderValue::from_static("127.0.0.1:3000"));
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let body = Bytes::from_static(&[0xff, 0x00, 0x01]);
+        let event = api_gateway_event(&r, &params, &Method::POST, &uri, &headers, &body, peer);
+
+        let lambda: lambda_http::request::LambdaRequest = serde_json::from_value(event).unwrap();
+        let request = lambda_http::Request::from(lambda);
+        assert_eq!(request.method(), Method::POST);
+        assert_eq!(request.uri().path(), "/hooks/sms");
+        assert_eq!(request.headers()["x-seen"], "one,two");
+        assert_eq!(request.headers()["cookie"], "s=1; t=2");
+        let query = request.query_string_parameters();
+        assert_eq!(query.all("a"), Some(vec!["1", "2"]));
+        assert_eq!(query.first("b"), Some("x y"));
+        assert_eq!(request.path_parameters().first("kind"), Some("sms"));
+        assert_eq!(request.body().as_ref(), &[0xff, 0x00, 0x01]);
     }
 }

@@ -36,7 +36,6 @@ pub mod contacts {
 }
 pub mod db;
 pub mod failpoint;
-pub use domain::html;
 pub mod logging;
 pub use domain::messages;
 pub use domain::model;

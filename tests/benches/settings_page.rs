@@ -5,8 +5,8 @@
 
 use chrono::Utc;
 use futures::StreamExt;
-use integration_tests::TestApp;
 use integration_tests::install::sms_form;
+use integration_tests::{TestApp, builders};
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::model::{Contact, ContactSource};
 use shared::{Clock, Phone, Secret, StoreHash};
@@ -15,23 +15,13 @@ use std::time::{Duration, Instant};
 fn contact(store: &StoreHash, phone: Phone) -> Contact {
     let now = Utc::now();
     Contact {
-        store_hash: store.clone(),
-        phone,
         first_name: Some("Sam".into()),
         last_name: Some("Example".into()),
         email: Some("sam@example.com".into()),
-        customer_id: None,
         groups: vec!["Store customers".into()],
-        notes: None,
-        tags: vec![],
-        shipping_address: None,
         subscribed_in_bigcommerce: Some(false),
         labels: vec!["BigCommerce".into()],
-        source: ContactSource::BulkSync,
-        created_at: now,
-        updated_at: now,
-        erased_at: None,
-        undeliverable: None,
+        ..builders::contact(store, &phone, ContactSource::BulkSync, now)
     }
 }
 

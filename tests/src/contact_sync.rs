@@ -85,6 +85,15 @@ pub async fn drain_with_dead_letters(app: &TestApp) -> (PollOutcome, PollOutcome
     }
 }
 
+/// The sync job as stored now; it must exist.
+pub async fn sync_job(app: &TestApp, store: &StoreHash, job_id: &str) -> SyncJob {
+    app.db()
+        .get_sync_job(store, job_id)
+        .await
+        .expect("sync job read")
+        .unwrap_or_else(|| panic!("no sync job {job_id}"))
+}
+
 /// Starts a bulk sync as "Connect" does: a job record and the start message.
 pub async fn start_bulk_sync(app: &TestApp, store: &StoreHash, job_id: &str) -> SyncJob {
     let job = SyncJob::started(

@@ -161,6 +161,7 @@ pub fn at(rfc3339: &str) -> chrono::DateTime<chrono::Utc> {
         .with_timezone(&chrono::Utc)
 }
 
+pub mod builders;
 pub mod install;
 pub mod metering;
 pub mod recovery;
@@ -285,6 +286,15 @@ mod app {
     impl TestApp {
         pub async fn start() -> Self {
             Self::start_with(TestAppOptions::default()).await
+        }
+
+        /// The app with its clock at `rfc3339` and every other option at its default.
+        pub async fn start_at(rfc3339: &str) -> Self {
+            Self::start_with(TestAppOptions {
+                start: crate::at(rfc3339),
+                ..TestAppOptions::default()
+            })
+            .await
         }
 
         pub async fn start_with(options: TestAppOptions) -> Self {

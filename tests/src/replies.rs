@@ -42,23 +42,12 @@ impl TestApp {
     pub async fn put_contact(&self, store: &StoreHash, phone: &Phone, customer_id: Option<u64>) -> Contact {
         let now = self.clock.now();
         let contact = Contact {
-            store_hash: store.clone(),
-            phone: phone.clone(),
             first_name: Some("Jane".into()),
             last_name: Some("Doe".into()),
             email: Some("jane.doe@example.com".into()),
             customer_id,
-            groups: vec![],
-            notes: None,
-            tags: vec![],
-            shipping_address: None,
-            subscribed_in_bigcommerce: None,
             labels: vec![BIGCOMMERCE_LABEL.to_owned()],
-            source: ContactSource::LiveSync,
-            created_at: now,
-            updated_at: now,
-            erased_at: None,
-            undeliverable: None,
+            ..crate::builders::contact(store, phone, ContactSource::LiveSync, now)
         };
         self.db().put_contact(&contact).await.expect("contact saved");
         contact

@@ -2,15 +2,13 @@
 //! here; the rules are [`Settings::problems`], in the domain crate.
 
 use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, value::MapDeserializer};
+use serde::{Deserialize, Deserializer};
 use shared::model::settings::SettingsProblem;
 use shared::model::{ConsentOption, MerchantUser, QuietHours, Settings};
 
 /// The largest form body accepted: the settings form is well under 4 KB.
 pub const MAX_FORM_BYTES: usize = 32 * 1024;
-
-/// A posted `application/x-www-form-urlencoded` body.
-#[derive(Debug, Clone, Default)]
-pub struct Form(Vec<(String, String)>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormError {
@@ -20,92 +18,109 @@ pub enum FormError {
     Unreadable,
 }
 
-impl Form {
-    pub fn parse(body: &[u8]) -> Result<Self, FormError> {
-        if body.len() > MAX_FORM_BYTES {
-            return Err(FormError::TooLarge);
-        }
-        serde_urlencoded::from_bytes(body)
-            .map(Self)
-            .map_err(|_| FormError::Unreadable)
+/// Reads a posted `application/x-www-form-urlencoded` body into `T`, whose fields are named as the form's
+/// inputs. Values are trimmed. A field posted twice makes the form unreadable: none of our forms posts one
+/// twice, and picking one of the two would be a guess.
+pub fn read<T: DeserializeOwned>(body: &[u8]) -> Result<T, FormError> {
+    if body.len() > MAX_FORM_BYTES {
+        return Err(FormError::TooLarge);
     }
-
-    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
-    }
-
-    /// The first value of a field, trimmed.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim())
-    }
-
-    /// A non-empty value.
-    pub fn text(&self, name: &str) -> Option<&str> {
-        self.get(name).filter(|v| !v.is_empty())
-    }
-
-    /// A checkbox: present (with any value but "off") when ticked.
-    pub fn checked(&self, name: &str) -> bool {
-        self.get(name).is_some_and(|v| v != "off" && v != "false")
-    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).map_err(|_| FormError::Unreadable)?;
+    let trimmed = pairs.into_iter().map(|(name, value)| (name, value.trim().to_owned()));
+    T::deserialize(MapDeserializer::<_, serde::de::value::Error>::new(trimmed)).map_err(|_| FormError::Unreadable)
 }
 
-impl Form {
+/// A checkbox: present (with any value but "off") when ticked, absent when not.
+fn checkbox<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let value = String::deserialize(deserializer)?;
+    Ok(value != "off" && value != "false")
+}
+
+/// The settings form's fields, as posted or as the page shows them. Numbers stay text here: one that does not
+/// read is a problem [`settings_from_form`] reports, and the page shows it back as it was typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct SettingsForm {
+    pub consent_option: String,
+    pub terms_url: String,
+    pub privacy_url: String,
+    #[serde(deserialize_with = "checkbox")]
+    pub require_consent_confirmed: bool,
+    #[serde(deserialize_with = "checkbox")]
+    pub inferred_acknowledged: bool,
+    #[serde(deserialize_with = "checkbox")]
+    pub sync_contacts: bool,
+    #[serde(deserialize_with = "checkbox")]
+    pub us_double_opt_in: bool,
+    pub subscriber_group: String,
+    pub customer_group: String,
+    pub brand_name: String,
+    pub help_contact: String,
+    pub mailing_address: String,
+    pub sender_id: String,
+    pub first_delay_minutes: String,
+    pub max_steps: String,
+    pub step2_delay_hours: String,
+    pub step3_delay_hours: String,
+    pub coupon_promotion_id: String,
+    pub smart_sending_hours: String,
+    pub quiet_start: String,
+    pub quiet_end: String,
+    /// The settings version the page was opened on (a hidden field, not a setting).
+    pub based_on_version: String,
+}
+
+/// An optional text field: `None` when left empty.
+pub(crate) fn non_empty(value: &str) -> Option<&str> {
+    Some(value).filter(|v| !v.is_empty())
+}
+
+impl SettingsForm {
     /// The fields as the settings form would post them for `settings` (what the form shows when it opens).
     pub fn from_settings(settings: &Settings) -> Self {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        let mut put = |k: &str, v: String| pairs.push((k.to_owned(), v));
-        put("consent_option", option_value(settings.consent_option).to_owned());
-        put("terms_url", settings.terms_url.clone().unwrap_or_default());
-        put("privacy_url", settings.privacy_url.clone().unwrap_or_default());
-        for (name, on) in [
-            ("require_consent_confirmed", settings.require_consent_confirmed),
-            ("inferred_acknowledged", settings.inferred_acknowledged),
-            ("sync_contacts", settings.sync_contacts),
-            ("us_double_opt_in", settings.us_double_opt_in),
-        ] {
-            if on {
-                put(name, "on".to_owned());
-            }
-        }
-        put("subscriber_group", settings.subscriber_group.clone());
-        put("customer_group", settings.customer_group.clone());
-        put("brand_name", settings.brand_name.clone());
-        put("help_contact", settings.help_contact.clone());
-        put("mailing_address", settings.mailing_address.clone().unwrap_or_default());
-        put("sender_id", settings.sender_id.clone().unwrap_or_default());
         let reminders = &settings.reminders;
-        put("first_delay_minutes", reminders.first_delay_minutes.to_string());
-        put("max_steps", reminders.max_steps.to_string());
-        for (i, name) in ["step2_delay_hours", "step3_delay_hours"].into_iter().enumerate() {
-            let hours = reminders.later_step_delays_hours.get(i);
-            put(name, hours.map(u32::to_string).unwrap_or_default());
-        }
-        put(
-            "coupon_promotion_id",
+        let later = |i: usize| {
             reminders
+                .later_step_delays_hours
+                .get(i)
+                .map(u32::to_string)
+                .unwrap_or_default()
+        };
+        Self {
+            consent_option: option_value(settings.consent_option).to_owned(),
+            terms_url: settings.terms_url.clone().unwrap_or_default(),
+            privacy_url: settings.privacy_url.clone().unwrap_or_default(),
+            require_consent_confirmed: settings.require_consent_confirmed,
+            inferred_acknowledged: settings.inferred_acknowledged,
+            sync_contacts: settings.sync_contacts,
+            us_double_opt_in: settings.us_double_opt_in,
+            subscriber_group: settings.subscriber_group.clone(),
+            customer_group: settings.customer_group.clone(),
+            brand_name: settings.brand_name.clone(),
+            help_contact: settings.help_contact.clone(),
+            mailing_address: settings.mailing_address.clone().unwrap_or_default(),
+            sender_id: settings.sender_id.clone().unwrap_or_default(),
+            first_delay_minutes: reminders.first_delay_minutes.to_string(),
+            max_steps: reminders.max_steps.to_string(),
+            step2_delay_hours: later(0),
+            step3_delay_hours: later(1),
+            coupon_promotion_id: reminders
                 .coupon_promotion_id
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
-        );
-        put("smart_sending_hours", settings.smart_sending_hours.to_string());
-        put(
-            "quiet_start",
-            settings
+            smart_sending_hours: settings.smart_sending_hours.to_string(),
+            quiet_start: settings
                 .quiet_hours
                 .map(|q| q.start_hour.to_string())
                 .unwrap_or_default(),
-        );
-        put(
-            "quiet_end",
-            settings.quiet_hours.map(|q| q.end_hour.to_string()).unwrap_or_default(),
-        );
-        Self(pairs)
+            quiet_end: settings.quiet_hours.map(|q| q.end_hour.to_string()).unwrap_or_default(),
+            based_on_version: String::new(),
+        }
     }
 
     /// The consent option the fields choose, if they name one.
     pub fn consent_option(&self) -> Option<ConsentOption> {
-        parse_option(self.get("consent_option"))
+        parse_option(&self.consent_option)
     }
 }
 
@@ -117,14 +132,14 @@ pub fn option_value(option: ConsentOption) -> &'static str {
     }
 }
 
-fn parse_option(value: Option<&str>) -> Option<ConsentOption> {
+fn parse_option(value: &str) -> Option<ConsentOption> {
     [
         ConsentOption::SmsCheckbox,
         ConsentOption::GeneralMarketing,
         ConsentOption::Inferred,
     ]
     .into_iter()
-    .find(|o| Some(option_value(*o)) == value)
+    .find(|o| option_value(*o) == value)
 }
 
 /// A phone-number sender loses its spaces, dashes and brackets (`+1 (212) 555-0100` → `+12125550100`), so
@@ -144,28 +159,48 @@ fn normalise_sender(value: &str) -> String {
 /// the form does not show (message template, throughput, default send window) are kept. Every problem is
 /// reported, not just the first.
 pub fn settings_from_form(
-    form: &Form,
+    form: &SettingsForm,
     base: &Settings,
     saved_by: MerchantUser,
     now: DateTime<Utc>,
 ) -> Result<Settings, Vec<SettingsProblem>> {
     let mut problems = Vec::new();
-    let mut number = |field: &'static str, what: &str| -> Option<u32> {
-        match form.get(field).map(str::parse::<u32>) {
-            Some(Ok(value)) => Some(value),
-            _ => {
+    let mut number = |field: &'static str, value: &str, what: &str| -> Option<u32> {
+        match value.parse::<u32>() {
+            Ok(value) => Some(value),
+            Err(_) => {
                 problems.push(SettingsProblem::new(field, format!("Enter {what} as a whole number.")));
                 None
             }
         }
     };
-    let first_delay = number("first_delay_minutes", "the first reminder's delay in minutes");
-    let max_steps = number("max_steps", "the number of reminders");
-    let smart_sending = number("smart_sending_hours", "the smart-sending window in hours");
+    let first_delay = number(
+        "first_delay_minutes",
+        &form.first_delay_minutes,
+        "the first reminder's delay in minutes",
+    );
+    let max_steps = number("max_steps", &form.max_steps, "the number of reminders");
+    let smart_sending = number(
+        "smart_sending_hours",
+        &form.smart_sending_hours,
+        "the smart-sending window in hours",
+    );
     let steps = max_steps.unwrap_or(1);
-    let step2 = (steps >= 2).then(|| number("step2_delay_hours", "the second reminder's delay in hours"));
-    let step3 = (steps >= 3).then(|| number("step3_delay_hours", "the third reminder's delay in hours"));
-    let quiet_hours = match (form.text("quiet_start"), form.text("quiet_end")) {
+    let step2 = (steps >= 2).then(|| {
+        number(
+            "step2_delay_hours",
+            &form.step2_delay_hours,
+            "the second reminder's delay in hours",
+        )
+    });
+    let step3 = (steps >= 3).then(|| {
+        number(
+            "step3_delay_hours",
+            &form.step3_delay_hours,
+            "the third reminder's delay in hours",
+        )
+    });
+    let quiet_hours = match (non_empty(&form.quiet_start), non_empty(&form.quiet_end)) {
         (None, None) => None,
         (Some(start), Some(end)) => match (start.parse::<u8>(), end.parse::<u8>()) {
             (Ok(start_hour), Ok(end_hour)) => Some(QuietHours { start_hour, end_hour }),
@@ -185,7 +220,7 @@ pub fn settings_from_form(
             None
         }
     };
-    let coupon_promotion_id = match form.text("coupon_promotion_id").map(str::parse::<u64>) {
+    let coupon_promotion_id = match non_empty(&form.coupon_promotion_id).map(str::parse::<u64>) {
         None => Ok(None),
         Some(Ok(id)) => Ok(Some(id)),
         Some(Err(_)) => {
@@ -196,7 +231,7 @@ pub fn settings_from_form(
             Err(())
         }
     };
-    let consent_option = parse_option(form.get("consent_option"));
+    let consent_option = form.consent_option();
     if consent_option.is_none() {
         problems.push(SettingsProblem::new(
             "consent_option",
@@ -208,18 +243,18 @@ pub fn settings_from_form(
     settings.saved_at = now;
     settings.saved_by = saved_by;
     settings.consent_option = consent_option.unwrap_or(base.consent_option);
-    settings.terms_url = form.text("terms_url").map(str::to_owned);
-    settings.privacy_url = form.text("privacy_url").map(str::to_owned);
-    settings.require_consent_confirmed = form.checked("require_consent_confirmed");
-    settings.inferred_acknowledged = form.checked("inferred_acknowledged");
-    settings.sync_contacts = form.checked("sync_contacts");
-    settings.subscriber_group = form.get("subscriber_group").unwrap_or_default().to_owned();
-    settings.customer_group = form.get("customer_group").unwrap_or_default().to_owned();
-    settings.brand_name = form.get("brand_name").unwrap_or_default().to_owned();
-    settings.help_contact = form.get("help_contact").unwrap_or_default().to_owned();
-    settings.mailing_address = form.text("mailing_address").map(str::to_owned);
-    settings.sender_id = form.text("sender_id").map(normalise_sender);
-    settings.us_double_opt_in = form.checked("us_double_opt_in");
+    settings.terms_url = non_empty(&form.terms_url).map(str::to_owned);
+    settings.privacy_url = non_empty(&form.privacy_url).map(str::to_owned);
+    settings.require_consent_confirmed = form.require_consent_confirmed;
+    settings.inferred_acknowledged = form.inferred_acknowledged;
+    settings.sync_contacts = form.sync_contacts;
+    settings.subscriber_group = form.subscriber_group.clone();
+    settings.customer_group = form.customer_group.clone();
+    settings.brand_name = form.brand_name.clone();
+    settings.help_contact = form.help_contact.clone();
+    settings.mailing_address = non_empty(&form.mailing_address).map(str::to_owned);
+    settings.sender_id = non_empty(&form.sender_id).map(normalise_sender);
+    settings.us_double_opt_in = form.us_double_opt_in;
     settings.quiet_hours = quiet_hours;
     if let Some(minutes) = first_delay {
         settings.reminders.first_delay_minutes = minutes;
@@ -297,6 +332,11 @@ mod tests {
         ]
     }
 
+    /// The fields as a browser posts them.
+    fn form(pairs: Vec<(&str, &str)>) -> SettingsForm {
+        read(serde_urlencoded::to_string(pairs).unwrap().as_bytes()).unwrap()
+    }
+
     fn user() -> MerchantUser {
         MerchantUser {
             id: 7,
@@ -307,7 +347,7 @@ mod tests {
     #[test]
     fn a_complete_form_becomes_settings() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let settings = settings_from_form(&Form::from_pairs(complete()), &base(), user(), now).unwrap();
+        let settings = settings_from_form(&form(complete()), &base(), user(), now).unwrap();
         assert_eq!(settings.consent_option, ConsentOption::SmsCheckbox);
         assert_eq!(settings.terms_url.as_deref(), Some("https://acme.example.com/terms"));
         assert_eq!(settings.sender_id.as_deref(), Some("+12125550100"));
@@ -332,8 +372,8 @@ mod tests {
     #[test]
     fn the_form_of_saved_settings_gives_them_back() {
         let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-        let saved = settings_from_form(&Form::from_pairs(complete()), &base(), user(), now).unwrap();
-        let again = settings_from_form(&Form::from_settings(&saved), &saved, user(), now).unwrap();
+        let saved = settings_from_form(&form(complete()), &base(), user(), now).unwrap();
+        let again = settings_from_form(&SettingsForm::from_settings(&saved), &saved, user(), now).unwrap();
         assert_eq!(again, saved);
     }
 
@@ -343,7 +383,7 @@ mod tests {
         pairs.retain(|(k, _)| !matches!(*k, "sync_contacts" | "us_double_opt_in"));
         pairs[0] = ("consent_option", "inferred");
         pairs.push(("inferred_acknowledged", "on"));
-        let settings = settings_from_form(&Form::from_pairs(pairs), &base(), user(), Utc::now()).unwrap();
+        let settings = settings_from_form(&form(pairs), &base(), user(), Utc::now()).unwrap();
         assert!(!settings.sync_contacts);
         assert!(!settings.us_double_opt_in);
         assert!(settings.inferred_acknowledged);
@@ -363,7 +403,7 @@ mod tests {
                 *v = "";
             }
         }
-        let problems = settings_from_form(&Form::from_pairs(pairs), &base(), user(), Utc::now()).unwrap_err();
+        let problems = settings_from_form(&form(pairs), &base(), user(), Utc::now()).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|p| p.field).collect();
         assert_eq!(
             fields,
@@ -375,18 +415,26 @@ mod tests {
     fn an_unknown_option_is_a_problem() {
         let mut pairs = complete();
         pairs[0] = ("consent_option", "everyone");
-        let problems = settings_from_form(&Form::from_pairs(pairs), &base(), user(), Utc::now()).unwrap_err();
+        let problems = settings_from_form(&form(pairs), &base(), user(), Utc::now()).unwrap_err();
         assert_eq!(problems[0].field, "consent_option");
     }
 
     #[test]
     fn bodies_are_limited_and_decoded() {
         assert_eq!(
-            Form::parse(&vec![b'a'; MAX_FORM_BYTES + 1]).unwrap_err(),
+            read::<SettingsForm>(&vec![b'a'; MAX_FORM_BYTES + 1]).unwrap_err(),
             FormError::TooLarge
         );
-        let form = Form::parse(b"brand_name=Acme+%26+Co&x=1").unwrap();
-        assert_eq!(form.get("brand_name"), Some("Acme & Co"));
-        assert!(!form.checked("missing"));
+        let form: SettingsForm = read(b"brand_name=+Acme+%26+Co+&x=1&sync_contacts=off&us_double_opt_in=").unwrap();
+        assert_eq!(form.brand_name, "Acme & Co");
+        assert!(!form.sync_contacts);
+        assert!(form.us_double_opt_in);
+        assert!(!form.inferred_acknowledged);
+    }
+
+    #[test]
+    fn a_field_posted_twice_is_refused() {
+        let twice = read::<SettingsForm>(b"consent_option=inferred&brand_name=Acme&consent_option=sms_checkbox");
+        assert_eq!(twice.unwrap_err(), FormError::Unreadable);
     }
 }

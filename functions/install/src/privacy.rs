@@ -7,7 +7,6 @@
 //! never reach another store's people. Full numbers and emails appear on these pages (the merchant asked for
 //! that person) but never in logs.
 
-use crate::form::Form;
 use crate::page::{self, Notice};
 use crate::session::{Session, SessionKeys};
 use crate::{Deps, InstallError};
@@ -30,8 +29,18 @@ pub fn handles(action: &str) -> bool {
     [LOOKUP, EXPORT, EVIDENCE, ERASE].contains(&action)
 }
 
-/// The field that names the person (a phone number or an email).
+/// The field that names the person (a phone number or an email): [`PersonFields::person`].
 const PERSON_FIELD: &str = "person";
+
+/// What the request forms post.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct PersonFields {
+    /// The person, as typed or as a hidden field.
+    person: String,
+    /// The person typed again to confirm an erasure.
+    confirm: String,
+}
 
 const TITLE: &str = "Requests from people";
 
@@ -128,10 +137,10 @@ pub async fn respond(
     deps: &Deps,
     auth: &Auth<'_>,
     store: &Store,
-    form: &Form,
+    form: &PersonFields,
     action: &str,
 ) -> Result<WebResponse, InstallError> {
-    let typed = form.get(PERSON_FIELD).unwrap_or_default();
+    let typed = form.person.as_str();
     let country = deps
         .aws
         .db
@@ -298,12 +307,12 @@ async fn erase(
     deps: &Deps,
     auth: &Auth<'_>,
     store: &Store,
-    form: &Form,
+    form: &PersonFields,
     country: Option<&str>,
     key: &PersonKey,
     records: PersonRecords,
 ) -> Result<WebResponse, InstallError> {
-    let confirmed = person_key(form.get("confirm").unwrap_or_default(), country).is_ok_and(|typed| typed == *key);
+    let confirmed = person_key(&form.confirm, country).is_ok_and(|typed| typed == *key);
     if !confirmed {
         let notice = Notice::error(format!(
             "Nothing was erased: to confirm, type {} exactly as shown.",

@@ -2,7 +2,7 @@
 //! settings version on "Connect", and the page's actions (preview the checkbox text, sync now, retry failed
 //! sync pages). Every request needs a live session; every post needs its CSRF token.
 
-use crate::form::{Form, settings_from_form};
+use crate::form::{self, SettingsForm, settings_from_form};
 use crate::hooks::{HookChanges, ensure_hooks};
 use crate::page::{self, Notice};
 use crate::script::{ScriptChange, ensure_script, remove_script};
@@ -73,21 +73,30 @@ async fn authenticate(deps: &Deps, sealed: Option<&str>) -> Result<(Session, Sto
     Ok((session, store))
 }
 
+/// The fields that authenticate every post.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct Signed {
+    session: String,
+    csrf: String,
+}
+
 /// A post: the form (size-limited), the session, then the session's CSRF token, before anything else happens.
 /// The session is the one the page was rendered with (its forms carry it: browsers that block third-party
 /// cookies drop the cookie in the iframe, and two stores open in two tabs may overwrite each other's cookie),
 /// else the cookie. Only our own page can carry a session in a form: another site can neither read nor sign one.
-async fn authenticate_post(deps: &Deps, request: &Request) -> Result<(Session, Store, Form), InstallError> {
-    let form = Form::parse(request.body().as_ref())?;
-    let sealed = form
-        .text("session")
+/// The caller then reads its own fields from the same body ([`form::read`]).
+async fn authenticate_post(deps: &Deps, request: &Request) -> Result<(Session, Store), InstallError> {
+    let signed: Signed = form::read(request.body())?;
+    let sealed = Some(signed.session.as_str())
+        .filter(|s| !s.is_empty())
         .or_else(|| session::cookie_value(request.headers()));
     let (session, store) = authenticate(deps, sealed).await?;
-    if !keys(deps).csrf_matches(&session, form.get("csrf").unwrap_or_default()) {
+    if !keys(deps).csrf_matches(&session, &signed.csrf) {
         tracing::warn!(store_hash = %store.store_hash, "form refused: CSRF token missing or wrong");
         return Err(InstallError::Csrf);
     }
-    Ok((session, store, form))
+    Ok((session, store))
 }
 
 /// `GET /settings`.
@@ -148,8 +157,8 @@ async fn page_after_repair(
         None => None,
     };
     let values = match &settings {
-        Some(settings) => Form::from_settings(settings),
-        None => Form::from_settings(&defaults(deps, &client, session.user()).await),
+        Some(settings) => SettingsForm::from_settings(settings),
+        None => SettingsForm::from_settings(&defaults(deps, &client, session.user()).await),
     };
     let page = Page {
         store,
@@ -233,7 +242,7 @@ struct Rejected<'a> {
     session: &'a Session,
     keys: &'a SessionKeys,
     settings: Option<&'a Settings>,
-    values: &'a Form,
+    values: &'a SettingsForm,
     problems: Vec<SettingsProblem>,
     notices: Vec<Notice>,
     code: StatusCode,
@@ -262,7 +271,7 @@ struct Page<'a> {
     session: &'a Session,
     keys: &'a SessionKeys,
     settings: Option<&'a Settings>,
-    values: &'a Form,
+    values: &'a SettingsForm,
     problems: &'a [SettingsProblem],
     notices: &'a [Notice],
     script_line: Option<String>,
@@ -314,12 +323,18 @@ impl Page<'_> {
 /// fails, while BigCommerce's Require Consent is off (general-marketing option), or when another user saved
 /// since this page was opened.
 pub async fn connect(deps: &Deps, request: &Request) -> Result<WebResponse, InstallError> {
-    let (session, store, form) = authenticate_post(deps, request).await?;
+    let (session, store) = authenticate_post(deps, request).await?;
+    let form = form::read(request.body())?;
     let span = shared::logging::store_span(&store.store_hash);
     connect_checked(deps, session, store, form).instrument(span).await
 }
 
-async fn connect_checked(deps: &Deps, session: Session, store: Store, form: Form) -> Result<WebResponse, InstallError> {
+async fn connect_checked(
+    deps: &Deps,
+    session: Session,
+    store: Store,
+    form: SettingsForm,
+) -> Result<WebResponse, InstallError> {
     let keys = keys(deps);
     let client = deps.bigcommerce.store_client(&store).await?;
     let previous = in_force(deps, &store).await?;
@@ -335,8 +350,9 @@ async fn connect_checked(deps: &Deps, session: Session, store: Store, form: Form
     };
 
     let based_on = form
-        .get("based_on_version")
-        .and_then(|v| v.parse::<u32>().ok())
+        .based_on_version
+        .parse::<u32>()
+        .ok()
         .ok_or_else(|| InstallError::BadRequest("The form is missing its settings version.".into()))?;
     if based_on != store.settings_version {
         return rejected(
@@ -432,7 +448,7 @@ async fn connect_checked(deps: &Deps, session: Session, store: Store, form: Form
             }
         }
     }
-    let values = Form::from_settings(&saved);
+    let values = SettingsForm::from_settings(&saved);
     let page = Page {
         store: &store,
         session: &session,
@@ -492,7 +508,7 @@ async fn start_sync(deps: &Deps, store: &Store, settings_version: u32) -> Result
 /// ([`crate::test_text`]), and the requests from people
 /// ([`crate::privacy`]).
 pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebResponse, InstallError> {
-    let (session, store, form) = authenticate_post(deps, request).await?;
+    let (session, store) = authenticate_post(deps, request).await?;
     let span = shared::logging::store_span(&store.store_hash);
     if crate::privacy::handles(action) {
         let keys = keys(deps);
@@ -500,7 +516,7 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
             session: &session,
             keys: &keys,
         };
-        return crate::privacy::respond(deps, &auth, &store, &form, action)
+        return crate::privacy::respond(deps, &auth, &store, &form::read(request.body())?, action)
             .instrument(span)
             .await;
     }
@@ -520,6 +536,7 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
                 let base = settings
                     .clone()
                     .unwrap_or_else(|| Settings::defaults(session.user(), "", deps.clock.now()));
+                let form = form::read(request.body())?;
                 let problems = settings_from_form(&form, &base, session.user(), deps.clock.now())
                     .err()
                     .unwrap_or_default();
@@ -543,22 +560,23 @@ pub async fn action(deps: &Deps, request: &Request, action: &str) -> Result<WebR
                     start_sync(deps, &store, current.version).await?;
                     Notice::success("Contact sync started.")
                 };
-                (vec![notice], Form::from_settings(current), Vec::new())
+                (vec![notice], SettingsForm::from_settings(current), Vec::new())
             }
             "retry-failed-pages" => {
                 let Some(current) = settings.as_ref() else {
                     return Err(InstallError::BadRequest("Connect before syncing contacts.".into()));
                 };
                 let notice = retry_failed_pages(deps, &store).await?;
-                (vec![notice], Form::from_settings(current), Vec::new())
+                (vec![notice], SettingsForm::from_settings(current), Vec::new())
             }
             crate::test_text::ACTION => {
                 let Some(current) = settings.as_ref() else {
                     return Err(InstallError::BadRequest("Connect before sending a test.".into()));
                 };
-                let (notice, status) = crate::test_text::request(deps, &store, current, &session, &form).await?;
+                let fields = form::read(request.body())?;
+                let (notice, status) = crate::test_text::request(deps, &store, current, &session, &fields).await?;
                 code = status;
-                (vec![notice], Form::from_settings(current), Vec::new())
+                (vec![notice], SettingsForm::from_settings(current), Vec::new())
             }
             _ => return Err(InstallError::BadRequest("There is no such action.".into())),
         };

@@ -2,7 +2,7 @@
 //! contact, message and reminder settings, the checkout checkbox preview, and (once connected) the status.
 //! Pure: data in, markup out; each section is a function named after it.
 
-use crate::form::{Form, option_value};
+use crate::form::{SettingsForm, non_empty, option_value};
 use crate::page::Notice;
 use crate::status::{OutageReport, RECENT_REMINDERS, Status};
 use chrono::{DateTime, Utc};
@@ -28,7 +28,7 @@ pub struct SettingsView<'a> {
     /// The settings in force, once the merchant has connected.
     pub in_force: Option<&'a Settings>,
     /// What the fields show: the settings in force, the defaults, or what the merchant just posted.
-    pub values: &'a Form,
+    pub values: &'a SettingsForm,
     pub problems: &'a [SettingsProblem],
     pub notices: &'a [Notice],
     /// One line about the checkout checkbox script, once connected.
@@ -340,24 +340,20 @@ fn recent_decisions(status: &Status) -> Markup {
 
 /// The form's fields with what they show and the problems found in them.
 struct Fields<'a> {
-    values: &'a Form,
+    values: &'a SettingsForm,
     problems: &'a [SettingsProblem],
 }
 
 impl Fields<'_> {
-    fn value(&self, name: &str) -> &str {
-        self.values.get(name).unwrap_or_default()
-    }
-
     fn problem(&self, name: &str) -> Option<&SettingsProblem> {
         self.problems.iter().find(|p| p.field == name)
     }
 
-    fn text_input(&self, name: &str, label: &str, kind: &str, hint: &str) -> Markup {
+    fn text_input(&self, name: &str, value: &str, label: &str, kind: &str, hint: &str) -> Markup {
         let problem = self.problem(name);
         html! {
             label for=(name) { (label) }
-            input type=(kind) id=(name) name=(name) value=(self.value(name))
+            input type=(kind) id=(name) name=(name) value=(value)
                 aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
             @if !hint.is_empty() {
                 p class="hint" { (hint) }
@@ -366,23 +362,23 @@ impl Fields<'_> {
         }
     }
 
-    fn number_input(&self, name: &str, label: &str, range: (u32, u32), problem_field: &str) -> Markup {
+    fn number_input(&self, name: &str, value: &str, label: &str, range: (u32, u32), problem_field: &str) -> Markup {
         let problem = self.problem(problem_field);
         html! {
             div {
                 label for=(name) { (label) }
-                input type="number" id=(name) name=(name) min=(range.0) max=(range.1) value=(self.value(name))
+                input type="number" id=(name) name=(name) min=(range.0) max=(range.1) value=(value)
                     aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
                 (field_error(problem))
             }
         }
     }
 
-    fn checkbox(&self, name: &str, label: &str) -> Markup {
+    fn checkbox(&self, name: &str, checked: bool, label: &str) -> Markup {
         let problem = self.problem(name);
         html! {
             label class="inline" for=(name) {
-                input type="checkbox" id=(name) name=(name) checked[self.values.checked(name)]
+                input type="checkbox" id=(name) name=(name) checked[checked]
                     aria-invalid=[invalid(problem)] aria-describedby=[described_by(problem)];
                 " "
                 span { (label) }
@@ -482,6 +478,7 @@ fn option_summary(option: ConsentOption) -> &'static str {
 
 /// What an option needs, shown while it is chosen.
 fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption) -> Markup {
+    let v = f.values;
     match option {
         ConsentOption::SmsCheckbox => html! {
             div class="details only-sms" {
@@ -489,8 +486,8 @@ fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption
                     "Your Terms of Service and Privacy Policy are mandatory: the consent terms at checkout link to \
                      both."
                 }
-                (f.text_input("terms_url", "Terms of Service URL", "url", ""))
-                (f.text_input("privacy_url", "Privacy Policy URL", "url", ""))
+                (f.text_input("terms_url", &v.terms_url, "Terms of Service URL", "url", ""))
+                (f.text_input("privacy_url", &v.privacy_url, "Privacy Policy URL", "url", ""))
                 (disclosure_preview(view.values))
             }
         },
@@ -510,7 +507,7 @@ fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption
                 }
                 (f.checkbox(
                     "require_consent_confirmed",
-                    "I have switched on Require Consent, so checkout offers customers a marketing opt-in.",
+                    v.require_consent_confirmed,"I have switched on Require Consent, so checkout offers customers a marketing opt-in.",
                 ))
             }
         },
@@ -524,7 +521,7 @@ fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption
                 }
                 (f.checkbox(
                     "inferred_acknowledged",
-                    "I confirm that inferred consent is lawful for SMS marketing in my region.",
+                    v.inferred_acknowledged,"I confirm that inferred consent is lawful for SMS marketing in my region.",
                 ))
             }
         },
@@ -533,24 +530,25 @@ fn option_details(view: &SettingsView<'_>, f: &Fields<'_>, option: ConsentOption
 
 /// What every text says: brand, contacts, the texts as they render, and the sender.
 fn messages_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let v = f.values;
     html! {
         section id="messages" {
             h2 { "Your messages" }
             (f.text_input(
                 "brand_name",
-                "Brand name",
+                &v.brand_name,"Brand name",
                 "text",
                 "Every message starts with it, and the checkout consent terms name it.",
             ))
             (f.text_input(
                 "help_contact",
-                "Help contact",
+                &v.help_contact,"Help contact",
                 "text",
                 "An email address, phone number or https link that people who reply HELP are sent to.",
             ))
             (f.text_input(
                 "mailing_address",
-                "Business mailing address (needed to text Canadian numbers)",
+                &v.mailing_address,"Business mailing address (needed to text Canadian numbers)",
                 "text",
                 "Every marketing text to Canada must carry your mailing address and a phone, email or web contact \
                  (CASL), and to Australia your contact details (Spam Act): reminders there end with your brand, \
@@ -564,10 +562,11 @@ fn messages_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
 
 /// The number or ID texts come from, and whether it is approved for this store.
 fn sender_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let v = f.values;
     html! {
         (f.text_input(
             "sender_id",
-            "Sender number or ID (optional)",
+            &v.sender_id,"Sender number or ID (optional)",
             "text",
             "The number (e.g. +12125550100) or alphanumeric ID (up to 11 characters; not allowed for US numbers) \
              your messages come from. Replies to it reach this store. To get one, ask the app's support: they \
@@ -586,23 +585,24 @@ fn sender_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
 }
 
 fn contacts_section(f: &Fields<'_>) -> Markup {
+    let v = f.values;
     html! {
         section id="contacts" {
             h2 { "Contacts" }
             (f.checkbox(
                 "sync_contacts",
-                "Sync customers, guests and customer groups from BigCommerce into contacts (now, and as they \
+                v.sync_contacts,"Sync customers, guests and customer groups from BigCommerce into contacts (now, and as they \
                  change).",
             ))
             (f.text_input(
                 "subscriber_group",
-                "Group for subscribers",
+                &v.subscriber_group,"Group for subscribers",
                 "text",
                 "Customers who subscribed to your marketing.",
             ))
             (f.text_input(
                 "customer_group",
-                "Group for customers who have not subscribed",
+                &v.customer_group,"Group for customers who have not subscribed",
                 "text",
                 "Kept apart from subscribers: do not use this group for marketing.",
             ))
@@ -612,6 +612,7 @@ fn contacts_section(f: &Fields<'_>) -> Markup {
 
 /// When reminders go out, how many, and the coupon they carry.
 fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
+    let v = f.values;
     let later_step = (*LATER_STEP_DELAY_HOURS.start(), *LATER_STEP_DELAY_HOURS.end());
     let narrowing = (u32::from(*NARROWING_HOURS.start()), u32::from(*NARROWING_HOURS.end()));
     html! {
@@ -620,25 +621,25 @@ fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
             div class="row" {
                 (f.number_input(
                     "first_delay_minutes",
-                    "First reminder after (minutes)",
+                    &v.first_delay_minutes,"First reminder after (minutes)",
                     (*FIRST_DELAY_MINUTES.start(), *FIRST_DELAY_MINUTES.end()),
                     "first_delay_minutes",
                 ))
                 (f.number_input(
                     "max_steps",
-                    "Reminders per cart",
+                    &v.max_steps,"Reminders per cart",
                     (u32::from(*REMINDER_STEPS.start()), u32::from(*REMINDER_STEPS.end())),
                     "max_steps",
                 ))
                 (f.number_input(
                     "step2_delay_hours",
-                    "Second reminder after the first (hours)",
+                    &v.step2_delay_hours,"Second reminder after the first (hours)",
                     later_step,
                     "step2_delay_hours",
                 ))
                 (f.number_input(
                     "step3_delay_hours",
-                    "Third reminder after the first (hours)",
+                    &v.step3_delay_hours,"Third reminder after the first (hours)",
                     later_step,
                     "step3_delay_hours",
                 ))
@@ -649,14 +650,14 @@ fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
             div class="row" {
                 (f.number_input(
                     "smart_sending_hours",
-                    "Smart sending: at most one marketing text per number every (hours)",
+                    &v.smart_sending_hours,"Smart sending: at most one marketing text per number every (hours)",
                     (*SMART_SENDING_HOURS.start(), *SMART_SENDING_HOURS.end()),
                     "smart_sending_hours",
                 ))
             }
             div class="row" {
-                (f.number_input("quiet_start", "Send no earlier than (hour, optional)", narrowing, "quiet_hours"))
-                (f.number_input("quiet_end", "Stop sending at (hour, optional)", narrowing, "quiet_hours"))
+                (f.number_input("quiet_start", &v.quiet_start, "Send no earlier than (hour, optional)", narrowing, "quiet_hours"))
+                (f.number_input("quiet_end", &v.quiet_end, "Stop sending at (hour, optional)", narrowing, "quiet_hours"))
             }
             p class="hint" {
                 "In the recipient's local time. This can only narrow the hours the law allows (e.g. 08:00–21:00 \
@@ -664,7 +665,7 @@ fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
             }
             (f.checkbox(
                 "us_double_opt_in",
-                "Before the first cart reminder to a US number, text a double opt-in request and wait for YES \
+                v.us_double_opt_in,"Before the first cart reminder to a US number, text a double opt-in request and wait for YES \
                  (carrier cart-reminder policy).",
             ))
             (coupon_field(view, f))
@@ -674,7 +675,7 @@ fn reminders_section(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
 
 /// The coupon promotion each reminder gets its own single-use code from (or none).
 fn coupon_field(view: &SettingsView<'_>, f: &Fields<'_>) -> Markup {
-    let selected = f.value("coupon_promotion_id");
+    let selected = view.values.coupon_promotion_id.as_str();
     let problem = f.problem("coupon_promotion_id");
     let promotions = view.promotions.unwrap_or_default();
     let listed = promotions.iter().any(|p| p.id.to_string() == selected);
@@ -772,28 +773,24 @@ fn preview_settings(view: &SettingsView<'_>) -> Settings {
             DateTime::UNIX_EPOCH,
         )
     });
-    let text = |name: &str| values.text(name).map(str::to_owned);
-    settings.brand_name = values.get("brand_name").unwrap_or_default().to_owned();
-    settings.help_contact = values.get("help_contact").unwrap_or_default().to_owned();
-    settings.mailing_address = text("mailing_address");
-    settings.terms_url = text("terms_url");
-    settings.privacy_url = text("privacy_url");
+    let text = |value: &str| non_empty(value).map(str::to_owned);
+    settings.brand_name = values.brand_name.clone();
+    settings.help_contact = values.help_contact.clone();
+    settings.mailing_address = text(&values.mailing_address);
+    settings.terms_url = text(&values.terms_url);
+    settings.privacy_url = text(&values.privacy_url);
     settings
 }
 
 /// The exact checkbox text shoppers will see, from the consent engine's disclosure builder.
-fn disclosure_preview(values: &Form) -> Markup {
-    let built = shared::consent::build_disclosure(
-        values.get("brand_name").unwrap_or_default(),
-        values.get("terms_url").unwrap_or_default(),
-        values.get("privacy_url").unwrap_or_default(),
-    );
-    let https = |name: &str| values.get(name).is_some_and(shared::model::settings::is_https_url);
+fn disclosure_preview(values: &SettingsForm) -> Markup {
+    let built = shared::consent::build_disclosure(&values.brand_name, &values.terms_url, &values.privacy_url);
+    let https = shared::model::settings::is_https_url;
     html! {
         div class="preview" id="disclosure-preview" {
             p class="hint" { "What shoppers see at checkout:" }
             @match built {
-                Ok(disclosure) if https("terms_url") && https("privacy_url") => {
+                Ok(disclosure) if https(&values.terms_url) && https(&values.privacy_url) => {
                     label {
                         input type="checkbox" disabled;
                         " "
@@ -826,7 +823,7 @@ mod tests {
         s
     }
 
-    fn render_with(values: &Form, problems: &[SettingsProblem]) -> String {
+    fn render_with(values: &SettingsForm, problems: &[SettingsProblem]) -> String {
         let store = StoreHash::parse("abc123").unwrap();
         render(&SettingsView {
             store_hash: &store,
@@ -848,7 +845,7 @@ mod tests {
 
     #[test]
     fn values_and_messages_are_escaped() {
-        let html = render_with(&Form::from_settings(&settings()), &[]);
+        let html = render_with(&SettingsForm::from_settings(&settings()), &[]);
         assert!(html.contains("value=\"Acme &lt;Outfitters&gt;\""));
         assert!(html.contains("o&quot;wner@example.com"));
         assert!(html.contains("&lt;b&gt;bad&lt;/b&gt;"));
@@ -864,7 +861,7 @@ mod tests {
         s.brand_name = hostile.into();
         s.sender_id = Some(hostile.into());
         let store = StoreHash::parse("abc123").unwrap();
-        let values = Form::from_settings(&s);
+        let values = SettingsForm::from_settings(&s);
         let view = SettingsView {
             store_hash: &store,
             user_email: hostile,
@@ -909,13 +906,13 @@ mod tests {
     #[test]
     fn the_preview_shows_the_exact_disclosure() {
         let s = settings();
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         let disclosure = s.disclosure().unwrap().unwrap();
         assert!(html.contains(&disclosure.html));
         assert!(html.contains(&disclosure.version));
         let mut s = settings();
         s.terms_url = None;
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         assert!(html.contains("disclosure-missing"));
     }
 
@@ -924,7 +921,7 @@ mod tests {
         let mut s = settings();
         s.brand_name = "Acme".into();
         s.help_contact = "help@acme.example.com".into();
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         // Canada waits for the mailing address; Australia carries the help contact.
         let canada = &html[html.find("id=\"preview-ca\"").unwrap()..html.find("id=\"preview-au\"").unwrap()];
         assert!(canada.contains("mailing address are given"), "{canada}");
@@ -932,7 +929,7 @@ mod tests {
         assert!(australia.contains("Acme, help@acme.example.com"), "{australia}");
         assert!(australia.contains("2 SMS segments · GSM-7"), "{australia}");
         s.mailing_address = Some("1 Main St, Toronto ON".into());
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         let canada = &html[html.find("id=\"preview-ca\"").unwrap()..html.find("id=\"preview-au\"").unwrap()];
         assert!(
             canada.contains("Acme, 1 Main St, Toronto ON, help@acme.example.com"),
@@ -943,14 +940,14 @@ mod tests {
         assert!(doi.contains("2 SMS segments · GSM-7"), "{doi}");
         // Non-GSM characters switch the encoding.
         s.brand_name = "Acmé Ñandú".into();
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         assert!(html.contains("UCS-2 (Unicode)"));
     }
 
     #[test]
     fn problems_are_listed_and_marked_on_their_fields() {
         let problems = [SettingsProblem::new("terms_url", "Terms needed")];
-        let html = render_with(&Form::from_settings(&settings()), &problems);
+        let html = render_with(&SettingsForm::from_settings(&settings()), &problems);
         assert!(html.contains("<a href=\"#terms_url\">Terms needed</a>"));
         assert!(html.contains("id=\"terms_url\" name=\"terms_url\""));
         assert!(html.contains("aria-describedby=\"terms_url-error\""));
@@ -961,7 +958,7 @@ mod tests {
     fn the_chosen_option_is_checked() {
         let mut s = settings();
         s.consent_option = ConsentOption::Inferred;
-        let html = render_with(&Form::from_settings(&s), &[]);
+        let html = render_with(&SettingsForm::from_settings(&s), &[]);
         assert!(html.contains("id=\"option-inferred\" value=\"inferred\" checked"));
         assert!(!html.contains("value=\"sms_checkbox\" checked"));
     }

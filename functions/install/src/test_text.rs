@@ -3,7 +3,6 @@
 //! store's first reminder for a sample cart, marked `[Test]`. Authenticated like every form on the page
 //! (session and CSRF token); at most [`TEST_TEXTS_PER_HOUR`] texts per store per hour.
 
-use crate::form::Form;
 use crate::page::Notice;
 use crate::session::Session;
 use crate::{Deps, InstallError};
@@ -22,6 +21,13 @@ pub const ACTION: &str = "test-text";
 
 /// The field with the merchant's number.
 const PHONE_FIELD: &str = "test_phone";
+
+/// What the test text form posts: the number, in [`PHONE_FIELD`].
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct TestTextFields {
+    test_phone: String,
+}
 
 /// The form, shown once settings are in force (the reminder comes from them).
 pub fn section(hidden_auth: Markup) -> Markup {
@@ -55,13 +61,13 @@ pub async fn request(
     store: &Store,
     settings: &Settings,
     session: &Session,
-    form: &Form,
+    form: &TestTextFields,
 ) -> Result<(Notice, StatusCode), InstallError> {
     let db = &deps.aws.db;
     let hash = &store.store_hash;
     let now = deps.clock.now();
     let refuse = |code: StatusCode, text: String| Ok((Notice::error(text), code));
-    let typed = form.get(PHONE_FIELD).unwrap_or_default().trim();
+    let typed = form.test_phone.as_str();
     let country = db.store_directory(hash).await?.and_then(|d| d.country_code);
     let phone = match Phone::parse(typed, country.as_deref()) {
         Ok(phone) => phone,

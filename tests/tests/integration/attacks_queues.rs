@@ -6,21 +6,13 @@
 use chrono::Duration;
 use integration_tests::contact_sync::contacts_by_phone;
 use integration_tests::recovery::{LONDON, NY, SYDNEY, cart, give_consent, item, phone, save, sweep_and_send};
-use integration_tests::{TestApp, TestAppOptions, at};
+use integration_tests::{TestApp, at};
 use shared::messages::{SendJob, SyncMessage};
 use shared::{Clock, Phone, StoreHash};
 use sim::bigcommerce::CustomerSeed;
 
 /// Tuesday 4 November 2025, 14:00 UTC: 09:00 in New York, 14:00 in London.
 const DAYTIME: &str = "2025-11-04T14:00:00Z";
-
-async fn start(at_rfc3339: &str) -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(at_rfc3339),
-        ..TestAppOptions::default()
-    })
-    .await
-}
 
 /// Puts `body` on a queue as is, as anyone able to write to it could.
 async fn send_raw(app: &TestApp, queue_url: &str, body: &str) {
@@ -111,7 +103,7 @@ async fn unreadable_and_unknown_store_sync_messages_are_dropped_once_beside_a_ge
 
 #[tokio::test]
 async fn unreadable_and_forged_send_jobs_send_nothing_beside_a_genuine_reminder() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("aq0003", |_| {}).await;
     let gone = app.seed_store("aq0004", |_| {}).await;
     let (ny, london) = (phone(NY), phone(LONDON));
@@ -183,7 +175,7 @@ async fn unreadable_and_forged_send_jobs_send_nothing_beside_a_genuine_reminder(
 async fn a_send_job_replayed_after_its_step_was_sent_sends_nothing_more() {
     // 11:00 in Sydney: three reminders a day apart.
     let start_at = "2025-11-04T00:00:00Z";
-    let app = start(start_at).await;
+    let app = TestApp::start_at(start_at).await;
     let store = app.seed_store("aq0006", |_| {}).await;
     let sydney = phone(SYDNEY);
     give_consent(&app, &store, &sydney, at(start_at) - Duration::days(1)).await;
@@ -233,7 +225,7 @@ async fn a_send_job_replayed_after_its_step_was_sent_sends_nothing_more() {
 
 #[tokio::test]
 async fn a_sweep_invoked_with_a_forged_payload_still_takes_only_due_carts() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("aq0007", |_| {}).await;
     let ny = phone(NY);
     let items = || vec![item("Blue Mug", 101, 1, 1250)];

@@ -4,7 +4,7 @@
 use chrono::Duration;
 use integration_tests::recovery::{cart, give_consent, item, phone, save, sweep_and_send};
 use integration_tests::replies::{SENDER, us_phone};
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp};
 use shared::Clock;
 use shared::consent::content::{double_opt_in_confirmed, double_opt_in_request};
 use shared::consent::{count_segments, validate_disclosure};
@@ -16,11 +16,7 @@ const DAYTIME: &str = "2026-11-25T15:00:00Z";
 const TORONTO: &str = "+14165550199";
 
 async fn app() -> TestApp {
-    let app = TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     app
 }

@@ -5,7 +5,7 @@
 use chrono::Duration;
 use integration_tests::contact_sync::Delivery;
 use integration_tests::replies::{SENDER, us_phone};
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::consent::{ConsentEventKind, OptOutMethod};
@@ -16,14 +16,6 @@ use sim::sms::WebhookDelivery;
 
 /// Wednesday 10:00 in New York: inside every send window.
 const DAYTIME: &str = "2026-11-25T15:00:00Z";
-
-async fn app() -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await
-}
 
 /// The mark a receiver leaves for `key` when it dies right after writing it: its claim, never finished.
 async fn crashed_mark(app: &TestApp, key: &str, keep_for: Duration) {
@@ -70,7 +62,7 @@ fn result(delivery: &WebhookDelivery) -> Value {
 
 #[tokio::test]
 async fn a_stop_whose_first_handling_died_is_recorded_when_the_provider_resends_it() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, phone) = subscribed(&app, "crash1").await;
     let (retry, key) = stop_push(&app, &phone).await;
     crashed_mark(&app, &key, Duration::days(7)).await;
@@ -96,7 +88,7 @@ async fn a_stop_whose_first_handling_died_is_recorded_when_the_provider_resends_
 
 #[tokio::test]
 async fn a_retry_while_the_first_handling_still_holds_the_lease_is_told_to_retry_and_not_processed() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, phone) = subscribed(&app, "crash2").await;
     let (retry, key) = stop_push(&app, &phone).await;
     crashed_mark(&app, &key, Duration::days(7)).await;
@@ -119,7 +111,7 @@ async fn a_retry_while_the_first_handling_still_holds_the_lease_is_told_to_retry
 
 #[tokio::test]
 async fn a_store_event_whose_first_delivery_died_reaches_the_sync_queue_when_bigcommerce_resends_it() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let seeded = app.seed_store("crash3", |_| {}).await;
     let delivery = Delivery::signed(
         &app,
@@ -153,7 +145,7 @@ async fn a_store_event_whose_first_delivery_died_reaches_the_sync_queue_when_big
 
 #[tokio::test]
 async fn only_the_invocation_holding_the_lease_marks_a_delivery_done() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let db = app.db();
     let key = "bcwh:crash4:msg_lease";
     let DeliveryClaim::Claimed(dead) = db

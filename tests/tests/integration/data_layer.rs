@@ -1,7 +1,7 @@
 //! The DynamoDB repository against moto: claims, batches, the due index, de-duplication, ledgers, jobs.
 
 use chrono::Duration;
-use integration_tests::{TestAws, at};
+use integration_tests::{TestAws, at, builders};
 use rust_decimal::Decimal;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use shared::db::{Appended, ClaimOutcome, DbError, PageCounts};
@@ -21,23 +21,14 @@ fn phone(n: u32) -> Phone {
 fn contact(n: u32, group: &str) -> Contact {
     let now = at("2026-11-25T14:00:00Z");
     Contact {
-        store_hash: store(),
-        phone: phone(n),
         first_name: Some(format!("Shopper{n}")),
         last_name: Some("Example".into()),
         email: Some(format!("shopper{n}@example.com")),
         customer_id: Some(u64::from(n) + 1),
         groups: vec![group.to_owned()],
-        notes: None,
-        tags: vec![],
-        shipping_address: None,
         subscribed_in_bigcommerce: Some(n.is_multiple_of(2)),
         labels: vec![contact::BIGCOMMERCE_LABEL.to_owned()],
-        source: ContactSource::BulkSync,
-        created_at: now,
-        updated_at: now,
-        erased_at: None,
-        undeliverable: None,
+        ..builders::contact(&store(), &phone(n), ContactSource::BulkSync, now)
     }
 }
 
@@ -74,32 +65,10 @@ fn cart(id: &str, due: Option<&str>) -> Cart {
 
 fn send_record(cart_id: &str, step: u8) -> SendRecord {
     SendRecord {
-        store_hash: store(),
-        cart_id: cart_id.to_owned(),
         step,
-        phone: phone(1),
-        status: SendStatus::Claimed,
-        claimed_at: at("2026-11-25T14:30:00Z"),
         ledger_event_id: "evt-1".into(),
-        settings_version: 1,
         body: "Hi".into(),
-        segments: 1,
-        link_token: "tok".into(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
-        coupon_body: None,
-        recovered_coupon: None,
+        ..builders::claimed_send(&store(), cart_id, &phone(1), at("2026-11-25T14:30:00Z"))
     }
 }
 

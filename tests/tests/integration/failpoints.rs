@@ -6,7 +6,7 @@
 
 use chrono::Duration;
 use devstack::event_source::SqsEventSource;
-use integration_tests::contact_sync::{Delivery, contacts_by_phone, start_bulk_sync};
+use integration_tests::contact_sync::{Delivery, contacts_by_phone, start_bulk_sync, sync_job};
 use integration_tests::replies::{SENDER, us_phone};
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
 use reqwest::StatusCode;
@@ -27,14 +27,6 @@ const DAYTIME: &str = "2026-11-25T15:00:00Z";
 const SEND_VISIBILITY: Duration = Duration::seconds(180);
 /// The sync queue's.
 const SYNC_VISIBILITY: Duration = Duration::seconds(540);
-
-async fn app() -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await
-}
 
 /// A store texting from [`SENDER`] with a subscribed contact who is a registered customer at BigCommerce
 /// (so an opt-out is written back), and a reminder due for them in ten minutes.
@@ -158,7 +150,7 @@ async fn assert_stopped_once(app: &TestApp, who: &Subscriber, delivery: &Webhook
 /// A STOP whose first handling crashes at `point` (scoped to the store, or to the phone where the store is
 /// not known yet), then is re-sent by the provider once the delivery's lease lapsed.
 async fn stop_crashing_at(point: &'static str, hash: &str, n: u32, action: Action) {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let who = subscriber(&app, hash, n).await;
     let delivery = stop_push(&app, &who.phone).await;
     let scope = match point {
@@ -222,7 +214,7 @@ async fn a_stop_dying_after_claiming_its_confirmation_is_still_confirmed_on_the_
 async fn a_stop_the_provider_stopped_waiting_for_is_still_handled_to_its_end() {
     // The provider gives up on a slow answer and closes the connection; as on Lambda behind API Gateway, the
     // invocation goes on (it used to be dropped with the connection, losing the write-back: fairness bench).
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let who = subscriber(&app, "fpsms8", 7008).await;
     let delivery = stop_push(&app, &who.phone).await;
     let slow = arm("consent.after_append", "fpsms8", Action::Pause, 1);
@@ -255,7 +247,7 @@ async fn a_stop_the_provider_stopped_waiting_for_is_still_handled_to_its_end() {
 /// A customer update whose delivery crashes at `point`, then is re-sent by BigCommerce: the contact is
 /// synced once it is through.
 async fn store_event_crashing_at(point: &'static str, hash: &str) {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store(hash, |_| {}).await;
     app.bigcommerce.hold_webhooks(true);
     let phone = us_phone(7100);
@@ -315,7 +307,7 @@ async fn a_store_event_dying_after_its_enqueue_is_synced_once_on_the_resend() {
 
 #[tokio::test]
 async fn a_customer_page_dying_after_writing_contacts_is_imported_whole_on_redelivery() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     // The same customers at two stores: one import crashes, the other is the run without the crash.
     let crashed = app.seed_store("fpsync1", |_| {}).await;
     let reference = app.seed_store("fpsync2", |_| {}).await;
@@ -344,12 +336,7 @@ async fn a_customer_page_dying_after_writing_contacts_is_imported_whole_on_redel
     assert_eq!(outcome.failed, 0, "{outcome:?}");
 
     for store in [&crashed, &reference] {
-        let job = app
-            .db()
-            .get_sync_job(&store.store_hash, "job-1")
-            .await
-            .unwrap()
-            .unwrap();
+        let job = sync_job(&app, &store.store_hash, "job-1").await;
         assert_eq!(job.status, SyncJobStatus::Completed, "{}", store.store_hash);
         assert_eq!((job.total_pages, job.pages_done, job.contacts_imported), (1, 1, 3));
     }
@@ -379,7 +366,7 @@ async fn a_customer_page_dying_after_writing_contacts_is_imported_whole_on_redel
 
 /// A reminder due now whose first send crashes at `point`, then is retried as SQS and the sweep do.
 async fn reminder_crashing_at(point: &'static str, hash: &str, n: u32, action: Action) -> (TestApp, Subscriber) {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let who = subscriber(&app, hash, n).await;
     app.clock.advance(Duration::minutes(10));
     let crash = arm(point, hash, action, 1);
@@ -491,7 +478,7 @@ async fn a_send_job_dying_after_recording_the_send_finishes_on_redelivery() {
 
 #[tokio::test]
 async fn a_sweep_dying_after_taking_a_cart_enqueues_it_after_the_lease() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let who = subscriber(&app, "fpsweep1", 7400).await;
     app.clock.advance(Duration::minutes(10));
     let crash = arm("sweep.after_lease", "fpsweep1", Action::Die, 1);
@@ -568,7 +555,7 @@ async fn a_send_job_out_of_time_before_the_provider_call_sends_nothing_and_is_se
     use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let who = subscriber(&app, "fpdead1", 7500).await;
     app.clock.advance(Duration::minutes(10));
     let sweep = app.run_sweep().await;
@@ -625,7 +612,7 @@ async fn a_send_job_out_of_time_before_the_provider_call_sends_nothing_and_is_se
 async fn a_double_opt_in_check_dying_after_claiming_the_request_sends_it_once_on_redelivery() {
     use super::capture::{SHOP, capture, disclosure_version, guest_cart, post_capture};
 
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let hash = "fpdoi1";
     let seeded = app.seed_store(hash, |s| s.sender_id = Some(SENDER.into())).await;
     app.approve_sender(&seeded, SenderSharing::Exclusive).await;
@@ -699,7 +686,7 @@ async fn a_double_opt_in_check_dying_after_claiming_the_request_sends_it_once_on
 #[tokio::test]
 async fn an_order_credited_by_an_invocation_that_died_is_published_once_when_sqs_redelivers_it() {
     use integration_tests::recovery::{NY, cart, give_consent, phone, save, shopper_cart, sweep_and_send};
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("fprec01", |_| {}).await;
     let hash = store.store_hash.as_str();
     let ny = phone(NY);

@@ -2,8 +2,8 @@
 //! scripts, Require Consent, JWTs), moto plays AWS, reqwest plays the merchant's browser.
 
 use aws_sdk_sqs::Client as SqsClient;
-use integration_tests::TestApp;
 use integration_tests::install::{all_scopes, set, sms_form};
+use integration_tests::{TestApp, builders};
 use reqwest::StatusCode;
 use shared::bigcommerce::{HookUpdate, NewScript, WEBHOOK_PATH, WEBHOOK_SCOPES, WEBHOOK_SECRET_HEADER};
 use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, OptOutMethod, Purpose};
@@ -684,6 +684,12 @@ async fn forms_without_the_sessions_csrf_token_are_refused_and_change_nothing() 
     set(&mut huge, "brand_name", Some(&"x".repeat(40 * 1024)));
     let page = app.post_form("/settings", Some(&merchant.cookie), &huge).await;
     assert_eq!(page.status, StatusCode::PAYLOAD_TOO_LARGE);
+    // A field posted twice is ambiguous: refused unread, whichever of the two a reader would take.
+    let mut twice = form.clone();
+    set(&mut twice, "csrf", Some(&merchant.page.csrf()));
+    twice.push(("consent_option".into(), "inferred".into()));
+    let page = app.post_form("/settings", Some(&merchant.cookie), &twice).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.html);
 
     let store = app.db().get_store(&hash("csrf01")).await.unwrap().unwrap();
     assert_eq!(store.settings_version, 0);
@@ -876,23 +882,9 @@ async fn remove_user_revokes_that_users_session_only() {
 
 fn contact(store: &StoreHash, phone: &Phone, now: chrono::DateTime<chrono::Utc>) -> Contact {
     Contact {
-        store_hash: store.clone(),
-        phone: phone.clone(),
         first_name: Some("Sam".into()),
-        last_name: None,
-        email: None,
-        customer_id: None,
         groups: vec!["Store customers".into()],
-        notes: None,
-        tags: vec![],
-        shipping_address: None,
-        subscribed_in_bigcommerce: None,
-        labels: vec![],
-        source: ContactSource::CheckoutConsent,
-        created_at: now,
-        updated_at: now,
-        erased_at: None,
-        undeliverable: None,
+        ..builders::contact(store, phone, ContactSource::CheckoutConsent, now)
     }
 }
 
@@ -966,32 +958,7 @@ async fn the_status_shows_sync_progress_consent_counts_and_recent_reminders() {
 
     // A reminder that recovered an order, and the decision behind it.
     let mut record = SendRecord {
-        store_hash: store.clone(),
-        cart_id: "cart-77".into(),
-        step: 1,
-        phone: phones[0].clone(),
-        status: SendStatus::Claimed,
-        claimed_at: now,
-        ledger_event_id: "evt".into(),
-        settings_version: 1,
-        body: "Acme Outfitters: you left something behind".into(),
-        segments: 1,
-        link_token: "tok".into(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
-        coupon_body: None,
-        recovered_coupon: None,
+        ..builders::claimed_send(&store, "cart-77", &phones[0], now)
     };
     app.db().claim_send(&record).await.unwrap();
     record.mark_sent("sandbox", "msg-1", now);

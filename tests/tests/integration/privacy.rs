@@ -5,7 +5,7 @@
 use chrono::Duration;
 use integration_tests::recovery::{NY, cart, give_consent, item, save, sweep_and_send};
 use integration_tests::replies::SENDER;
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp};
 use shared::consent::ConsentEventKind;
 use shared::db::{ErasureCause, Person, erased_body};
 use shared::model::SenderSharing;
@@ -17,14 +17,6 @@ const DAYTIME: &str = "2025-11-04T14:00:00Z";
 const FIRST: &str = "Rosalind";
 const LAST: &str = "Quillfeather";
 const EMAIL: &str = "rosalind.quill@example.org";
-
-async fn app() -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await
-}
 
 async fn store(app: &TestApp, hash: &str) -> SeededStore {
     app.messagemedia_callback();
@@ -183,7 +175,7 @@ fn is_kept_after_purge(store: &SeededStore, pk: &str, sk: &str, text: &str) -> b
 
 #[tokio::test]
 async fn a_customer_deleted_in_bigcommerce_leaves_only_the_consent_proof() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = store(&app, "priv01").await;
     let (customer_id, number) = known_customer(&app, &store).await;
 
@@ -214,7 +206,7 @@ async fn a_customer_deleted_in_bigcommerce_leaves_only_the_consent_proof() {
 
 #[tokio::test]
 async fn a_merchant_erasure_leaves_only_the_proof_keeps_the_number_suppressed_and_can_run_twice() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = store(&app, "priv02").await;
     let (_, number) = known_customer(&app, &store).await;
     let person = Person {
@@ -340,7 +332,7 @@ async fn a_bigcommerce_error_body_quoting_a_customer_reaches_neither_logs_nor_no
 #[tokio::test]
 async fn uninstall_deletes_the_token_at_once_and_purges_all_but_the_proof_after_the_grace_period() {
     use integration_tests::recovery::{LONDON, phone};
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let gone = store(&app, "priv05").await;
     let (_, number) = known_customer(&app, &gone).await;
     // A second store uninstalls too, but re-installs within the grace period.

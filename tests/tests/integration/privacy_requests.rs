@@ -10,7 +10,7 @@ use chrono::Duration;
 use devstack::browser::Browser;
 use integration_tests::install::Merchant;
 use integration_tests::recovery::{NY, cart, give_consent, item, opt_out, phone, save, sweep_and_send};
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp, at};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared::Clock;
@@ -25,14 +25,6 @@ const DAYTIME: &str = "2025-11-04T14:00:00Z";
 /// Text as the pages' templates write it.
 fn escape_html(text: &str) -> String {
     text.render().into_string()
-}
-
-async fn start() -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await
 }
 
 fn form(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -103,7 +95,7 @@ async fn export(app: &TestApp, merchant: &Merchant, person: &str) -> (String, Va
 
 #[tokio::test]
 async fn a_merchant_looks_a_person_up_exports_their_data_and_prints_their_consent_evidence() {
-    let app = start().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, authorising) = shopper_at(&app, "prv001", "cart-1").await;
     send_first_reminders(&app).await;
     let sms = app.sms.messages().pop().expect("the reminder was sent");
@@ -339,7 +331,7 @@ async fn a_merchant_looks_a_person_up_exports_their_data_and_prints_their_consen
 
 #[tokio::test]
 async fn one_store_cannot_look_up_export_or_print_another_stores_person() {
-    let app = start().await;
+    let app = TestApp::start_at(DAYTIME).await;
     // The same number at both stores: store A only has the contact; store B has consent and sent a reminder.
     let a = app.seed_store("prva01", |_| {}).await;
     app.put_contact(&a.store_hash, &phone(NY), None).await;
@@ -414,7 +406,7 @@ async fn one_store_cannot_look_up_export_or_print_another_stores_person() {
 
 #[tokio::test]
 async fn a_merchant_answers_a_request_in_the_browser() {
-    let app = start().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, authorising) = shopper_at(&app, "prvbr1", "cart-1").await;
     send_first_reminders(&app).await;
     let browser = Browser::launch().await.expect("headless Chromium starts");

@@ -10,7 +10,7 @@ use integration_tests::recovery::{
     LONDON, NY, SYDNEY, cart, give_consent, item, link_token, opt_out, phone, save, shopper_cart, sweep_and_send,
     take_send_jobs,
 };
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp, TestAppOptions, at, builders};
 use shared::consent::{ConsentEventKind, OptOutMethod};
 use shared::messages::SendJob;
 use shared::model::{CartStatus, OptOutLink, RecoveryLink, SendStatus};
@@ -19,10 +19,6 @@ use shared::{Clock, StoreHash};
 
 /// Tuesday 4 November 2025, 14:00 UTC: 09:00 in New York, 14:00 in London.
 const DAYTIME: &str = "2025-11-04T14:00:00Z";
-
-async fn start(at_rfc3339: &str) -> TestApp {
-    start_with(at_rfc3339, false).await
-}
 
 async fn start_with(at_rfc3339: &str, twilio: bool) -> TestApp {
     TestApp::start_with(TestAppOptions {
@@ -56,7 +52,7 @@ async fn last_decision(app: &TestApp, store: &SeededStore, cart_id: &str) -> sha
 
 #[tokio::test]
 async fn an_abandoned_cart_with_consent_gets_exactly_one_sms_with_the_right_content_after_the_delay() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec001", |_| {}).await;
     let ny = phone(NY);
     let authorising = give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -142,7 +138,7 @@ async fn an_abandoned_cart_with_consent_gets_exactly_one_sms_with_the_right_cont
 
 #[tokio::test]
 async fn a_cart_converted_before_its_reminder_gets_none() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec002", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -192,7 +188,7 @@ async fn a_cart_converted_before_its_reminder_gets_none() {
 
 #[tokio::test]
 async fn an_opt_out_before_the_reminder_is_due_means_none() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec003", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -233,7 +229,7 @@ async fn an_opt_out_before_the_reminder_is_due_means_none() {
 #[tokio::test]
 async fn quiet_hours_defer_the_reminder_to_the_window_opening() {
     // 01:00 in New York.
-    let app = start("2025-11-04T06:00:00Z").await;
+    let app = TestApp::start_at("2025-11-04T06:00:00Z").await;
     let store = app.seed_store("rec004", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, app.clock.now() - Duration::days(1)).await;
@@ -273,7 +269,7 @@ async fn quiet_hours_defer_the_reminder_to_the_window_opening() {
 
 #[tokio::test]
 async fn a_us_number_gets_one_reminder_at_most() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app
         .seed_store("rec005", |s| {
             s.reminders.max_steps = 3;
@@ -319,7 +315,7 @@ async fn a_us_number_gets_one_reminder_at_most() {
 async fn an_australian_number_gets_three_reminders_spaced_a_day_apart() {
     // 11:00 in Sydney.
     let start_at = "2025-11-04T00:00:00Z";
-    let app = start(start_at).await;
+    let app = TestApp::start_at(start_at).await;
     let store = app.seed_store("rec006", |_| {}).await;
     let sydney = phone(SYDNEY);
     give_consent(&app, &store, &sydney, at(start_at) - Duration::days(1)).await;
@@ -362,7 +358,7 @@ async fn an_australian_number_gets_three_reminders_spaced_a_day_apart() {
 
 #[tokio::test]
 async fn the_same_job_three_times_and_overlapping_sweeps_send_one_sms() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec007", |_| {}).await;
     let (ny, london) = (phone(NY), phone(LONDON));
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -412,7 +408,7 @@ async fn the_same_job_three_times_and_overlapping_sweeps_send_one_sms() {
 
 #[tokio::test]
 async fn a_sweep_whose_jobs_are_lost_loses_no_cart() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec008", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -450,7 +446,7 @@ async fn a_sweep_whose_jobs_are_lost_loses_no_cart() {
 
 #[tokio::test]
 async fn a_provider_error_then_success_sends_one_sms() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec009", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -479,7 +475,7 @@ async fn a_provider_error_then_success_sends_one_sms() {
 
 #[tokio::test]
 async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec010", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -530,7 +526,7 @@ async fn a_provider_timeout_after_the_message_went_out_is_never_sent_twice() {
 
 #[tokio::test]
 async fn an_attempt_that_never_reported_back_is_not_repeated() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec011", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -572,32 +568,11 @@ async fn sweep_and_send_only_sweep(app: &TestApp) -> usize {
 async fn claim_like_a_crashed_sender(app: &TestApp, store: &SeededStore, cart_id: &str) -> (DateTime<Utc>, bool) {
     let now = app.clock.now();
     let record = shared::model::SendRecord {
-        store_hash: store.store_hash.clone(),
-        cart_id: cart_id.into(),
-        step: 1,
-        phone: phone(NY),
-        status: SendStatus::Claimed,
-        claimed_at: now,
         ledger_event_id: "e".into(),
         settings_version: store.settings.version,
         body: "Acme Outfitters: ...".into(),
-        segments: 1,
         link_token: shared::db::new_token(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
-        coupon_body: None,
-        recovered_coupon: None,
+        ..builders::claimed_send(&store.store_hash, cart_id, &phone(NY), now)
     };
     app.db().claim_send(&record).await.unwrap();
     let began = app
@@ -610,7 +585,7 @@ async fn claim_like_a_crashed_sender(app: &TestApp, store: &SeededStore, cart_id
 
 #[tokio::test]
 async fn a_click_redirects_into_a_recreated_checkout_and_its_order_is_recovered_revenue() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec012", |_| {}).await;
     let hash = store.store_hash.as_str();
     let ny = phone(NY);
@@ -705,7 +680,7 @@ async fn a_click_redirects_into_a_recreated_checkout_and_its_order_is_recovered_
 
 #[tokio::test]
 async fn unknown_expired_and_malformed_links_get_a_friendly_page() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec013", |_| {}).await;
     let token = shared::db::new_token();
     let link = RecoveryLink {
@@ -749,7 +724,7 @@ async fn unknown_expired_and_malformed_links_get_a_friendly_page() {
 
 #[tokio::test]
 async fn a_cart_that_cannot_be_recreated_falls_back_to_the_store_cart_page() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec014", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -772,7 +747,7 @@ async fn a_cart_that_cannot_be_recreated_falls_back_to_the_store_cart_page() {
 
 #[tokio::test]
 async fn an_order_within_a_day_of_delivery_is_recovered_and_a_later_one_is_not() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec015", |_| {}).await;
     let hash = store.store_hash.as_str();
     let (ny, london) = (phone(NY), phone(LONDON));
@@ -804,7 +779,7 @@ async fn an_order_within_a_day_of_delivery_is_recovered_and_a_later_one_is_not()
 
 #[tokio::test]
 async fn a_cart_without_a_phone_is_texted_at_its_checkout_billing_phone() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec016", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -893,7 +868,7 @@ async fn twilio_carrier_opt_outs_and_invalid_numbers_stop_all_further_texts() {
 
 #[tokio::test]
 async fn an_alphanumeric_sender_carries_a_web_opt_out_link() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec018", |s| s.sender_id = Some("ACME".into())).await;
     app.approve_sender(&store, shared::model::SenderSharing::Exclusive)
         .await;
@@ -929,7 +904,7 @@ async fn an_alphanumeric_sender_carries_a_web_opt_out_link() {
 
 #[tokio::test]
 async fn a_burst_is_sent_at_the_stores_registered_rate() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec019", |s| s.messages_per_second = 1).await;
     let numbers = ["+447911123456", "+447911123457", "+447911123458"];
     for (i, number) in numbers.iter().enumerate() {
@@ -1072,7 +1047,7 @@ async fn a_store_at_its_send_rate_does_not_hold_another_stores_reminder_in_the_s
 
 #[tokio::test]
 async fn an_uninstalled_store_and_a_shaft_template_send_nothing() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let gone = app.seed_store("rec020", |_| {}).await;
     let shaft = app
         .seed_store("rec021", |s| {
@@ -1128,7 +1103,7 @@ fn query_param(url: &str, name: &str) -> String {
 
 #[tokio::test]
 async fn a_job_is_not_started_without_time_to_finish_its_provider_call() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec022", |_| {}).await;
     let ny = phone(NY);
     give_consent(&app, &store, &ny, at(DAYTIME) - Duration::days(1)).await;
@@ -1181,7 +1156,7 @@ async fn a_job_is_not_started_without_time_to_finish_its_provider_call() {
 async fn reminders_due_while_the_provider_is_down_for_an_hour_go_out_once_afterwards_if_still_lawful() {
     // 19:55 in New York (federal window 08:00-21:00).
     let start_at = "2025-11-05T00:55:00Z";
-    let app = start(start_at).await;
+    let app = TestApp::start_at(start_at).await;
     let store = app.seed_store("out001", |_| {}).await;
     let phones = ["+12122014567", "+12122014568", "+12122014569"].map(phone);
     for p in &phones {
@@ -1278,7 +1253,7 @@ async fn reminders_due_while_the_provider_is_down_for_an_hour_go_out_once_afterw
 
 #[tokio::test]
 async fn a_credited_order_publishes_one_cart_recovered_however_often_its_events_arrive() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = app.seed_store("rec030", |_| {}).await;
     let hash = store.store_hash.as_str();
     let ny = phone(NY);
@@ -1355,7 +1330,7 @@ async fn coupon_store(app: &TestApp, hash: &str) -> (SeededStore, String, u64) {
 
 #[tokio::test]
 async fn a_reminder_carries_its_own_coupon_code_and_the_order_redeeming_it_is_credited_with_the_code() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, cart_id, promotion) = coupon_store(&app, "rec031").await;
     let hash = store.store_hash.as_str();
     sweep_and_send(&app).await;
@@ -1393,7 +1368,7 @@ async fn a_reminder_carries_its_own_coupon_code_and_the_order_redeeming_it_is_cr
 #[tokio::test]
 async fn a_retried_reminder_reuses_its_coupon_code() {
     use shared::failpoint::{Action, arm};
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, cart_id, promotion) = coupon_store(&app, "rec032").await;
     let hash = store.store_hash.as_str();
     // The first delivery dies after BigCommerce created the code, before it was recorded; the second is
@@ -1414,7 +1389,7 @@ async fn a_retried_reminder_reuses_its_coupon_code() {
 
 #[tokio::test]
 async fn a_reminder_whose_promotion_ended_or_is_out_of_codes_goes_without_one_and_says_why() {
-    let app = start(DAYTIME).await;
+    let app = TestApp::start_at(DAYTIME).await;
     let (store, cart_id, promotion) = coupon_store(&app, "rec033").await;
     let hash = store.store_hash.as_str();
     app.bigcommerce.delete_promotion(hash, promotion);

@@ -8,7 +8,7 @@
 
 use chrono::Duration;
 use integration_tests::replies::{SENDER, uk_phone, us_phone};
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp, TestAppOptions, at, builders};
 use serde_json::Value;
 use shared::consent::content::{double_opt_in_request, opt_out_confirmation};
 use shared::consent::{ConsentEventKind, Decision, OptInKeyword, OptOutMethod, Reason};
@@ -21,10 +21,6 @@ use std::collections::BTreeMap;
 
 /// Wednesday 10:00 in New York, 15:00 in London: inside every send window.
 const DAYTIME: &str = "2026-11-25T15:00:00Z";
-
-async fn app() -> TestApp {
-    app_with(false).await
-}
 
 async fn app_with(twilio: bool) -> TestApp {
     TestApp::start_with(TestAppOptions {
@@ -65,7 +61,7 @@ fn keyword_opt_outs(ledger: &[shared::consent::ConsentEvent]) -> Vec<String> {
 
 #[tokio::test]
 async fn every_opt_out_wording_suppresses_at_once_and_is_confirmed_exactly_once() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "stop01").await;
     let events = app.catch_domain_events().await;
@@ -176,7 +172,7 @@ async fn every_opt_out_wording_suppresses_at_once_and_is_confirmed_exactly_once(
 
 #[tokio::test]
 async fn help_is_answered_with_brand_contact_and_opt_out() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "help01").await;
     let phone = us_phone(1);
@@ -203,7 +199,7 @@ async fn help_is_answered_with_brand_contact_and_opt_out() {
 
 #[tokio::test]
 async fn start_restores_consent_and_a_later_reminder_goes_out() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "start1").await;
     let brand = store.settings.brand_name.clone();
@@ -282,7 +278,7 @@ async fn start_restores_consent_and_a_later_reminder_goes_out() {
 
 #[tokio::test]
 async fn yes_confirms_a_pending_double_opt_in_and_says_what_it_recorded() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "yes001").await;
     let brand = store.settings.brand_name.clone();
@@ -463,7 +459,7 @@ async fn twilio_requests_are_verified_before_anything_changes() {
 
 #[tokio::test]
 async fn a_duplicate_reply_is_processed_once() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "dup001").await;
     let phone = us_phone(1);
@@ -486,7 +482,7 @@ async fn a_duplicate_reply_is_processed_once() {
 
 #[tokio::test]
 async fn a_failed_confirmation_is_retried_by_the_provider_and_sent_once() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "retry1").await;
     let phone = us_phone(1);
@@ -516,7 +512,7 @@ async fn a_failed_confirmation_is_retried_by_the_provider_and_sent_once() {
 
 #[tokio::test]
 async fn bad_pushes_get_a_clear_error_and_change_nothing() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let url = app.messagemedia_callback();
     let store = store(&app, "bad001").await;
     let phone = us_phone(1);
@@ -579,7 +575,7 @@ async fn bad_pushes_get_a_clear_error_and_change_nothing() {
 
 #[tokio::test]
 async fn other_replies_are_kept_for_the_merchant_without_an_answer() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "other1").await;
     let phone = us_phone(1);
@@ -604,7 +600,7 @@ async fn other_replies_are_kept_for_the_merchant_without_an_answer() {
 
 #[tokio::test]
 async fn on_a_shared_sender_stop_reaches_every_store_that_texted_the_phone() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     // The operator lets the three stores share the number.
     let a = store_sharing(&app, "share1", SenderSharing::Shared).await;
@@ -675,7 +671,7 @@ async fn on_a_shared_sender_stop_reaches_every_store_that_texted_the_phone() {
 
 #[tokio::test]
 async fn an_uninstalled_store_still_records_the_opt_out_but_sends_nothing() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "gone01").await;
     let phone = us_phone(1);
@@ -737,32 +733,11 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
         .await
         .unwrap();
     let mut record = SendRecord {
-        store_hash: store.store_hash.clone(),
-        cart_id: cart_id.to_owned(),
-        step: 1,
-        phone: phone.clone(),
-        status: SendStatus::Claimed,
-        claimed_at: now,
         ledger_event_id: "seed".into(),
         settings_version: store.settings.version,
         body: "Acme Outfitters: ...".into(),
-        segments: 1,
         link_token: "token".into(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
-        coupon_body: None,
-        recovered_coupon: None,
+        ..builders::claimed_send(&store.store_hash, cart_id, phone, now)
     };
     record_sent(app, &mut record, &sent, now).await;
     record
@@ -770,7 +745,7 @@ async fn sent_reminder(app: &TestApp, store: &SeededStore, phone: &Phone, cart_i
 
 #[tokio::test]
 async fn delivery_reports_update_sends_and_permanent_failures_mark_the_number() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = store(&app, "drep01").await;
 
     // Delivered.
@@ -869,32 +844,10 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
     app.put_contact(&store.store_hash, &phone, None).await;
     let now = app.clock.now();
     let mut record = SendRecord {
-        store_hash: store.store_hash.clone(),
-        cart_id: "c1".into(),
-        step: 1,
-        phone: phone.clone(),
-        status: SendStatus::Claimed,
-        claimed_at: now,
         ledger_event_id: "seed".into(),
-        settings_version: 1,
         body: "...".into(),
-        segments: 1,
         link_token: "t".into(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
-        coupon_body: None,
-        recovered_coupon: None,
+        ..builders::claimed_send(&store.store_hash, "c1", &phone, now)
     };
     let sent = app
         .send
@@ -926,7 +879,7 @@ async fn a_twilio_status_callback_marks_a_landline_undeliverable() {
 
 #[tokio::test]
 async fn the_customer_record_in_bigcommerce_shows_the_opt_out() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "wback1").await;
     let hash = "wback1";
@@ -1033,7 +986,7 @@ async fn the_customer_record_in_bigcommerce_shows_the_opt_out() {
 
 #[tokio::test]
 async fn the_web_opt_out_page_works_without_login() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let store = store(&app, "webout").await;
     let hash = "webout";
     app.bigcommerce.hold_webhooks(true);

@@ -5,7 +5,7 @@
 
 use chrono::Duration;
 use integration_tests::replies::{SENDER, us_phone};
-use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
+use integration_tests::{SeededStore, TestApp, at};
 use shared::consent::content::opt_out_confirmation;
 use shared::consent::engine::HELP_REPLIES_PER_HOUR;
 use shared::consent::{ConsentEventKind, Decision, OptOutMethod, Reason};
@@ -16,14 +16,6 @@ use sim::sms::{WebhookDelivery, WebhookInbox};
 
 /// Wednesday 10:00 in New York: inside every send window.
 const DAYTIME: &str = "2026-11-25T15:00:00Z";
-
-async fn app() -> TestApp {
-    TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await
-}
 
 /// A store texting from [`SENDER`], approved for it by the operator.
 async fn store(app: &TestApp, hash: &str) -> SeededStore {
@@ -59,7 +51,7 @@ async fn keyword_opt_outs(
 
 #[tokio::test]
 async fn everyday_words_and_styled_letters_opt_out_through_the_webhook() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "words1").await;
     let brand = store.settings.brand_name.clone();
@@ -117,7 +109,7 @@ async fn everyday_words_and_styled_letters_opt_out_through_the_webhook() {
 
 #[tokio::test]
 async fn an_opt_out_first_handled_after_5_minutes_is_recorded_but_not_confirmed() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     let callback = app.messagemedia_callback();
     let store = store(&app, "late01").await;
     let phone = us_phone(1);
@@ -170,7 +162,7 @@ async fn an_opt_out_first_handled_after_5_minutes_is_recorded_but_not_confirmed(
 
 #[tokio::test]
 async fn an_opt_out_retried_inside_5_minutes_is_still_confirmed_once() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "late02").await;
     let brand = store.settings.brand_name.clone();
@@ -205,7 +197,7 @@ async fn an_opt_out_retried_inside_5_minutes_is_still_confirmed_once() {
 
 #[tokio::test]
 async fn help_is_answered_every_time_until_a_number_floods() {
-    let app = app().await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     let store = store(&app, "help02").await;
     let phone = us_phone(1);

@@ -5,9 +5,9 @@
 //! by the SDK interceptor on the app's DynamoDB client (`integration_tests::metering`).
 
 use chrono::Duration;
+use integration_tests::TestApp;
 use integration_tests::install::{set, sms_form};
 use integration_tests::replies::{SENDER, us_phone};
-use integration_tests::{TestApp, TestAppOptions, at};
 use reqwest::StatusCode;
 use shared::model::SenderSharing;
 use shared::{Clock, Phone, StoreHash};
@@ -18,11 +18,7 @@ const SETTINGS: &str = "STORE/SETTINGS";
 const STORE_RECORD: &str = "STORE/STORE";
 
 async fn app() -> TestApp {
-    let app = TestApp::start_with(TestAppOptions {
-        start: at(DAYTIME),
-        ..TestAppOptions::default()
-    })
-    .await;
+    let app = TestApp::start_at(DAYTIME).await;
     app.messagemedia_callback();
     app
 }

@@ -5,6 +5,7 @@
 use chrono::Duration;
 use integration_tests::contact_sync::{
     Delivery, contacts_by_phone, dead_letter_source, drain_with_dead_letters, impatient_sync_source, start_bulk_sync,
+    sync_job,
 };
 use integration_tests::recovery::{NY, give_consent, sweep_and_send};
 use integration_tests::{SeededStore, TestApp, TestAppOptions, at};
@@ -138,12 +139,7 @@ async fn bulk_sync_imports_every_contact_once_with_groups_and_consent_through_42
     assert!(live.failed >= 1, "page 3 went back to the queue: {live:?}");
     assert_eq!(dead.received, 0);
 
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed);
     // Four full pages, then the empty answer that shows the fourth was the last.
     assert_eq!(
@@ -255,22 +251,12 @@ async fn each_option_imports_its_consent_and_a_rerun_or_redelivery_adds_nothing(
         app.clock.advance(Duration::minutes(10));
         start_bulk_sync(&app, &seeded_store.store_hash, "job-2").await;
         app.drain_sync().await;
-        let job1 = app
-            .db()
-            .get_sync_job(&seeded_store.store_hash, "job-1")
-            .await
-            .unwrap()
-            .unwrap();
+        let job1 = sync_job(&app, &seeded_store.store_hash, "job-1").await;
         assert_eq!(
             (job1.pages_done, job1.contacts_imported as usize),
             (1, seeded.with_valid_phone)
         );
-        let job2 = app
-            .db()
-            .get_sync_job(&seeded_store.store_hash, "job-2")
-            .await
-            .unwrap()
-            .unwrap();
+        let job2 = sync_job(&app, &seeded_store.store_hash, "job-2").await;
         assert_eq!(job2.status, SyncJobStatus::Completed);
         let second = contacts_by_phone(&app, &seeded_store.store_hash).await;
         assert_eq!(second.len(), first.len());
@@ -298,12 +284,7 @@ async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes
     let dead = dead_letter_source(&app).drain().await.unwrap();
     assert_eq!(dead.received, 1, "moto's redrive moved page 2 to the dead-letter queue");
 
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::CompletedWithFailures);
     assert_eq!((job.total_pages, job.pages_done, job.pages_failed), (2, 1, 1));
     let failed = app
@@ -316,12 +297,7 @@ async fn a_page_that_fails_every_retry_is_counted_failed_and_its_retry_completes
     assert!(failed[0].after.is_some(), "kept with its cursor");
 
     retry_failed_pages(&app, &seeded_store.store_hash, "job-1").await;
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed);
     assert_eq!((job.pages_done, job.pages_failed), (2, 0));
     assert_eq!(
@@ -367,12 +343,7 @@ async fn a_page_refused_for_good_is_counted_failed_at_once_and_its_retry_continu
         );
 
         // The chain ended at the refused page: the job finished, with that page to retry.
-        let job = app
-            .db()
-            .get_sync_job(&seeded_store.store_hash, "job-1")
-            .await
-            .unwrap()
-            .unwrap();
+        let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
         let refused = if status == 403 { 2 } else { 1 };
         assert_eq!(job.status, SyncJobStatus::CompletedWithFailures, "{status}");
         assert_eq!(
@@ -389,12 +360,7 @@ async fn a_page_refused_for_good_is_counted_failed_at_once_and_its_retry_continu
 
         // Retried (the store fixed the scope): the page imports and queues the rest of the chain.
         retry_failed_pages(&app, &seeded_store.store_hash, "job-1").await;
-        let job = app
-            .db()
-            .get_sync_job(&seeded_store.store_hash, "job-1")
-            .await
-            .unwrap()
-            .unwrap();
+        let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
         assert_eq!(job.status, SyncJobStatus::Completed, "{status}");
         assert_eq!(
             (job.total_pages, job.pages_done, job.pages_failed, job.last_page),
@@ -423,12 +389,7 @@ async fn a_malformed_customer_is_skipped_and_reported_and_the_rest_of_the_page_i
     let (live, dead) = drain_with_dead_letters(&app).await;
     assert_eq!((live.failed, dead.received), (0, 0));
 
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed, "{job:?}");
     assert_eq!(job.pages_failed, 0);
     assert_eq!(job.skipped_malformed, 2);
@@ -506,12 +467,7 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
         }
     }
 
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed);
     assert_eq!((job.pages_failed, job.last_page), (0, Some(pages)));
     let contacts = contacts_by_phone(&app, &seeded_store.store_hash).await;
@@ -1129,11 +1085,6 @@ async fn a_customer_deleted_while_their_page_is_in_flight_stays_erased() {
             .unwrap()
             .is_empty()
     );
-    let job = app
-        .db()
-        .get_sync_job(&seeded_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &seeded_store.store_hash, "job-1").await;
     assert_eq!(job.contacts_imported as usize, seeded.with_valid_phone - 1);
 }

@@ -4,7 +4,7 @@
 //! BigCommerce simulator and the SMS sandbox.
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use integration_tests::contact_sync::start_bulk_sync;
+use integration_tests::contact_sync::{start_bulk_sync, sync_job};
 use integration_tests::replies::{SENDER, us_phone};
 use integration_tests::{TestApp, TestAppOptions, at};
 use shared::messages::SyncMessage;
@@ -178,23 +178,13 @@ async fn a_bulk_sync_in_progress_does_not_delay_another_stores_live_event_or_opt
         .any(|m| m.value.contains("unsubscribed"));
     assert!(written_back, "B's opt-out is written back to BigCommerce");
     assert_eq!(app.bulk_sync_queue.depth().await.unwrap(), pages_waiting);
-    let job = app
-        .db()
-        .get_sync_job(&bulk_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &bulk_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Running);
     assert_eq!(job.pages_done, 0);
 
     // A's sync then completes on its own queue.
     app.drain_sync().await;
-    let job = app
-        .db()
-        .get_sync_job(&bulk_store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &bulk_store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed);
 }
 
@@ -224,12 +214,7 @@ async fn a_bulk_page_waits_for_its_share_of_the_deployments_import_budget() {
     start_bulk_sync(&app, &store.store_hash, "job-1").await;
     app.drain_sync().await;
 
-    let job = app
-        .db()
-        .get_sync_job(&store.store_hash, "job-1")
-        .await
-        .unwrap()
-        .unwrap();
+    let job = sync_job(&app, &store.store_hash, "job-1").await;
     assert_eq!(job.status, SyncJobStatus::Completed);
     assert!(
         wall_ms() >= busy_until,
