@@ -772,10 +772,14 @@ window.__posts = [];
     let lee = Phone::parse("+12122014567", None).unwrap();
     let ledger = ledger_of_len(&app, store, &lee, 1).await;
     assert!(matches!(&ledger[0].kind, ConsentEventKind::CheckoutCheckbox { cart_id: Some(c), .. } if *c == cart_id));
-    assert_eq!(
-        browser.eval("window.__posts[window.__posts.length - 1]").await.unwrap(),
-        200
-    );
+    // The ledger is written before the answer reaches the browser: wait for the page to see it.
+    browser
+        .wait_for(
+            "window.__posts[window.__posts.length - 1] === 200",
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .expect("the retry is answered 200");
     assert_eq!(browser.eval(error_note).await.unwrap(), serde_json::Value::Null);
     assert_eq!(
         browser
@@ -833,5 +837,11 @@ window.__posts = [];
         .await
         .unwrap();
     ledger_of_len(&app, store, &corrected, 1).await;
-    assert_eq!(browser.eval(error_note).await.unwrap(), serde_json::Value::Null);
+    browser
+        .wait_for(
+            "document.querySelector('[data-sms-consent-error]') === null",
+            std::time::Duration::from_secs(20),
+        )
+        .await
+        .expect("the note goes once the choice is saved");
 }
