@@ -118,10 +118,11 @@ fn fault_run(moto_url: &str) -> Result<()> {
         "Recovery, replies and sync with {FAULT_RATE} of AWS calls failing (FAULT_SEED={seed} repeats the draw)"
     ));
     // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff). Every
-    // package's tests, as above, so that cargo resolves the same features (every package's dev-dependencies)
-    // and reuses the build instead of compiling 19 crates again (`--test integration` alone did); `--tests`
-    // leaves out the doc tests, which rustdoc would compile again; the filters select the suites (and the
-    // domain's pure `recovery::` and `replies::` unit tests, which take milliseconds).
+    // package's tests, as above, so that cargo resolves the same features (every package's dev-dependencies);
+    // `--tests` leaves out the doc tests, which rustdoc would compile again; the filters select the suites
+    // (and the domain's pure `recovery::` and `replies::` unit tests, which take milliseconds). On a clean
+    // clone cargo still compiles about 19 crates again here (ring, rustls 0.21, ...): not traced yet (the
+    // dev_stack test's `cargo lambda watch` builds in the same target directory).
     run(cargo()
         .args(["test", "--workspace", "--tests", "--"])
         .args([
