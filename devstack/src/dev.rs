@@ -350,7 +350,7 @@ async fn start_watch(options: &DevOptions, env: &[(String, String)], log_file: &
     }
     let log = std::fs::File::create(log_file).map_err(|e| DevError::Start(e.to_string()))?;
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = Command::from(crate::cargo());
     command
         .current_dir(crate::workspace_root())
         .args(["lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port"])
@@ -390,7 +390,7 @@ async fn wait_for_port(port: u16, timeout: Duration) -> Result<(), DevError> {
 /// does not wait for a compile. Blocking; cargo's own output goes to stderr.
 pub fn build_functions() -> Result<(), DevError> {
     let template = Template::load_default()?;
-    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let mut command = crate::cargo();
     command
         .current_dir(crate::workspace_root())
         .args(["build", "--quiet", "--bins"]);

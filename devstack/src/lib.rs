@@ -24,6 +24,32 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// A `cargo` command for a nested build (xtask's steps, the dev stack's builds), without the variables
+/// cargo sets for the crate that is running (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Some build scripts
+/// (ring's) rerun when `CARGO_MANIFEST_DIR` changes, so a nested build that inherits it rebuilds them and
+/// every crate above them, and the next outer build rebuilds them back.
+pub fn cargo() -> std::process::Command {
+    let mut command = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_for_running_crate = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+            );
+        if set_for_running_crate {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Where the project-local tools live (`.tools/`, git-ignored), unless `DEVSTACK_TOOLS_DIR` says otherwise.
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("DEVSTACK_TOOLS_DIR")

@@ -61,9 +61,7 @@ pub(crate) fn run(command: &mut Command) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-}
+pub(crate) use devstack::cargo;
 
 fn step(name: &str) {
     println!("\n==> {name}");
