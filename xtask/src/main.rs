@@ -118,9 +118,8 @@ fn fault_run(moto_url: &str) -> Result<()> {
     // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff). Every
     // package's tests, as above, so that cargo resolves the same features (every package's dev-dependencies);
     // `--tests` leaves out the doc tests, which rustdoc would compile again; the filters select the suites
-    // (and the domain's pure `recovery::` and `replies::` unit tests, which take milliseconds). On a clean
-    // clone cargo still compiles about 19 crates again here (ring, rustls 0.21, ...): not traced yet (the
-    // dev_stack test's `cargo lambda watch` builds in the same target directory).
+    // (and the domain's pure `recovery::` and `replies::` unit tests, which take milliseconds). Nothing is
+    // compiled again here (`devstack::cargo` keeps nested builds from changing ring's build inputs).
     run(cargo()
         .args(["test", "--workspace", "--tests", "--"])
         .args([
