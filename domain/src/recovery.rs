@@ -473,6 +473,7 @@ mod tests {
 
     use super::*;
     use crate::consent::ContentProblem;
+    use crate::model::ReminderClaim;
     use crate::{Phone, StoreHash};
 
     fn item(name: &str) -> LineItem {
@@ -630,34 +631,21 @@ mod tests {
     }
 
     fn send(step: u8, sent: &str) -> SendRecord {
-        SendRecord {
+        let mut record = SendRecord::claimed(ReminderClaim {
             store_hash: StoreHash::parse("abc123").unwrap(),
             cart_id: "c1".into(),
             step,
             phone: Phone::from_e164("+61412345678").unwrap(),
-            status: SendStatus::Sent,
             claimed_at: t(sent),
             ledger_event_id: "e1".into(),
             settings_version: 1,
             body: String::new(),
             segments: 1,
             link_token: "tok".into(),
-            provider: Some("messagemedia".into()),
-            provider_message_id: Some(format!("m{step}")),
-            sent_at: Some(t(sent)),
-            delivered_at: None,
-            error: None,
-            clicked_at: None,
-            recovered_order_id: None,
-            recovered_amount: None,
-            recovered_currency: None,
-            recovered_at: None,
-            recovery_published_at: None,
-            coupon_code: None,
-            coupon_error: None,
             coupon_body: None,
-            recovered_coupon: None,
-        }
+        });
+        record.mark_sent("messagemedia", &format!("m{step}"), t(sent));
+        record
     }
 
     #[test]

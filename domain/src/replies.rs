@@ -380,7 +380,7 @@ mod tests {
     use super::*;
     use crate::consent::classify;
     use crate::consent::content::double_opt_in_request;
-    use crate::model::{ConsentOption, MerchantUser};
+    use crate::model::{ConsentOption, MerchantUser, ReminderClaim};
 
     const US: &str = "+12122014567";
     const UK: &str = "+447911123456";
@@ -620,34 +620,22 @@ mod tests {
     }
 
     fn send_record(status: SendStatus) -> SendRecord {
-        SendRecord {
+        let mut record = SendRecord::claimed(ReminderClaim {
             store_hash: store(),
             cart_id: "c1".into(),
             step: 1,
             phone: phone(US),
-            status,
             claimed_at: t("2025-06-01T15:00:00Z"),
             ledger_event_id: "e1".into(),
             settings_version: 1,
             body: "Acme: ...".into(),
             segments: 1,
             link_token: "tok".into(),
-            provider: Some("messagemedia".into()),
-            provider_message_id: Some("m1".into()),
-            sent_at: Some(t("2025-06-01T15:00:01Z")),
-            delivered_at: None,
-            error: None,
-            clicked_at: None,
-            recovered_order_id: None,
-            recovered_amount: None,
-            recovered_currency: None,
-            recovered_at: None,
-            recovery_published_at: None,
-            coupon_code: None,
-            coupon_error: None,
             coupon_body: None,
-            recovered_coupon: None,
-        }
+        });
+        record.mark_sent("messagemedia", "m1", t("2025-06-01T15:00:01Z"));
+        record.status = status;
+        record
     }
 
     fn report(outcome: DeliveryOutcome, status: &str, code: Option<u32>) -> DeliveryUpdate {

@@ -2,7 +2,7 @@
 //! fields it is about with struct update syntax, `Contact { email: Some(..), ..contact(..) }`.
 
 use chrono::{DateTime, Utc};
-use shared::model::{Contact, ContactSource, SendRecord, SendStatus};
+use shared::model::{Contact, ContactSource, ReminderClaim, SendRecord};
 use shared::{Phone, StoreHash};
 
 /// A contact known by its phone alone: no name, email, customer, groups or labels.
@@ -31,32 +31,17 @@ pub fn contact(store: &StoreHash, phone: &Phone, source: ContactSource, at: Date
 /// A cart's first reminder as `claim_send` writes it: claimed at `at` under settings version 1, one segment,
 /// nothing sent yet.
 pub fn claimed_send(store: &StoreHash, cart_id: &str, phone: &Phone, at: DateTime<Utc>) -> SendRecord {
-    SendRecord {
+    SendRecord::claimed(ReminderClaim {
         store_hash: store.clone(),
         cart_id: cart_id.to_owned(),
         step: 1,
         phone: phone.clone(),
-        status: SendStatus::Claimed,
         claimed_at: at,
         ledger_event_id: "evt".into(),
         settings_version: 1,
         body: "Acme Outfitters: you left something behind".into(),
         segments: 1,
         link_token: "tok".into(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
         coupon_body: None,
-        recovered_coupon: None,
-    }
+    })
 }

@@ -13,7 +13,7 @@ pub mod sync_job;
 pub use cart::{Cart, CartStatus, LineItem};
 pub use contact::{Address, Contact, ContactSource};
 pub use links::{OptOutLink, RecoveryLink};
-pub use send::{ReminderDecision, SendRecord, SendStatus};
+pub use send::{ReminderClaim, ReminderDecision, SendRecord, SendStatus};
 pub use sender::{SenderApproval, SenderSharing, SenderStatus};
 pub use settings::{ConsentOption, QuietHours, ReminderSettings, Settings};
 pub use store::{MerchantUser, Store, StoreStatus, UserAccess};

@@ -93,7 +93,68 @@ pub struct ReminderDecision {
     pub defer_until: Option<DateTime<Utc>>,
 }
 
+/// What a reminder is claimed with, before the provider is called; the rest of its [`SendRecord`] starts empty.
+#[derive(Debug, Clone)]
+pub struct ReminderClaim {
+    pub store_hash: StoreHash,
+    pub cart_id: String,
+    pub step: u8,
+    pub phone: Phone,
+    pub claimed_at: DateTime<Utc>,
+    pub ledger_event_id: String,
+    pub settings_version: u32,
+    pub body: String,
+    pub segments: u32,
+    pub link_token: String,
+    pub coupon_body: Option<String>,
+}
+
 impl SendRecord {
+    /// A reminder as its claim writes it: nothing sent, delivered, clicked or recovered yet.
+    pub fn claimed(claim: ReminderClaim) -> Self {
+        let ReminderClaim {
+            store_hash,
+            cart_id,
+            step,
+            phone,
+            claimed_at,
+            ledger_event_id,
+            settings_version,
+            body,
+            segments,
+            link_token,
+            coupon_body,
+        } = claim;
+        Self {
+            store_hash,
+            cart_id,
+            step,
+            phone,
+            status: SendStatus::Claimed,
+            claimed_at,
+            ledger_event_id,
+            settings_version,
+            body,
+            segments,
+            link_token,
+            provider: None,
+            provider_message_id: None,
+            sent_at: None,
+            delivered_at: None,
+            error: None,
+            clicked_at: None,
+            recovered_order_id: None,
+            recovered_amount: None,
+            recovered_currency: None,
+            recovered_at: None,
+            coupon_code: None,
+            coupon_error: None,
+            coupon_body,
+            recovered_coupon: None,
+            recovery_published_at: None,
+        }
+    }
+
     pub fn mark_sent(&mut self, provider: &str, message_id: &str, at: DateTime<Utc>) {
         self.status = SendStatus::Sent;
         self.provider = Some(provider.to_owned());

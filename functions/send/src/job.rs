@@ -18,7 +18,8 @@ use shared::messages::{DomainEvent, MessageSent, SendJob};
 use shared::model::contact::{BIGCOMMERCE_LABEL, GUEST_GROUP};
 use shared::model::sender::SENDER_NOT_APPROVED;
 use shared::model::{
-    Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderDecision, SendRecord, SendStatus, Settings, Store,
+    Cart, Contact, ContactSource, OptOutLink, RecoveryLink, ReminderClaim, ReminderDecision, SendRecord, SendStatus,
+    Settings, Store,
 };
 use shared::ports::{ConsentRecorder, EventPublisher, ReminderStore, Shop, Texter};
 use shared::recovery::{
@@ -458,34 +459,19 @@ impl<P: SendPorts> Send<'_, P> {
                 )
                 .await?;
         }
-        let record = SendRecord {
+        let record = SendRecord::claimed(ReminderClaim {
             store_hash: store_hash.clone(),
             cart_id: cart.cart_id.clone(),
             step: self.step(),
             phone: phone.clone(),
-            status: SendStatus::Claimed,
             claimed_at: self.now,
             ledger_event_id,
             settings_version,
             body: rendered.body,
             segments: rendered.segments,
             link_token,
-            provider: None,
-            provider_message_id: None,
-            sent_at: None,
-            delivered_at: None,
-            error: None,
-            clicked_at: None,
-            recovered_order_id: None,
-            recovered_amount: None,
-            recovered_currency: None,
-            recovered_at: None,
-            recovery_published_at: None,
-            coupon_code: None,
-            coupon_error: None,
             coupon_body,
-            recovered_coupon: None,
-        };
+        });
         Ok(match self.db.claim_send(&record).await? {
             ClaimOutcome::Claimed => Claim::Won(Box::new(record)),
             ClaimOutcome::AlreadyClaimed => Claim::Lost,

@@ -9,7 +9,9 @@ use shared::consent::{ConsentEvent, ConsentEventKind, OptInKeyword, Purpose};
 use shared::db::SendClaim;
 use shared::messages::{DomainEvent, SendJob};
 use shared::model::sender::SENDER_NOT_APPROVED;
-use shared::model::{Cart, CartStatus, LineItem, MerchantUser, SendRecord, SendStatus, Settings, Store, StoreStatus};
+use shared::model::{
+    Cart, CartStatus, LineItem, MerchantUser, ReminderClaim, SendRecord, SendStatus, Settings, Store, StoreStatus,
+};
 use shared::recovery::{SEND_ATTEMPT_TIMEOUT, SWEEP_LEASE, reminder_coupon_code};
 use shared::sms::SendFailure;
 use shared::{Phone, Secret, StoreHash};
@@ -163,34 +165,20 @@ fn messages_sent(ports: &MemoryPorts) -> usize {
 
 /// The send record of step 1 as another delivery claimed it a minute before `now`, with `status`.
 fn claimed_record(now: DateTime<Utc>, status: SendStatus) -> SendRecord {
-    let mut record = SendRecord {
+    let mut record = SendRecord::claimed(ReminderClaim {
         store_hash: store_hash(),
         cart_id: CART.to_owned(),
         step: 1,
         phone: phone(),
-        status,
         claimed_at: now - Duration::minutes(1),
         ledger_event_id: "start-1".to_owned(),
         settings_version: 1,
         body: "Acme: Hi Ann, you left Blue mug in your cart.".to_owned(),
         segments: 1,
         link_token: "link".to_owned(),
-        provider: None,
-        provider_message_id: None,
-        sent_at: None,
-        delivered_at: None,
-        error: None,
-        clicked_at: None,
-        recovered_order_id: None,
-        recovered_amount: None,
-        recovered_currency: None,
-        recovered_at: None,
-        recovery_published_at: None,
-        coupon_code: None,
-        coupon_error: None,
         coupon_body: None,
-        recovered_coupon: None,
-    };
+    });
+    record.status = status;
     if status == SendStatus::Sent {
         record.mark_sent(PROVIDER, "msg-earlier", now - Duration::minutes(1));
     }
