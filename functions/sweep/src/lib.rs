@@ -59,6 +59,8 @@ impl Deps {
 pub const CARTS_PER_WORKER: usize = 2_000;
 /// Carts taken concurrently by one worker (each is a read and a conditional write).
 const CONCURRENT_TAKES: usize = 16;
+/// The fan-out's due-index probes in flight at once (one bucket's shards, twice).
+const CONCURRENT_PROBES: usize = 16;
 /// Carts one worker takes per second at most. Each take moves the cart's entry from its due-index partition
 /// (`DUE#{bucket}#{shard}`) to the partition of its lease's bucket: with one worker per shard and bucket, and
 /// two buckets' workers of the same shard writing into the same new bucket, a partition gets at most 800
@@ -208,29 +210,39 @@ pub async fn sweep(deps: &Deps) -> Result<SweepReport, SweepError> {
     let now = deps.clock.now();
     let from = db.sweep_watermark().await?.unwrap_or(now - chrono::Duration::hours(1));
     let mut report = SweepReport::default();
-    let mut shards = Vec::new();
-    let mut oldest_due = None;
+    let mut probes = Vec::new();
     let mut hour = from.min(now);
     loop {
         let bucket = due_bucket(hour);
-        for shard in 0..DUE_SHARDS {
-            let probe = db.due_in_shard(&bucket, shard, None, now, 1).await?;
-            report.queries += 1;
-            if !probe.carts.is_empty() {
-                oldest_due.get_or_insert(hour);
-                shards.push(SweepShard {
-                    bucket: bucket.clone(),
-                    shard,
-                    until: now,
-                    after: None,
-                });
-            }
-        }
+        probes.extend((0..DUE_SHARDS).map(|shard| (hour, bucket.clone(), shard)));
         if bucket == due_bucket(now) {
             break;
         }
         hour += chrono::Duration::hours(1);
     }
+    // The probes side by side (in order, so the oldest bucket holding carts is found first): 16 one-item
+    // Queries in turn were most of a fan-out's time, and a watermark hours behind means hundreds of them.
+    let mut results = futures::stream::iter(probes)
+        .map(|(hour, bucket, shard)| async move {
+            let probe = db.due_in_shard(&bucket, shard, None, now, 1).await;
+            (hour, bucket, shard, probe)
+        })
+        .buffered(CONCURRENT_PROBES);
+    let mut shards = Vec::new();
+    let mut oldest_due = None;
+    while let Some((hour, bucket, shard, probe)) = results.next().await {
+        report.queries += 1;
+        if !probe?.carts.is_empty() {
+            oldest_due.get_or_insert(hour);
+            shards.push(SweepShard {
+                bucket,
+                shard,
+                until: now,
+                after: None,
+            });
+        }
+    }
+    drop(results);
     deps.shards.send_all(&shards).await?;
     report.shards_enqueued = shards.len();
     // A bucket with due carts left (not yet worked, or a cart that could not be taken) is read again.
