@@ -248,7 +248,7 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
     let malformed = listing.malformed;
     let customers = listing.page.items;
     // Every read and write of the page's contacts comes after its share of the bulk-import budget.
-    let held = crate::pace::hold_page(db, customers.len(), deps.bulk_import_contacts_per_second).await?;
+    let (budget, held) = crate::pace::hold_page(db, customers.len(), deps.bulk_import_contacts_per_second).await?;
     let emails: Vec<String> = customers.iter().filter_map(|c| normalize_email(&c.email)).collect();
     let subscribers = db.subscribers_by_email(store_hash, &emails).await?;
 
@@ -283,39 +283,49 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
         by_phone.insert(phone, (contact, events));
     }
 
-    let phones: Vec<_> = by_phone.keys().cloned().collect();
-    let existing: BTreeMap<_, _> = db
-        .get_contacts(store_hash, &phones)
-        .await?
-        .into_iter()
-        .map(|c| (c.phone.clone(), c))
-        .collect();
-    let mut contacts = Vec::with_capacity(by_phone.len());
-    let mut events = Vec::with_capacity(by_phone.len());
-    for (phone, (incoming, phone_events)) in by_phone {
-        match merge_customer_contact(existing.get(&phone), incoming, read_at) {
-            Some(contact) => {
-                contacts.push(contact);
-                events.extend(phone_events);
+    // The writes in slices spread over the page's share of the budget, each slice read, merged and written
+    // in turn (a redelivery redoes the page: every write is a merge or keyed by its event).
+    let mut pending = by_phone.into_iter().peekable();
+    let (mut written, mut imported, mut appended) = (0, 0, 0);
+    while pending.peek().is_some() {
+        let slice: Vec<_> = pending.by_ref().take(crate::pace::SLICE_CONTACTS).collect();
+        crate::pace::wait_for_slice(budget.as_ref(), written).await;
+        written += slice.len();
+        let phones: Vec<_> = slice.iter().map(|(phone, _)| phone.clone()).collect();
+        let existing: BTreeMap<_, _> = db
+            .get_contacts(store_hash, &phones)
+            .await?
+            .into_iter()
+            .map(|c| (c.phone.clone(), c))
+            .collect();
+        let mut contacts = Vec::with_capacity(slice.len());
+        let mut events = Vec::with_capacity(slice.len());
+        for (phone, (incoming, phone_events)) in slice {
+            match merge_customer_contact(existing.get(&phone), incoming, read_at) {
+                Some(contact) => {
+                    contacts.push(contact);
+                    events.extend(phone_events);
+                }
+                None => tracing::info!(phone = %phone, "customer erased meanwhile; not imported"),
             }
-            None => tracing::info!(phone = %phone, "customer erased meanwhile; not imported"),
         }
+        db.put_contacts(&contacts).await?;
+        shared::failpoint!(
+            "sync.page.after_contacts",
+            store_hash.as_str(),
+            Err(shared::db::DbError::Request("failpoint".into()).into())
+        );
+        let erased = crate::erasures::erase_deleted(deps, store_hash, &contacts, deps.clock.now()).await?;
+        events.retain(|e| !erased.contains(&e.phone));
+        appended += db.import_consents(&events).await?;
+        shared::failpoint!(
+            "sync.page.after_consents",
+            store_hash.as_str(),
+            Err(shared::db::DbError::Request("failpoint".into()).into())
+        );
+        imported += contacts.len() - erased.len();
     }
-    db.put_contacts(&contacts).await?;
-    shared::failpoint!(
-        "sync.page.after_contacts",
-        store_hash.as_str(),
-        Err(shared::db::DbError::Request("failpoint".into()).into())
-    );
-    let erased = crate::erasures::erase_deleted(deps, store_hash, &contacts, deps.clock.now()).await?;
-    events.retain(|e| !erased.contains(&e.phone));
-    let appended = db.import_consents(&events).await?;
-    shared::failpoint!(
-        "sync.page.after_consents",
-        store_hash.as_str(),
-        Err(shared::db::DbError::Request("failpoint".into()).into())
-    );
-    counts.imported = (contacts.len() - erased.len()) as u64;
+    counts.imported = imported as u64;
     db.record_skipped_customers(store_hash, job_id, &malformed).await?;
     let counted = db
         .record_sync_page_done(store_hash, job_id, page, counts, next.is_none())

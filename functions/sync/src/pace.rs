@@ -2,8 +2,10 @@
 //! one, so a store importing 100,000 customers leaves the table's throughput (on-demand tables have
 //! per-partition and account limits) to the other stores' live events and opt-outs. Each page reserves the
 //! time its contacts take of the budget on one item in the table (shared by every concurrent invocation)
-//! and holds its writes until its reservation starts. Like the send rate (`send::pace`) it is physical
-//! throughput, so it is measured on the wall clock, not the business clock.
+//! and holds its writes until its reservation starts, then spreads them over it in slices of
+//! [`SLICE_CONTACTS`] (a page's writes in one burst would hold up every live request that arrives meanwhile).
+//! Like the send rate (`send::pace`) it is physical throughput, so it is measured on the wall clock, not the
+//! business clock.
 
 use crate::SyncError;
 use shared::db::Db;
@@ -16,6 +18,9 @@ pub const MAX_HOLD: Duration = Duration::from_secs(30);
 
 /// Compare-and-set attempts on the budget before the page goes back to the queue.
 const ATTEMPTS: usize = 10;
+
+/// Contacts a page writes at once within its reservation: one `BatchWriteItem`.
+pub const SLICE_CONTACTS: usize = 25;
 
 /// Where a page sits on the budget (epoch milliseconds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,22 +44,61 @@ pub fn reserve(free_at_ms: Option<i64>, now_ms: i64, contacts: usize, per_second
     }
 }
 
-/// Holds a page of `contacts` until the budget allows its writes, and returns how long it was held (no
-/// budget: not at all).
-pub async fn hold_page(db: &Db, contacts: usize, per_second: Option<NonZeroU32>) -> Result<Duration, SyncError> {
+impl Reservation {
+    /// When the slice that follows the page's first `contacts_before` contacts may be written: the
+    /// reservation's start plus their share of the budget.
+    pub fn slice_start_ms(&self, contacts_before: usize, per_second: NonZeroU32) -> i64 {
+        let offset_ms = (contacts_before as u64 * 1_000) / u64::from(per_second.get());
+        (self.start_ms + offset_ms as i64).min(self.free_at_ms)
+    }
+}
+
+/// A page's place on the budget, once reserved (no budget: writes go at once).
+#[derive(Debug, Clone, Copy)]
+pub struct PageBudget {
+    reservation: Reservation,
+    per_second: NonZeroU32,
+}
+
+/// Reserves the budget for a page of `contacts`, then holds it until its reservation starts (no budget: not
+/// at all); returns the reservation, for [`wait_for_slice`], and how long the page was held.
+pub async fn hold_page(
+    db: &Db,
+    contacts: usize,
+    per_second: Option<NonZeroU32>,
+) -> Result<(Option<PageBudget>, Duration), SyncError> {
     let Some(per_second) = per_second.filter(|_| contacts > 0) else {
-        return Ok(Duration::ZERO);
+        return Ok((None, Duration::ZERO));
     };
     for _ in 0..ATTEMPTS {
         let seen = db.bulk_import_free_at().await?;
         let reservation = reserve(seen, now_ms(), contacts, per_second);
         if db.move_bulk_import_free_at(seen, reservation.free_at_ms).await? {
-            let hold = Duration::from_millis(u64::try_from(reservation.start_ms - now_ms()).unwrap_or(0));
+            let hold = until(reservation.start_ms);
             tokio::time::sleep(hold).await;
-            return Ok(hold);
+            return Ok((
+                Some(PageBudget {
+                    reservation,
+                    per_second,
+                }),
+                hold,
+            ));
         }
     }
     Err(SyncError::Busy("the bulk-import budget is contended"))
+}
+
+/// Waits until the page's slice after its first `contacts_before` contacts may be written.
+pub async fn wait_for_slice(budget: Option<&PageBudget>, contacts_before: usize) {
+    if let Some(budget) = budget {
+        let start = budget.reservation.slice_start_ms(contacts_before, budget.per_second);
+        tokio::time::sleep(until(start)).await;
+    }
+}
+
+/// From now until `at_ms` (zero if it has passed).
+fn until(at_ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(at_ms - now_ms()).unwrap_or(0))
 }
 
 fn now_ms() -> i64 {
@@ -109,6 +153,19 @@ mod tests {
                 free_at_ms: NOW + 1_500
             }
         );
+    }
+
+    #[test]
+    fn a_pages_slices_are_spread_over_its_reservation() {
+        // 175 contacts at 20 a second: 8.75 s, a slice of 25 every 1.25 s, none after the reservation ends.
+        let r = reserve(Some(NOW + 2_000), NOW, 175, budget(20));
+        let starts: Vec<i64> = (0..175)
+            .step_by(SLICE_CONTACTS)
+            .map(|before| r.slice_start_ms(before, budget(20)) - NOW)
+            .collect();
+        assert_eq!(starts, [2_000, 3_250, 4_500, 5_750, 7_000, 8_250, 9_500]);
+        assert_eq!(r.free_at_ms - NOW, 10_750);
+        assert_eq!(r.slice_start_ms(1_000, budget(20)), r.free_at_ms);
     }
 
     #[test]
