@@ -6,6 +6,10 @@
 //! response) and peak resident memory (`VmHWM` when the response arrives).
 //!
 //! Options: `-- --runs N` (default 15). Runs go round-robin over the binaries so machine noise falls on all.
+//! `-- --memory 128,256` runs the set again for each memory size with the CPU share Lambda gives it (one vCPU
+//! at 1,769 MB, in proportion below): each process in a CPU cgroup (v1 `cpu.cfs_quota_us`, 100 ms period) of
+//! that share. Needs root. The process joins the cgroup through `sh` before its `exec`, which adds about a
+//! millisecond to every init in that mode, the yardstick's too.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -141,7 +145,53 @@ fn summarize(outcome: &Outcome) -> String {
     }
 }
 
-async fn run_once(binary: &Path, name: &str, event: Bytes, env: &[(String, String)]) -> Sample {
+/// Lambda's CPU: one vCPU at 1,769 MB, in proportion below.
+const MB_PER_VCPU: u64 = 1_769;
+
+/// A CPU cgroup (v1) capped at the share Lambda gives `memory_mb`; removed on drop.
+struct CpuCap {
+    dir: PathBuf,
+    memory_mb: u64,
+}
+
+impl CpuCap {
+    fn new(memory_mb: u64) -> Self {
+        let dir = PathBuf::from(format!(
+            "/sys/fs/cgroup/cpu/coldstart-{memory_mb}mb-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| {
+            panic!(
+                "cannot create the CPU cgroup {} (root and cgroup v1's cpu controller are needed): {e}",
+                dir.display()
+            )
+        });
+        let period_us = 100_000;
+        std::fs::write(dir.join("cpu.cfs_period_us"), period_us.to_string()).expect("period set");
+        std::fs::write(
+            dir.join("cpu.cfs_quota_us"),
+            (period_us * memory_mb / MB_PER_VCPU).to_string(),
+        )
+        .expect("quota set");
+        Self { dir, memory_mb }
+    }
+
+    fn memory_mb(&self) -> u64 {
+        self.memory_mb
+    }
+
+    fn procs(&self) -> PathBuf {
+        self.dir.join("cgroup.procs")
+    }
+}
+
+impl Drop for CpuCap {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+async fn run_once(binary: &Path, name: &str, event: Bytes, env: &[(String, String)], cap: Option<&CpuCap>) -> Sample {
     let (done, finished) = oneshot::channel();
     let stub = Arc::new(Stub {
         event,
@@ -155,13 +205,28 @@ async fn run_once(binary: &Path, name: &str, event: Bytes, env: &[(String, Strin
     let server = tokio::spawn(axum::serve(listener, stub_router(stub.clone())).into_future());
 
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
+    let mut command = match cap {
+        // The shell moves itself into the cgroup ("0": the writer), then becomes the binary.
+        Some(cap) => {
+            let mut command = tokio::process::Command::new("/bin/sh");
+            command
+                .args(["-c", "echo 0 > \"$1\" && exec \"$2\"", "sh"])
+                .arg(cap.procs())
+                .arg(binary);
+            command
+        }
+        None => tokio::process::Command::new(binary),
+    };
+    let mut child = command
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", name)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env(
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            cap.map_or(256, |c| c.memory_mb()).to_string(),
+        )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -212,6 +277,16 @@ async fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
+    let memory_sizes: Vec<u64> = args
+        .iter()
+        .position(|a| a == "--memory")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| {
+            list.split(',')
+                .map(|mb| mb.trim().parse().expect("--memory takes sizes in MB, e.g. 128,256"))
+                .collect()
+        })
+        .unwrap_or_default();
 
     // moto with the template's resources, the simulator and the sandbox, configured as `cargo xtask dev`
     // configures the function processes.
@@ -277,20 +352,37 @@ async fn main() {
         })
         .collect();
 
-    let mut samples: Vec<Vec<Sample>> = subjects.iter().map(|_| Vec::new()).collect();
-    for _ in 0..runs {
-        for (i, (name, binary, event)) in subjects.iter().enumerate() {
-            samples[i].push(run_once(binary, name, event.clone(), &env).await);
+    // Uncapped first (the machine's CPU), then each memory size's share of it.
+    let caps: Vec<Option<CpuCap>> = std::iter::once(None)
+        .chain(memory_sizes.iter().map(|&mb| Some(CpuCap::new(mb))))
+        .collect();
+    for cap in &caps {
+        let mut samples: Vec<Vec<Sample>> = subjects.iter().map(|_| Vec::new()).collect();
+        for _ in 0..runs {
+            for (i, (name, binary, event)) in subjects.iter().enumerate() {
+                samples[i].push(run_once(binary, name, event.clone(), &env, cap.as_ref()).await);
+            }
         }
+        print_table(runs, cap.as_ref(), &subjects, &samples);
     }
+}
 
-    println!("cold start: {runs} runs each, release builds, local runtime API stub + moto (memory setting 128 MB)");
+fn print_table(runs: usize, cap: Option<&CpuCap>, subjects: &[(&str, PathBuf, Bytes)], samples: &[Vec<Sample>]) {
+    let cpu = match cap {
+        None => "the machine's CPU, uncapped".to_owned(),
+        Some(cap) => format!(
+            "CPU capped at {} MB's share, {:.1}% of one vCPU",
+            cap.memory_mb(),
+            100.0 * cap.memory_mb() as f64 / MB_PER_VCPU as f64
+        ),
+    };
+    println!("\ncold start: {runs} runs each, release builds, local runtime API stub + moto; {cpu}");
     println!(
         "{:<20} | {:>8} {:>8} {:>9} | {:>9} {:>9} | {:>8} {:>8} | first response",
         "binary", "init p50", "init p90", "x bare", "first p50", "first p90", "RSS p50", "RSS p90"
     );
     let bare_p50 = percentile(&samples[0].iter().map(|s| s.init_ms).collect::<Vec<_>>(), 0.5);
-    for ((name, _, _), samples) in subjects.iter().zip(&samples) {
+    for ((name, _, _), samples) in subjects.iter().zip(samples) {
         let init: Vec<f64> = samples.iter().map(|s| s.init_ms).collect();
         let first: Vec<f64> = samples.iter().map(|s| s.first_ms).collect();
         let rss: Vec<f64> = samples.iter().map(|s| s.peak_kb as f64 / 1024.0).collect();
