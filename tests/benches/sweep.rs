@@ -18,7 +18,8 @@
 //!    its pace.
 //!
 //! `cargo xtask bench sweep` (bench build, against a fresh moto server; add `-- --quick` for the small sizes,
-//! `-- --volume` for the second and third parts only, `-- --send` for the third only).
+//! `-- --volume` for the second and third parts only, `-- --send` for the third only; `SWEEP_VOLUMES=100000`
+//! chooses the second part's rows).
 //! Against moto the absolute times are moto's (one Python process); calls and items are what DynamoDB would see.
 
 use chrono::{DateTime, Duration, Timelike, Utc};
@@ -462,10 +463,17 @@ fn main() {
         (false, true) => &[0, 10_000],
         (false, false) => &[0, 10_000, 100_000],
     };
-    let volumes: &[usize] = match (send_only, quick) {
-        (true, _) => &[],
-        (false, true) => &[10_000],
-        (false, false) => &[10_000, 100_000],
+    // `SWEEP_VOLUMES=100000`: only these rows of the volume table.
+    let chosen_volumes: Option<Vec<usize>> = std::env::var("SWEEP_VOLUMES").ok().map(|list| {
+        list.split(',')
+            .map(|n| n.trim().parse().expect("SWEEP_VOLUMES takes numbers of due carts, e.g. 100000"))
+            .collect()
+    });
+    let volumes: &[usize] = match (send_only, quick, &chosen_volumes) {
+        (true, _, _) => &[],
+        (false, _, Some(chosen)) => chosen,
+        (false, true, None) => &[10_000],
+        (false, false, None) => &[10_000, 100_000],
     };
     let burst = std::env::var("SEND_BURST")
         .ok()
