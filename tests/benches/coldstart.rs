@@ -191,10 +191,24 @@ impl Drop for CpuCap {
     }
 }
 
-async fn run_once(binary: &Path, name: &str, event: Bytes, env: &[(String, String)], cap: Option<&CpuCap>) -> Sample {
+/// One binary, its sample event and the environment its function gets.
+struct Subject {
+    name: &'static str,
+    binary: PathBuf,
+    event: Bytes,
+    env: Vec<(String, String)>,
+}
+
+async fn run_once(subject: &Subject, cap: Option<&CpuCap>) -> Sample {
+    let Subject {
+        name,
+        binary,
+        event,
+        env,
+    } = subject;
     let (done, finished) = oneshot::channel();
     let stub = Arc::new(Stub {
-        event,
+        event: event.clone(),
         first_next: Mutex::new(None),
         done: Mutex::new(Some(done)),
     });
@@ -330,11 +344,24 @@ async fn main() {
     )
     .await
     .expect("app secret created");
-    env.push((shared::app_secret::APP_SECRET_ID.to_owned(), secret));
+    // Only the functions the template gives the secret read it at start-up (`sweep` does not).
+    let secret_readers: Vec<String> = app
+        .aws
+        .template
+        .functions()
+        .expect("template functions")
+        .into_iter()
+        .filter(|f| {
+            f.environment
+                .iter()
+                .any(|(name, _)| name == shared::app_secret::APP_SECRET_ID)
+        })
+        .map(|f| f.crate_name().to_owned())
+        .collect();
 
     let release = release_dir();
     let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
-    let subjects: Vec<(&str, PathBuf, Bytes)> = SUBJECTS
+    let subjects: Vec<Subject> = SUBJECTS
         .iter()
         .map(|(name, event)| {
             let binary = if name.starts_with("bare") {
@@ -348,7 +375,16 @@ async fn main() {
                 binary.display()
             );
             let event = std::fs::read(events.join(event)).expect("sample event");
-            (*name, binary, Bytes::from(event))
+            let mut env = env.clone();
+            if secret_readers.iter().any(|reader| reader == name) {
+                env.push((shared::app_secret::APP_SECRET_ID.to_owned(), secret.clone()));
+            }
+            Subject {
+                name,
+                binary,
+                event: Bytes::from(event),
+                env,
+            }
         })
         .collect();
 
@@ -359,15 +395,15 @@ async fn main() {
     for cap in &caps {
         let mut samples: Vec<Vec<Sample>> = subjects.iter().map(|_| Vec::new()).collect();
         for _ in 0..runs {
-            for (i, (name, binary, event)) in subjects.iter().enumerate() {
-                samples[i].push(run_once(binary, name, event.clone(), &env, cap.as_ref()).await);
+            for (i, subject) in subjects.iter().enumerate() {
+                samples[i].push(run_once(subject, cap.as_ref()).await);
             }
         }
         print_table(runs, cap.as_ref(), &subjects, &samples);
     }
 }
 
-fn print_table(runs: usize, cap: Option<&CpuCap>, subjects: &[(&str, PathBuf, Bytes)], samples: &[Vec<Sample>]) {
+fn print_table(runs: usize, cap: Option<&CpuCap>, subjects: &[Subject], samples: &[Vec<Sample>]) {
     let cpu = match cap {
         None => "the machine's CPU, uncapped".to_owned(),
         Some(cap) => format!(
@@ -382,7 +418,7 @@ fn print_table(runs: usize, cap: Option<&CpuCap>, subjects: &[(&str, PathBuf, By
         "binary", "init p50", "init p90", "x bare", "first p50", "first p90", "RSS p50", "RSS p90"
     );
     let bare_p50 = percentile(&samples[0].iter().map(|s| s.init_ms).collect::<Vec<_>>(), 0.5);
-    for ((name, _, _), samples) in subjects.iter().zip(samples) {
+    for (Subject { name, .. }, samples) in subjects.iter().zip(samples) {
         let init: Vec<f64> = samples.iter().map(|s| s.init_ms).collect();
         let first: Vec<f64> = samples.iter().map(|s| s.first_ms).collect();
         let rss: Vec<f64> = samples.iter().map(|s| s.peak_kb as f64 / 1024.0).collect();

@@ -372,12 +372,14 @@ async fn uninstall_deletes_the_token_at_once_and_purges_all_but_the_proof_after_
 
     // Day 29: nothing is purged yet.
     app.clock.advance(Duration::days(19));
+    app.sweep_schedule_kept_up().await;
     let report = app.run_sweep().await;
     assert_eq!(report["stores_purged"], 0, "{report}");
     assert!(app.db().get_contact(&gone.store_hash, &number).await.unwrap().is_some());
 
     // Day 31: the uninstalled store is purged; the re-installed one keeps everything.
     app.clock.advance(Duration::days(2));
+    app.sweep_schedule_kept_up().await;
     let report = app.run_sweep().await;
     assert_eq!(report["stores_purged"], 1, "{report}");
     assert!(app.db().get_store(&gone.store_hash).await.unwrap().is_none());
