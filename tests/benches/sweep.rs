@@ -466,7 +466,11 @@ fn main() {
     // `SWEEP_VOLUMES=100000`: only these rows of the volume table.
     let chosen_volumes: Option<Vec<usize>> = std::env::var("SWEEP_VOLUMES").ok().map(|list| {
         list.split(',')
-            .map(|n| n.trim().parse().expect("SWEEP_VOLUMES takes numbers of due carts, e.g. 100000"))
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("SWEEP_VOLUMES takes numbers of due carts, e.g. 100000")
+            })
             .collect()
     });
     let volumes: &[usize] = match (send_only, quick, &chosen_volumes) {
