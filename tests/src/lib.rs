@@ -376,7 +376,16 @@ mod app {
             };
             let sms_webhook_token = Secret::random();
             let sms_client = || SmsClient::new(&sms_config, reqwest::Client::new(), dyn_clock.clone());
-            let bigcommerce_client = || BigCommerce::new(&bigcommerce_config).expect("client builds");
+            // The deployed policy's attempts, with its backoff after a 5xx or a dropped connection a tenth as
+            // long (25 ms, doubling up to 2 s): the suites inject hundreds of them. 429s still wait for the
+            // simulator's window to reset, as deployed.
+            let retry_policy = shared::bigcommerce::RetryPolicy {
+                base_backoff: std::time::Duration::from_millis(25),
+                max_backoff: std::time::Duration::from_secs(2),
+                ..shared::bigcommerce::RetryPolicy::default()
+            };
+            let bigcommerce_client =
+                || BigCommerce::with_policy(&bigcommerce_config, retry_policy.clone()).expect("client builds");
             // Only the functions that call BigCommerce hold the key that opens stored access tokens, as in AWS.
             let token_key = aws.token_key();
             let store_caller = || bigcommerce_client().with_token_key(token_key.clone());
