@@ -36,6 +36,7 @@ pub mod contacts {
 }
 pub mod db;
 pub mod failpoint;
+pub mod infra;
 pub mod logging;
 pub use domain::messages;
 pub use domain::model;

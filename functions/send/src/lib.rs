@@ -21,13 +21,13 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use lambda_runtime::{Error, LambdaEvent};
 use shared::aws::Aws;
-use shared::bigcommerce::{BigCommerce, BigCommerceError};
-use shared::bus::{Bus, BusError};
+use shared::bigcommerce::BigCommerce;
+use shared::bus::Bus;
 use shared::config::AppUrl;
-use shared::db::{Db, DbError};
+use shared::db::Db;
+use shared::infra::InfraError;
 use shared::messages::SendJob;
 use shared::ports::{ConsentRecorder, EventPublisher, ReminderStore, Shop, Texter};
-use shared::queue::QueueError;
 use shared::sms::SmsClient;
 use shared::{Secret, StoreHash};
 use std::time::{Duration, Instant, SystemTime};
@@ -94,13 +94,7 @@ impl SendPorts for Deps {
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    BigCommerce(#[from] BigCommerceError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
+    Infra(#[from] InfraError),
     #[error(transparent)]
     ConsentChange(#[from] shared::consent_changes::ChangeError),
     /// The provider answered with a temporary error: nothing went out; the job is retried.
@@ -121,14 +115,15 @@ pub enum SendError {
 impl SendError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Db(e) => e.is_retryable(),
-            Self::BigCommerce(e) => e.is_retryable(),
+            Self::Infra(e) => e.is_retryable(),
             Self::ConsentChange(e) => e.is_retryable(),
-            Self::Bus(_) | Self::Queue(_) | Self::ProviderUnavailable(_) | Self::Busy(_) | Self::RateUsedUp => true,
+            Self::ProviderUnavailable(_) | Self::Busy(_) | Self::RateUsedUp => true,
             Self::Permanent(_) => false,
         }
     }
 }
+
+shared::from_infra_errors!(SendError);
 
 /// The function's timeout in template.yaml, for invocations that carry no deadline (local tooling).
 const FUNCTION_TIMEOUT: Duration = Duration::from_secs(30);

@@ -25,8 +25,9 @@ use lambda_runtime::{Error, LambdaEvent};
 use shared::config::{AwsResources, Env};
 use shared::db::keys::{DUE_SHARDS, due_bucket, is_due_bucket};
 use shared::db::{DUE_QUERY_PAGE, DbError, DueCart};
+use shared::infra::InfraError;
 use shared::messages::{SendJob, SweepShard};
-use shared::queue::{Queue, QueueError};
+use shared::queue::Queue;
 use shared::recovery::SWEEP_LEASE;
 use shared::{Clock, aws::Aws};
 use std::sync::Arc;
@@ -95,11 +96,9 @@ pub struct SweepReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
+    /// A read or take failed, or taken carts were not enqueued (they are due again when their lease ends).
     #[error(transparent)]
-    Db(#[from] DbError),
-    /// The taken carts were not enqueued; they are due again when their lease ends.
-    #[error(transparent)]
-    Queue(#[from] QueueError),
+    Infra(#[from] InfraError),
     /// A shard message no fan-out makes; retrying cannot help.
     #[error("invalid sweep shard message: {0}")]
     Invalid(String),
@@ -108,12 +107,13 @@ pub enum SweepError {
 impl SweepError {
     fn is_retryable(&self) -> bool {
         match self {
-            Self::Db(error) => error.is_retryable(),
-            Self::Queue(_) => true,
+            Self::Infra(error) => error.is_retryable(),
             Self::Invalid(_) => false,
         }
     }
 }
+
+shared::from_infra_errors!(SweepError);
 
 impl SweepReport {
     /// Adds a worker's figures to these (what tests and the bench total over all workers).

@@ -15,11 +15,8 @@ pub mod write_back;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent};
-use shared::bigcommerce::BigCommerceError;
-use shared::bus::BusError;
-use shared::db::DbError;
+use shared::infra::InfraError;
 use shared::messages::SyncMessage;
-use shared::queue::QueueError;
 use tracing::Instrument;
 
 /// The clients this function uses, built once in `main.rs`.
@@ -29,13 +26,7 @@ pub type Deps = shared::clients::Clients;
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    BigCommerce(#[from] BigCommerceError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
+    Infra(#[from] InfraError),
     /// Another invocation is doing this work now: try again later.
     #[error("{0}")]
     Busy(&'static str),
@@ -47,13 +38,14 @@ pub enum SyncError {
 impl SyncError {
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Db(e) => e.is_retryable(),
-            Self::BigCommerce(e) => e.is_retryable(),
-            Self::Queue(_) | Self::Bus(_) | Self::Busy(_) => true,
+            Self::Infra(e) => e.is_retryable(),
+            Self::Busy(_) => true,
             Self::Permanent(_) => false,
         }
     }
 }
+
+shared::from_infra_errors!(SyncError);
 
 /// Processes each message on its own; only retryable failures go back to the queue (partial batch response),
 /// so one bad message never re-runs the good ones.
