@@ -14,33 +14,13 @@
 //! loses nothing once the request is retried.
 
 use crate::aws::Aws;
-use crate::bus::BusError;
 use crate::consent::{ConsentEvent, ConsentState, Purpose};
-use crate::db::{Appended, DbError, PhoneSnapshot};
+use crate::db::{Appended, PhoneSnapshot};
+use crate::infra::InfraError;
 use crate::messages::{ConsentChanged, DomainEvent, SyncMessage};
-use crate::queue::QueueError;
 use crate::replies::is_withdrawal;
 use crate::write_back::{ConsentMirror, status_code};
 use chrono::{DateTime, Utc};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ChangeError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    #[error(transparent)]
-    Bus(#[from] BusError),
-}
-
-impl ChangeError {
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Db(e) => e.is_retryable(),
-            Self::Queue(_) | Self::Bus(_) => true,
-        }
-    }
-}
 
 /// What [`record`] did.
 #[derive(Debug, Clone)]
@@ -58,7 +38,7 @@ pub struct Recorded {
 }
 
 /// Records `event` and its consequences (see the module docs).
-pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Result<Recorded, ChangeError> {
+pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Result<Recorded, InfraError> {
     let appended = aws.db.append_consent(event).await?;
     let store = &event.store_hash;
     crate::failpoint!("consent.after_append", store.as_str(), Err(interrupted()));
@@ -95,7 +75,7 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
                 })
                 .await?;
         }
-        Ok::<_, ChangeError>(())
+        Ok::<_, InfraError>(())
     };
     let state = ConsentState::fold(&snapshot.ledger, Purpose::Marketing).status();
     let event_changed = DomainEvent::ConsentChanged(ConsentChanged {
@@ -110,7 +90,7 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
         if changed {
             aws.bus.publish(&event_changed).await?;
         }
-        Ok::<_, ChangeError>(())
+        Ok::<_, InfraError>(())
     };
     tokio::try_join!(write_back, publish)?;
     crate::failpoint!("consent.after_write_back", store.as_str(), Err(interrupted()));
@@ -136,8 +116,8 @@ pub async fn record(aws: &Aws, event: &ConsentEvent, now: DateTime<Utc>) -> Resu
 
 /// The retryable failure a failpoint makes [`record`] return.
 #[cfg(feature = "failpoints")]
-fn interrupted() -> ChangeError {
-    ChangeError::Db(DbError::Request("interrupted at a failpoint".into()))
+fn interrupted() -> InfraError {
+    InfraError::Db(crate::db::DbError::Request("interrupted at a failpoint".into()))
 }
 
 /// Whether `event` changed the consent state as merchants see it ([`ConsentMirror`]: status, since when, on

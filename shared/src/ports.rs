@@ -14,8 +14,8 @@ use crate::bigcommerce::{BigCommerce, BigCommerceError, Checkout, CouponCode};
 use crate::bus::{Bus, BusError};
 use crate::config::AppUrl;
 use crate::consent::ConsentEvent;
-use crate::consent_changes::ChangeError;
 use crate::db::{ClaimOutcome, Db, DbError, PhoneSnapshot, SendClaim};
+use crate::infra::InfraError;
 use crate::messages::DomainEvent;
 use crate::model::sender::SenderStatus;
 use crate::model::{Cart, Contact, ReminderDecision, SendRecord, Settings, Store};
@@ -381,11 +381,11 @@ pub trait ConsentRecorder: Sync {
         &self,
         event: &ConsentEvent,
         now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), ChangeError>> + Send;
+    ) -> impl Future<Output = Result<(), InfraError>> + Send;
 }
 
 impl ConsentRecorder for Aws {
-    async fn record_consent_change(&self, event: &ConsentEvent, now: DateTime<Utc>) -> Result<(), ChangeError> {
+    async fn record_consent_change(&self, event: &ConsentEvent, now: DateTime<Utc>) -> Result<(), InfraError> {
         crate::consent_changes::record(self, event, now).await.map(|_| ())
     }
 }

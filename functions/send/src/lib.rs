@@ -95,8 +95,6 @@ impl SendPorts for Deps {
 pub enum SendError {
     #[error(transparent)]
     Infra(#[from] InfraError),
-    #[error(transparent)]
-    ConsentChange(#[from] shared::consent_changes::ChangeError),
     /// The provider answered with a temporary error: nothing went out; the job is retried.
     #[error("the SMS provider is unavailable: {0}")]
     ProviderUnavailable(String),
@@ -116,7 +114,6 @@ impl SendError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Infra(e) => e.is_retryable(),
-            Self::ConsentChange(e) => e.is_retryable(),
             Self::ProviderUnavailable(_) | Self::Busy(_) | Self::RateUsedUp => true,
             Self::Permanent(_) => false,
         }

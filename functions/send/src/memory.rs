@@ -14,8 +14,8 @@ use shared::bigcommerce::{BigCommerceError, Checkout, CouponCode};
 use shared::bus::BusError;
 use shared::config::AppUrl;
 use shared::consent::{ConsentEvent, PastSend, SentKind};
-use shared::consent_changes::ChangeError;
 use shared::db::{ClaimOutcome, DbError, PhoneSnapshot, SendClaim};
+use shared::infra::InfraError;
 use shared::messages::DomainEvent;
 use shared::model::sender::{SenderApproval, SenderStatus, sender_key};
 use shared::model::{Cart, Contact, ReminderDecision, SendRecord, SendStatus, Settings, Store};
@@ -429,7 +429,7 @@ impl EventPublisher for MemoryStore {
 }
 
 impl ConsentRecorder for MemoryStore {
-    async fn record_consent_change(&self, event: &ConsentEvent, _now: DateTime<Utc>) -> Result<(), ChangeError> {
+    async fn record_consent_change(&self, event: &ConsentEvent, _now: DateTime<Utc>) -> Result<(), InfraError> {
         let mut tables = self.tables();
         let ledger = tables
             .ledger

@@ -13,6 +13,7 @@ use lambda_http::{Error, Request, RequestExt};
 use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
 use shared::consent_changes;
 use shared::db::DbError;
+use shared::infra::InfraError;
 use shared::model::OptOutLink;
 use shared::pages::{self, Reader, html};
 use shared::replies::{consent_anchor, opted_out};
@@ -63,7 +64,7 @@ async fn show(deps: &Deps, token: &str) -> Result<Outcome, DbError> {
     })
 }
 
-async fn opt_out(deps: &Deps, request: &Request, token: &str) -> Result<Outcome, OptOutError> {
+async fn opt_out(deps: &Deps, request: &Request, token: &str) -> Result<Outcome, InfraError> {
     let Some((link, brand)) = link(deps, token).await? else {
         return Ok(Outcome::UnknownLink);
     };
@@ -93,14 +94,6 @@ async fn opt_out(deps: &Deps, request: &Request, token: &str) -> Result<Outcome,
     }
     .instrument(span)
     .await
-}
-
-#[derive(Debug, thiserror::Error)]
-enum OptOutError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Change(#[from] consent_changes::ChangeError),
 }
 
 /// The link behind a token and the brand of its store.

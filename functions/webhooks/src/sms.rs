@@ -26,8 +26,8 @@ use crate::Deps;
 use chrono::Duration;
 use lambda_http::{Error, Request, RequestExt};
 use shared::config::{MessageMediaCallbacks, SmsConfig};
-use shared::consent_changes::ChangeError;
-use shared::db::{DbError, DeliveryClaim};
+use shared::db::DeliveryClaim;
+use shared::infra::InfraError;
 use shared::sms::{
     DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, MessageMediaSignature, MessageMediaWebhookKey,
     SignatureProblem, SmsError, TwilioInbound, TwilioStatusCallback, parse_messagemedia_push, verify_twilio_signature,
@@ -67,12 +67,12 @@ pub enum SmsWebhookError {
     #[error("this push is being processed; retry later")]
     InProgress,
     #[error(transparent)]
-    Db(#[from] DbError),
-    #[error(transparent)]
-    Change(#[from] ChangeError),
+    Infra(#[from] InfraError),
     #[error("the automatic answer could not be sent: {0}")]
     Answer(#[from] SmsError),
 }
+
+shared::from_infra_errors!(SmsWebhookError);
 
 impl From<InboundError> for SmsWebhookError {
     fn from(error: InboundError) -> Self {
@@ -94,7 +94,7 @@ impl SmsWebhookError {
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             // The provider retries a 5xx: the push is processed again, idempotently (a refused push once the
             // operator has configured the key).
-            Self::InProgress | Self::Db(_) | Self::Change(_) | Self::Answer(_) | Self::MessageMediaUnverifiable => {
+            Self::InProgress | Self::Infra(_) | Self::Answer(_) | Self::MessageMediaUnverifiable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
