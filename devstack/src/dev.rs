@@ -49,6 +49,8 @@ pub struct DevOptions {
     pub retry_after_seconds: i32,
     pub log_dir: PathBuf,
     pub tools_dir: PathBuf,
+    /// Cargo features for the functions' build (`cargo lambda watch --features`); see [`build_functions`].
+    pub features: Option<String>,
 }
 
 impl Default for DevOptions {
@@ -64,6 +66,7 @@ impl Default for DevOptions {
             retry_after_seconds: 10,
             log_dir: crate::workspace_root().join(".local/dev"),
             tools_dir: crate::tools_dir(),
+            features: None,
         }
     }
 }
@@ -368,6 +371,9 @@ async fn start_watch(options: &DevOptions, env: &[(String, String)], log_file: &
         &env.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>(),
     )?;
     command.arg("--env-file").arg(&env_file);
+    if let Some(features) = &options.features {
+        command.args(["--features", features]);
+    }
     command
         .spawn()
         .map_err(|e| DevError::Start(format!("cannot start cargo lambda watch: {e}")))
@@ -387,13 +393,19 @@ async fn wait_for_port(port: u16, timeout: Duration) -> Result<(), DevError> {
 }
 
 /// Builds every function binary of the template (debug), so the watch server's first invocation of each
-/// does not wait for a compile. Blocking; cargo's own output goes to stderr.
-pub fn build_functions() -> Result<(), DevError> {
+/// does not wait for a compile. Blocking; cargo's own output goes to stderr. `features` must be the same as
+/// [`DevOptions::features`], or the watch server builds again. (The dev stack's test passes
+/// `shared/failpoints`, the test build's set, so that its build only links the binaries: the failpoints stay
+/// inert, nothing in those processes arms one.)
+pub fn build_functions(features: Option<&str>) -> Result<(), DevError> {
     let template = Template::load_default()?;
     let mut command = crate::cargo();
     command
         .current_dir(crate::workspace_root())
         .args(["build", "--quiet", "--bins"]);
+    if let Some(features) = features {
+        command.args(["--features", features]);
+    }
     for function in template.functions()? {
         command.args(["--package", function.crate_name()]);
     }

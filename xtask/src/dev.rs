@@ -52,7 +52,7 @@ pub fn dev(args: &[String]) -> Result<()> {
 
     crate::tools::bootstrap()?;
     println!("Building the functions (cargo lambda watch serves these builds)...");
-    devstack::dev::build_functions()?;
+    devstack::dev::build_functions(options.features.as_deref())?;
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {

@@ -32,7 +32,12 @@ fn free_port() -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn install_setup_webhook_sweep_and_sms_through_cargo_lambda_watch() {
-    tokio::task::spawn_blocking(build_functions).await.unwrap().unwrap();
+    // The test build's features: the functions' libraries are already compiled, only the binaries link.
+    let features = "shared/failpoints";
+    tokio::task::spawn_blocking(move || build_functions(Some(features)))
+        .await
+        .unwrap()
+        .unwrap();
     let watch_port = free_port();
     let stack = DevStack::start(DevOptions {
         port: 0,
@@ -41,6 +46,7 @@ async fn install_setup_webhook_sweep_and_sms_through_cargo_lambda_watch() {
         virtual_start: Some(next_sydney_midday(Utc::now())),
         retry_after_seconds: 1,
         log_dir: std::env::temp_dir().join(integration_tests::unique_prefix()),
+        features: Some(features.to_owned()),
         ..DevOptions::default()
     })
     .await
