@@ -84,19 +84,33 @@ fn test(extra: &[String]) -> Result<()> {
     step("Validating template.yaml (SAM transform + cfn-lint)");
     validate_template(&tools)?;
 
-    step("Starting the AWS emulator (moto)");
+    step("Building the tests");
+    run(cargo().args(["test", "--workspace", "--no-run"]))?;
+
+    // The fault run starts first, on its own moto server, and runs beside the main suite: it mostly waits (on
+    // timeouts and the SDK's backoff) while the main suite mostly computes, so together they take little
+    // longer than the main suite alone. Its output goes to a file, shown when it ends.
+    step("Starting two AWS emulators (moto): one for the suites, one for the fault run");
     let runtime = tokio::runtime::Runtime::new()?;
-    let moto = runtime.block_on(devstack::moto::Moto::start(&tools.dir))?;
-    println!("moto server at {}", moto.url());
+    let (moto, fault_moto) = runtime.block_on(async {
+        tokio::try_join!(
+            devstack::moto::Moto::start(&tools.dir),
+            devstack::moto::Moto::start(&tools.dir)
+        )
+    })?;
+    println!("moto servers at {} and {}", moto.url(), fault_moto.url());
+    let fault_log = tools::workspace_root().join(".local/fault-run.log");
+    let fault_run = FaultRun::start(fault_moto.url(), &fault_log)?;
 
     step("Running unit and integration tests");
-    let result = run(cargo()
+    let suites = run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
-        .env("MOTO_URL", moto.url()))
-    .and_then(|()| fault_run(moto.url()));
-    drop(moto);
-    result
+        .env("MOTO_URL", moto.url()));
+    step(&format!("{} (output: {})", fault_run.title, fault_log.display()));
+    let faults = fault_run.wait(&fault_log);
+    drop((moto, fault_moto));
+    suites.and(faults)
 }
 
 /// The share of the app's AWS calls the fault run fails.
@@ -104,34 +118,67 @@ const FAULT_RATE: &str = "0.1";
 
 /// The recovery, replies and sync suites again with the app's AWS calls through the fault proxy
 /// (devstack/src/fault_proxy.rs): timeouts, throttles, 500s and lost answers on a tenth of them.
-fn fault_run(moto_url: &str) -> Result<()> {
-    let seed = std::env::var("FAULT_SEED").unwrap_or_else(|_| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or_default()
-            .to_string()
-    });
-    step(&format!(
-        "Recovery, replies and sync with {FAULT_RATE} of AWS calls failing (FAULT_SEED={seed} repeats the draw)"
-    ));
-    // More tests at once than cores: the run mostly waits (on timeouts and the SDK's backoff). Every
-    // package's tests, as above, so that cargo resolves the same features (every package's dev-dependencies);
-    // `--tests` leaves out the doc tests, which rustdoc would compile again; the filters select the suites
-    // (and the domain's pure `recovery::` and `replies::` unit tests, which take milliseconds). Nothing is
-    // compiled again here (`devstack::cargo` keeps nested builds from changing ring's build inputs).
-    run(cargo()
-        .args(["test", "--workspace", "--tests", "--"])
-        .args([
-            "recovery::",
-            "replies::",
-            "replies_second_pass::",
-            "sync::",
-            "--test-threads=6",
-        ])
-        .env("MOTO_URL", moto_url)
-        .env("FAULT_RATE", FAULT_RATE)
-        .env("FAULT_SEED", &seed))
+struct FaultRun {
+    title: String,
+    child: std::process::Child,
+    shown: String,
+}
+
+impl FaultRun {
+    fn start(moto_url: &str, log: &std::path::Path) -> Result<Self> {
+        let seed = std::env::var("FAULT_SEED").unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default()
+                .to_string()
+        });
+        let title = format!(
+            "Recovery, replies and sync with {FAULT_RATE} of AWS calls failing (FAULT_SEED={seed} repeats the draw)"
+        );
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let output = std::fs::File::create(log)?;
+        // More tests at once than cores: the run mostly waits. Every package's tests, as the build above, so
+        // that cargo resolves the same features and compiles nothing; `--tests` leaves out the doc tests, which
+        // rustdoc would compile again; the filters select the suites (and the domain's pure `recovery::` and
+        // `replies::` unit tests, which take milliseconds).
+        let mut command = cargo();
+        command
+            .args(["test", "--workspace", "--tests", "--"])
+            .args([
+                "recovery::",
+                "replies::",
+                "replies_second_pass::",
+                "sync::",
+                "--test-threads=6",
+            ])
+            .env("MOTO_URL", moto_url)
+            .env("FAULT_RATE", FAULT_RATE)
+            .env("FAULT_SEED", &seed)
+            .current_dir(tools::workspace_root())
+            .stdout(output.try_clone()?)
+            .stderr(output);
+        let shown = format!("{command:?}");
+        let child = command.spawn().with_context(|| format!("cannot start {shown}"))?;
+        Ok(Self { title, child, shown })
+    }
+
+    /// Waits for the run; prints its test results (all of its output if it failed).
+    fn wait(mut self, log: &std::path::Path) -> Result<()> {
+        let status = self.child.wait()?;
+        let output = std::fs::read_to_string(log).unwrap_or_default();
+        if status.success() {
+            for line in output.lines().filter(|line| line.starts_with("test result:")) {
+                println!("{line}");
+            }
+            Ok(())
+        } else {
+            println!("{output}");
+            bail!("{} failed ({status})", self.shown)
+        }
+    }
 }
 
 /// The demo story (tests/src/demo.rs) on its own moto server, simulator and sandbox, all stopped when it ends.
