@@ -12,24 +12,35 @@
 //! [`Deps::carts_per_worker`] carts it hands the rest of its shard to a new message (a cursor), so every
 //! invocation is bounded and the shards run in parallel.
 //!
+//! Both roles depend on narrow traits ([`shared::ports::sweep`]) bundled in [`SweepPorts`], not on the clients:
+//! the function's [`Deps`] implement it, and so do the in-memory adapters of the unit tests (`memory.rs`).
+//!
 //! Nothing is lost and no cart is taken twice: the lease is the proof. A redelivered or duplicated shard
 //! message finds the carts it took already moved on; a worker that dies after taking a cart leaves it due
 //! again when its lease ends (filed under a current bucket); a cart that could not be taken stays in its
 //! bucket, so the next fan-out's probe finds it and the watermark stays. Duplicate jobs (a re-enqueued cart
 //! whose first job was only slow) are harmless: the send claim lets one SMS out per cart step.
 
+#[cfg(test)]
+mod memory;
+#[cfg(test)]
+mod tests;
+
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::config::{AwsResources, Env};
 use shared::db::keys::{DUE_SHARDS, due_bucket, is_due_bucket};
-use shared::db::{DUE_QUERY_PAGE, DbError, DueCart};
+use shared::db::{DUE_QUERY_PAGE, Db, DbError, DueCart};
 use shared::infra::InfraError;
 use shared::messages::{SendJob, SweepShard};
+use shared::ports::sweep::{DueIndex, ReminderQueue, ShardQueue, UninstalledStores};
 use shared::queue::Queue;
 use shared::recovery::SWEEP_LEASE;
 use shared::{Clock, aws::Aws};
+use std::future::Future;
 use std::sync::Arc;
 
 pub struct Deps {
@@ -51,6 +62,84 @@ impl Deps {
             clock: shared::clock::clock_from_env(env)?,
             carts_per_worker: CARTS_PER_WORKER,
         })
+    }
+}
+
+/// What the sweep uses ([`shared::ports::sweep`]): the deployment's clients ([`Deps`]), or the in-memory
+/// adapters of the unit tests (`memory.rs`).
+pub trait SweepPorts: Sync {
+    type Index: DueIndex;
+    type Purges: UninstalledStores;
+    type Reminders: ReminderQueue;
+    type Shards: ShardQueue;
+    fn due_index(&self) -> &Self::Index;
+    fn uninstalled_stores(&self) -> &Self::Purges;
+    /// The send queue.
+    fn reminders(&self) -> &Self::Reminders;
+    /// The sweep shard queue.
+    fn shards(&self) -> &Self::Shards;
+    /// The business clock (what is due); the worker's pace is kept on the wall clock.
+    fn now(&self) -> DateTime<Utc>;
+    /// Carts one worker invocation reads at most before handing the rest of its shard on.
+    fn carts_per_worker(&self) -> usize;
+    /// Waits `rest` on the wall clock, to keep a worker's pace ([`MAX_TAKES_PER_SECOND`]); a port so the unit
+    /// tests record the wait instead of sleeping.
+    fn pause(&self, rest: std::time::Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(rest)
+    }
+}
+
+impl SweepPorts for Deps {
+    type Index = Db;
+    type Purges = Db;
+    type Reminders = Queue;
+    type Shards = Queue;
+    fn due_index(&self) -> &Db {
+        &self.aws.db
+    }
+    fn uninstalled_stores(&self) -> &Db {
+        &self.aws.db
+    }
+    fn reminders(&self) -> &Queue {
+        &self.aws.send_queue
+    }
+    fn shards(&self) -> &Queue {
+        &self.shards
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+    fn carts_per_worker(&self) -> usize {
+        self.carts_per_worker
+    }
+}
+
+/// The harnesses (tests, benches) share one [`Deps`] between handlers behind an `Arc` and pass `&Arc<Deps>`.
+impl<P: SweepPorts + Send> SweepPorts for Arc<P> {
+    type Index = P::Index;
+    type Purges = P::Purges;
+    type Reminders = P::Reminders;
+    type Shards = P::Shards;
+    fn due_index(&self) -> &P::Index {
+        (**self).due_index()
+    }
+    fn uninstalled_stores(&self) -> &P::Purges {
+        (**self).uninstalled_stores()
+    }
+    fn reminders(&self) -> &P::Reminders {
+        (**self).reminders()
+    }
+    fn shards(&self) -> &P::Shards {
+        (**self).shards()
+    }
+    fn now(&self) -> DateTime<Utc> {
+        (**self).now()
+    }
+    fn carts_per_worker(&self) -> usize {
+        (**self).carts_per_worker()
+    }
+    fn pause(&self, rest: std::time::Duration) -> impl Future<Output = ()> + Send {
+        (**self).pause(rest)
     }
 }
 
@@ -146,27 +235,27 @@ pub enum SweepResponse {
     Shards(SqsBatchResponse),
 }
 
-pub async fn handler(deps: &Deps, event: LambdaEvent<SweepEvent>) -> Result<SweepResponse, Error> {
+pub async fn handler<P: SweepPorts>(ports: &P, event: LambdaEvent<SweepEvent>) -> Result<SweepResponse, Error> {
     match event.payload {
         SweepEvent::Schedule(schedule) => {
             tracing::info!(detail_type = %schedule.detail_type, "sweep started");
-            let report = sweep(deps).await?;
+            let report = sweep(ports).await?;
             log_report("sweep fan-out finished", &report);
             Ok(SweepResponse::Swept(report))
         }
-        SweepEvent::Shards(batch) => Ok(SweepResponse::Shards(work_shards(deps, batch).await.0)),
+        SweepEvent::Shards(batch) => Ok(SweepResponse::Shards(work_shards(ports, batch).await.0)),
     }
 }
 
 /// Runs every shard message of a batch; the ones that failed retryably are given back to the queue. Also
 /// returns the workers' figures, totalled.
-pub async fn work_shards(deps: &Deps, batch: SqsEvent) -> (SqsBatchResponse, SweepReport) {
+pub async fn work_shards<P: SweepPorts>(ports: &P, batch: SqsEvent) -> (SqsBatchResponse, SweepReport) {
     let mut response = SqsBatchResponse::default();
     let mut total = SweepReport::default();
     for record in batch.records {
         let id = record.message_id.clone().unwrap_or_default();
         let outcome = match serde_json::from_str::<SweepShard>(record.body.as_deref().unwrap_or_default()) {
-            Ok(shard) => sweep_shard(deps, &shard).await,
+            Ok(shard) => sweep_shard(ports, &shard).await,
             Err(error) => Err(SweepError::Invalid(error.to_string())),
         };
         match outcome {
@@ -205,9 +294,9 @@ enum Take {
 
 /// The scheduled fan-out: one shard message per shard of the due index holding carts due now, the watermark
 /// moved to the oldest bucket that still holds any, then the purge duty.
-pub async fn sweep(deps: &Deps) -> Result<SweepReport, SweepError> {
-    let db = &deps.aws.db;
-    let now = deps.clock.now();
+pub async fn sweep<P: SweepPorts>(ports: &P) -> Result<SweepReport, SweepError> {
+    let db = ports.due_index();
+    let now = ports.now();
     let from = db.sweep_watermark().await?.unwrap_or(now - chrono::Duration::hours(1));
     let mut report = SweepReport::default();
     let mut probes = Vec::new();
@@ -243,29 +332,29 @@ pub async fn sweep(deps: &Deps) -> Result<SweepReport, SweepError> {
         }
     }
     drop(results);
-    deps.shards.send_all(&shards).await?;
+    ports.shards().hand_out(&shards).await?;
     report.shards_enqueued = shards.len();
     // A bucket with due carts left (not yet worked, or a cart that could not be taken) is read again.
     db.advance_sweep_watermark(oldest_due.unwrap_or(now), now).await?;
-    purge(deps, now, &mut report).await;
+    purge(ports, now, &mut report).await;
     Ok(report)
 }
 
 /// One worker: takes the carts of `shard` due by `until` (and by this worker's clock), page by page, and
-/// hands the rest on after [`Deps::carts_per_worker`].
-pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport, SweepError> {
+/// hands the rest on after [`SweepPorts::carts_per_worker`].
+pub async fn sweep_shard<P: SweepPorts>(ports: &P, shard: &SweepShard) -> Result<SweepReport, SweepError> {
     if !is_due_bucket(&shard.bucket) || shard.shard >= DUE_SHARDS {
         return Err(SweepError::Invalid(format!(
             "bucket {:?} shard {}",
             shard.bucket, shard.shard
         )));
     }
-    let db = &deps.aws.db;
-    let now = deps.clock.now();
+    let db = ports.due_index();
+    let now = ports.now();
     let until = shard.until.min(now);
     let mut report = SweepReport::default();
     let mut after = shard.after.clone();
-    let page_size = deps.carts_per_worker.clamp(1, DUE_QUERY_PAGE);
+    let page_size = ports.carts_per_worker().clamp(1, DUE_QUERY_PAGE);
     loop {
         let started = std::time::Instant::now();
         let page = db
@@ -276,7 +365,7 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
         report.due_found += page_len;
         after = page.cursor().or(after);
         let outcomes: Vec<Result<Take, DbError>> = futures::stream::iter(page.carts)
-            .map(|due| take(deps, due, now))
+            .map(|due| take(ports, due, now))
             .buffer_unordered(CONCURRENT_TAKES)
             .collect()
             .await;
@@ -293,12 +382,8 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
                 }
             }
         }
-        // Each store's jobs in their own message group: a fair queue, so one store's burst of reminders does
-        // not hold back another store's.
-        deps.aws
-            .send_queue
-            .send_all_grouped(&jobs, |job| job.store_hash.as_str())
-            .await?;
+        // Each store's jobs in their own message group ([`ReminderQueue::enqueue_reminders`]).
+        ports.reminders().enqueue_reminders(&jobs).await?;
         report.enqueued += jobs.len();
         if !page.more {
             break;
@@ -306,14 +391,14 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
         // Physical throughput, so measured on the wall clock (like the send pace), not the business clock.
         let floor = std::time::Duration::from_secs_f64(page_len as f64 / f64::from(MAX_TAKES_PER_SECOND));
         if let Some(rest) = floor.checked_sub(started.elapsed()) {
-            tokio::time::sleep(rest).await;
+            ports.pause(rest).await;
         }
-        if report.due_found >= deps.carts_per_worker {
+        if report.due_found >= ports.carts_per_worker() {
             let rest = SweepShard {
                 after: after.clone(),
                 ..shard.clone()
             };
-            deps.shards.send(&rest).await?;
+            ports.shards().hand_on(&rest).await?;
             report.shards_enqueued += 1;
             break;
         }
@@ -324,8 +409,8 @@ pub async fn sweep_shard(deps: &Deps, shard: &SweepShard) -> Result<SweepReport,
 /// Purges the uninstalled stores whose grace period is over, one bounded step each (a large store takes several
 /// sweeps). When none is due this is one Query. A failure is logged and retried by the next sweep; it never
 /// holds up reminders.
-async fn purge(deps: &Deps, now: chrono::DateTime<chrono::Utc>, report: &mut SweepReport) {
-    let db = &deps.aws.db;
+async fn purge<P: SweepPorts>(ports: &P, now: DateTime<Utc>, report: &mut SweepReport) {
+    let db = ports.uninstalled_stores();
     let due = match db.stores_due_for_purge(now).await {
         Ok(due) => due,
         Err(error) => {
@@ -357,8 +442,8 @@ async fn purge(deps: &Deps, now: chrono::DateTime<chrono::Utc>, report: &mut Swe
 }
 
 /// Takes one due cart: moves its due time forward by the lease if nobody changed it since the index was read.
-async fn take(deps: &Deps, due: DueCart, now: chrono::DateTime<chrono::Utc>) -> Result<Take, DbError> {
-    let db = &deps.aws.db;
+async fn take<P: SweepPorts>(ports: &P, due: DueCart, now: DateTime<Utc>) -> Result<Take, DbError> {
+    let db = ports.due_index();
     let Some(mut cart) = db.get_cart(&due.store_hash, &due.cart_id).await? else {
         return Ok(Take::TakenByOther);
     };

@@ -32,6 +32,17 @@ pub struct PurgeDue {
     marker_sk: String,
 }
 
+impl PurgeDue {
+    /// The marker uninstall files for `store` at `purge_after`, as [`Db::stores_due_for_purge`] finds it (an
+    /// in-memory adapter of the sweep's ports makes its own).
+    pub fn filed(store_hash: StoreHash, purge_after: DateTime<Utc>) -> Self {
+        Self {
+            marker_sk: purge_sk(purge_after, &store_hash),
+            store_hash,
+        }
+    }
+}
+
 /// What one purge step did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PurgeOutcome {
