@@ -9,6 +9,9 @@
 //!
 //! The futures are `Send` so a job can run on any tokio worker.
 
+pub mod replies;
+pub mod sweep;
+
 use crate::aws::Aws;
 use crate::bigcommerce::{BigCommerce, BigCommerceError, Checkout, CouponCode};
 use crate::bus::{Bus, BusError};

@@ -5,10 +5,12 @@
 
 use crate::config::AppUrl;
 use crate::consent::Recipient;
-use crate::db::{Db, DbError};
+use crate::db::DbError;
 use crate::model::{LineItem, Settings};
+use crate::ports::Texter;
+use crate::ports::replies::TestTextStore;
 use crate::recovery::{ContentRejected, ReminderContent, render_reminder};
-use crate::sms::{OutboundSms, SentSms, SmsClient, SmsError};
+use crate::sms::{OutboundSms, SentSms, SmsError};
 use crate::{Phone, StoreHash};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -80,7 +82,7 @@ pub fn test_reminder(settings: &Settings, phone: &Phone, app_url: &AppUrl) -> Re
 }
 
 /// Counts one test text against the store's hourly limit; `false` when it is over (nothing may be sent).
-pub async fn within_limit(db: &Db, store: &StoreHash, now: DateTime<Utc>) -> Result<bool, DbError> {
+pub async fn within_limit(db: &impl TestTextStore, store: &StoreHash, now: DateTime<Utc>) -> Result<bool, DbError> {
     let count = db
         .count_request(&format!("test-text:{store}"), Duration::hours(1), now)
         .await?;
@@ -91,8 +93,8 @@ pub async fn within_limit(db: &Db, store: &StoreHash, now: DateTime<Utc>) -> Res
 /// configured provider. Nothing is recorded: the caller keeps what it needs.
 #[allow(clippy::too_many_arguments)]
 pub async fn send(
-    db: &Db,
-    sms: &SmsClient,
+    db: &impl TestTextStore,
+    sms: &impl Texter,
     store: &StoreHash,
     settings: &Settings,
     phone: &Phone,

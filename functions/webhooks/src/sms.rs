@@ -19,8 +19,15 @@
 //! [`delivery`].
 
 mod delivery;
+#[cfg(test)]
+mod memory;
+mod ports;
 mod replies;
 mod test_text;
+#[cfg(test)]
+mod tests;
+
+pub use ports::ReplyPorts;
 
 use crate::Deps;
 use chrono::Duration;
@@ -28,6 +35,8 @@ use lambda_http::{Error, Request, RequestExt};
 use shared::config::{MessageMediaCallbacks, SmsConfig};
 use shared::db::DeliveryClaim;
 use shared::infra::InfraError;
+use shared::ports::Texter;
+use shared::ports::replies::DeliveryLeases;
 use shared::sms::{
     DeliveryUpdate, InboundError, InboundReply, MessageMediaPush, MessageMediaSignature, MessageMediaWebhookKey,
     SignatureProblem, SmsError, TwilioInbound, TwilioStatusCallback, parse_messagemedia_push, verify_twilio_signature,
@@ -264,8 +273,8 @@ fn public_url(deps: &Deps, request: &Request) -> String {
 }
 
 /// Where providers report on the answers this function sends (the same routes).
-pub(crate) fn callback_url(deps: &Deps) -> String {
-    deps.sms.callback_url(&deps.app_url, &deps.sms_webhook_token)
+pub(crate) fn callback_url(ports: &impl ReplyPorts) -> String {
+    ports.texter().callback_url(ports.app_url(), ports.sms_webhook_token())
 }
 
 enum Work {
@@ -290,6 +299,7 @@ impl Work {
     }
 }
 
+#[derive(Debug)]
 enum Summary {
     Duplicate,
     Reply(Vec<replies::StoreOutcome>),
@@ -309,13 +319,13 @@ impl Summary {
 /// Runs `work` unless `key` was processed already or is being processed; marks `key` done only after `work`
 /// succeeded, and gives it up when `work` fails, so the provider's retry runs it.
 async fn once(
-    deps: &Deps,
+    ports: &impl ReplyPorts,
     key: &str,
     phone: &shared::Phone,
     work: impl Future<Output = Result<Summary, SmsWebhookError>>,
 ) -> Result<Summary, SmsWebhookError> {
-    let db = &deps.aws.db;
-    let lease = match db.claim_delivery(key, deps.clock.now(), dedupe_window()).await? {
+    let db = ports.store();
+    let lease = match db.claim_delivery(key, ports.now(), dedupe_window()).await? {
         DeliveryClaim::Claimed(lease) => lease,
         DeliveryClaim::Done => {
             tracing::info!(key, "sms callback already processed");

@@ -63,6 +63,25 @@ pub struct DeliveryLease {
     holder: String,
 }
 
+impl DeliveryLease {
+    /// A lease on `key` held by `holder`, for adapters of these markers other than DynamoDB (the in-memory
+    /// ones of the unit tests); [`Db::claim_delivery`] makes its own, with a fresh holder.
+    pub fn new(key: impl Into<String>, holder: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            holder: holder.into(),
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
 const IN_PROGRESS: &str = "in_progress";
 const DONE: &str = "done";
 const ATTEMPTED: &str = "attempted";

@@ -12,17 +12,17 @@
 //! One text gets at most one answer: when it concerns several stores (a shared sender), only the first (the
 //! store its metadata names, else the first by store hash) answers; the person sent one text.
 
-use super::{SmsWebhookError, callback_url, dedupe_window};
-use crate::Deps;
+use super::{ReplyPorts, SmsWebhookError, callback_url, dedupe_window};
 use chrono::{DateTime, Duration, Utc};
 use futures::future::join_all;
 use serde::Serialize;
 use shared::consent::{
     Classification, ConsentEvent, ConsentEventKind, OptInKeyword, PastSend, Purpose, ReplyIntent, classify,
 };
-use shared::consent_changes;
 use shared::db::{DbError, DeliveryClaim, PhoneSnapshot};
 use shared::model::{Settings, Store};
+use shared::ports::Texter;
+use shared::ports::replies::{ConsentChangeRecorder, DeliveryLeases, ReplyStore, TestTextStore};
 use shared::replies::{
     Answer, AnswerInput, InboundText, ReplyOutcome, ReplyRecord, answer_claim, choose_answer, consent_event, recipient,
 };
@@ -33,7 +33,7 @@ use tracing::Instrument;
 
 /// An automatic answer gets this long to reach the provider: the function has to answer the provider
 /// within its own timeout.
-const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+pub(super) const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// What the text did at one store (the callback's answer; no phone numbers).
 #[derive(Debug, Clone, Serialize)]
@@ -54,20 +54,20 @@ struct Target {
     ambiguous: bool,
 }
 
-pub async fn handle(deps: &Deps, reply: InboundReply) -> Result<Vec<StoreOutcome>, SmsWebhookError> {
-    let now = deps.clock.now();
+pub async fn handle(ports: &impl ReplyPorts, reply: InboundReply) -> Result<Vec<StoreOutcome>, SmsWebhookError> {
+    let now = ports.now();
     let classification = classify(&reply.text);
     let intent = classification.intent;
     // A YES that confirms a test number is not a consent: it only starts the merchant's test reminder.
-    if intent == ReplyIntent::OptIn(OptInKeyword::Yes) && super::test_text::confirm(deps, &reply, now).await? {
+    if intent == ReplyIntent::OptIn(OptInKeyword::Yes) && super::test_text::confirm(ports, &reply, now).await? {
         return Ok(Vec::new());
     }
-    let named = named_target(deps, &reply).await?;
+    let named = named_target(ports, &reply).await?;
     let named_hash = named.as_ref().map(|t| t.store.store_hash.clone());
     // The named store's opt-out is recorded while the stores sharing the sender are looked up.
     let at_named = async {
         match named {
-            Some(target) => Some(at_store(deps, &reply, &classification, target, true, now).await),
+            Some(target) => Some(at_store(ports, &reply, &classification, target, true, now).await),
             None => None,
         }
     };
@@ -75,14 +75,14 @@ pub async fn handle(deps: &Deps, reply: InboundReply) -> Result<Vec<StoreOutcome
         if named_hash.is_some() && intent != ReplyIntent::OptOut {
             return Ok(Vec::new());
         }
-        let others = sender_targets(deps, &reply, intent, named_hash.as_ref()).await?;
+        let others = sender_targets(ports, &reply, intent, named_hash.as_ref()).await?;
         let answers_first = named_hash.is_none();
         Ok::<_, SmsWebhookError>(
             join_all(
                 others
                     .into_iter()
                     .enumerate()
-                    .map(|(i, target)| at_store(deps, &reply, &classification, target, answers_first && i == 0, now)),
+                    .map(|(i, target)| at_store(ports, &reply, &classification, target, answers_first && i == 0, now)),
             )
             .await,
         )
@@ -101,11 +101,11 @@ pub async fn handle(deps: &Deps, reply: InboundReply) -> Result<Vec<StoreOutcome
 }
 
 /// The store the text's metadata names (echoed from the message it answers), if it is installed here.
-async fn named_target(deps: &Deps, reply: &InboundReply) -> Result<Option<Target>, DbError> {
+async fn named_target(ports: &impl ReplyPorts, reply: &InboundReply) -> Result<Option<Target>, DbError> {
     let Some(hash) = reply.metadata.get("store_hash").and_then(|h| StoreHash::parse(h).ok()) else {
         return Ok(None);
     };
-    match deps.aws.db.store_with_settings(&hash).await? {
+    match ports.store().store_with_settings(&hash).await? {
         Some((store, settings)) => Ok(Some(Target {
             store,
             settings,
@@ -122,12 +122,12 @@ async fn named_target(deps: &Deps, reply: &InboundReply) -> Result<Option<Target
 /// The other stores whose sender is the number texted and that have a history with the phone, by store
 /// hash. An opt-in to several of them with no store named is ambiguous.
 async fn sender_targets(
-    deps: &Deps,
+    ports: &impl ReplyPorts,
     reply: &InboundReply,
     intent: ReplyIntent,
     named: Option<&StoreHash>,
 ) -> Result<Vec<Target>, DbError> {
-    let db = &deps.aws.db;
+    let db = ports.store();
     let Some(sender) = reply.to.as_deref() else {
         return Ok(Vec::new());
     };
@@ -170,7 +170,7 @@ async fn sender_targets(
 }
 
 async fn at_store(
-    deps: &Deps,
+    ports: &impl ReplyPorts,
     reply: &InboundReply,
     classification: &Classification,
     target: Target,
@@ -185,7 +185,7 @@ async fn at_store(
             before,
             ambiguous,
         } = target;
-        let db = &deps.aws.db;
+        let db = ports.store();
         let hash = &store.store_hash;
         let phone = &reply.from;
         let intent = classification.intent;
@@ -210,7 +210,7 @@ async fn at_store(
             (Some(event), _) => {
                 // Boxed, like the answer below: the callback's futures are deep enough to overflow a debug
                 // build's stack otherwise.
-                let recorded = Box::pin(consent_changes::record(&deps.aws, event, now)).await?;
+                let recorded = Box::pin(ports.consent().record_consent(event, now)).await?;
                 (Some(recorded.event), recorded.snapshot)
             }
             (None, Some(before)) => (None, before),
@@ -238,7 +238,7 @@ async fn at_store(
                 match choice.answer {
                     Some(chosen) => {
                         let sent =
-                            Box::pin(send_answer(deps, hash, settings, phone, chosen, &text, &snapshot, reply, now))
+                            Box::pin(send_answer(ports, hash, settings, phone, chosen, &text, &snapshot, reply, now))
                                 .await?;
                         answer = sent.map(|id| (chosen, id));
                     }
@@ -292,7 +292,7 @@ async fn at_store(
 /// provider's message id. `Ok(None)` when it was already claimed or the provider refused it for good.
 #[allow(clippy::too_many_arguments)]
 async fn send_answer(
-    deps: &Deps,
+    ports: &impl ReplyPorts,
     store: &StoreHash,
     settings: &Settings,
     phone: &Phone,
@@ -302,7 +302,7 @@ async fn send_answer(
     reply: &InboundReply,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, SmsWebhookError> {
-    let db = &deps.aws.db;
+    let db = ports.store();
     let claim = answer_claim(store, phone, answer, text, &snapshot.ledger);
     // A lease, not a mark: an invocation that dies before the provider call leaves the answer to the
     // provider's retry (after the lease); once the call starts, the claim counts as done for good.
@@ -338,10 +338,10 @@ async fn send_answer(
             ("kind".to_owned(), answer.code().to_owned()),
         ]),
         expires_at: Some(now + Duration::hours(1)),
-        callback_url: Some(callback_url(deps)),
+        callback_url: Some(callback_url(ports)),
         idempotency_key: format!("{store}:{}:{}:{}", answer.code(), text.provider, text.message_id),
     };
-    let sent = match deps.sms.clone().with_timeout(ANSWER_TIMEOUT).send(&message).await {
+    let sent = match ports.answer_texter(ANSWER_TIMEOUT).send(&message).await {
         Ok(sent) => Some(sent.message_id),
         Err(error) if error.is_retryable() => {
             // Nothing went out: release the claim so the provider's retry sends it.

@@ -3,19 +3,23 @@
 //! marketing: nothing goes into the ledger, and the normal reply flow does not see it. STOP is not handled
 //! here: it goes through the normal flow like any opt-out.
 
-use super::{SmsWebhookError, callback_url};
-use crate::Deps;
+use super::{ReplyPorts, SmsWebhookError, callback_url};
 use chrono::{DateTime, Utc};
 use shared::StoreHash;
 use shared::consent::{ConsentState, ConsentStatus, Purpose};
+use shared::ports::replies::{ReplyStore, TestTextStore};
 use shared::sms::InboundReply;
 use shared::test_text::{CONFIRMATION_KIND, REMINDER_KIND, TestTextError, send, test_reminder, within_limit};
 use tracing::Instrument;
 
 /// Handles a YES from a number that was asked to confirm test texts, or that answers a test text. `false`:
 /// the YES is not about a test text (the normal reply flow takes it).
-pub async fn confirm(deps: &Deps, reply: &InboundReply, now: DateTime<Utc>) -> Result<bool, SmsWebhookError> {
-    let db = &deps.aws.db;
+pub async fn confirm(
+    ports: &impl ReplyPorts,
+    reply: &InboundReply,
+    now: DateTime<Utc>,
+) -> Result<bool, SmsWebhookError> {
+    let db = ports.store();
     let named = reply.metadata.get("store_hash").and_then(|h| StoreHash::parse(h).ok());
     let candidates = match (named, reply.to.as_deref()) {
         (Some(hash), _) => vec![hash],
@@ -43,7 +47,7 @@ pub async fn confirm(deps: &Deps, reply: &InboundReply, now: DateTime<Utc>) -> R
         let span = shared::logging::store_span(&hash);
         async {
             tracing::info!(phone = %reply.from, "test number confirmed");
-            send_reminder(deps, reply, &hash, now).await
+            send_reminder(ports, reply, &hash, now).await
         }
         .instrument(span)
         .await?;
@@ -52,12 +56,12 @@ pub async fn confirm(deps: &Deps, reply: &InboundReply, now: DateTime<Utc>) -> R
 }
 
 async fn send_reminder(
-    deps: &Deps,
+    ports: &impl ReplyPorts,
     reply: &InboundReply,
     hash: &StoreHash,
     now: DateTime<Utc>,
 ) -> Result<(), SmsWebhookError> {
-    let db = &deps.aws.db;
+    let db = ports.store();
     let phone = &reply.from;
     let Some((store, Some(settings))) = db.store_with_settings(hash).await? else {
         return Ok(());
@@ -70,7 +74,7 @@ async fn send_reminder(
         tracing::info!("the number opted out; no test reminder");
         return Ok(());
     }
-    let body = match test_reminder(&settings, phone, &deps.app_url) {
+    let body = match test_reminder(&settings, phone, ports.app_url()) {
         Ok(body) => body,
         Err(rejected) => {
             tracing::warn!(%rejected, "no test reminder: the template fails the content rules");
@@ -84,13 +88,13 @@ async fn send_reminder(
     let key = format!("{hash}:test:{}:{}", reply.provider, reply.id);
     match send(
         db,
-        &deps.sms,
+        ports.texter(),
         hash,
         &settings,
         phone,
         body,
         REMINDER_KIND,
-        callback_url(deps),
+        callback_url(ports),
         key,
         now,
     )
