@@ -90,8 +90,31 @@ pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
         .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
         .build()
         .expect("the compiled-in roots make a TLS context");
-    aws_smithy_http_client::Builder::new()
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .tls_context(context)
-        .build_https()
+        .build_https();
+    aws_sdk_dynamodb::config::SharedHttpClient::new(ConnectorsOnFirstCall(client))
+}
+
+/// The SDK's HTTPS client without its eager check. That client builds a throwaway connector each time a service
+/// client is built ("so native certificates load at initialisation"), and a connector parses every root of the
+/// trust store: about half a millisecond per service client, five of them in a cold start. Our roots are
+/// compiled in, so there is nothing to check early; the inner client still builds each connector once, on the
+/// first call, and caches it.
+#[derive(Debug)]
+struct ConnectorsOnFirstCall(aws_sdk_dynamodb::config::SharedHttpClient);
+
+impl aws_sdk_dynamodb::config::HttpClient for ConnectorsOnFirstCall {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_sdk_dynamodb::config::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }

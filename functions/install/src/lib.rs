@@ -57,7 +57,7 @@ impl Deps {
             bigcommerce: BigCommerce::new(&bigcommerce_config)?.with_token_key(TokenKey::from_env(sdk, env)?),
             bigcommerce_config,
             app_url: AppUrl::from_env(env)?,
-            sms: SmsClient::new(&SmsConfig::from_env(env)?, reqwest::Client::new(), clock.clone()),
+            sms: SmsClient::new(&SmsConfig::from_env(env)?, shared::tls::client(), clock.clone()),
             sms_webhook_token: sms_webhook_token(env)?,
             // The real clock even under `cargo xtask dev --speed`: JWTs and session cookies are checked against
             // BigCommerce's and the browser's time, which a virtual clock would put hours apart.
