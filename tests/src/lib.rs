@@ -678,13 +678,14 @@ mod app {
                 .expect("sender approved");
         }
 
-        /// Moves the sweep's watermark to now, as if the 5-minute schedule had run all along and found nothing
-        /// due: for a test whose clock jumps days and has no cart due meanwhile, so that its next sweep does not
-        /// probe every hour of the jump (a real deployment's schedule never falls days behind).
+        /// Moves the sweep's watermark to now (an hour back) with no shard held, as if the 5-minute schedule had
+        /// run all along and found nothing due: for a test whose clock jumps days and has no cart due meanwhile,
+        /// so that its next sweep does not probe every hour of the jump (a real deployment's schedule never
+        /// falls days behind).
         pub async fn sweep_schedule_kept_up(&self) {
             let now = self.clock.now();
             self.db()
-                .advance_sweep_watermark(now, now)
+                .advance_sweep_watermark(now, &[], now)
                 .await
                 .expect("watermark moved");
         }

@@ -1,9 +1,11 @@
 //! The `sweep` function: finds carts whose next reminder is due and enqueues send jobs, in two roles.
 //!
 //! **Fan-out** (the 5-minute schedule, [`sweep`]): probes every shard of every hour bucket of the due index
-//! from the watermark up to now (one Query of one item each, never a scan) and sends one [`SweepShard`] to the
-//! sweep shard queue per shard that holds due carts; moves the watermark to the oldest bucket still holding
-//! any; purges uninstalled stores whose grace period is over ([`shared::db::Db::purge_store`]).
+//! from the watermark up to now, and each shard of an older bucket the watermark holds (one Query of one item
+//! each, never a scan), and sends one [`SweepShard`] to the sweep shard queue per shard that holds due carts;
+//! moves the watermark to an hour before now, holding the shards of older buckets that still hold due carts
+//! (so a cart that is never taken costs one probe per fan-out, not 8 for every hour since it was due); purges
+//! uninstalled stores whose grace period is over ([`shared::db::Db::purge_store`]).
 //!
 //! **Worker** (the sweep shard queue, [`sweep_shard`]): reads its shard in pages
 //! ([`shared::db::Db::due_in_shard`]), takes each due cart with a compare-and-set on its due time
@@ -18,8 +20,9 @@
 //! Nothing is lost and no cart is taken twice: the lease is the proof. A redelivered or duplicated shard
 //! message finds the carts it took already moved on; a worker that dies after taking a cart leaves it due
 //! again when its lease ends (filed under a current bucket); a cart that could not be taken stays in its
-//! bucket, so the next fan-out's probe finds it and the watermark stays. Duplicate jobs (a re-enqueued cart
-//! whose first job was only slow) are harmless: the send claim lets one SMS out per cart step.
+//! bucket, and every fan-out probes its shard (in the window, then held by the watermark) until it is found
+//! empty. Duplicate jobs (a re-enqueued cart whose first job was only slow) are harmless: the send claim lets
+//! one SMS out per cart step.
 
 #[cfg(test)]
 mod memory;
@@ -32,7 +35,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lambda_runtime::{Error, LambdaEvent};
 use shared::config::{AwsResources, Env};
-use shared::db::keys::{DUE_SHARDS, due_bucket, is_due_bucket};
+use shared::db::keys::{DUE_SHARDS, DueShard, due_bucket, is_due_bucket};
 use shared::db::{DUE_QUERY_PAGE, Db, DbError, DueCart};
 use shared::infra::InfraError;
 use shared::messages::{SendJob, SweepShard};
@@ -40,6 +43,7 @@ use shared::ports::sweep::{DueIndex, ReminderQueue, ShardQueue, UninstalledStore
 use shared::queue::Queue;
 use shared::recovery::SWEEP_LEASE;
 use shared::{Clock, aws::Aws};
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -293,49 +297,73 @@ enum Take {
 }
 
 /// The scheduled fan-out: one shard message per shard of the due index holding carts due now, the watermark
-/// moved to the oldest bucket that still holds any, then the purge duty.
+/// moved to an hour before now with the older shards still holding due carts, then the purge duty.
 pub async fn sweep<P: SweepPorts>(ports: &P) -> Result<SweepReport, SweepError> {
     let db = ports.due_index();
     let now = ports.now();
-    let from = db.sweep_watermark().await?.unwrap_or(now - chrono::Duration::hours(1));
-    let mut report = SweepReport::default();
-    let mut probes = Vec::new();
-    let mut hour = from.min(now);
+    let watermark = db.sweep_watermark().await?;
+    let from = watermark
+        .as_ref()
+        .map_or(now - chrono::Duration::hours(1), |watermark| watermark.from)
+        .min(now);
+    let from_bucket = due_bucket(from);
+    // The shards held in older buckets first, once each (one the window covers anyway is probed there), then
+    // every shard of every bucket from the watermark's to now's.
+    let held: BTreeSet<DueShard> = watermark
+        .map(|watermark| watermark.held)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|held| held.bucket < from_bucket)
+        .collect();
+    let mut probes: Vec<DueShard> = held.into_iter().collect();
+    let mut hour = from;
     loop {
         let bucket = due_bucket(hour);
-        probes.extend((0..DUE_SHARDS).map(|shard| (hour, bucket.clone(), shard)));
+        probes.extend((0..DUE_SHARDS).map(|shard| DueShard {
+            bucket: bucket.clone(),
+            shard,
+        }));
         if bucket == due_bucket(now) {
             break;
         }
         hour += chrono::Duration::hours(1);
     }
-    // The probes side by side (in order, so the oldest bucket holding carts is found first): 16 one-item
-    // Queries in turn were most of a fan-out's time, and a watermark hours behind means hundreds of them.
+    // The probes side by side: 16 one-item Queries in turn were most of a fan-out's time.
     let mut results = futures::stream::iter(probes)
-        .map(|(hour, bucket, shard)| async move {
-            let probe = db.due_in_shard(&bucket, shard, None, now, 1).await;
-            (hour, bucket, shard, probe)
+        .map(|probe| async move {
+            let found = db.due_in_shard(&probe.bucket, probe.shard, None, now, 1).await;
+            (probe, found)
         })
         .buffered(CONCURRENT_PROBES);
+    // The watermark always moves to an hour before now, so the window stays the last hour or two however long
+    // a cart that cannot be taken waits: a shard of an older bucket still holding a due cart is held instead.
+    let to = now - chrono::Duration::hours(1);
+    let to_bucket = due_bucket(to);
+    let mut report = SweepReport::default();
     let mut shards = Vec::new();
-    let mut oldest_due = None;
-    while let Some((hour, bucket, shard, probe)) = results.next().await {
+    let mut held = Vec::new();
+    while let Some((probe, found)) = results.next().await {
         report.queries += 1;
-        if !probe?.carts.is_empty() {
-            oldest_due.get_or_insert(hour);
-            shards.push(SweepShard {
-                bucket,
-                shard,
-                until: now,
-                after: None,
-            });
+        if found?.carts.is_empty() {
+            continue;
         }
+        if probe.bucket < to_bucket {
+            held.push(probe.clone());
+        }
+        shards.push(SweepShard {
+            bucket: probe.bucket,
+            shard: probe.shard,
+            until: now,
+            after: None,
+        });
     }
     drop(results);
     ports.shards().hand_out(&shards).await?;
     report.shards_enqueued = shards.len();
-    // A bucket with due carts left (not yet worked, or a cart that could not be taken) is read again.
-    db.advance_sweep_watermark(oldest_due.unwrap_or(now), now).await?;
+    // A shard with due carts left (not yet worked, or a cart that could not be taken) is read again, in the
+    // window or held. A shard of a bucket older than the new watermark's that is empty stays empty: writers
+    // never file under a bucket older than the current hour.
+    db.advance_sweep_watermark(to, &held, now).await?;
     purge(ports, now, &mut report).await;
     Ok(report)
 }

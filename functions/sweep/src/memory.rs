@@ -7,12 +7,14 @@
 //! that entry, so a test that edits [`Tables::carts`] directly leaves the index stale, as the eventually
 //! consistent index may be; `put_cart_if_due` is a compare-and-set on the stored due time; `due_in_shard`
 //! reads one shard in `due_sk` order, from its cursor (inclusive, the cursor's own entry skipped) with one
-//! more entry asked for when there is a cursor, like the Query it stands for; the watermark moves forward
-//! only, never closer than an hour to now.
+//! more entry asked for when there is a cursor, like the Query it stands for; the watermark is stored as the
+//! item holds it (a timestamp and `{bucket}#{shard}` entries, a malformed one a conflict when read) and a write
+//! sets `from` and replaces `held` unless the stored `from` is later (`attribute_not_exists(#from) OR #from <=
+//! :to`), never closer than an hour to now.
 
 use crate::SweepPorts;
 use chrono::{DateTime, Duration, Utc};
-use shared::db::keys::{due_bucket, due_pk, due_shard, due_sk, due_sk_before, timestamp};
+use shared::db::keys::{DueShard, SweepWatermark, due_bucket, due_pk, due_shard, due_sk, due_sk_before, timestamp};
 use shared::db::{DbError, DueCart, DueSlice, PurgeDue, PurgeOutcome};
 use shared::messages::{SendJob, SweepShard};
 use shared::model::Cart;
@@ -32,8 +34,8 @@ pub struct Tables {
     pub due_index: BTreeMap<String, BTreeMap<String, DueCart>>,
     /// Where each cart's index entry is (`due_pk`, `due_sk`), so a write of the cart moves it.
     index_keys: HashMap<CartKey, (String, String)>,
-    /// As stored: a millisecond timestamp.
-    watermark: Option<String>,
+    /// As stored: `from`, a millisecond timestamp, and the `held` entries ([`DueShard::held_entry`]).
+    watermark: Option<(String, Vec<String>)>,
     /// Stores filed for purging: `purge_after` and the items their purge deletes.
     pub uninstalled: BTreeMap<StoreHash, (DateTime<Utc>, u32)>,
     pub purged: Vec<StoreHash>,
@@ -75,12 +77,22 @@ impl Tables {
         Some((pk.clone(), self.due_index[pk][sk].clone()))
     }
 
-    pub fn watermark(&self) -> Option<DateTime<Utc>> {
-        self.watermark.as_deref().map(|at| {
-            DateTime::parse_from_rfc3339(at)
-                .expect("a stored timestamp")
-                .with_timezone(&Utc)
-        })
+    /// The watermark read back as `Db::sweep_watermark` reads it.
+    pub fn watermark(&self) -> Result<Option<SweepWatermark>, DbError> {
+        let Some((from, held)) = &self.watermark else {
+            return Ok(None);
+        };
+        let from = DateTime::parse_from_rfc3339(from)
+            .map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?
+            .with_timezone(&Utc);
+        let held = held
+            .iter()
+            .map(|entry| {
+                DueShard::parse_held_entry(entry)
+                    .ok_or_else(|| DbError::Conflict(format!("bad watermark held entry: {entry:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Some(SweepWatermark { from, held }))
     }
 }
 
@@ -115,15 +127,20 @@ fn injected(what: &str) -> DbError {
 }
 
 impl DueIndex for MemoryTable {
-    async fn sweep_watermark(&self) -> Result<Option<DateTime<Utc>>, DbError> {
-        Ok(self.tables().watermark())
+    async fn sweep_watermark(&self) -> Result<Option<SweepWatermark>, DbError> {
+        self.tables().watermark()
     }
 
-    async fn advance_sweep_watermark(&self, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DbError> {
+    async fn advance_sweep_watermark(
+        &self,
+        to: DateTime<Utc>,
+        held: &[DueShard],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
         let to = timestamp(to.min(now - Duration::hours(1)));
         let mut tables = self.tables();
-        if tables.watermark.as_ref().is_none_or(|from| *from < to) {
-            tables.watermark = Some(to);
+        if tables.watermark.as_ref().is_none_or(|(from, _)| *from <= to) {
+            tables.watermark = Some((to, held.iter().map(DueShard::held_entry).collect()));
         }
         Ok(())
     }

@@ -6,9 +6,9 @@
 use crate::memory::MemoryPorts;
 use crate::{MAX_TAKES_PER_SECOND, SweepError, SweepPorts, SweepReport, Take, sweep, sweep_shard, take, work_shards};
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 use shared::StoreHash;
-use shared::db::keys::{DUE_SHARDS, due_bucket, due_pk, due_shard};
+use shared::db::keys::{DUE_SHARDS, DueShard, SweepWatermark, due_bucket, due_pk, due_shard};
 use shared::messages::{SendJob, SweepShard};
 use shared::model::{Cart, CartStatus};
 use shared::ports::sweep::DueIndex;
@@ -87,6 +87,18 @@ fn shard_message(due_at: DateTime<Utc>, id: &str) -> SweepShard {
     }
 }
 
+/// The shard of `id`'s cart in the bucket of `due_at`, as the watermark holds it.
+fn held(due_at: DateTime<Utc>, id: &str) -> DueShard {
+    DueShard {
+        bucket: due_bucket(due_at),
+        shard: due_shard(&store_hash(), id),
+    }
+}
+
+fn watermark(ports: &MemoryPorts) -> Option<SweepWatermark> {
+    ports.table.tables().watermark().expect("a well-formed watermark")
+}
+
 /// Lets the workers receive every shard message, the hand-ons they send included, until the queue is empty.
 async fn drain_shards(ports: &MemoryPorts) -> SweepReport {
     let mut total = SweepReport::default();
@@ -157,12 +169,12 @@ async fn the_fan_out_hands_out_one_message_per_shard_holding_due_carts() {
 }
 
 #[tokio::test]
-async fn the_watermark_moves_to_the_oldest_bucket_still_holding_due_carts_then_to_now() {
+async fn the_watermark_moves_to_an_hour_before_now_and_holds_older_shards_still_holding_due_carts() {
     let ports = MemoryPorts::new(now());
     let ids = ids_in_distinct_shards(2);
     ports
         .table
-        .advance_sweep_watermark(t("2026-03-10T09:00:00Z"), now())
+        .advance_sweep_watermark(t("2026-03-10T09:00:00Z"), &[], now())
         .await
         .unwrap();
     // One cart left behind in the 10:00 bucket, one due in the current hour.
@@ -172,18 +184,37 @@ async fn the_watermark_moves_to_the_oldest_bucket_still_holding_due_carts_then_t
     let report = sweep(&ports).await.unwrap();
     assert_eq!(report.queries, 4 * DUE_SHARDS, "buckets 09 to 12");
     assert_eq!(report.shards_enqueued, 2);
-    assert_eq!(ports.table.tables().watermark(), Some(t("2026-03-10T10:00:00Z")));
+    let left_behind = held(t("2026-03-10T10:15:00Z"), &ids[0].0);
+    assert_eq!(
+        watermark(&ports),
+        Some(SweepWatermark {
+            from: now() - Duration::hours(1),
+            held: vec![left_behind.clone()],
+        }),
+        "an hour back, the 10:00 bucket's shard held (the current hour's is in the window)"
+    );
 
-    assert_eq!(drain_shards(&ports).await.enqueued, 2);
+    assert_eq!(
+        drain_shards(&ports).await.enqueued,
+        2,
+        "the cart left behind is found and handed out"
+    );
     ports.clock.advance(Duration::minutes(5));
     let next = sweep(&ports).await.unwrap();
     assert_eq!(next.shards_enqueued, 0, "the leased carts are not due yet");
     assert_eq!(
-        ports.table.tables().watermark(),
-        Some(ports.now() - Duration::hours(1)),
-        "nothing due: to now, held an hour back"
+        next.queries,
+        2 * DUE_SHARDS + 1,
+        "buckets 11 and 12, and the held shard once"
     );
-    assert_eq!(next.queries, 3 * DUE_SHARDS, "buckets 10 to 12");
+    assert_eq!(
+        watermark(&ports),
+        Some(SweepWatermark {
+            from: ports.now() - Duration::hours(1),
+            held: Vec::new(),
+        }),
+        "the held shard was found empty: dropped"
+    );
 }
 
 #[tokio::test]
@@ -491,7 +522,7 @@ async fn a_cart_that_cannot_be_read_stays_due_while_the_rest_are_taken() {
     let ports = MemoryPorts::new(now());
     ports
         .table
-        .advance_sweep_watermark(t("2026-03-10T10:00:00Z"), now())
+        .advance_sweep_watermark(t("2026-03-10T10:00:00Z"), &[], now())
         .await
         .unwrap();
     let ids = ids_in_shard(3, 3);
@@ -517,13 +548,153 @@ async fn a_cart_that_cannot_be_read_stays_due_while_the_rest_are_taken() {
         "still in its bucket"
     );
 
-    // The next fan-out finds it there and keeps the watermark at its bucket.
+    // The next fan-out finds it there and holds its shard, the watermark an hour before now.
     ports.table.tables().failing_reads.clear();
     ports.clock.advance(Duration::minutes(5));
     let next = sweep(&ports).await.unwrap();
     assert_eq!(next.shards_enqueued, 1);
-    assert_eq!(ports.table.tables().watermark(), Some(t("2026-03-10T10:00:00Z")));
+    assert_eq!(
+        watermark(&ports),
+        Some(SweepWatermark {
+            from: ports.now() - Duration::hours(1),
+            held: vec![held(due, &ids[1])],
+        })
+    );
     assert_eq!(drain_shards(&ports).await.enqueued, 1);
+}
+
+/// A cart whose worker fails on it every time (its read fails), due `hours_ago` and filed then, with the
+/// watermark still at its bucket.
+async fn poison_cart(ports: &MemoryPorts, hours_ago: i64) -> (String, DueShard) {
+    let id = ids_in_shard(5, 1).remove(0);
+    let due = now() - Duration::hours(hours_ago) - Duration::minutes(20);
+    ports.table.advance_sweep_watermark(due, &[], now()).await.unwrap();
+    file(ports, &id, due, due);
+    ports.table.tables().failing_reads.insert((store_hash(), id.clone()));
+    let shard = held(due, &id);
+    (id, shard)
+}
+
+/// Runs the workers on the fan-out's messages; the (bucket, shard)s it handed out.
+async fn work_handed_out(ports: &MemoryPorts) -> (BTreeSet<DueShard>, SweepReport) {
+    let messages = ports.queues.receive_shard_messages();
+    let shards = messages
+        .iter()
+        .map(|m| DueShard {
+            bucket: m.bucket.clone(),
+            shard: m.shard,
+        })
+        .collect();
+    let mut workers = SweepReport::default();
+    for message in messages {
+        workers.add(&sweep_shard(ports, &message).await.unwrap());
+    }
+    (shards, workers)
+}
+
+#[tokio::test]
+async fn a_cart_never_taken_costs_one_probe_a_fan_out_and_is_handed_out_every_time() {
+    let ports = MemoryPorts::new(now());
+    let (_, poison) = poison_cart(&ports, 48).await;
+
+    // Catching up from the watermark 48 hours back reads every shard of every bucket since, once.
+    let first = sweep(&ports).await.unwrap();
+    assert_eq!(first.queries, 49 * DUE_SHARDS, "48 hours back to 12:00");
+    let (shards, workers) = work_handed_out(&ports).await;
+    assert_eq!((shards, workers.failed), (BTreeSet::from([poison.clone()]), 1));
+
+    // Then the 5-minute schedule for two more days: each fan-out reads the last hour and the current one (at
+    // the top of the hour the previous watermark is still in the hour before last) and the held shard.
+    for _ in 0..48 * 12 {
+        ports.clock.advance(Duration::minutes(5));
+        let report = sweep(&ports).await.unwrap();
+        let window = if ports.now().minute() == 0 { 3 } else { 2 };
+        assert_eq!(report.queries, window * DUE_SHARDS + 1, "at {}", ports.now());
+        let (shards, workers) = work_handed_out(&ports).await;
+        assert_eq!(shards, BTreeSet::from([poison.clone()]), "not lost, at {}", ports.now());
+        assert_eq!(workers.failed, 1, "its worker fails on it again");
+        assert_eq!(
+            watermark(&ports),
+            Some(SweepWatermark {
+                from: ports.now() - Duration::hours(1),
+                held: vec![poison.clone()],
+            })
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_held_shard_found_empty_is_dropped() {
+    let ports = MemoryPorts::new(now());
+    let (id, poison) = poison_cart(&ports, 3).await;
+    let first = sweep(&ports).await.unwrap();
+    assert_eq!(first.queries, 4 * DUE_SHARDS, "buckets 09 to 12");
+    assert_eq!(work_handed_out(&ports).await.1.failed, 1);
+    ports.clock.advance(Duration::minutes(5));
+    let held_once = sweep(&ports).await.unwrap();
+    assert_eq!(held_once.queries, 2 * DUE_SHARDS + 1);
+
+    // Its read works again: the worker takes it (its lease files it under the current hour).
+    ports.table.tables().failing_reads.clear();
+    let (shards, workers) = work_handed_out(&ports).await;
+    assert_eq!((shards, workers.enqueued), (BTreeSet::from([poison.clone()]), 1));
+    assert_eq!(cart_ids(&ports.queues.jobs()), vec![id]);
+
+    // The next fan-out probes the held shard once more, finds it empty and drops it.
+    ports.clock.advance(Duration::minutes(5));
+    let emptied = sweep(&ports).await.unwrap();
+    assert_eq!(emptied.queries, 2 * DUE_SHARDS + 1);
+    assert_eq!(
+        emptied.shards_enqueued, 0,
+        "nothing for the old bucket, the lease is not over"
+    );
+    assert_eq!(watermark(&ports).unwrap().held, Vec::new());
+    ports.clock.advance(Duration::minutes(5));
+    let after = sweep(&ports).await.unwrap();
+    assert_eq!((after.queries, after.shards_enqueued), (2 * DUE_SHARDS, 0));
+    assert_eq!(ports.queues.jobs().len(), 1);
+}
+
+#[tokio::test]
+async fn an_older_fan_outs_watermark_write_after_a_newer_ones_changes_nothing() {
+    let ports = MemoryPorts::new(now());
+    let shard = |bucket: &str, shard| DueShard {
+        bucket: bucket.to_owned(),
+        shard,
+    };
+    let (a, b) = (shard("2026030908", 1), shard("2026030910", 6));
+    // The newer fan-out (at 12:30) writes first; the older one (at 12:25, slower) writes after it.
+    ports
+        .table
+        .advance_sweep_watermark(now(), std::slice::from_ref(&a), now())
+        .await
+        .unwrap();
+    let older = now() - Duration::minutes(5);
+    ports
+        .table
+        .advance_sweep_watermark(older, &[a.clone(), b], older)
+        .await
+        .unwrap();
+    let newer = SweepWatermark {
+        from: now() - Duration::hours(1),
+        held: vec![a],
+    };
+    assert_eq!(
+        watermark(&ports),
+        Some(newer.clone()),
+        "the newer watermark and held list stand"
+    );
+    assert_eq!(ports.table.sweep_watermark().await.unwrap(), Some(newer));
+
+    // Of two at the same time the last writer wins, its held list (here empty) replacing the other's.
+    ports.table.advance_sweep_watermark(now(), &[], now()).await.unwrap();
+    assert_eq!(
+        watermark(&ports),
+        Some(SweepWatermark {
+            from: now() - Duration::hours(1),
+            held: Vec::new(),
+        })
+    );
 }
 
 #[tokio::test]

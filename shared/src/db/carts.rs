@@ -1,18 +1,20 @@
 //! Carts and the due-time index the sweep reads.
 //!
 //! A cart with a `next_due_at` is in the sparse `DueCarts` index under `DUE#{hour bucket}#{shard}`. The sweep
-//! reads buckets from its watermark up to now, so its cost grows with the carts that are due, not with the
-//! table. Writes never land in a bucket older than the current hour, and the watermark never passes the
-//! current hour, so no due cart is skipped.
+//! reads buckets from its watermark up to now, plus the shards of older buckets its watermark lists as still
+//! holding due carts (`held`), so its cost grows with the carts that are due, not with the table or with how
+//! long a cart that cannot be taken has waited. Writes never land in a bucket older than the current hour, and
+//! the watermark never passes an hour before now, so no due cart is skipped.
 
 use super::keys::CART_RETENTION_DAYS;
 use super::keys::{
-    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, PHONE_CART_PREFIX, SWEEP_PK, WATERMARK_SK, cart_pk, due_bucket, due_pk,
-    due_shard, due_sk, due_sk_before, phone_cart_sk, phone_pk, timestamp,
+    CART_SK, DUE_CARTS_INDEX, DUE_SHARDS, DueShard, PHONE_CART_PREFIX, SWEEP_PK, SweepWatermark, WATERMARK_SK, cart_pk,
+    due_bucket, due_pk, due_shard, due_sk, due_sk_before, phone_cart_sk, phone_pk, timestamp,
 };
 use super::{Db, DbError, Item, s, to_item, with_ttl};
 use crate::StoreHash;
 use crate::model::Cart;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
 
 /// A cart found in the due index.
@@ -256,8 +258,9 @@ impl Db {
         Ok(slice)
     }
 
-    /// The oldest hour the sweep still needs to read (`None` before the first sweep).
-    pub async fn sweep_watermark(&self) -> Result<Option<DateTime<Utc>>, DbError> {
+    /// The sweep's watermark (`None` before the first sweep): the oldest hour whose every shard it still
+    /// reads, and the shards of older buckets still holding due carts. An item written without `held` has none.
+    pub async fn sweep_watermark(&self) -> Result<Option<SweepWatermark>, DbError> {
         let Some(item) = self.get(SWEEP_PK, WATERMARK_SK).await? else {
             return Ok(None);
         };
@@ -265,15 +268,41 @@ impl Db {
             .get("from")
             .and_then(|v| v.as_s().ok())
             .ok_or_else(|| DbError::Conflict("watermark without from".into()))?;
-        let parsed =
-            DateTime::parse_from_rfc3339(from).map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?;
-        Ok(Some(parsed.with_timezone(&Utc)))
+        let from = DateTime::parse_from_rfc3339(from)
+            .map_err(|e| DbError::Conflict(format!("bad watermark: {e}")))?
+            .with_timezone(&Utc);
+        let held = match item.get("held") {
+            None => Vec::new(),
+            Some(held) => held
+                .as_l()
+                .map_err(|_| DbError::Conflict("watermark held is not a list".into()))?
+                .iter()
+                .map(|entry| {
+                    entry
+                        .as_s()
+                        .ok()
+                        .and_then(|entry| DueShard::parse_held_entry(entry))
+                        .ok_or_else(|| DbError::Conflict(format!("bad watermark held entry: {entry:?}")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Some(SweepWatermark { from, held }))
     }
 
-    /// Moves the watermark forward to `to`, never backward and never closer than an hour to `now` (so a
-    /// writer whose clock runs slightly behind cannot file a cart under a bucket the sweep has passed).
-    pub async fn advance_sweep_watermark(&self, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DbError> {
+    /// Sets the watermark to `to` (never closer than an hour to `now`, so a writer whose clock runs slightly
+    /// behind cannot file a cart under a bucket the sweep has passed) with `held`, the shards of older buckets
+    /// that still hold due carts, replacing the list. Never backward: of overlapping fan-outs the last writer
+    /// wins and an older one never overwrites a newer one. That is safe because a bucket older than an hour
+    /// only loses entries (writers file under the current hour), so a newer fan-out's `held` lacks nothing an
+    /// older one found still due.
+    pub async fn advance_sweep_watermark(
+        &self,
+        to: DateTime<Utc>,
+        held: &[DueShard],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
         let to = timestamp(to.min(now - Duration::hours(1)));
+        let held = AttributeValue::L(held.iter().map(|shard| s(&shard.held_entry())).collect());
         self.counter.call();
         let result = self
             .client
@@ -281,10 +310,12 @@ impl Db {
             .table_name(&self.table)
             .key("pk", s(SWEEP_PK))
             .key("sk", s(WATERMARK_SK))
-            .update_expression("SET #from = :to")
-            .condition_expression("attribute_not_exists(#from) OR #from < :to")
+            .update_expression("SET #from = :to, #held = :held")
+            .condition_expression("attribute_not_exists(#from) OR #from <= :to")
             .expression_attribute_names("#from", "from")
+            .expression_attribute_names("#held", "held")
             .expression_attribute_values(":to", s(&to))
+            .expression_attribute_values(":held", held)
             .send()
             .await;
         match result {

@@ -314,6 +314,17 @@ pub const STATS_RETENTION_DAYS: i64 = 35;
 pub const SWEEP_PK: &str = "SWEEP";
 pub const WATERMARK_SK: &str = "WATERMARK";
 
+/// What the sweep's watermark item (`SWEEP` / `WATERMARK`) holds ([`super::Db::sweep_watermark`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SweepWatermark {
+    /// The oldest hour whose every shard the next fan-out probes (attribute `from`).
+    pub from: DateTime<Utc>,
+    /// Shards in buckets older than `from` that still held a due cart at the last fan-out (attribute `held`,
+    /// a list of [`DueShard::held_entry`]): the next fan-out probes each once more, not every shard of every
+    /// hour since.
+    pub held: Vec<DueShard>,
+}
+
 /// Fixed-width UTC timestamps, so sort keys order by time.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -342,6 +353,32 @@ pub fn due_shard(store: &StoreHash, cart_id: &str) -> u32 {
 
 pub fn due_pk(bucket: &str, shard: u32) -> String {
     format!("DUE#{bucket}#{shard}")
+}
+
+/// One shard of one hour bucket of the due index (the partition [`due_pk`] names). Ordered by bucket, so by
+/// time, then shard.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DueShard {
+    pub bucket: String,
+    pub shard: u32,
+}
+
+impl DueShard {
+    /// As the watermark's `held` list stores it: `{bucket}#{shard}` (`2026112514#3`).
+    pub fn held_entry(&self) -> String {
+        format!("{}#{}", self.bucket, self.shard)
+    }
+
+    /// A [`DueShard::held_entry`] read back: `None` unless a bucket [`due_bucket`] makes and a shard below
+    /// [`DUE_SHARDS`].
+    pub fn parse_held_entry(entry: &str) -> Option<Self> {
+        let (bucket, shard) = entry.split_once('#')?;
+        let shard: u32 = shard.parse().ok()?;
+        (is_due_bucket(bucket) && shard < DUE_SHARDS).then(|| Self {
+            bucket: bucket.to_owned(),
+            shard,
+        })
+    }
 }
 
 pub fn due_sk(due_at: DateTime<Utc>, store: &StoreHash, cart_id: &str) -> String {
@@ -406,5 +443,26 @@ mod tests {
         let shards: std::collections::HashSet<u32> =
             (0..200).map(|i| due_shard(&store, &format!("cart-{i}"))).collect();
         assert_eq!(shards.len() as u32, DUE_SHARDS, "carts spread over every shard");
+    }
+
+    #[test]
+    fn held_due_shards_read_back_and_malformed_entries_are_refused() {
+        let held = DueShard {
+            bucket: due_bucket(at("2026-11-25T14:10:00Z")),
+            shard: DUE_SHARDS - 1,
+        };
+        assert_eq!(held.held_entry(), "2026112514#7");
+        assert_eq!(DueShard::parse_held_entry(&held.held_entry()), Some(held));
+        for bad in [
+            "2026112514",
+            "2026112514#8",
+            "2026112514#-1",
+            "2026112524#0",
+            "x#0",
+            "2026112514#0#1",
+            "",
+        ] {
+            assert_eq!(DueShard::parse_held_entry(bad), None, "{bad}");
+        }
     }
 }

@@ -3,10 +3,12 @@
 //! ([`ReminderQueue`]) and the sweep shard queue ([`ShardQueue`]).
 //!
 //! The production adapters delegate to [`Db`] and [`Queue`]; each method keeps the contract of the method it
-//! delegates to (the compare-and-set on a cart's due time, the watermark that never moves back), which an
-//! in-memory adapter (`functions/sweep/src/memory.rs`) must honour the same way.
+//! delegates to (the compare-and-set on a cart's due time, the watermark that never moves back and whose held
+//! list each write replaces), which an in-memory adapter (`functions/sweep/src/memory.rs`) must honour the same
+//! way.
 
 use crate::StoreHash;
+use crate::db::keys::{DueShard, SweepWatermark};
 use crate::db::{Db, DbError, DueSlice, PurgeDue, PurgeOutcome};
 use crate::messages::{SendJob, SweepShard};
 use crate::model::Cart;
@@ -16,12 +18,15 @@ use std::future::Future;
 
 /// The due index (`DUE#{hour bucket}#{shard}`), its watermark, and the carts it points at.
 pub trait DueIndex: Sync {
-    /// [`Db::sweep_watermark`]: the oldest hour the sweep still needs to read (`None` before the first sweep).
-    fn sweep_watermark(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, DbError>> + Send;
-    /// [`Db::advance_sweep_watermark`]: never backward, never closer than an hour to `now`.
+    /// [`Db::sweep_watermark`]: the oldest hour whose every shard the sweep still reads, and the shards of
+    /// older buckets still holding due carts (`None` before the first sweep).
+    fn sweep_watermark(&self) -> impl Future<Output = Result<Option<SweepWatermark>, DbError>> + Send;
+    /// [`Db::advance_sweep_watermark`]: `to` (never closer than an hour to `now`) with `held` in place of the
+    /// stored list, unless the stored `from` is later than `to` (never backward).
     fn advance_sweep_watermark(
         &self,
         to: DateTime<Utc>,
+        held: &[DueShard],
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), DbError>> + Send;
     /// [`Db::due_in_shard`]: one query of one shard of one bucket, at most `limit` carts due before `until`,
@@ -47,11 +52,16 @@ pub trait DueIndex: Sync {
 }
 
 impl DueIndex for Db {
-    async fn sweep_watermark(&self) -> Result<Option<DateTime<Utc>>, DbError> {
+    async fn sweep_watermark(&self) -> Result<Option<SweepWatermark>, DbError> {
         Db::sweep_watermark(self).await
     }
-    async fn advance_sweep_watermark(&self, to: DateTime<Utc>, now: DateTime<Utc>) -> Result<(), DbError> {
-        Db::advance_sweep_watermark(self, to, now).await
+    async fn advance_sweep_watermark(
+        &self,
+        to: DateTime<Utc>,
+        held: &[DueShard],
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        Db::advance_sweep_watermark(self, to, held, now).await
     }
     async fn due_in_shard(
         &self,

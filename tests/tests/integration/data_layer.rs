@@ -4,6 +4,7 @@ use chrono::Duration;
 use integration_tests::{TestAws, at, builders};
 use rust_decimal::Decimal;
 use shared::consent::{ConsentEvent, ConsentEventKind, OptOutMethod, Purpose};
+use shared::db::keys::{DueShard, SweepWatermark};
 use shared::db::{Appended, ClaimOutcome, DbError, PageCounts};
 use shared::model::*;
 use shared::recovery::RecoveredOrder;
@@ -327,7 +328,7 @@ async fn a_cart_due_in_the_past_is_filed_where_the_sweep_still_looks() {
     let env = TestAws::new().await;
     let now = at("2026-11-25T14:20:00Z");
     env.db()
-        .advance_sweep_watermark(at("2026-11-25T13:00:00Z"), now)
+        .advance_sweep_watermark(at("2026-11-25T13:00:00Z"), &[], now)
         .await
         .unwrap();
     // A late webhook: the reminder was due two hours ago.
@@ -335,27 +336,44 @@ async fn a_cart_due_in_the_past_is_filed_where_the_sweep_still_looks() {
         .put_cart(&cart("late", Some("2026-11-25T12:15:00Z")), now)
         .await
         .unwrap();
-    let from = env.db().sweep_watermark().await.unwrap().unwrap();
+    let from = env.db().sweep_watermark().await.unwrap().unwrap().from;
     let page = env.db().due_carts(from, now, 10).await.unwrap();
     assert_eq!(page.carts.len(), 1);
     assert_eq!(page.carts[0].due_at, at("2026-11-25T12:15:00Z"));
 
-    // The watermark only moves forward, and never closer than an hour to now.
+    // The watermark only moves forward, and never closer than an hour to now; its held list comes back as
+    // written, and a write that moves it replaces the list.
+    let held = |bucket: &str, shard| DueShard {
+        bucket: bucket.to_owned(),
+        shard,
+    };
+    let newer = vec![held("2026112509", 3), held("2026112511", 0)];
     env.db()
-        .advance_sweep_watermark(at("2026-11-25T14:00:00Z"), now)
+        .advance_sweep_watermark(at("2026-11-25T14:00:00Z"), &newer, now)
+        .await
+        .unwrap();
+    let expected = SweepWatermark {
+        from: at("2026-11-25T13:20:00Z"),
+        held: newer,
+    };
+    assert_eq!(env.db().sweep_watermark().await.unwrap(), Some(expected.clone()));
+    env.db()
+        .advance_sweep_watermark(at("2026-11-25T10:00:00Z"), &[held("2026112508", 1)], now)
         .await
         .unwrap();
     assert_eq!(
         env.db().sweep_watermark().await.unwrap(),
-        Some(at("2026-11-25T13:20:00Z"))
+        Some(expected),
+        "an older fan-out's write changes nothing"
     );
-    env.db()
-        .advance_sweep_watermark(at("2026-11-25T10:00:00Z"), now)
-        .await
-        .unwrap();
+    env.db().advance_sweep_watermark(now, &[], now).await.unwrap();
     assert_eq!(
         env.db().sweep_watermark().await.unwrap(),
-        Some(at("2026-11-25T13:20:00Z"))
+        Some(SweepWatermark {
+            from: at("2026-11-25T13:20:00Z"),
+            held: Vec::new(),
+        }),
+        "the last of two at the same time wins"
     );
 }
 

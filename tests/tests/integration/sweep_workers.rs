@@ -5,7 +5,7 @@
 use chrono::Duration;
 use integration_tests::recovery::{due_cart, take_send_jobs, take_send_jobs_with_groups};
 use integration_tests::{TestApp, TestAppOptions, at};
-use shared::db::keys::{DUE_SHARDS, due_bucket};
+use shared::db::keys::{DUE_SHARDS, DueShard, SweepWatermark, due_bucket, due_shard};
 use shared::messages::SweepShard;
 use shared::model::Cart;
 use shared::recovery::SWEEP_LEASE;
@@ -107,7 +107,10 @@ async fn a_fan_out_over_every_shard_enqueues_every_due_cart_once() {
     assert!(take_send_jobs(&app).await.is_empty());
     assert_eq!(
         app.db().sweep_watermark().await.unwrap(),
-        Some(app.clock.now() - Duration::hours(1))
+        Some(SweepWatermark {
+            from: app.clock.now() - Duration::hours(1),
+            held: Vec::new(),
+        })
     );
 }
 
@@ -201,4 +204,94 @@ async fn each_stores_send_jobs_are_in_its_own_message_group() {
     for (job, group) in &jobs {
         assert_eq!(group.as_deref(), Some(job.store_hash.as_str()), "{job:?}");
     }
+}
+
+/// Takes every message waiting in the sweep shard queue off it, without running a worker.
+async fn take_shard_messages(app: &TestApp) -> Vec<SweepShard> {
+    let sqs = aws_sdk_sqs::Client::new(&app.aws.sdk);
+    let url = app.sweep_shard_queue.queue_url();
+    let mut shards = Vec::new();
+    loop {
+        let received = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .send()
+            .await
+            .expect("sweep shard queue reads");
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return shards;
+        }
+        for message in messages {
+            shards.push(serde_json::from_str(message.body().unwrap_or_default()).expect("a shard message"));
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .expect("message deleted");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_shard_left_in_an_old_bucket_is_held_and_probed_once_a_fan_out() {
+    let app = app(10).await;
+    // Due three hours ago and never taken (no worker runs here), the watermark still at its bucket.
+    let filed_at = at(NOW) - Duration::hours(3);
+    let cart = due_cart(&StoreHash::parse("swp006").unwrap(), 0, filed_at);
+    app.db().put_carts(std::slice::from_ref(&cart), filed_at).await.unwrap();
+    app.db()
+        .advance_sweep_watermark(filed_at, &[], app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(app.db().sweep_watermark().await.unwrap().unwrap().from, filed_at);
+    let held = DueShard {
+        bucket: due_bucket(filed_at),
+        shard: due_shard(&cart.store_hash, &cart.cart_id),
+    };
+    let fan_out = || async {
+        let report = app.functions["sweep"]
+            .invoke(devstack::invoke::scheduled_event(app.clock.now()))
+            .await
+            .unwrap();
+        serde_json::from_value::<sweep::SweepReport>(report).unwrap()
+    };
+    let handed_out = |shards: Vec<SweepShard>| -> Vec<DueShard> {
+        shards
+            .into_iter()
+            .map(|m| DueShard {
+                bucket: m.bucket,
+                shard: m.shard,
+            })
+            .collect()
+    };
+
+    let first = fan_out().await;
+    assert_eq!(first.queries, 4 * DUE_SHARDS, "buckets 11:00 to 14:00: {first:?}");
+    assert_eq!(handed_out(take_shard_messages(&app).await), vec![held.clone()]);
+    assert_eq!(
+        app.db().sweep_watermark().await.unwrap(),
+        Some(SweepWatermark {
+            from: app.clock.now() - Duration::hours(1),
+            held: vec![held.clone()],
+        }),
+        "an hour back, the old bucket's shard held"
+    );
+
+    app.clock.advance(Duration::minutes(5));
+    let second = fan_out().await;
+    assert_eq!(
+        second.queries,
+        2 * DUE_SHARDS + 1,
+        "the last hour and the current one, and the held shard: {second:?}"
+    );
+    assert_eq!(
+        handed_out(take_shard_messages(&app).await),
+        vec![held.clone()],
+        "still handed out"
+    );
+    assert_eq!(app.db().sweep_watermark().await.unwrap().unwrap().held, vec![held]);
 }
