@@ -9,8 +9,10 @@ import sys
 import threading
 
 import moto.dynamodb.models as dynamodb_models
+import moto.kms.models as kms_models
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.server import ThreadedMotoServer
 
 # moto's TransactWriteItems deep-copies every table it touches before running the actions, and rolls a
@@ -274,6 +276,36 @@ sqs_models.SQSBackend.send_message = _send_message_counting_nothing
 
 # One log line per request, to a stderr nobody reads, costs moto a tenth of its time under load.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+# moto finds the service of every request under one lock, by listing its own package directory (a stat per
+# entry) and then trying each service's URL patterns: a fifth of its time in the integration tests, while every
+# other request waited on the lock (py-spy). A host's service never changes, so it is looked up once.
+_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+_backends_by_host = {}
+
+
+def _backend_for_host_once(self, host):
+    if host not in _backends_by_host:
+        _backends_by_host[host] = _backend_for_host(self, host)
+    return _backends_by_host[host]
+
+
+DomainDispatcherApplication.get_backend_for_host = _backend_for_host_once
+
+# moto gives every KMS key an RSA private key, symmetric ones too (the app's only kind: Encrypt and Decrypt),
+# and generating one is most of a CreateKey; each test's stack creates its keys. One per key spec is enough for
+# an emulator (asymmetric keys of a spec would share it; the app has none).
+_private_keys = {}
+_generate_private_key = kms_models.generate_private_key
+
+
+def _private_key_per_spec(key_spec):
+    if key_spec not in _private_keys:
+        _private_keys[key_spec] = _generate_private_key(key_spec)
+    return _private_keys[key_spec]
+
+
+kms_models.generate_private_key = _private_key_per_spec
 
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
