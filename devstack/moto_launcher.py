@@ -8,12 +8,14 @@ import logging
 import sys
 import threading
 
+import waitress
+
 import moto.dynamodb.models as dynamodb_models
 import moto.kms.models as kms_models
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import create_backend_app
 
 # moto's TransactWriteItems deep-copies every table it touches before running the actions, and rolls a
 # cancelled transaction back by putting those copies in place. That costs a copy of the whole table per
@@ -276,6 +278,7 @@ sqs_models.SQSBackend.send_message = _send_message_counting_nothing
 
 # One log line per request, to a stderr nobody reads, costs moto a tenth of its time under load.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
+logging.getLogger("waitress").setLevel(logging.ERROR)
 
 # moto finds the service of every request under one lock, by listing its own package directory (a stat per
 # entry) and then trying each service's URL patterns: a fifth of its time in the integration tests, while every
@@ -307,9 +310,19 @@ def _private_key_per_spec(key_spec):
 
 kms_models.generate_private_key = _private_key_per_spec
 
-server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-server.start()
-host, port = server.get_host_and_port()
-print(f"http://{host}:{port}", flush=True)
+# moto's own server (werkzeug's) closes the connection after every answer and starts a thread per connection, so
+# every request paid a TCP connection and a thread start: a quarter of moto's time in the integration tests
+# (py-spy). waitress keeps connections alive and answers from a pool of threads (enough for the long polls of a
+# dev stack's queue pollers and the requests around them).
+server = waitress.create_server(
+    DomainDispatcherApplication(create_backend_app),
+    host="127.0.0.1",
+    port=0,
+    threads=32,
+    connection_limit=1000,
+    asyncore_use_poll=True,
+)
+print(f"http://127.0.0.1:{server.effective_port}", flush=True)
+threading.Thread(target=server.run, daemon=True).start()
 sys.stdin.read()
-server.stop()
+server.close()
