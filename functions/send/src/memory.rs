@@ -20,7 +20,7 @@ use shared::messages::DomainEvent;
 use shared::model::sender::{SenderApproval, SenderStatus, sender_key};
 use shared::model::{Cart, Contact, ReminderDecision, SendRecord, SendStatus, Settings, Store};
 use shared::ports::{ConsentRecorder, EventPublisher, ReminderStore, Shop, Texter};
-use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
+use shared::sms::{OutboundSms, SentSms, SmsError};
 use shared::{Clock, ManualClock, Phone, Secret, StoreHash};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
@@ -442,17 +442,7 @@ impl ConsentRecorder for MemoryStore {
     }
 }
 
-/// How the scripted provider answers one send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Accept,
-    /// The provider answered with this failure (HTTP 400): nothing went out.
-    Refuse(SendFailure),
-    /// HTTP 503: nothing went out, try again later.
-    Unavailable,
-    /// The request went out but its answer never came: the message may have been sent.
-    TimeOutAfterSending,
-}
+pub use shared::sms::scripted::ScriptedAnswer as Answer;
 
 /// An SMS provider that answers each send with the next scripted [`Answer`] ([`Answer::Accept`] once the
 /// script is used up) and keeps every message it was asked to send.
@@ -496,27 +486,7 @@ impl Texter for ScriptedTexter {
             .expect("script lock")
             .pop_front()
             .unwrap_or(Answer::Accept);
-        let refused = |status, failure| SmsError::Refused {
-            provider: PROVIDER,
-            status,
-            code: None,
-            message: "scripted refusal".to_owned(),
-            failure,
-        };
-        match answer {
-            Answer::Accept => Ok(SentSms {
-                provider: PROVIDER,
-                message_id: format!("msg-{call}"),
-            }),
-            Answer::Refuse(failure) => Err(refused(400, failure)),
-            Answer::Unavailable => Err(refused(503, SendFailure::Retryable)),
-            Answer::TimeOutAfterSending => Err(SmsError::Unreachable {
-                provider: PROVIDER,
-                timed_out: true,
-                not_connected: false,
-                reason: "timed out after sending".to_owned(),
-            }),
-        }
+        answer.outcome(PROVIDER, call).await
     }
 }
 

@@ -407,7 +407,7 @@ async fn quiet_hours_defer_the_reminder_and_send_nothing() {
 async fn a_provider_timeout_is_recorded_unconfirmed_and_never_resent() {
     let ports = arranged(noon());
     let job = send_job(1, &ports);
-    ports.texter.answer([Answer::TimeOutAfterSending]);
+    ports.texter.answer([Answer::TimeOut]);
 
     assert_eq!(deliver(&ports, &job).await.unwrap(), JobOutcome::Unconfirmed);
 

@@ -22,6 +22,7 @@
 
 mod messagemedia;
 mod messagemedia_signature;
+pub mod scripted;
 mod twilio;
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use shared::model::{Contact, Settings, Store};
 use shared::ports::replies::{ConsentChangeRecorder, DeliveryLeases, ReplyStore, TestTextStore};
 use shared::ports::{ConsentRecorder, Texter};
 use shared::replies::{ReplyRecord, is_withdrawal};
-use shared::sms::{OutboundSms, SendFailure, SentSms, SmsError};
+use shared::sms::{OutboundSms, SentSms, SmsError};
 use shared::test_text::TestNumber;
 use shared::write_back::ConsentMirror;
 use shared::{Clock, ManualClock, Phone, Secret, StoreHash};
@@ -385,21 +385,7 @@ impl ConsentChangeRecorder for MemoryStore {
     }
 }
 
-/// How the scripted provider answers one send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    Accept,
-    /// The provider answered with this failure (HTTP 400): nothing went out.
-    Refuse(SendFailure),
-    /// HTTP 503: nothing went out, try again later.
-    Unavailable,
-    /// The request went out but its answer never came (the client's timeout).
-    TimeOut,
-    /// The provider answered 200 but its answer could not be read: the message may have gone out.
-    Unreadable,
-    /// The call never returns: the invocation dies during it (the test drops the future).
-    Hang,
-}
+pub use shared::sms::scripted::ScriptedAnswer as Answer;
 
 /// One call of the provider: the message and the timeout it was sent with (`None`: the client's own).
 #[derive(Debug, Clone)]
@@ -468,33 +454,7 @@ impl Texter for ScriptedTexter {
             .expect("script lock")
             .pop_front()
             .unwrap_or(Answer::Accept);
-        let refused = |status, failure| SmsError::Refused {
-            provider: PROVIDER,
-            status,
-            code: None,
-            message: "scripted refusal".to_owned(),
-            failure,
-        };
-        match answer {
-            Answer::Accept => Ok(SentSms {
-                provider: PROVIDER,
-                message_id: format!("msg-{call}"),
-            }),
-            Answer::Refuse(failure) => Err(refused(400, failure)),
-            Answer::Unavailable => Err(refused(503, SendFailure::Retryable)),
-            Answer::TimeOut => Err(SmsError::Unreachable {
-                provider: PROVIDER,
-                timed_out: true,
-                not_connected: false,
-                reason: "timed out".to_owned(),
-            }),
-            Answer::Unreadable => Err(SmsError::Unconfirmed {
-                provider: PROVIDER,
-                status: 200,
-                reason: "scripted unreadable answer".to_owned(),
-            }),
-            Answer::Hang => std::future::pending().await,
-        }
+        answer.outcome(PROVIDER, call).await
     }
 }
 
