@@ -230,8 +230,16 @@ pub async fn take_send_jobs(app: &TestApp) -> Vec<shared::messages::SendJob> {
 /// [`take_send_jobs`], with each job's SQS message group.
 pub async fn take_send_jobs_with_groups(app: &TestApp) -> Vec<(shared::messages::SendJob, Option<String>)> {
     let sqs = aws_sdk_sqs::Client::new(&app.aws.sdk);
-    let url = app.send_queue.queue_url();
-    let mut jobs = Vec::new();
+    take_messages(&sqs, app.send_queue.queue_url()).await
+}
+
+/// Takes every message waiting in the queue at `url` off it, each read as JSON with its SQS message group,
+/// without running anything on it.
+pub async fn take_messages<T: serde::de::DeserializeOwned>(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Vec<(T, Option<String>)> {
+    let mut taken = Vec::new();
     loop {
         let received = sqs
             .receive_message()
@@ -241,20 +249,19 @@ pub async fn take_send_jobs_with_groups(app: &TestApp) -> Vec<(shared::messages:
             .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId)
             .send()
             .await
-            .expect("send queue reads");
+            .expect("the queue reads");
         let messages = received.messages.unwrap_or_default();
         if messages.is_empty() {
-            return jobs;
+            return taken;
         }
         for message in messages {
             let group = message
                 .attributes()
                 .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId))
                 .cloned();
-            jobs.push((
-                serde_json::from_str(message.body().unwrap_or_default()).expect("a send job"),
-                group,
-            ));
+            let body = message.body().unwrap_or_default();
+            let parsed = serde_json::from_str(body).unwrap_or_else(|e| panic!("{body}: {e}"));
+            taken.push((parsed, group));
             sqs.delete_message()
                 .queue_url(url)
                 .receipt_handle(message.receipt_handle().unwrap_or_default())

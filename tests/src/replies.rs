@@ -230,30 +230,10 @@ impl TestApp {
 impl DomainEvents {
     /// The events caught so far (EventBridge envelopes: `detail-type`, `source`, `detail`), consumed.
     pub async fn take(&self) -> Vec<serde_json::Value> {
-        let mut events = Vec::new();
-        loop {
-            let output = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .send()
-                .await
-                .expect("receive");
-            let messages = output.messages.unwrap_or_default();
-            if messages.is_empty() {
-                return events;
-            }
-            for message in messages {
-                events.push(serde_json::from_str(message.body().unwrap_or("null")).expect("event JSON"));
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(message.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete");
-            }
-        }
+        crate::recovery::take_messages(&self.sqs, &self.queue_url)
+            .await
+            .into_iter()
+            .map(|(event, _)| event)
+            .collect()
     }
 }

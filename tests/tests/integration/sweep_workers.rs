@@ -3,7 +3,7 @@
 //! every due cart to one send job however often a shard message is delivered.
 
 use chrono::Duration;
-use integration_tests::recovery::{due_cart, take_send_jobs, take_send_jobs_with_groups};
+use integration_tests::recovery::{due_cart, take_messages, take_send_jobs, take_send_jobs_with_groups};
 use integration_tests::{TestApp, TestAppOptions, at};
 use shared::db::keys::{DUE_SHARDS, DueShard, SweepWatermark, due_bucket, due_shard};
 use shared::messages::SweepShard;
@@ -209,31 +209,11 @@ async fn each_stores_send_jobs_are_in_its_own_message_group() {
 /// Takes every message waiting in the sweep shard queue off it, without running a worker.
 async fn take_shard_messages(app: &TestApp) -> Vec<SweepShard> {
     let sqs = aws_sdk_sqs::Client::new(&app.aws.sdk);
-    let url = app.sweep_shard_queue.queue_url();
-    let mut shards = Vec::new();
-    loop {
-        let received = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .visibility_timeout(600)
-            .send()
-            .await
-            .expect("sweep shard queue reads");
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            return shards;
-        }
-        for message in messages {
-            shards.push(serde_json::from_str(message.body().unwrap_or_default()).expect("a shard message"));
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .expect("message deleted");
-        }
-    }
+    take_messages(&sqs, app.sweep_shard_queue.queue_url())
+        .await
+        .into_iter()
+        .map(|(shard, _)| shard)
+        .collect()
 }
 
 #[tokio::test]
