@@ -1,8 +1,8 @@
 //! Project tooling. `cargo xtask <command>`:
 //!
 //! - `bootstrap`: install the project-local tools (.tools/: moto, cargo-lambda, cfn-lint, aws-sam-translator)
-//! - `test`: everything CI runs: bootstrap, fmt, the domain crate's dependency check, clippy, template
-//!   validation, unit and integration tests, then the recovery, replies and sync suites again with a tenth
+//! - `test`: everything CI runs: bootstrap, fmt, the domain crate's dependency check, template validation,
+//!   clippy while the tests build, unit and integration tests, then the recovery, replies and sync suites again with a tenth
 //!   of the app's AWS calls failing (fault proxy)
 //! - `validate-template`: transform template.yaml with the SAM translator and lint both with cfn-lint
 //! - `dev`: the whole app running locally (cargo lambda watch, moto, simulator, sandbox) until Ctrl-C
