@@ -5,7 +5,7 @@
 
 use crate::event_source::SqsEventSource;
 use crate::gateway::{Gateway, GatewayListener};
-use crate::invoke::{SharedFunction, WatchFunction, scheduled_event};
+use crate::invoke::{SharedFunction, WatchFunction, invoke_async, scheduled_event};
 use crate::moto::Moto;
 use crate::provision::{Resources, create_app_secret, provision};
 use crate::template::{EventDef, Template};
@@ -242,7 +242,7 @@ impl DevStack {
                             ticks.tick().await;
                             loop {
                                 ticks.tick().await;
-                                if let Err(error) = function.invoke(scheduled_event(clock.now())).await {
+                                if let Err(error) = invoke_async(&*function, scheduled_event(clock.now())).await {
                                     tracing::warn!(%error, "scheduled invocation failed");
                                 }
                             }

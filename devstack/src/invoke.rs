@@ -100,6 +100,25 @@ where
     ))
 }
 
+/// Retries Lambda makes of a failed asynchronous invocation (how EventBridge's schedule invokes the sweep):
+/// the template's `EventInvokeConfig.MaximumRetryAttempts`, Lambda's default.
+pub const ASYNC_RETRIES: u32 = 2;
+
+/// Invokes `function` as Lambda runs an asynchronous event: a failed invocation is tried again, up to
+/// [`ASYNC_RETRIES`] times, at once rather than after Lambda's minutes of backoff. The last error is returned
+/// when every attempt failed.
+pub async fn invoke_async(function: &dyn Function, event: Value) -> Result<Value, InvokeError> {
+    let mut attempt = 0;
+    loop {
+        match function.invoke(event.clone()).await {
+            Err(_) if attempt < ASYNC_RETRIES => {
+                attempt += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A function served by `cargo lambda watch`, invoked through its Lambda Invoke API.
 pub struct WatchFunction {
     client: reqwest::Client,
@@ -155,4 +174,52 @@ pub fn scheduled_event(time: chrono::DateTime<chrono::Utc>) -> Value {
         "resources": ["arn:aws:events:us-east-1:123456789012:rule/local-sweep"],
         "detail": {}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails its first `failures` invocations with a function error, then answers with its attempt number.
+    struct FailsFirst {
+        failures: u32,
+        calls: AtomicU32,
+    }
+
+    impl Function for FailsFirst {
+        fn invoke(&self, _event: Value) -> BoxFuture<'_, Result<Value, InvokeError>> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            let failures = self.failures;
+            Box::pin(async move {
+                if call <= failures {
+                    Err(InvokeError::Function(format!("attempt {call} failed")))
+                } else {
+                    Ok(serde_json::json!(call))
+                }
+            })
+        }
+    }
+
+    fn fails_first(failures: u32) -> FailsFirst {
+        FailsFirst {
+            failures,
+            calls: AtomicU32::new(0),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_asynchronous_invocation_is_retried_twice_after_a_function_error() {
+        let function = fails_first(ASYNC_RETRIES);
+        let answer = invoke_async(&function, Value::Null).await.unwrap();
+        assert_eq!(answer, serde_json::json!(3));
+
+        let function = fails_first(ASYNC_RETRIES + 1);
+        let error = invoke_async(&function, Value::Null).await.unwrap_err();
+        assert!(
+            matches!(error, InvokeError::Function(ref e) if e == "attempt 3 failed"),
+            "{error}"
+        );
+        assert_eq!(function.calls.load(Ordering::SeqCst), 3);
+    }
 }

@@ -690,12 +690,11 @@ mod app {
                 .expect("watermark moved");
         }
 
-        /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock), then
-        /// runs its workers until the sweep shard queue is empty: the fan-out's report with the workers'
-        /// figures added.
+        /// Invokes the sweep with the scheduled event EventBridge would send now (by the manual clock), retried
+        /// as Lambda retries an asynchronous invocation, then runs its workers until the sweep shard queue is
+        /// empty: the fan-out's report with the workers' figures added.
         pub async fn run_sweep(&self) -> serde_json::Value {
-            let fan_out = self.functions["sweep"]
-                .invoke(scheduled_event(self.clock.now()))
+            let fan_out = devstack::invoke::invoke_async(&*self.functions["sweep"], scheduled_event(self.clock.now()))
                 .await
                 .expect("sweep runs");
             let mut report: sweep::SweepReport = serde_json::from_value(fan_out).expect("a sweep report");
