@@ -3,8 +3,12 @@
 Prints the endpoint URL on the first line of stdout. When the parent exits (even if it is killed), stdin
 closes and the server stops, so a test run never leaves an emulator behind.
 """
+import base64
 import copy
+import functools
+import json
 import logging
+import os
 import sys
 import threading
 
@@ -13,7 +17,10 @@ import waitress
 import moto.dynamodb.models as dynamodb_models
 import moto.kms.models as kms_models
 import moto.sqs.models as sqs_models
+from moto.core.responses import ActionResult
+from moto.core.utils import get_service_model
 from moto.dynamodb.models.table import Table
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.moto_server.werkzeug_app import create_backend_app
 
@@ -309,6 +316,73 @@ def _private_key_per_spec(key_spec):
 
 
 kms_models.generate_private_key = _private_key_per_spec
+
+# moto turns every DynamoDB answer into JSON with its generic, model-driven serializer, which walks each attribute
+# of each item against botocore's shapes: half of moto's time in the integration tests (py-spy). An item
+# operation's result is already the wire's shape (attribute values as {"S": ...}), so it is written as JSON
+# directly: binary values in base64, absent (None) members and members the operation's output does not have
+# (DeleteItem's legacy `ConsumedCapacityUnits`) left out, as the serializer does. Anything else
+# (errors, table operations, a value JSON cannot take) still goes through moto's serializer.
+# MOTO_LAUNCHER_CHECK_SERIALIZER=<file> serializes both ways and appends every difference to the file.
+_ITEM_OPERATIONS = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+}
+_serialized = DynamoHandler.serialized
+_serializer_check = os.environ.get("MOTO_LAUNCHER_CHECK_SERIALIZER")
+
+
+def _wire(value):
+    if isinstance(value, dict):
+        return {key: _wire(member) for key, member in value.items() if member is not None}
+    if isinstance(value, (list, tuple)):
+        return [_wire(member) for member in value]
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(value).decode()
+    return value
+
+
+@functools.cache
+def _output_members(operation):
+    return frozenset(get_service_model("dynamodb").operation_model(operation).output_shape.members)
+
+
+def _serialized_directly(self, action_result):
+    result = action_result.result
+    operation = self._get_action()
+    if (
+        type(action_result) not in (ActionResult, DynamoResult)
+        or operation not in _ITEM_OPERATIONS
+        or not isinstance(result, dict)
+    ):
+        return _serialized(self, action_result)
+    members = _output_members(operation)
+    try:
+        body = json.dumps(
+            {key: _wire(value) for key, value in result.items() if key in members and value is not None},
+            separators=(",", ":"),
+        )
+    except (TypeError, ValueError):
+        return _serialized(self, action_result)
+    headers = {"Content-Type": "application/x-amz-json-1.0"}
+    headers.update(self.response_headers)
+    if _serializer_check:
+        expected = _serialized(self, action_result)
+        if (expected[0], expected[1], json.loads(expected[2])) != (200, headers, json.loads(body)):
+            with open(_serializer_check, "a") as differences:
+                differences.write(f"{operation}\n  moto:   {expected!r}\n  direct: {body!r} {headers!r}\n")
+    return 200, headers, body
+
+
+DynamoHandler.serialized = _serialized_directly
 
 # moto's own server (werkzeug's) closes the connection after every answer and starts a thread per connection, so
 # every request paid a TCP connection and a thread start: a quarter of moto's time in the integration tests

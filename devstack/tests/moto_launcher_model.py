@@ -4,16 +4,25 @@ Run by devstack/tests/moto_launcher.rs: `python moto_launcher_model.py <python> 
 updates (some removing the index key), deletes and cancelled transactions on a table with a global secondary
 index; after every 100, paged queries of the index and paged, reversed range queries of the table must return
 exactly the model's items in key order. Then SQS: a standard queue counts what was sent, a FIFO queue still
-deduplicates by content and refuses a send without a deduplication id when it does not.
+deduplicates by content and refuses a send without a deduplication id when it does not. Between the two: item
+operations with every kind of attribute value answer as moto's own serializer would.
 """
+import os
 import random
 import subprocess
 import sys
+import tempfile
 
 import boto3
 
+differences = os.path.join(tempfile.mkdtemp(), "serializer-differences.txt")
 launcher = subprocess.Popen(
-    [sys.argv[1], sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    [sys.argv[1], sys.argv[2]],
+    stdin=subprocess.PIPE,
+    stdout=subprocess.PIPE,
+    stderr=subprocess.DEVNULL,
+    text=True,
+    env={**os.environ, "MOTO_LAUNCHER_CHECK_SERIALIZER": differences},
 )
 url = launcher.stdout.readline().strip()
 session = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
@@ -100,6 +109,59 @@ for step in range(1, 2001):
             )
             want = sorted((k for k in model if k[0] == pk and k[1] > "s0"), reverse=not forward)
             assert got == want, (step, pk, forward, got, want)
+
+# Item operations are answered as JSON written directly, not by moto's serializer: with every kind of attribute
+# value and return option, each answer is compact (so written directly) and the same as the serializer's (the
+# launcher, run with MOTO_LAUNCHER_CHECK_SERIALIZER, appends every difference to a file).
+answers = []
+db.meta.events.register("after-call.dynamodb", lambda http_response, **_: answers.append(http_response.content))
+every_kind = {
+    "pk": {"S": "kinds"},
+    "sk": {"S": "1"},
+    "g": {"S": "gk"},
+    "gs": {"S": "001"},
+    "n": {"N": "12.5"},
+    "b": {"B": b"\x00\xffbytes"},
+    "ss": {"SS": ["a", "b"]},
+    "ns": {"NS": ["1", "2"]},
+    "bs": {"BS": [b"\x01", b"\x02"]},
+    "m": {"M": {"inner": {"L": [{"S": "x"}, {"N": "3"}, {"BOOL": True}, {"NULL": True}]}}},
+    "empty": {"L": []},
+}
+kinds_key = {"pk": {"S": "kinds"}, "sk": {"S": "1"}}
+db.put_item(TableName="t", Item=every_kind, ReturnConsumedCapacity="TOTAL")
+db.put_item(TableName="t", Item=every_kind, ReturnValues="ALL_OLD")
+assert db.get_item(TableName="t", Key=kinds_key)["Item"] == {
+    k: ({**v, "BS": [bytes(b) for b in v["BS"]]} if "BS" in v else v) for k, v in every_kind.items()
+}
+db.get_item(TableName="t", Key={"pk": {"S": "kinds"}, "sk": {"S": "absent"}})
+db.update_item(
+    TableName="t",
+    Key=kinds_key,
+    UpdateExpression="ADD n :one",
+    ExpressionAttributeValues={":one": {"N": "1"}},
+    ReturnValues="ALL_NEW",
+)
+db.update_item(TableName="t", Key=kinds_key, UpdateExpression="REMOVE ss", ReturnValues="UPDATED_OLD")
+db.query(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "kinds"}})
+db.query(
+    TableName="t",
+    IndexName="ByG",
+    KeyConditionExpression="g = :g",
+    ExpressionAttributeValues={":g": {"S": "gk"}},
+    Select="COUNT",
+)
+db.scan(TableName="t", Limit=2, ReturnConsumedCapacity="INDEXES")
+db.batch_get_item(RequestItems={"t": {"Keys": [kinds_key, {"pk": {"S": "kinds"}, "sk": {"S": "absent"}}]}})
+db.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": {**every_kind, "sk": {"S": "2"}}}}]})
+db.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": kinds_key}}])
+db.transact_write_items(
+    TransactItems=[{"Delete": {"TableName": "t", "Key": {"pk": {"S": "kinds"}, "sk": {"S": "2"}}}}]
+)
+db.delete_item(TableName="t", Key=kinds_key, ReturnValues="ALL_OLD")
+db.delete_item(TableName="t", Key=kinds_key)
+assert len(answers) == 15 and all(b'": ' not in answer for answer in answers), answers
+assert not os.path.exists(differences), open(differences).read()
 
 sqs = boto3.client("sqs", **session)
 standard = sqs.create_queue(QueueName="standard")["QueueUrl"]
