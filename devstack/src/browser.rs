@@ -158,6 +158,11 @@ impl Browser {
     }
 
     /// Sends one DevTools command and waits for its result (events in between are skipped).
+    /// Chromium's profile directory (its own, under the temp directory; removed when dropped).
+    pub fn profile(&self) -> &Path {
+        &self.profile
+    }
+
     pub async fn command(&self, method: &str, params: Value) -> Result<Value, BrowserError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut socket = self.socket.lock().await;
