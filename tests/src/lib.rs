@@ -230,6 +230,9 @@ mod app {
         /// The app's AWS calls go through the fault proxy in a fault run (`FAULT_RATE`). Off only for a test
         /// of wall-clock latency, which the proxy's timed-out calls would perturb by chance.
         pub aws_faults: bool,
+        /// How long the app's SMS client waits for the provider's answer (default: the deployed
+        /// [`shared::sms::DEFAULT_TIMEOUT`]; the replies' answers have their own, shorter one).
+        pub sms_timeout: std::time::Duration,
     }
 
     impl Default for TestAppOptions {
@@ -247,6 +250,7 @@ mod app {
                 bulk_import_contacts_per_second: None,
                 settings_versions_kept: shared::db::SETTINGS_CACHE_CAP,
                 aws_faults: true,
+                sms_timeout: shared::sms::DEFAULT_TIMEOUT,
             }
         }
     }
@@ -375,7 +379,9 @@ mod app {
                 SmsConfig::Sandbox { api_url: sms.api_url() }
             };
             let sms_webhook_token = Secret::random();
-            let sms_client = || SmsClient::new(&sms_config, reqwest::Client::new(), dyn_clock.clone());
+            let sms_client = || {
+                SmsClient::new(&sms_config, reqwest::Client::new(), dyn_clock.clone()).with_timeout(options.sms_timeout)
+            };
             // The deployed policy's attempts, with its backoff after a 5xx or a dropped connection a tenth as
             // long (25 ms, doubling up to 2 s): the suites inject hundreds of them. 429s still wait for the
             // simulator's window to reset, as deployed.

@@ -265,13 +265,15 @@ async fn request_double_opt_in(
     };
     let sent = match deps.sms.send(&message).await {
         Ok(sent) => sent,
-        Err(error) if error.is_retryable() && attempt < MAX_ATTEMPTS => {
+        // Nothing went out: the check runs again shortly and sends it then. (One that may have gone out, with
+        // no answer in time, is not sent again: the person would get two requests.)
+        Err(error) if error.can_send_again() && attempt < MAX_ATTEMPTS => {
             db.release_delivery(&lease).await?;
             tracing::warn!(cart_id, %error, "double opt-in request not sent; trying again shortly");
             return check_again(deps, ctx.hash(), cart_id, phone, attempt + 1, Duration::minutes(1)).await;
         }
         Err(error) => {
-            tracing::error!(cart_id, %error, failure = ?error.failure(), "double opt-in request refused; not retried");
+            tracing::error!(cart_id, %error, failure = ?error.failure(), "double opt-in request refused or possibly sent; not sent again");
             return Ok(());
         }
     };

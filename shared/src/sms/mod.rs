@@ -164,6 +164,13 @@ impl SmsError {
         self.failure() == SendFailure::Retryable
     }
 
+    /// The same message may be sent again: the failure is passing and certainly nothing went out. A timeout
+    /// after the request was sent is passing too, but the message may be on its way: sending it again could
+    /// text the person twice.
+    pub fn can_send_again(&self) -> bool {
+        self.is_retryable() && self.sent_nothing()
+    }
+
     fn unreachable(provider: &'static str, error: reqwest::Error) -> Self {
         let timed_out = error.is_timeout();
         let not_connected = error.is_connect();

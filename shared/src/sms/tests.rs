@@ -128,6 +128,7 @@ async fn server_errors_are_retryable_and_the_retry_goes_through() {
     for expected_status in [500, 503] {
         let error = client.send(&reminder(US)).await.unwrap_err();
         assert!(error.is_retryable(), "{error}");
+        assert!(error.can_send_again(), "an error answer sends nothing: {error}");
         assert!(matches!(error, SmsError::Refused { status, .. } if status == expected_status));
     }
     assert!(sandbox.messages().is_empty());
@@ -277,7 +278,7 @@ async fn expired_messages_are_never_sent() {
 }
 
 #[tokio::test]
-async fn no_answer_is_retryable() {
+async fn no_answer_is_retryable_but_may_have_sent_the_message() {
     let sandbox = sandbox().await;
     sandbox.delay_next(1, std::time::Duration::from_millis(800));
     let client = sandbox_client(&sandbox).with_timeout(std::time::Duration::from_millis(100));
@@ -288,6 +289,7 @@ async fn no_answer_is_retryable() {
     );
     assert!(error.is_retryable());
     assert!(!error.sent_nothing(), "the message may have gone out");
+    assert!(!error.can_send_again(), "a second send could text the person twice");
 
     // Nothing listens on a port the sandbox just released.
     let closed_url = {
@@ -307,6 +309,7 @@ async fn no_answer_is_retryable() {
     );
     assert!(error.is_retryable());
     assert!(error.sent_nothing(), "a refused connection sends nothing");
+    assert!(error.can_send_again());
 }
 
 // --- pushes from the sandbox ----------------------------------------------------------------------

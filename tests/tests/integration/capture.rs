@@ -454,6 +454,66 @@ async fn us_numbers_get_one_double_opt_in_request_inside_their_send_window() {
     assert_eq!(app.sms.messages_to(night.as_e164()).len(), 1);
 }
 
+/// The provider takes the double opt-in request but answers after the app gave up waiting: the request may be
+/// on its way, so no check sends it again (the person would get two). One the provider refused (503) is sent
+/// by the check that follows.
+#[tokio::test]
+async fn a_double_opt_in_request_the_provider_did_not_answer_in_time_is_not_sent_again() {
+    let app = TestApp::start_with(TestAppOptions {
+        // 13:00 in New York.
+        start: at("2026-03-03T18:00:00Z"),
+        sms_timeout: std::time::Duration::from_millis(300),
+        ..TestAppOptions::default()
+    })
+    .await;
+    let hash = "doi002";
+    let seeded = app
+        .seed_store(hash, |s| s.sender_id = Some("+12125550100".into()))
+        .await;
+    app.approve_sender(&seeded, shared::model::SenderSharing::Exclusive)
+        .await;
+    let version = disclosure_version(&app, hash).await;
+    let checks_waiting = || async {
+        let attributes = aws_sdk_sqs::Client::new(&app.aws.sdk)
+            .get_queue_attributes()
+            .queue_url(&app.aws.aws_resources.sync_queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap();
+        let delayed = attributes
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+            .expect("the queue says how many messages are delayed");
+        delayed.parse::<u32>().unwrap()
+    };
+
+    for (number, fault) in [("(212) 201-4568", "no answer in time"), ("(212) 201-4569", "503")] {
+        let cart_id = guest_cart(&app, hash).await;
+        app.bigcommerce
+            .set_billing_address(hash, &cart_id, billing("lee@example.com", number, "US", "NY"))
+            .await;
+        app.drain_sync().await;
+        match fault {
+            "503" => app.sms.fail_next(1, 503),
+            _ => app.sms.delay_next(1, std::time::Duration::from_secs(2)),
+        }
+        let response = post_capture(&app, Some(SHOP), capture(hash, &cart_id, number, "US", true, &version)).await;
+        assert_eq!(response.status(), 200);
+        app.drain_sync().await;
+
+        let phone = Phone::parse(number, Some("US")).unwrap();
+        let requested = app.sms.messages_to(phone.as_e164()).len();
+        if fault == "503" {
+            assert_eq!(requested, 0, "{fault}: the provider took nothing");
+            assert_eq!(checks_waiting().await, 1, "{fault}: a check follows to send it");
+        } else {
+            assert_eq!(requested, 1, "{fault}: the provider took the request");
+            assert_eq!(checks_waiting().await, 0, "{fault}: no check waits to send it again");
+        }
+    }
+}
+
 #[tokio::test]
 async fn refused_captures_change_nothing() {
     let app = TestApp::start().await;

@@ -343,13 +343,14 @@ async fn send_answer(
     };
     let sent = match ports.answer_texter(ANSWER_TIMEOUT).send(&message).await {
         Ok(sent) => Some(sent.message_id),
-        Err(error) if error.is_retryable() => {
+        Err(error) if error.can_send_again() => {
             // Nothing went out: release the claim so the provider's retry sends it.
             db.release_delivery(&lease).await?;
             return Err(error.into());
         }
-        // It may have gone out: count it as sent, never risk a second one.
-        Err(error) if error.failure() == SendFailure::Unconfirmed => {
+        // It may have gone out (no answer in time, or one that could not be read): count it as sent, never
+        // risk a second one.
+        Err(error) if error.is_retryable() || error.failure() == SendFailure::Unconfirmed => {
             tracing::warn!(%error, answer = answer.code(), "answer possibly sent; not retried");
             None
         }

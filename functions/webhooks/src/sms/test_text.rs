@@ -104,8 +104,9 @@ async fn send_reminder(
             tracing::info!(phone = %phone, "test reminder sent");
             Ok(())
         }
-        // Nothing went out: confirmed again by the provider's retry of the YES, which sends it then.
-        Err(TestTextError::Sms(error)) if error.is_retryable() => {
+        // Nothing went out: confirmed again by the provider's retry of the YES, which sends it then. (One that
+        // may have gone out is not sent again.)
+        Err(TestTextError::Sms(error)) if error.can_send_again() => {
             db.unconfirm_test_number(hash, phone).await?;
             Err(error.into())
         }

@@ -384,57 +384,57 @@ async fn help_is_answered_with_brand_contact_and_opt_out_and_changes_no_consent(
     assert_eq!(kept[0].answer_message_id.as_deref(), Some("msg-1"));
 }
 
-/// The provider did not take the confirmation (503), or its answer never came: the opt-out holds, the answer
-/// claim and the push are released, and the provider's retry sends the confirmation, once.
+/// The provider did not take the confirmation (503): the opt-out holds, the answer claim and the push are
+/// released, and the provider's retry sends the confirmation, once.
 #[tokio::test]
 async fn an_answer_the_provider_did_not_take_is_released_and_the_retry_sends_it_once() {
-    for failure in [Answer::Unavailable, Answer::TimeOut] {
-        let ports = with_stores(&["retry1"]);
-        let shopper = phone(1);
-        subscribed(&ports, "retry1", &shopper);
-        let stop = text(&ports, "r-1", &shopper, "STOP", &[]);
+    let ports = with_stores(&["retry1"]);
+    let shopper = phone(1);
+    subscribed(&ports, "retry1", &shopper);
+    let stop = text(&ports, "r-1", &shopper, "STOP", &[]);
 
-        ports.texter.answer([failure]);
-        let first = deliver(&ports, &stop).await;
-        assert!(
-            matches!(first, Err(SmsWebhookError::Answer(_))),
-            "{failure:?}: {first:?}"
-        );
-        assert_eq!(first.unwrap_err().status(), http::StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(
-            keyword_opt_outs(&ports.store.tables().ledger_of(&hash("retry1"), &shopper)).len(),
-            1
-        );
-        assert_eq!(
-            answers_sent(&ports, "retry1", &shopper, SentKind::OptOutConfirmation),
-            0
-        );
+    ports.texter.answer([Answer::Unavailable]);
+    let first = deliver(&ports, &stop).await;
+    assert!(matches!(first, Err(SmsWebhookError::Answer(_))), "{first:?}");
+    assert_eq!(first.unwrap_err().status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        keyword_opt_outs(&ports.store.tables().ledger_of(&hash("retry1"), &shopper)).len(),
+        1
+    );
+    assert_eq!(
+        answers_sent(&ports, "retry1", &shopper, SentKind::OptOutConfirmation),
+        0
+    );
 
-        // The provider retries the push at once (no lease to wait for), then once more.
-        let retry = outcomes(deliver(&ports, &stop).await.unwrap());
-        assert_eq!(retry[0].answer, Some(Reply::OptOutConfirmation), "{failure:?}");
-        assert!(matches!(deliver(&ports, &stop).await, Ok(Summary::Duplicate)));
+    // The provider retries the push at once (no lease to wait for), then once more.
+    let retry = outcomes(deliver(&ports, &stop).await.unwrap());
+    assert_eq!(retry[0].answer, Some(Reply::OptOutConfirmation));
+    assert!(matches!(deliver(&ports, &stop).await, Ok(Summary::Duplicate)));
 
-        let calls = messages(&ports);
-        assert_eq!(calls.len(), 2, "{failure:?}: the failed call and the one that went");
-        assert_eq!(calls[0].body, calls[1].body);
-        assert_eq!(calls[0].idempotency_key, calls[1].idempotency_key);
-        assert_eq!(
-            answers_sent(&ports, "retry1", &shopper, SentKind::OptOutConfirmation),
-            1
-        );
-        assert_eq!(
-            keyword_opt_outs(&ports.store.tables().ledger_of(&hash("retry1"), &shopper)).len(),
-            1
-        );
-    }
+    let calls = messages(&ports);
+    assert_eq!(calls.len(), 2, "the failed call and the one that went");
+    assert_eq!(calls[0].body, calls[1].body);
+    assert_eq!(calls[0].idempotency_key, calls[1].idempotency_key);
+    assert_eq!(
+        answers_sent(&ports, "retry1", &shopper, SentKind::OptOutConfirmation),
+        1
+    );
+    assert_eq!(
+        keyword_opt_outs(&ports.store.tables().ledger_of(&hash("retry1"), &shopper)).len(),
+        1
+    );
 }
 
-/// Refused for good, or accepted with an answer that could not be read: the push is done and the
-/// confirmation is never tried again, not even by a second STOP.
+/// Refused for good, or possibly sent (no answer in time, or one that could not be read): the push is done and
+/// the confirmation is never tried again, not even by a second STOP. A second confirmation after an opt-out is
+/// a text the one-confirmation allowance does not cover.
 #[tokio::test]
 async fn an_answer_refused_for_good_or_possibly_sent_is_never_tried_again() {
-    for failure in [Answer::Refuse(SendFailure::MessageRejected), Answer::Unreadable] {
+    for failure in [
+        Answer::Refuse(SendFailure::MessageRejected),
+        Answer::TimeOut,
+        Answer::Unreadable,
+    ] {
         let ports = with_stores(&["final1"]);
         let shopper = phone(1);
         subscribed(&ports, "final1", &shopper);
@@ -450,7 +450,7 @@ async fn an_answer_refused_for_good_or_possibly_sent_is_never_tried_again() {
         outcomes(deliver(&ports, &again).await.unwrap());
         assert_eq!(messages(&ports).len(), 1, "{failure:?}");
         // A message that may have gone out counts for the engine's once-only limit.
-        let counted = usize::from(failure == Answer::Unreadable);
+        let counted = usize::from(failure != Answer::Refuse(SendFailure::MessageRejected));
         assert_eq!(
             answers_sent(&ports, "final1", &shopper, SentKind::OptOutConfirmation),
             counted,
@@ -548,4 +548,26 @@ async fn a_test_reminder_the_provider_did_not_take_is_sent_by_the_retry_of_the_y
     assert_eq!(sent.len(), 2);
     assert!(sent[1].body.starts_with(TEST_MARK));
     assert!(ports.store.tables().ledger_of(&hash("test02"), &merchant).is_empty());
+}
+
+/// The provider's answer to the test reminder never came: it may have gone out, so the retry of the YES does
+/// not send a second one.
+#[tokio::test]
+async fn a_test_reminder_that_may_have_gone_out_is_not_sent_again_by_the_retry_of_the_yes() {
+    let ports = with_stores(&["test03"]);
+    let merchant = phone(1);
+    test_number_requested(&ports, "test03", &merchant);
+    let yes = text(&ports, "r-1", &merchant, "YES", &[]);
+
+    ports.texter.answer([Answer::TimeOut]);
+    assert!(outcomes(deliver(&ports, &yes).await.unwrap()).is_empty());
+    assert!(matches!(deliver(&ports, &yes).await, Ok(Summary::Duplicate)));
+
+    assert_eq!(messages(&ports).len(), 1, "one call, not repeated");
+    assert!(
+        ports.store.tables().test_numbers[&(hash("test03"), merchant.clone())]
+            .confirmed_at
+            .is_some(),
+        "the number stays confirmed"
+    );
 }
