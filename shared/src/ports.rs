@@ -318,7 +318,8 @@ pub trait Texter: Sync {
     fn provider(&self) -> &'static str;
     /// [`SmsClient::callback_url`].
     fn callback_url(&self, app_url: &AppUrl, token: &Secret) -> String;
-    /// [`SmsClient::send`]: what a failure means is [`SmsError::failure`] and [`SmsError::sent_nothing`].
+    /// [`SmsClient::send`]: what a failure means is [`SmsError::failure`]; whether the same message may be
+    /// sent again, [`SmsError::can_send_again`].
     fn send(&self, message: &OutboundSms) -> impl Future<Output = Result<SentSms, SmsError>> + Send;
 }
 
