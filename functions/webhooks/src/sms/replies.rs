@@ -26,7 +26,7 @@ use shared::ports::replies::{ConsentChangeRecorder, DeliveryLeases, ReplyStore, 
 use shared::replies::{
     Answer, AnswerInput, InboundText, ReplyOutcome, ReplyRecord, answer_claim, choose_answer, consent_event, recipient,
 };
-use shared::sms::{InboundReply, OutboundSms, SendFailure};
+use shared::sms::{InboundReply, OutboundSms};
 use shared::{Phone, StoreHash};
 use std::collections::BTreeMap;
 use tracing::Instrument;
@@ -350,7 +350,7 @@ async fn send_answer(
         }
         // It may have gone out (no answer in time, or one that could not be read): count it as sent, never
         // risk a second one.
-        Err(error) if error.is_retryable() || error.failure() == SendFailure::Unconfirmed => {
+        Err(error) if !error.sent_nothing() => {
             tracing::warn!(%error, answer = answer.code(), "answer possibly sent; not retried");
             None
         }
