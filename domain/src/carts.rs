@@ -6,7 +6,7 @@
 //!   event that shows nothing new never resets the timer; and the time is our clock's, the same clock the
 //!   sweep and the consent engine use.
 //! - `next_due_at` is the due time of step `reminders_sent + 1` of
-//!   [`reminder_schedule`](crate::consent::reminder_schedule) for the phone's market (unknown without a
+//!   [`reminder_schedule`] for the phone's market (unknown without a
 //!   phone: the strictest schedule). A step past its expiry ends the sequence (`Expired`), as do conversion
 //!   and deletion, which are final: a later event never reopens such a cart.
 //! - Stores that are not connected or are uninstalled get no timer at all.

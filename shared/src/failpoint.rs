@@ -4,8 +4,8 @@
 //! `failpoint!("send.after_claim", store_hash, crash)` marks one. Without the `failpoints` feature (which only
 //! the integration tests enable) it expands to nothing. With it, the place fires only when a test armed that
 //! name for that scope (a store hash, or a phone number where no store is known yet), so tests running in the
-//! same process never hit each other's: [`Action::Error`] makes it evaluate `crash` (the handler's retryable
-//! failure, returned at once), [`Action::Die`] never completes, as an invocation stopped by its timeout (no
+//! same process never hit each other's: `Action::Error` makes it evaluate `crash` (the handler's retryable
+//! failure, returned at once), `Action::Die` never completes, as an invocation stopped by its timeout (no
 //! error path runs).
 
 /// Marks a place where an invocation may crash in tests: `failpoint!(name, scope, crash)`, where `scope` is a

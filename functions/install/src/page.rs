@@ -111,7 +111,7 @@ pub fn respond_for_store(store: &StoreHash, status: StatusCode, title: &str, bod
 }
 
 /// A complete HTML page with the app's headers that names no store: it must not carry forms or merchant data
-/// (see [`ANY_STORE_FRAME_ANCESTORS`]).
+/// (see `ANY_STORE_FRAME_ANCESTORS`).
 pub fn respond(status: StatusCode, title: &str, body: Markup) -> WebResponse {
     framed(status, title, body, ANY_STORE_FRAME_ANCESTORS)
 }

@@ -22,7 +22,7 @@ pub const ACTION: &str = "test-text";
 /// The field with the merchant's number.
 const PHONE_FIELD: &str = "test_phone";
 
-/// What the test text form posts: the number, in [`PHONE_FIELD`].
+/// What the test text form posts: the number, in `PHONE_FIELD`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(default)]
 pub struct TestTextFields {

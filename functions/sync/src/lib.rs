@@ -1,5 +1,5 @@
 //! The `sync` function, on the sync queue: bulk sync ([`bulk`]), live store events ([`live`]), recovered revenue
-//! attribution of orders ([`attribution`]) and consent write-back to BigCommerce ([`write_back`]); checkout
+//! attribution of orders (`attribution`) and consent write-back to BigCommerce ([`write_back`]); checkout
 //! consent verification ([`checkout_consent`]); and, on the dead-letter queue, what failed every retry
 //! ([`dead_letters`]).
 

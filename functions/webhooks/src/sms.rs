@@ -15,8 +15,8 @@
 //! `in_progress` lease and marked `done` only after the work, so only a done push makes a retry a duplicate.
 //! A retry while the lease lives is answered 503 (the provider comes back later); one after it lapsed (the
 //! first invocation died) takes it over and does the work; failed work gives the lease up at once (every step
-//! is idempotent; answers are claimed exactly once). What a reply does is in [`replies`], what a report does in
-//! [`delivery`].
+//! is idempotent; answers are claimed exactly once). What a reply does is in `replies`, what a report does in
+//! `delivery`.
 
 mod delivery;
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 ///
 /// Error bodies are never kept whole: their messages and field errors may quote what was sent (a customer's
 /// name, email or number), and these errors reach logs and merchant-facing notices. Only the status and
-/// BigCommerce's error code (see [`error_code`](super::transport)) are kept.
+/// BigCommerce's error code (read by the transport's `error_code`) are kept.
 #[derive(Debug, thiserror::Error)]
 pub enum BigCommerceError {
     /// 404: the resource is gone (a converted cart, a deleted customer) or never existed.
