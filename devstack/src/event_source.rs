@@ -237,15 +237,37 @@ impl SqsEventSource {
     pub async fn depth(&self) -> Result<u64, String> {
         queue_depth(&self.sqs, &self.queue_url).await
     }
+
+    /// Messages sent with a delay that has not passed yet (a check scheduled for later).
+    pub async fn delayed(&self) -> Result<u64, String> {
+        queue_count(
+            &self.sqs,
+            &self.queue_url,
+            &[QueueAttributeName::ApproximateNumberOfMessagesDelayed],
+        )
+        .await
+    }
 }
 
 /// Visible plus in-flight messages of a queue.
 pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> Result<u64, String> {
+    queue_count(
+        sqs,
+        queue_url,
+        &[
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ],
+    )
+    .await
+}
+
+/// The sum of a queue's approximate message counts named by `counts`.
+async fn queue_count(sqs: &aws_sdk_sqs::Client, queue_url: &str, counts: &[QueueAttributeName]) -> Result<u64, String> {
     let attributes = sqs
         .get_queue_attributes()
         .queue_url(queue_url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .set_attribute_names(Some(counts.to_vec()))
         .send()
         .await
         .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?

@@ -473,21 +473,6 @@ async fn a_double_opt_in_request_the_provider_did_not_answer_in_time_is_not_sent
     app.approve_sender(&seeded, shared::model::SenderSharing::Exclusive)
         .await;
     let version = disclosure_version(&app, hash).await;
-    let checks_waiting = || async {
-        let attributes = aws_sdk_sqs::Client::new(&app.aws.sdk)
-            .get_queue_attributes()
-            .queue_url(&app.aws.aws_resources.sync_queue_url)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
-            .await
-            .unwrap();
-        let delayed = attributes
-            .attributes()
-            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
-            .expect("the queue says how many messages are delayed");
-        delayed.parse::<u32>().unwrap()
-    };
-
     for (number, fault) in [("(212) 201-4568", "no answer in time"), ("(212) 201-4569", "503")] {
         let cart_id = guest_cart(&app, hash).await;
         app.bigcommerce
@@ -506,10 +491,18 @@ async fn a_double_opt_in_request_the_provider_did_not_answer_in_time_is_not_sent
         let requested = app.sms.messages_to(phone.as_e164()).len();
         if fault == "503" {
             assert_eq!(requested, 0, "{fault}: the provider took nothing");
-            assert_eq!(checks_waiting().await, 1, "{fault}: a check follows to send it");
+            assert_eq!(
+                app.sync_queue.delayed().await.unwrap(),
+                1,
+                "{fault}: a check follows to send it"
+            );
         } else {
             assert_eq!(requested, 1, "{fault}: the provider took the request");
-            assert_eq!(checks_waiting().await, 0, "{fault}: no check waits to send it again");
+            assert_eq!(
+                app.sync_queue.delayed().await.unwrap(),
+                0,
+                "{fault}: no check waits to send it again"
+            );
         }
     }
 }
