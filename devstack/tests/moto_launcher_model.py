@@ -4,9 +4,12 @@ Run by devstack/tests/moto_launcher.rs: `python moto_launcher_model.py <python> 
 updates (some removing the index key), deletes and cancelled transactions on a table with a global secondary
 index; after every 100, paged queries of the index and paged, reversed range queries of the table must return
 exactly the model's items in key order. Then SQS: a standard queue counts what was sent, a FIFO queue still
-deduplicates by content and refuses a send without a deduplication id when it does not. Between the two: item
-operations with every kind of attribute value answer as moto's own serializer would.
+deduplicates by content and refuses a send without a deduplication id when it does not, and queues with a
+dead-letter queue created from many threads at once all succeed. Between DynamoDB and SQS: item operations with
+every kind of attribute value answer as moto's own serializer would.
 """
+import concurrent.futures
+import json
 import os
 import random
 import subprocess
@@ -14,6 +17,10 @@ import sys
 import tempfile
 
 import boto3
+import botocore.config
+
+# Without the launcher's lock, 11 to 33 of these 480 creations failed in each of three runs.
+QUEUES_BESIDE, QUEUE_THREADS, QUEUES_PER_THREAD = 3000, 16, 30
 
 differences = os.path.join(tempfile.mkdtemp(), "serializer-differences.txt")
 launcher = subprocess.Popen(
@@ -184,6 +191,30 @@ try:
     raise SystemExit("a FIFO send without a deduplication id was taken")
 except sqs.exceptions.ClientError as error:
     assert error.response["Error"]["Code"] == "InvalidParameterValue", error.response
+
+# Queues with a dead-letter queue, created from many threads at once beside many others, as the suites' apps
+# create theirs: every creation succeeds at its first attempt.
+once = botocore.config.Config(retries={"total_max_attempts": 1}, max_pool_connections=QUEUE_THREADS)
+single_try = boto3.client("sqs", config=once, **session)
+
+def create_queues(prefix, count, **attributes):
+    for i in range(count):
+        single_try.create_queue(QueueName=f"{prefix}-{i}", **attributes)
+
+
+with concurrent.futures.ThreadPoolExecutor(QUEUE_THREADS) as pool:
+    list(pool.map(lambda thread: create_queues(f"beside-{thread}", QUEUES_BESIDE // QUEUE_THREADS), range(QUEUE_THREADS)))
+# Last, so that finding it walks every queue.
+dead_letters = single_try.create_queue(QueueName="dead-letters")["QueueUrl"]
+dead_letters_arn = single_try.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
+redrive = json.dumps({"deadLetterTargetArn": dead_letters_arn["Attributes"]["QueueArn"], "maxReceiveCount": 5})
+with concurrent.futures.ThreadPoolExecutor(QUEUE_THREADS) as pool:
+    list(
+        pool.map(
+            lambda thread: create_queues(f"q-{thread}", QUEUES_PER_THREAD, Attributes={"RedrivePolicy": redrive}),
+            range(QUEUE_THREADS),
+        )
+    )
 
 launcher.stdin.close()
 launcher.wait()
