@@ -212,17 +212,13 @@ impl Intercept for AwsRequests {
     }
 }
 
-/// Invocations and their durations, by function, and the invocations still running.
+/// Invocations and their durations, by function.
 #[derive(Debug, Clone, Default)]
-pub struct Invocations {
-    ended: Arc<Mutex<BTreeMap<String, Vec<Duration>>>>,
-    running: Arc<Mutex<BTreeMap<String, usize>>>,
-}
+pub struct Invocations(Arc<Mutex<BTreeMap<String, Vec<Duration>>>>);
 
 impl Invocations {
-    /// The durations of the invocations that ended.
     pub fn snapshot(&self) -> BTreeMap<String, Vec<Duration>> {
-        self.ended.lock().unwrap().clone()
+        self.0.lock().unwrap().clone()
     }
 
     /// `function` with each invocation timed under `name`.
@@ -233,20 +229,6 @@ impl Invocations {
             invocations: self.clone(),
         })
     }
-
-    /// Waits until no invocation of `name` is running: one its caller stopped waiting for (as the API does, as
-    /// on AWS) may still be at work.
-    pub async fn all_ended(&self, name: &str) {
-        while self
-            .running
-            .lock()
-            .unwrap()
-            .get(name)
-            .is_some_and(|&running| running > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
 }
 
 struct Timed {
@@ -255,33 +237,14 @@ struct Timed {
     invocations: Invocations,
 }
 
-/// Counts an invocation as running until it is dropped: when it ends, and when it is cut short.
-struct Running<'a>(&'a Timed);
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        if let Some(running) = self.0.invocations.running.lock().unwrap().get_mut(&self.0.name) {
-            *running -= 1;
-        }
-    }
-}
-
 impl Function for Timed {
     fn invoke(&self, event: serde_json::Value) -> BoxFuture<'_, Result<serde_json::Value, InvokeError>> {
         Box::pin(async move {
-            *self
-                .invocations
-                .running
-                .lock()
-                .unwrap()
-                .entry(self.name.clone())
-                .or_default() += 1;
-            let _running = Running(self);
             let started = Instant::now();
             let result = self.function.invoke(event).await;
             let elapsed = started.elapsed();
             self.invocations
-                .ended
+                .0
                 .lock()
                 .unwrap()
                 .entry(self.name.clone())

@@ -57,6 +57,10 @@ pub struct SimConfig {
     pub window: Duration,
     /// How long a webhook delivery may take before it counts as failed.
     pub webhook_timeout: Duration,
+    /// The waits before delivering again an event a hook did not acknowledge. BigCommerce's are 60 s, 180 s,
+    /// 300 s and so on over 48 hours; the default is that schedule's start in seconds instead of minutes, for
+    /// tests (the app's own clock, which decides when a stalled delivery may be taken over, is theirs to move).
+    pub webhook_retry_intervals: Vec<Duration>,
 }
 
 impl Default for SimConfig {
@@ -69,6 +73,7 @@ impl Default for SimConfig {
             requests_per_window: 150,
             window: Duration::from_secs(30),
             webhook_timeout: Duration::from_secs(10),
+            webhook_retry_intervals: [1, 3, 5, 10].map(Duration::from_secs).to_vec(),
         }
     }
 }
@@ -532,62 +537,87 @@ impl Inner {
                 }
                 event
             };
-            self.deliver(&event).await;
+            self.deliver_until_acknowledged(&event).await;
         }
     }
 
-    /// Posts the event to every active hook of the store whose scope matches, in hook order.
+    /// Posts the event once to every active hook of the store whose scope matches, in hook order.
     pub(crate) async fn deliver(&self, event: &WebhookEvent) -> Vec<DeliveryRecord> {
-        let hooks: Vec<Hook> = {
-            let state = self.lock();
-            state
-                .stores
-                .get(&event.store_hash)
-                .map(|s| {
-                    s.hooks
-                        .values()
-                        .filter(|h| h.is_active && h.matches(&event.scope))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         let mut records = Vec::new();
-        for hook in hooks {
-            let timestamp = Utc::now().timestamp();
-            let signature = webhook_signature(&self.config.client_secret, &event.id, timestamp, &event.body);
-            let mut request = self
-                .http
-                .post(&hook.destination)
-                .header("content-type", "application/json")
-                .header("user-agent", "BigCommerce-Simulator-Webhooks")
-                .header("webhook-id", &event.id)
-                .header("webhook-timestamp", timestamp.to_string())
-                .header("webhook-signature", signature)
-                .timeout(self.config.webhook_timeout)
-                .body(event.body.clone());
-            for (name, value) in hook.headers.iter().flatten() {
-                request = request.header(name.as_str(), value.as_str());
+        for hook in self.hooks_for(event) {
+            records.push(self.post(&hook, event).await);
+        }
+        records
+    }
+
+    /// Delivers the event as BigCommerce does: a hook that did not acknowledge it gets it again after each
+    /// of [`SimConfig::webhook_retry_intervals`] until it does. Every attempt's record, in order.
+    pub(crate) async fn deliver_until_acknowledged(&self, event: &WebhookEvent) -> Vec<DeliveryRecord> {
+        let mut records = Vec::new();
+        for hook in self.hooks_for(event) {
+            let mut record = self.post(&hook, event).await;
+            for interval in &self.config.webhook_retry_intervals {
+                if record.succeeded() {
+                    break;
+                }
+                records.push(record);
+                tokio::time::sleep(*interval).await;
+                record = self.post(&hook, event).await;
             }
-            let (status, error) = match request.send().await {
-                Ok(response) => (Some(response.status().as_u16()), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-            let record = DeliveryRecord {
-                event_id: event.id.clone(),
-                hook_id: hook.id,
-                store_hash: event.store_hash.clone(),
-                scope: event.scope.clone(),
-                destination: hook.destination.clone(),
-                hash: event.hash.clone(),
-                status,
-                error,
-                at: Utc::now(),
-            };
-            self.lock().deliveries.push(record.clone());
             records.push(record);
         }
         records
+    }
+
+    fn hooks_for(&self, event: &WebhookEvent) -> Vec<Hook> {
+        let state = self.lock();
+        state
+            .stores
+            .get(&event.store_hash)
+            .map(|s| {
+                s.hooks
+                    .values()
+                    .filter(|h| h.is_active && h.matches(&event.scope))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One delivery attempt to one hook, recorded.
+    async fn post(&self, hook: &Hook, event: &WebhookEvent) -> DeliveryRecord {
+        let timestamp = Utc::now().timestamp();
+        let signature = webhook_signature(&self.config.client_secret, &event.id, timestamp, &event.body);
+        let mut request = self
+            .http
+            .post(&hook.destination)
+            .header("content-type", "application/json")
+            .header("user-agent", "BigCommerce-Simulator-Webhooks")
+            .header("webhook-id", &event.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature)
+            .timeout(self.config.webhook_timeout)
+            .body(event.body.clone());
+        for (name, value) in hook.headers.iter().flatten() {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let (status, error) = match request.send().await {
+            Ok(response) => (Some(response.status().as_u16()), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let record = DeliveryRecord {
+            event_id: event.id.clone(),
+            hook_id: hook.id,
+            store_hash: event.store_hash.clone(),
+            scope: event.scope.clone(),
+            destination: hook.destination.clone(),
+            hash: event.hash.clone(),
+            status,
+            error,
+            at: Utc::now(),
+        };
+        self.lock().deliveries.push(record.clone());
+        record
     }
 }
 
@@ -1257,7 +1287,7 @@ impl BigCommerceSim {
         if hold {
             self.inner.lock().pending.push(event.clone());
         } else {
-            self.inner.deliver(&event).await;
+            self.inner.deliver_until_acknowledged(&event).await;
         }
         event
     }
@@ -1273,21 +1303,30 @@ impl BigCommerceSim {
         self.inner.lock().pending.clone()
     }
 
-    /// Delivers every held event in order and empties the queue.
+    /// Delivers every held event in order, as BigCommerce does (again while not acknowledged), and empties
+    /// the queue.
     pub async fn release_webhooks(&self) -> Vec<DeliveryRecord> {
         let pending = std::mem::take(&mut self.inner.lock().pending);
         let mut records = Vec::new();
         for event in pending {
-            records.extend(self.inner.deliver(&event).await);
+            records.extend(self.inner.deliver_until_acknowledged(&event).await);
         }
         records
     }
 
-    /// Delivers (or redelivers: same body, same `hash` and `webhook-id`) one event now, and removes it from
-    /// the held queue if it was there.
+    /// Delivers (or redelivers: same body, same `hash` and `webhook-id`) one event now, once, and removes it
+    /// from the held queue if it was there.
     pub async fn deliver(&self, event: &WebhookEvent) -> Vec<DeliveryRecord> {
         self.inner.lock().pending.retain(|e| e.id != event.id);
         self.inner.deliver(event).await
+    }
+
+    /// Delivers one event as BigCommerce does, again while a hook does not acknowledge it (see
+    /// [`SimConfig::webhook_retry_intervals`]), and removes it from the held queue if it was there. Every
+    /// attempt's record, in order.
+    pub async fn deliver_until_acknowledged(&self, event: &WebhookEvent) -> Vec<DeliveryRecord> {
+        self.inner.lock().pending.retain(|e| e.id != event.id);
+        self.inner.deliver_until_acknowledged(event).await
     }
 
     /// Every delivery attempt for the store, oldest first.
