@@ -540,18 +540,22 @@ async fn scripts_and_hooks_belong_to_the_app_that_made_them() {
 struct Received(Arc<Mutex<Vec<(HeaderMap, String)>>>);
 
 async fn receiver(status: u16) -> (String, Received) {
+    receiver_answering(vec![status]).await
+}
+
+/// A receiver answering `statuses` in turn, then the last one again.
+async fn receiver_answering(statuses: Vec<u16>) -> (String, Received) {
     let received = Received::default();
     let store = received.clone();
     let app = axum::Router::new().route(
         "/wh",
         axum::routing::post(move |headers: HeaderMap, body: Bytes| {
             let store = store.clone();
+            let statuses = statuses.clone();
             async move {
-                store
-                    .0
-                    .lock()
-                    .unwrap()
-                    .push((headers, String::from_utf8(body.to_vec()).unwrap()));
+                let mut received = store.0.lock().unwrap();
+                let status = statuses[received.len().min(statuses.len() - 1)];
+                received.push((headers, String::from_utf8(body.to_vec()).unwrap()));
                 axum::http::StatusCode::from_u16(status).unwrap()
             }
         }),
@@ -643,23 +647,55 @@ async fn webhooks_are_signed_carry_custom_headers_and_redeliver_identically() {
 }
 
 #[tokio::test]
-async fn failed_deliveries_are_recorded_with_their_status() {
-    let (sim, token) = sim_with_store(SimConfig::default()).await;
+async fn failed_deliveries_are_recorded_and_delivered_again_until_acknowledged() {
+    let retries = || SimConfig {
+        webhook_retry_intervals: vec![Duration::from_millis(10); 3],
+        ..SimConfig::default()
+    };
+    let subscriber_hook = |destination: String| json!({"scope": "store/subscriber/*", "destination": destination});
+
+    // Refused twice, then acknowledged: three attempts of the same delivery, and no more.
+    let (sim, token) = sim_with_store(retries()).await;
+    let (destination, received) = receiver_answering(vec![500, 503, 200]).await;
+    send(
+        &sim,
+        &token,
+        reqwest::Method::POST,
+        "/v3/hooks",
+        subscriber_hook(destination),
+    )
+    .await;
+    sim.create_subscriber(HASH, Default::default()).await;
+    let deliveries = sim.deliveries(HASH);
+    let statuses: Vec<Option<u16>> = deliveries.iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [Some(500), Some(503), Some(200)]);
+    assert!(!deliveries[0].succeeded() && deliveries[2].succeeded());
+    assert!(deliveries.iter().all(|d| d.scope == "store/subscriber/created"));
+    let log = received.0.lock().unwrap().clone();
+    assert_eq!(log.len(), 3);
+    assert!(
+        log.iter()
+            .all(|(headers, body)| headers["webhook-id"] == log[0].0["webhook-id"] && *body == log[0].1)
+    );
+
+    // Never acknowledged: the first delivery and one per retry interval. A test's own deliver is one attempt.
+    let (sim, token) = sim_with_store(retries()).await;
     let (destination, _received) = receiver(500).await;
     send(
         &sim,
         &token,
         reqwest::Method::POST,
         "/v3/hooks",
-        json!({"scope": "store/subscriber/*", "destination": destination}),
+        subscriber_hook(destination),
     )
     .await;
     sim.create_subscriber(HASH, Default::default()).await;
-    let deliveries = sim.deliveries(HASH);
-    assert_eq!(deliveries.len(), 1);
-    assert_eq!(deliveries[0].status, Some(500));
-    assert!(!deliveries[0].succeeded());
-    assert_eq!(deliveries[0].scope, "store/subscriber/created");
+    assert_eq!(sim.deliveries(HASH).len(), 4);
+    sim.hold_webhooks(true);
+    sim.create_subscriber(HASH, Default::default()).await;
+    let held = sim.pending_webhooks();
+    assert_eq!(sim.deliver(&held[0]).await.len(), 1);
+    assert_eq!(sim.deliveries(HASH).len(), 5);
 }
 
 #[tokio::test]
