@@ -648,24 +648,22 @@ async fn webhooks_are_signed_carry_custom_headers_and_redeliver_identically() {
 
 #[tokio::test]
 async fn failed_deliveries_are_recorded_and_delivered_again_until_acknowledged() {
-    let retries = || SimConfig {
-        webhook_retry_intervals: vec![Duration::from_millis(10); 3],
-        ..SimConfig::default()
+    // A store whose subscriber hook answers `statuses` in turn; retries 10 ms apart.
+    let store_answering = |statuses: Vec<u16>| async move {
+        let config = SimConfig {
+            webhook_retry_intervals: vec![Duration::from_millis(10); 3],
+            ..SimConfig::default()
+        };
+        let (sim, token) = sim_with_store(config).await;
+        let (destination, received) = receiver_answering(statuses).await;
+        let hook = json!({"scope": "store/subscriber/*", "destination": destination});
+        send(&sim, &token, reqwest::Method::POST, "/v3/hooks", hook).await;
+        sim.create_subscriber(HASH, Default::default()).await;
+        (sim, received)
     };
-    let subscriber_hook = |destination: String| json!({"scope": "store/subscriber/*", "destination": destination});
 
     // Refused twice, then acknowledged: three attempts of the same delivery, and no more.
-    let (sim, token) = sim_with_store(retries()).await;
-    let (destination, received) = receiver_answering(vec![500, 503, 200]).await;
-    send(
-        &sim,
-        &token,
-        reqwest::Method::POST,
-        "/v3/hooks",
-        subscriber_hook(destination),
-    )
-    .await;
-    sim.create_subscriber(HASH, Default::default()).await;
+    let (sim, received) = store_answering(vec![500, 503, 200]).await;
     let deliveries = sim.deliveries(HASH);
     let statuses: Vec<Option<u16>> = deliveries.iter().map(|d| d.status).collect();
     assert_eq!(statuses, [Some(500), Some(503), Some(200)]);
@@ -679,17 +677,7 @@ async fn failed_deliveries_are_recorded_and_delivered_again_until_acknowledged()
     );
 
     // Never acknowledged: the first delivery and one per retry interval. A test's own deliver is one attempt.
-    let (sim, token) = sim_with_store(retries()).await;
-    let (destination, _received) = receiver(500).await;
-    send(
-        &sim,
-        &token,
-        reqwest::Method::POST,
-        "/v3/hooks",
-        subscriber_hook(destination),
-    )
-    .await;
-    sim.create_subscriber(HASH, Default::default()).await;
+    let (sim, _received) = store_answering(vec![500]).await;
     assert_eq!(sim.deliveries(HASH).len(), 4);
     sim.hold_webhooks(true);
     sim.create_subscriber(HASH, Default::default()).await;
