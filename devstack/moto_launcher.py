@@ -284,7 +284,13 @@ for _write in ("put_item", "update_item", "delete_item"):
 # may be adding one: "dictionary changed size during iteration", a 500 that failed a test's setup (24 of 480
 # creations from 16 threads beside 3,000 queues). Queues are added, removed and walked one at a time.
 _queues = threading.RLock()
-for _change in ("create_queue", "delete_queue", "set_queue_attributes", "list_queues", "list_dead_letter_source_queues"):
+for _change in (
+    "create_queue",
+    "delete_queue",
+    "set_queue_attributes",
+    "list_queues",
+    "list_dead_letter_source_queues",
+):
     setattr(sqs_models.SQSBackend, _change, _one_at_a_time(getattr(sqs_models.SQSBackend, _change), _queues))
 
 sqs_models.Queue.attributes = property(_attributes_while_sending)
