@@ -203,7 +203,8 @@ def create_queues(prefix, count, **attributes):
 
 
 with concurrent.futures.ThreadPoolExecutor(QUEUE_THREADS) as pool:
-    list(pool.map(lambda thread: create_queues(f"beside-{thread}", QUEUES_BESIDE // QUEUE_THREADS), range(QUEUE_THREADS)))
+    beside = QUEUES_BESIDE // QUEUE_THREADS
+    list(pool.map(lambda thread: create_queues(f"beside-{thread}", beside), range(QUEUE_THREADS)))
 # Last, so that finding it walks every queue.
 dead_letters = single_try.create_queue(QueueName="dead-letters")["QueueUrl"]
 dead_letters_arn = single_try.get_queue_attributes(QueueUrl=dead_letters, AttributeNames=["QueueArn"])
