@@ -6,8 +6,9 @@
 //! (`sort=date_created:asc`) by cursor: each [`SyncMessage::CustomerPage`] carries the cursor BigCommerce
 //! gave at the end of the page before, so customers created or deleted during the sync shift no page (page
 //! numbers would). A page queues the next before it counts itself done, and a page already counted queues
-//! nothing, so a crash loses no page and a redelivery starts no second chain. Each store thus has one page in
-//! flight at a time.
+//! nothing (it only finishes the job, if the delivery that counted it stopped before), so a crash loses no
+//! page, leaves no job running for ever and a redelivery starts no second chain. Each store thus has one
+//! page in flight at a time.
 //!
 //! Each page is idempotent: contacts are merged into what we hold and written in batches, consent events
 //! have deterministic keys, and the page is counted on the job once however often it is delivered. A
@@ -202,8 +203,18 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
         .await?
         .ok_or_else(|| SyncError::Permanent(format!("no sync job {job_id}")))?;
     if state == PageState::Done {
-        // Its successor was queued before it was counted: queueing again would start a second chain.
-        tracing::info!(job_id, page, "customer page already imported; redelivery ignored");
+        // Its successor was queued before it was counted: queueing again would start a second chain. The
+        // delivery that counted it may have stopped before it could finish the job, so this one finishes it.
+        let job = db
+            .finish_sync_job_if_complete(store_hash, job_id, deps.clock.now())
+            .await?;
+        let job_status = job.map(|j| j.status);
+        tracing::info!(
+            job_id,
+            page,
+            ?job_status,
+            "customer page already imported; redelivery ignored"
+        );
         return Ok(());
     }
     let ctx = context(deps, store_hash).await?;
@@ -330,6 +341,11 @@ async fn import_page(deps: &Deps, store_hash: &StoreHash, job_id: &str, at: Page
     let counted = db
         .record_sync_page_done(store_hash, job_id, page, counts, next.is_none())
         .await?;
+    shared::failpoint!(
+        "sync.page.after_counted",
+        store_hash.as_str(),
+        Err(shared::db::DbError::Request("failpoint".into()).into())
+    );
     let job = db.finish_sync_job_if_complete(store_hash, job_id, ctx.now).await?;
     tracing::info!(
         job_id,

@@ -290,7 +290,8 @@ impl Db {
     }
 
     /// Marks the job finished when its chain has ended and every page up to the end is counted (done or
-    /// failed). Returns the job as it stands.
+    /// failed). Returns the job as it stands. Idempotent: a job already finished with that outcome keeps its
+    /// `finished_at`.
     pub async fn finish_sync_job_if_complete(
         &self,
         store: &StoreHash,
@@ -315,11 +316,15 @@ impl Db {
         } else {
             SyncJobStatus::Completed
         };
+        if job.status == status {
+            // Finished already (by a delivery of the same page, or another): it keeps its `finished_at`.
+            return Ok(Some(job));
+        }
         let result = self
             .job_update(store, job_id)
             .update_expression("SET #status = :status, finished_at = :now, total_pages = :end")
             .condition_expression(
-                "pages_done = :done AND pages_failed = :failed \
+                "pages_done = :done AND pages_failed = :failed AND #status <> :status \
                  AND (attribute_not_exists(last_page) OR last_page = :end)",
             )
             .expression_attribute_values(":end", n(end))

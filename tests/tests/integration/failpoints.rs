@@ -15,6 +15,8 @@ use shared::Phone;
 use shared::consent::{ConsentEventKind, OptOutMethod, SentKind};
 use shared::db::delivery_lease;
 use shared::failpoint::{Action, Armed, arm};
+use shared::messages::SyncMessage;
+use shared::model::sync_job::CUSTOMERS_PER_PAGE;
 use shared::model::{Cart, SendStatus, SenderSharing, SyncJobStatus};
 use shared::recovery::SWEEP_LEASE;
 use sim::bigcommerce::CustomerSeed;
@@ -361,6 +363,54 @@ async fn a_customer_page_dying_after_writing_contacts_is_imported_whole_on_redel
     assert_eq!(
         crashed_state, reference_state,
         "the same contacts and consent as without the crash"
+    );
+}
+
+#[tokio::test]
+async fn a_last_customer_page_dying_after_it_is_counted_finishes_its_job_on_redelivery() {
+    let app = TestApp::start_at(DAYTIME).await;
+    let store = app.seed_store("fpsync3", |_| {}).await;
+    app.bigcommerce.hold_webhooks(true);
+    app.bigcommerce
+        .create_customer(
+            store.store_hash.as_str(),
+            CustomerSeed {
+                phone: us_phone(7300).as_e164().to_owned(),
+                ..CustomerSeed::default()
+            },
+        )
+        .await;
+    let crash = arm("sync.page.after_counted", store.store_hash.as_str(), Action::Die, 1);
+    start_bulk_sync(&app, &store.store_hash, "job-1").await;
+    poll_until_death(&app.bulk_sync_queue, &crash).await;
+    let job = sync_job(&app, &store.store_hash, "job-1").await;
+    assert_eq!(
+        (job.status, job.pages_done, job.last_page),
+        (SyncJobStatus::Running, 1, Some(1))
+    );
+
+    // SQS redelivers the page after its visibility timeout (at once here).
+    assert_eq!(app.drain_sync().await.failed, 0);
+    let job = sync_job(&app, &store.store_hash, "job-1").await;
+    assert_eq!(job.status, SyncJobStatus::Completed, "not left running for ever");
+    assert_eq!((job.pages_done, job.contacts_imported), (1, 1));
+    let finished_at = job.finished_at.expect("finished");
+
+    // A later duplicate of the page changes nothing, its finishing time included.
+    app.clock.advance(SYNC_VISIBILITY);
+    let page = SyncMessage::CustomerPage {
+        store_hash: store.store_hash.clone(),
+        job_id: "job-1".into(),
+        page: 1,
+        per_page: CUSTOMERS_PER_PAGE,
+        after: None,
+    };
+    app.sync.aws.sync_queue.send(&page).await.unwrap();
+    assert_eq!(app.drain_sync().await.failed, 0);
+    let again = sync_job(&app, &store.store_hash, "job-1").await;
+    assert_eq!(
+        (again.status, again.finished_at),
+        (SyncJobStatus::Completed, Some(finished_at))
     );
 }
 
