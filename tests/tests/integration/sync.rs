@@ -424,21 +424,32 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
     // merchant deletes customers already imported at the front of the listing (with page numbers, every
     // later page would shift and the customers at the boundary would be skipped), deletes one not yet read,
     // and adds new customers.
+    //
+    // In the fault run a page may fail after all its AWS retries: it comes back at once (perhaps beside the
+    // successor it had queued) and is no boundary until the job counts it done.
+    let faults = integration_tests::fault_proxy().await.is_some();
     let mut deleted_unread = Vec::new();
     let mut deleted_imported = Vec::new();
     let mut created = Vec::new();
-    let mut pages = 0u32;
-    for round in 0..20 {
+    let (mut pages, mut redelivered) = (0u32, false);
+    for _ in 0..40 {
         let outcome = app.bulk_sync_queue.poll_once(0).await.unwrap();
-        assert_eq!(outcome.failed, 0);
         if outcome.received == 0 {
             break;
         }
-        assert_eq!(outcome.received, 1, "one page in flight at a time");
-        if round == 0 {
-            continue; // the start
+        if !redelivered {
+            assert_eq!(outcome.received, 1, "one page in flight at a time");
         }
-        pages += 1;
+        redelivered = outcome.failed > 0;
+        assert!(
+            !redelivered || faults,
+            "a page failed without injected faults: {outcome:?}"
+        );
+        let done = sync_job(&app, &seeded_store.store_hash, "job-1").await.pages_done;
+        if done == pages {
+            continue; // the start, or a failed page
+        }
+        pages = done;
         // Pages 1-3 each end at or after the seeded customer at this index (an unread deletion pushes it on).
         let imported = 250 * pages as usize;
         if imported >= seeded.customers.len() {
@@ -490,7 +501,15 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
         expected.len(),
         "no customer imported twice"
     );
-    assert_eq!((deleted_imported.len(), created.len(), pages), (21, 9, 5));
+    assert_eq!(pages, 5);
+    // In the fault run, a page that failed beside its successor's first delivery has no changes at its end.
+    if !faults {
+        assert_eq!(
+            (deleted_imported.len(), created.len()),
+            (21, 9),
+            "changes after pages 1-3"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------- live
