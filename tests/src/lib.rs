@@ -78,23 +78,24 @@ pub struct TestAws {
     pub direct: Aws,
     /// Every request the app's adapters ([`TestAws::aws`]) made.
     pub requests: metering::AwsRequests,
+    /// Whether the app's calls go through the fault proxy (a fault run, unless a test opted out).
+    pub faulted: bool,
 }
 
 impl TestAws {
     pub async fn new() -> Self {
-        let app_endpoint = match fault_proxy().await {
-            Some(proxy) => proxy.url().to_owned(),
-            None => moto_url().await,
-        };
-        Self::with_app_endpoint(&app_endpoint).await
+        match fault_proxy().await {
+            Some(proxy) => Self::with_app_endpoint(proxy.url(), true).await,
+            None => Self::without_faults().await,
+        }
     }
 
     /// Like [`TestAws::new`], but the app's calls go straight to the emulator even in a fault run.
     pub async fn without_faults() -> Self {
-        Self::with_app_endpoint(&moto_url().await).await
+        Self::with_app_endpoint(&moto_url().await, false).await
     }
 
-    async fn with_app_endpoint(app_endpoint: &str) -> Self {
+    async fn with_app_endpoint(app_endpoint: &str, faulted: bool) -> Self {
         let sdk = sdk_config_for(&moto_url().await).await;
         let template = Template::load_default().expect("template.yaml loads");
         let resources = provision(&sdk, &template, &unique_prefix())
@@ -114,6 +115,7 @@ impl TestAws {
             aws,
             direct,
             requests,
+            faulted,
         }
     }
 
@@ -598,6 +600,18 @@ mod app {
 
         pub async fn drain_send(&self) -> PollOutcome {
             self.send_queue.drain().await.expect("send queue drains")
+        }
+
+        /// Checks what an event source's invocations did with their messages: `succeeded` exactly, `failed`
+        /// exactly too, except in a fault run, where an AWS call that failed all its attempts fails one
+        /// invocation more (SQS delivers its message again, so `succeeded` still holds).
+        pub fn assert_outcome(&self, outcome: PollOutcome, succeeded: usize, failed: usize, what: &str) {
+            assert_eq!(outcome.succeeded, succeeded, "{what}: {outcome:?}");
+            if self.aws.faulted {
+                assert!(outcome.failed >= failed, "{what}: {outcome:?}");
+            } else {
+                assert_eq!(outcome.failed, failed, "{what}: {outcome:?}");
+            }
         }
 
         /// A store as if the merchant had installed the app and connected with the default settings changed by

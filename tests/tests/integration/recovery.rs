@@ -70,7 +70,7 @@ async fn an_abandoned_cart_with_consent_gets_exactly_one_sms_with_the_right_cont
     app.clock.advance(Duration::minutes(1));
     let (report, outcome) = sweep_and_send(&app).await;
     assert_eq!((report.due_found, report.enqueued), (1, 1));
-    assert_eq!((outcome.succeeded, outcome.failed), (1, 0));
+    app.assert_outcome(outcome, 1, 0, "the reminder sent");
     let messages = app.sms.messages();
     assert_eq!(messages.len(), 1);
     let sms = &messages[0];
@@ -169,7 +169,7 @@ async fn a_cart_converted_before_its_reminder_gets_none() {
     converted.status = CartStatus::Converted;
     save(&app, &converted).await;
     let outcome = app.drain_send().await;
-    assert_eq!((outcome.succeeded, outcome.failed), (1, 0));
+    app.assert_outcome(outcome, 1, 0, "the job ends without a text");
 
     assert!(app.sms.messages().is_empty());
     assert_eq!(stored_cart(&app, &store, "after-sweep").await.next_due_at, None);
@@ -465,7 +465,7 @@ async fn a_provider_error_then_success_sends_one_sms() {
     app.sms.fail_next(1, 500);
     app.clock.advance(Duration::minutes(30));
     let (_, outcome) = sweep_and_send(&app).await;
-    assert_eq!((outcome.failed, outcome.succeeded), (1, 1), "retried through SQS");
+    app.assert_outcome(outcome, 1, 1, "retried through SQS");
     assert_eq!(app.sms.messages_to(NY).len(), 1);
     let record = sent_record(&app, &store, "cart-1", 1).await;
     assert_eq!(record.status, SendStatus::Sent);
@@ -828,11 +828,7 @@ async fn twilio_carrier_opt_outs_and_invalid_numbers_stop_all_further_texts() {
     .await;
     app.clock.advance(Duration::minutes(30));
     let (_, outcome) = sweep_and_send(&app).await;
-    assert_eq!(
-        (outcome.succeeded, outcome.failed),
-        (2, 0),
-        "permanent errors are not retried"
-    );
+    app.assert_outcome(outcome, 2, 0, "permanent errors are not retried");
     assert!(app.sms.messages().is_empty());
 
     // 21610: an opt-out in the ledger, reported by the provider.
@@ -1376,7 +1372,7 @@ async fn a_retried_reminder_reuses_its_coupon_code() {
     arm("send.after_coupon", hash, Action::Error, 1);
     app.sms.fail_next(1, 500);
     let (_, outcome) = sweep_and_send(&app).await;
-    assert_eq!((outcome.failed, outcome.succeeded), (2, 1), "retried through SQS");
+    app.assert_outcome(outcome, 1, 2, "retried through SQS");
 
     let codes = app.bigcommerce.coupon_codes(hash, promotion);
     assert_eq!(codes.len(), 1, "one code for one reminder: {codes:?}");

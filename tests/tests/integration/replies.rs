@@ -975,11 +975,7 @@ async fn the_customer_record_in_bigcommerce_shows_the_opt_out() {
     app.clock.advance(Duration::minutes(1));
     app.sms.reply(phone.as_e164(), SENDER, "STOP").await.unwrap();
     let outcome = app.drain_sync().await;
-    assert_eq!(
-        (outcome.received, outcome.failed),
-        (1, 0),
-        "dropped, not retried: {outcome:?}"
-    );
+    app.assert_outcome(outcome, 1, 0, "dropped, not retried");
     assert!(app.bigcommerce.customer(hash, customer_id).is_none());
     assert!(app.bigcommerce.customers(hash).is_empty());
 }

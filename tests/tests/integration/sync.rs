@@ -427,7 +427,6 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
     //
     // In the fault run a page may fail after all its AWS retries: it comes back at once (perhaps beside the
     // successor it had queued) and is no boundary until the job counts it done.
-    let faults = integration_tests::fault_proxy().await.is_some();
     let mut deleted_unread = Vec::new();
     let mut deleted_imported = Vec::new();
     let mut created = Vec::new();
@@ -442,7 +441,7 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
         }
         redelivered = outcome.failed > 0;
         assert!(
-            !redelivered || faults,
+            !redelivered || app.aws.faulted,
             "a page failed without injected faults: {outcome:?}"
         );
         let done = sync_job(&app, &seeded_store.store_hash, "job-1").await.pages_done;
@@ -503,7 +502,7 @@ async fn customers_deleted_and_created_during_a_sync_shift_no_page() {
     );
     assert_eq!(pages, 5);
     // In the fault run, a page that failed beside its successor's first delivery has no changes at its end.
-    if !faults {
+    if !app.aws.faulted {
         assert_eq!(
             (deleted_imported.len(), created.len()),
             (21, 9),
@@ -901,7 +900,7 @@ async fn duplicate_and_out_of_order_webhooks_converge_to_the_current_state() {
         }
     }
     let outcome = app.drain_sync().await;
-    if integration_tests::fault_proxy().await.is_none() {
+    if !app.aws.faulted {
         assert_eq!(
             delivered_again, 0,
             "every delivery, the duplicates too, is acknowledged at once"
